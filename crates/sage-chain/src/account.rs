@@ -1,0 +1,191 @@
+//! A signing account with correct nonces under concurrent submissions, typed reverts, declare,
+//! UDC deployment and OpenZeppelin account deployment.
+
+use std::sync::Arc;
+
+use starknet_rust::{
+    accounts::{
+        Account, AccountError, AccountFactory, AccountFactoryError, ConnectedAccount, ExecutionEncoding,
+        OpenZeppelinAccountFactory, SingleOwnerAccount,
+    },
+    core::{
+        types::{BlockId, BlockTag, Call, Felt, TransactionReceiptWithBlockInfo},
+        utils::{UdcUniqueness, get_udc_deployed_address},
+    },
+    signers::{LocalWallet, SigningKey},
+};
+use tokio::sync::Mutex;
+
+use crate::{ChainClient, ChainError, ContractArtifact, RpcProvider, client::selector};
+
+/// The Universal Deployer Contract (the current, non-legacy one) predeployed on devnet and live on
+/// every public network.
+pub const UDC_ADDRESS: Felt =
+    Felt::from_hex_unchecked("0x02ceed65a4bd731034c01113685c831b01c15d7d432f71afb1cf1634b53a2125");
+
+/// Class hash of the OpenZeppelin account that devnet 0.10.1 predeploys (and declares).
+pub const OZ_ACCOUNT_CLASS_HASH: Felt =
+    Felt::from_hex_unchecked("0x05b4b537eaa2399e3aa99c4e2e0208ebd6c71bc1467938cd52c798c601e43564");
+
+type Inner = SingleOwnerAccount<Arc<RpcProvider>, LocalWallet>;
+
+/// What a successful transaction left behind.
+#[derive(Debug, Clone)]
+pub struct TxOutcome {
+    /// Transaction hash.
+    pub tx_hash: Felt,
+    /// Receipt (succeeded).
+    pub receipt: TransactionReceiptWithBlockInfo,
+}
+
+/// A Starknet account that signs with a local key.
+///
+/// Nonces are tracked locally: submissions are serialised only while they are signed and handed
+/// to the node (milliseconds), then wait for their receipts concurrently. A rejected submission
+/// drops the cached nonce so the next one re-reads it from the chain.
+#[derive(Debug, Clone)]
+pub struct SageAccount {
+    client: ChainClient,
+    inner: Arc<Inner>,
+    nonce: Arc<Mutex<Option<Felt>>>,
+}
+
+impl SageAccount {
+    /// An account at `address` controlled by `signing_key`.
+    pub fn new(client: ChainClient, address: Felt, signing_key: SigningKey) -> Self {
+        let mut inner = SingleOwnerAccount::new(
+            client.provider().clone(),
+            LocalWallet::from(signing_key),
+            address,
+            client.chain_id(),
+            ExecutionEncoding::New,
+        );
+        inner.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
+        Self { client, inner: Arc::new(inner), nonce: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The account address.
+    pub fn address(&self) -> Felt {
+        self.inner.address()
+    }
+
+    /// The read client this account submits through.
+    pub fn client(&self) -> &ChainClient {
+        &self.client
+    }
+
+    fn map_account_err<S: std::fmt::Display>(&self, err: AccountError<S>) -> ChainError {
+        match err {
+            AccountError::Provider(e) => self.client.map_err(Some(self.address()), e),
+            AccountError::Signing(e) => ChainError::Rejected { reason: format!("signing failed: {e}") },
+            AccountError::ClassHashCalculation(e) => ChainError::BadArtifact { name: "class".into(), reason: e.to_string() },
+            AccountError::FeeOutOfRange => ChainError::InsufficientFeeBalance { account: self.address() },
+        }
+    }
+
+    /// Signs and submits `calls` as one multicall, then waits for the receipt.
+    pub async fn execute(&self, calls: Vec<Call>) -> Result<TxOutcome, ChainError> {
+        let tx_hash = self.submit(calls).await?;
+        let receipt = self.client.wait_for_receipt(tx_hash).await?;
+        Ok(TxOutcome { tx_hash, receipt })
+    }
+
+    /// Signs and submits `calls` without waiting for inclusion; returns the transaction hash.
+    pub async fn submit(&self, calls: Vec<Call>) -> Result<Felt, ChainError> {
+        let mut guard = self.nonce.lock().await;
+        let nonce = match *guard {
+            Some(n) => n,
+            None => self.inner.get_nonce().await.map_err(|e| self.client.map_err(Some(self.address()), e))?,
+        };
+        match self.inner.execute_v3(calls).nonce(nonce).send().await {
+            Ok(sent) => {
+                *guard = Some(nonce + Felt::ONE);
+                tracing::debug!(tx = %format!("{:#x}", sent.transaction_hash), nonce = %nonce, "submitted");
+                Ok(sent.transaction_hash)
+            }
+            Err(e) => {
+                *guard = None;
+                Err(self.map_account_err(e))
+            }
+        }
+    }
+
+    /// Declares `artifact` unless its class is already declared; returns the class hash.
+    pub async fn declare(&self, artifact: &ContractArtifact) -> Result<Felt, ChainError> {
+        if self.client.is_declared(artifact.class_hash).await? {
+            tracing::info!(contract = %artifact.name, "class already declared");
+            return Ok(artifact.class_hash);
+        }
+        let mut guard = self.nonce.lock().await;
+        let nonce = match *guard {
+            Some(n) => n,
+            None => self.inner.get_nonce().await.map_err(|e| self.client.map_err(Some(self.address()), e))?,
+        };
+        let sent = self
+            .inner
+            .declare_v3(artifact.class.clone(), artifact.compiled_class_hash)
+            .nonce(nonce)
+            .send()
+            .await;
+        let sent = match sent {
+            Ok(s) => {
+                *guard = Some(nonce + Felt::ONE);
+                s
+            }
+            Err(e) => {
+                *guard = None;
+                return Err(self.map_account_err(e));
+            }
+        };
+        drop(guard);
+        self.client.wait_for_receipt(sent.transaction_hash).await?;
+        tracing::info!(contract = %artifact.name, class_hash = %format!("{:#x}", sent.class_hash), "declared");
+        Ok(sent.class_hash)
+    }
+
+    /// Deploys an instance of `class_hash` through the UDC (not unique to the deployer, so the
+    /// address depends only on class, salt and constructor arguments); returns its address.
+    pub async fn deploy(&self, class_hash: Felt, constructor: Vec<Felt>, salt: Felt) -> Result<(Felt, TxOutcome), ChainError> {
+        let address = get_udc_deployed_address(salt, class_hash, &UdcUniqueness::NotUnique, &constructor);
+        let mut calldata = vec![class_hash, salt, Felt::ZERO, Felt::from(constructor.len())];
+        calldata.extend(constructor);
+        let outcome =
+            self.execute(vec![Call { to: UDC_ADDRESS, selector: selector("deployContract")?, calldata }]).await?;
+        Ok((address, outcome))
+    }
+}
+
+/// Address of the OpenZeppelin account for `public_key` deployed with `salt`.
+pub fn oz_account_address(public_key: Felt, salt: Felt) -> Felt {
+    starknet_rust::core::utils::get_contract_address(salt, OZ_ACCOUNT_CLASS_HASH, &[public_key], Felt::ZERO)
+}
+
+/// Deploys an OpenZeppelin account for `signing_key` (DEPLOY_ACCOUNT, paid in STRK by the new
+/// account itself, so fund [`oz_account_address`] first).
+pub async fn deploy_oz_account(client: &ChainClient, signing_key: SigningKey, salt: Felt) -> Result<SageAccount, ChainError> {
+    let public_key = signing_key.verifying_key().scalar();
+    let address = oz_account_address(public_key, salt);
+    if client.class_hash_at(address).await?.is_some() {
+        return Ok(SageAccount::new(client.clone(), address, signing_key));
+    }
+    let wallet = LocalWallet::from(signing_key.clone());
+    let mut factory = OpenZeppelinAccountFactory::new(OZ_ACCOUNT_CLASS_HASH, client.chain_id(), wallet, client.provider().clone())
+        .await
+        .map_err(|e| ChainError::Rejected { reason: format!("signer: {e}") })?;
+    factory.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
+    let deployment = factory.deploy_v3(salt);
+    debug_assert_eq!(deployment.address(), address);
+    let sent = deployment.send().await.map_err(|e| match e {
+        AccountFactoryError::Provider(p) => client.map_err(Some(address), p),
+        AccountFactoryError::Signing(s) => ChainError::Rejected { reason: format!("signing failed: {s}") },
+        AccountFactoryError::FeeOutOfRange => ChainError::InsufficientFeeBalance { account: address },
+    })?;
+    client.wait_for_receipt(sent.transaction_hash).await?;
+    tracing::info!(address = %format!("{address:#x}"), "OpenZeppelin account deployed");
+    Ok(SageAccount::new(client.clone(), address, signing_key))
+}
+
+/// Returns an account's nonce as the chain sees it.
+pub async fn chain_nonce(account: &SageAccount) -> Result<Felt, ChainError> {
+    account.inner.get_nonce().await.map_err(|e| account.client.map_err(Some(account.address()), e))
+}
