@@ -21,7 +21,11 @@ pub fn run(check: bool) -> Result<()> {
     let root = workspace_root().join("contracts");
     let out_dir = root.join("artifacts");
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut index = ArtifactIndex { sierra_compiler: SIERRA_COMPILER.into(), casm_compiler: CASM_COMPILER.into(), contracts: BTreeMap::new() };
+    let mut index = ArtifactIndex {
+        sierra_compiler: SIERRA_COMPILER.into(),
+        casm_compiler: CASM_COMPILER.into(),
+        contracts: BTreeMap::new(),
+    };
     for (name, module) in CONTRACTS {
         let started = std::time::Instant::now();
         let sierra = compile_sierra(&root, module)?;
@@ -79,7 +83,8 @@ pub fn run(check: bool) -> Result<()> {
 }
 
 fn compile_sierra(project: &Path, module: &str) -> Result<Vec<u8>> {
-    let tmp = std::env::temp_dir().join(format!("sage-sierra-{}-{}.json", std::process::id(), module.replace("::", "_")));
+    let tmp =
+        std::env::temp_dir().join(format!("sage-sierra-{}-{}.json", std::process::id(), module.replace("::", "_")));
     let out = Command::new(tools::starknet_compile())
         .arg(project)
         .arg(&tmp)
@@ -87,7 +92,11 @@ fn compile_sierra(project: &Path, module: &str) -> Result<Vec<u8>> {
         .output()
         .context("running starknet-compile (install it with `cargo xtask tools --no-devnet`)")?;
     if !out.status.success() {
-        bail!("compiling {module} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "compiling {module} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let bytes = std::fs::read(&tmp).with_context(|| format!("reading {}", tmp.display()))?;
     let _ = std::fs::remove_file(&tmp);
@@ -95,7 +104,10 @@ fn compile_sierra(project: &Path, module: &str) -> Result<Vec<u8>> {
 }
 
 /// (class hash, Blake2s compiled class hash, CASM JSON).
-fn hashes(name: &str, sierra: &[u8]) -> Result<(starknet_rust::core::types::Felt, starknet_rust::core::types::Felt, Vec<u8>)> {
+fn hashes(
+    name: &str,
+    sierra: &[u8],
+) -> Result<(starknet_rust::core::types::Felt, starknet_rust::core::types::Felt, Vec<u8>)> {
     let parsed: SierraClass = serde_json::from_slice(sierra).with_context(|| format!("{name}: parsing Sierra"))?;
     let class_hash = parsed.flatten().with_context(|| format!("{name}: flattening"))?.class_hash();
     let class: ContractClass = serde_json::from_slice(sierra)?;

@@ -49,14 +49,15 @@ pub struct DemoArgs {
 /// The deployer: `SAGE_DEPLOYER_ADDRESS` + `SAGE_DEPLOYER_PRIVATE_KEY` from the environment (never
 /// from argv), else devnet's first predeployed account when the endpoint is a devnet.
 async fn deployer(client: &ChainClient) -> Result<SageAccount> {
-    if let (Ok(address), Ok(key)) = (std::env::var("SAGE_DEPLOYER_ADDRESS"), std::env::var("SAGE_DEPLOYER_PRIVATE_KEY")) {
+    if let (Ok(address), Ok(key)) = (std::env::var("SAGE_DEPLOYER_ADDRESS"), std::env::var("SAGE_DEPLOYER_PRIVATE_KEY"))
+    {
         let address = Felt::from_hex(&address).context("SAGE_DEPLOYER_ADDRESS is not a hex felt")?;
         let key = Felt::from_hex(&key).context("SAGE_DEPLOYER_PRIVATE_KEY is not a hex felt")?;
         return Ok(SageAccount::new(client.clone(), address, SigningKey::from_secret_scalar(key)));
     }
-    let accounts = predeployed_accounts(&client.config().rpc_url).await.context(
-        "no deployer: set SAGE_DEPLOYER_ADDRESS and SAGE_DEPLOYER_PRIVATE_KEY, or point --rpc at a devnet",
-    )?;
+    let accounts = predeployed_accounts(&client.config().rpc_url)
+        .await
+        .context("no deployer: set SAGE_DEPLOYER_ADDRESS and SAGE_DEPLOYER_PRIVATE_KEY, or point --rpc at a devnet")?;
     let first = accounts.first().context("devnet has no predeployed accounts")?;
     Ok(SageAccount::new(client.clone(), first.address, SigningKey::from_secret_scalar(first.private_key)))
 }
@@ -99,8 +100,15 @@ fn print_manifest(manifest: &Manifest, path: &std::path::Path) {
 pub async fn devnet_foreground(port: u16, seed: u32) -> Result<()> {
     let log = cache_dir().join("logs").join(format!("devnet-{port}.log"));
     std::fs::create_dir_all(log.parent().unwrap_or(&cache_dir())).ok();
-    let devnet = Devnet::start(DevnetOptions { port: Some(port), seed, accounts: 3, log_file: Some(log.clone()) }).await?;
-    println!("devnet {} running at {} (pid {:?}, log {})", sage_chain::devnet::DEVNET_VERSION, devnet.rpc_url(), devnet.pid(), log.display());
+    let devnet =
+        Devnet::start(DevnetOptions { port: Some(port), seed, accounts: 3, log_file: Some(log.clone()) }).await?;
+    println!(
+        "devnet {} running at {} (pid {:?}, log {})",
+        sage_chain::devnet::DEVNET_VERSION,
+        devnet.rpc_url(),
+        devnet.pid(),
+        log.display()
+    );
     for a in devnet.predeployed_accounts().await? {
         println!("  predeployed account {:#066x}", a.address);
     }
@@ -168,7 +176,11 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     let user_strk = client.fee_balance(user.address()).await?;
     let faucet_left = faucet.available(&client).await?;
     if user_sage != params.faucet_drip {
-        bail!("expected the account to hold one drip ({}), found {}", fmt_sage(params.faucet_drip), fmt_sage(user_sage));
+        bail!(
+            "expected the account to hold one drip ({}), found {}",
+            fmt_sage(params.faucet_drip),
+            fmt_sage(user_sage)
+        );
     }
     if args.json {
         println!(

@@ -73,17 +73,21 @@ pub fn ensure_cairo() -> Result<()> {
                     .arg(&sdist_dir),
             )?;
         }
-        let script = format!(
-            "import hashlib,sys,zipfile\n\
+        let script = "import hashlib,sys,zipfile\n\
              p,dest,prefix,want=sys.argv[1:5]\n\
              h=hashlib.sha256(open(p,'rb').read()).hexdigest()\n\
-             if h!=want: sys.exit(f'sha256 mismatch for {{p}}: {{h}} != {{want}}')\n\
+             if h!=want: sys.exit(f'sha256 mismatch for {p}: {h} != {want}')\n\
              z=zipfile.ZipFile(p)\n\
-             z.extractall(dest,[n for n in z.namelist() if n.startswith(prefix+'/')])\n"
-        );
+             z.extractall(dest,[n for n in z.namelist() if n.startswith(prefix+'/')])\n";
         run_step(
             "verify + extract Cairo compiler",
-            Command::new("python3").arg("-c").arg(script).arg(&zip).arg(base.join("x")).arg(COMPILER_SUBDIR).arg(CAIRO_LANG_SHA256),
+            Command::new("python3")
+                .arg("-c")
+                .arg(script)
+                .arg(&zip)
+                .arg(base.join("x"))
+                .arg(COMPILER_SUBDIR)
+                .arg(CAIRO_LANG_SHA256),
         )?;
         for bin in ["starknet-compile", "starknet-sierra-compile"] {
             make_executable(&cairo_root().join("bin").join(bin))?;
@@ -115,7 +119,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 fn make_executable(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mut perms = std::fs::metadata(path).with_context(|| format!("{} missing from the sdist", path.display()))?.permissions();
+    let mut perms =
+        std::fs::metadata(path).with_context(|| format!("{} missing from the sdist", path.display()))?.permissions();
     perms.set_mode(0o755);
     std::fs::set_permissions(path, perms)?;
     Ok(())

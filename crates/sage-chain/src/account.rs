@@ -78,7 +78,9 @@ impl SageAccount {
         match err {
             AccountError::Provider(e) => self.client.map_err(Some(self.address()), e),
             AccountError::Signing(e) => ChainError::Rejected { reason: format!("signing failed: {e}") },
-            AccountError::ClassHashCalculation(e) => ChainError::BadArtifact { name: "class".into(), reason: e.to_string() },
+            AccountError::ClassHashCalculation(e) => {
+                ChainError::BadArtifact { name: "class".into(), reason: e.to_string() }
+            }
             AccountError::FeeOutOfRange => ChainError::InsufficientFeeBalance { account: self.address() },
         }
     }
@@ -121,12 +123,8 @@ impl SageAccount {
             Some(n) => n,
             None => self.inner.get_nonce().await.map_err(|e| self.client.map_err(Some(self.address()), e))?,
         };
-        let sent = self
-            .inner
-            .declare_v3(artifact.class.clone(), artifact.compiled_class_hash)
-            .nonce(nonce)
-            .send()
-            .await;
+        let sent =
+            self.inner.declare_v3(artifact.class.clone(), artifact.compiled_class_hash).nonce(nonce).send().await;
         let sent = match sent {
             Ok(s) => {
                 *guard = Some(nonce + Felt::ONE);
@@ -145,7 +143,12 @@ impl SageAccount {
 
     /// Deploys an instance of `class_hash` through the UDC (not unique to the deployer, so the
     /// address depends only on class, salt and constructor arguments); returns its address.
-    pub async fn deploy(&self, class_hash: Felt, constructor: Vec<Felt>, salt: Felt) -> Result<(Felt, TxOutcome), ChainError> {
+    pub async fn deploy(
+        &self,
+        class_hash: Felt,
+        constructor: Vec<Felt>,
+        salt: Felt,
+    ) -> Result<(Felt, TxOutcome), ChainError> {
         let address = get_udc_deployed_address(salt, class_hash, &UdcUniqueness::NotUnique, &constructor);
         let mut calldata = vec![class_hash, salt, Felt::ZERO, Felt::from(constructor.len())];
         calldata.extend(constructor);
@@ -162,16 +165,21 @@ pub fn oz_account_address(public_key: Felt, salt: Felt) -> Felt {
 
 /// Deploys an OpenZeppelin account for `signing_key` (DEPLOY_ACCOUNT, paid in STRK by the new
 /// account itself, so fund [`oz_account_address`] first).
-pub async fn deploy_oz_account(client: &ChainClient, signing_key: SigningKey, salt: Felt) -> Result<SageAccount, ChainError> {
+pub async fn deploy_oz_account(
+    client: &ChainClient,
+    signing_key: SigningKey,
+    salt: Felt,
+) -> Result<SageAccount, ChainError> {
     let public_key = signing_key.verifying_key().scalar();
     let address = oz_account_address(public_key, salt);
     if client.class_hash_at(address).await?.is_some() {
         return Ok(SageAccount::new(client.clone(), address, signing_key));
     }
     let wallet = LocalWallet::from(signing_key.clone());
-    let mut factory = OpenZeppelinAccountFactory::new(OZ_ACCOUNT_CLASS_HASH, client.chain_id(), wallet, client.provider().clone())
-        .await
-        .map_err(|e| ChainError::Rejected { reason: format!("signer: {e}") })?;
+    let mut factory =
+        OpenZeppelinAccountFactory::new(OZ_ACCOUNT_CLASS_HASH, client.chain_id(), wallet, client.provider().clone())
+            .await
+            .map_err(|e| ChainError::Rejected { reason: format!("signer: {e}") })?;
     factory.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
     let deployment = factory.deploy_v3(salt);
     debug_assert_eq!(deployment.address(), address);

@@ -71,8 +71,7 @@ impl ContractArtifact {
     /// Parses a Sierra JSON artifact and checks it against its index entry.
     pub fn from_sierra_json(name: &str, json: &str, entry: &ArtifactEntry) -> Result<Self, ChainError> {
         let bad = |reason: String| ChainError::BadArtifact { name: name.to_owned(), reason };
-        let sierra: SierraClass =
-            serde_json::from_str(json).map_err(|e| bad(format!("not a Sierra class: {e}")))?;
+        let sierra: SierraClass = serde_json::from_str(json).map_err(|e| bad(format!("not a Sierra class: {e}")))?;
         let class = sierra.flatten().map_err(|e| bad(format!("cannot flatten ABI: {e}")))?;
         let class_hash = class.class_hash();
         if class_hash != entry.class_hash {
@@ -104,10 +103,10 @@ impl Artifacts {
     /// The artifacts compiled into this crate (the committed `contracts/artifacts/`).
     pub fn embedded() -> Result<Self, ChainError> {
         let embedded_dir = || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/artifacts"));
-        let index_json = EMBEDDED_INDEX.ok_or_else(|| ChainError::MissingArtifact { path: embedded_dir().join(INDEX_FILE) })?;
-        let index: ArtifactIndex = serde_json::from_str(index_json).map_err(|e| {
-            ChainError::BadArtifact { name: INDEX_FILE.into(), reason: e.to_string() }
-        })?;
+        let index_json =
+            EMBEDDED_INDEX.ok_or_else(|| ChainError::MissingArtifact { path: embedded_dir().join(INDEX_FILE) })?;
+        let index: ArtifactIndex = serde_json::from_str(index_json)
+            .map_err(|e| ChainError::BadArtifact { name: INDEX_FILE.into(), reason: e.to_string() })?;
         let mut contracts = BTreeMap::new();
         for (name, json) in EMBEDDED {
             let json = json.ok_or_else(|| ChainError::MissingArtifact {
@@ -125,9 +124,8 @@ impl Artifacts {
     /// Loads every contract listed in `dir/index.json`.
     pub fn load_dir(dir: &Path) -> Result<Self, ChainError> {
         let index_path = dir.join(INDEX_FILE);
-        let index: ArtifactIndex = serde_json::from_str(&read(&index_path)?).map_err(|e| {
-            ChainError::BadArtifact { name: index_path.display().to_string(), reason: e.to_string() }
-        })?;
+        let index: ArtifactIndex = serde_json::from_str(&read(&index_path)?)
+            .map_err(|e| ChainError::BadArtifact { name: index_path.display().to_string(), reason: e.to_string() })?;
         let mut contracts = BTreeMap::new();
         for (name, entry) in &index.contracts {
             let json = read(&dir.join(ArtifactIndex::sierra_file(name)))?;
@@ -138,9 +136,9 @@ impl Artifacts {
 
     /// One contract by name.
     pub fn get(&self, name: &str) -> Result<&ContractArtifact, ChainError> {
-        self.contracts.get(name).ok_or_else(|| ChainError::MissingArtifact {
-            path: PathBuf::from(ArtifactIndex::sierra_file(name)),
-        })
+        self.contracts
+            .get(name)
+            .ok_or_else(|| ChainError::MissingArtifact { path: PathBuf::from(ArtifactIndex::sierra_file(name)) })
     }
 
     /// All contracts, by name.
@@ -184,8 +182,7 @@ mod tests {
         let json = json.unwrap();
         let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
         value["sierra_program"][5] = serde_json::Value::String("0x1234".into());
-        let err = ContractArtifact::from_sierra_json(name, &value.to_string(), &index.contracts[name])
-            .unwrap_err();
+        let err = ContractArtifact::from_sierra_json(name, &value.to_string(), &index.contracts[name]).unwrap_err();
         assert!(matches!(err, ChainError::BadArtifact { .. }), "{err}");
     }
 

@@ -96,8 +96,10 @@ impl ChainClient {
             other => ChainError::from_provider(&url, None, other),
         })?;
         if let Some(expected) = &config.chain_id {
-            let expected_felt = cairo_short_string_to_felt(expected).map_err(|e| {
-                ChainError::WrongChainId { expected: expected.clone(), actual: format!("(invalid expected id: {e})"), url: url.clone() }
+            let expected_felt = cairo_short_string_to_felt(expected).map_err(|e| ChainError::WrongChainId {
+                expected: expected.clone(),
+                actual: format!("(invalid expected id: {e})"),
+                url: url.clone(),
             })?;
             if expected_felt != chain_id {
                 return Err(ChainError::WrongChainId {
@@ -159,7 +161,9 @@ impl ChainClient {
     pub async fn is_declared(&self, class_hash: Felt) -> Result<bool, ChainError> {
         match self.provider.get_class(BlockId::Tag(BlockTag::PreConfirmed), class_hash).await {
             Ok(_) => Ok(true),
-            Err(ProviderError::StarknetError(starknet_rust::core::types::StarknetError::ClassHashNotFound)) => Ok(false),
+            Err(ProviderError::StarknetError(starknet_rust::core::types::StarknetError::ClassHashNotFound)) => {
+                Ok(false)
+            }
             Err(e) => Err(self.map_err(None, e)),
         }
     }
@@ -205,7 +209,12 @@ impl ChainClient {
     }
 
     /// Events emitted by `contract` with first key `event_name`, from `from_block` on.
-    pub async fn events(&self, contract: Felt, event_name: &str, from_block: u64) -> Result<Vec<EmittedEvent>, ChainError> {
+    pub async fn events(
+        &self,
+        contract: Felt,
+        event_name: &str,
+        from_block: u64,
+    ) -> Result<Vec<EmittedEvent>, ChainError> {
         let key = selector(event_name)?;
         let mut out = Vec::new();
         let mut token = None;

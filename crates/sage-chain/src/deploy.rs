@@ -54,12 +54,17 @@ impl Default for DeployParams {
 
 /// Declares every class, deploys `SageToken` and `Faucet`, funds the faucet, and returns the
 /// manifest (the caller saves it). Classes already declared are reused.
-pub async fn deploy_sage(account: &SageAccount, artifacts: &Artifacts, params: &DeployParams) -> Result<Manifest, ChainError> {
+pub async fn deploy_sage(
+    account: &SageAccount,
+    artifacts: &Artifacts,
+    params: &DeployParams,
+) -> Result<Manifest, ChainError> {
     let client = account.client();
     let start_block = client.block_number().await?;
     let deployer = account.address();
     let short = |s: &str| {
-        cairo_short_string_to_felt(s).map_err(|e| ChainError::Rejected { reason: format!("{s:?} is not a short string: {e}") })
+        cairo_short_string_to_felt(s)
+            .map_err(|e| ChainError::Rejected { reason: format!("{s:?} is not a short string: {e}") })
     };
 
     let token_class = account.declare(artifacts.get("SageToken")?).await?;
@@ -69,7 +74,15 @@ pub async fn deploy_sage(account: &SageAccount, artifacts: &Artifacts, params: &
     let (token_address, _) = account
         .deploy(
             token_class,
-            vec![short(&params.token_name)?, short(&params.token_symbol)?, Felt::from(18u8), supply_lo, supply_hi, deployer, deployer],
+            vec![
+                short(&params.token_name)?,
+                short(&params.token_symbol)?,
+                Felt::from(18u8),
+                supply_lo,
+                supply_hi,
+                deployer,
+                deployer,
+            ],
             params.salt,
         )
         .await?;
@@ -77,7 +90,11 @@ pub async fn deploy_sage(account: &SageAccount, artifacts: &Artifacts, params: &
 
     let [drip_lo, drip_hi] = u256::to_felts(params.faucet_drip);
     let (faucet_address, _) = account
-        .deploy(faucet_class, vec![token_address, deployer, drip_lo, drip_hi, Felt::from(params.faucet_cooldown)], params.salt)
+        .deploy(
+            faucet_class,
+            vec![token_address, deployer, drip_lo, drip_hi, Felt::from(params.faucet_cooldown)],
+            params.salt,
+        )
         .await?;
     tracing::info!(address = %format!("{faucet_address:#x}"), "Faucet deployed");
 

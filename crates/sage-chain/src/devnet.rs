@@ -110,7 +110,8 @@ impl Devnet {
     async fn spawn(binary: &std::path::Path, port: u16, options: &DevnetOptions) -> Result<Self, ChainError> {
         let (stdout, stderr) = match &options.log_file {
             Some(path) => {
-                let file = std::fs::File::create(path).map_err(|e| ChainError::io(format!("creating {}", path.display()), e))?;
+                let file = std::fs::File::create(path)
+                    .map_err(|e| ChainError::io(format!("creating {}", path.display()), e))?;
                 let clone = file.try_clone().map_err(|e| ChainError::io("cloning log file handle", e))?;
                 (Stdio::from(file), Stdio::from(clone))
             }
@@ -134,7 +135,11 @@ impl Devnet {
                 devnet.child = None;
                 return Err(ChainError::Devnet(format!("exited during startup with {status} (port {port} taken?)")));
             }
-            let alive = devnet.http.get(devnet.base.join("is_alive").map_err(|e| ChainError::Devnet(e.to_string()))?).send().await;
+            let alive = devnet
+                .http
+                .get(devnet.base.join("is_alive").map_err(|e| ChainError::Devnet(e.to_string()))?)
+                .send()
+                .await;
             if matches!(alive, Ok(r) if r.status().is_success()) {
                 tracing::debug!(port, pid = devnet.pid(), "devnet ready");
                 return Ok(devnet);
@@ -204,7 +209,12 @@ fn free_port() -> Result<u16, ChainError> {
     Ok(port)
 }
 
-async fn devnet_rpc_raw(http: &reqwest::Client, rpc: &Url, method: &str, params_json: &str) -> Result<serde_json::Value, ChainError> {
+async fn devnet_rpc_raw(
+    http: &reqwest::Client,
+    rpc: &Url,
+    method: &str,
+    params_json: &str,
+) -> Result<serde_json::Value, ChainError> {
     let body = format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"{method}\",\"params\":{params_json}}}");
     let response = http
         .post(rpc.clone())
@@ -224,7 +234,8 @@ async fn devnet_rpc_raw(http: &reqwest::Client, rpc: &Url, method: &str, params_
 /// The predeployed accounts of the devnet at `rpc` (fails on a non-devnet endpoint).
 pub async fn predeployed_accounts(rpc: &Url) -> Result<Vec<PredeployedAccount>, ChainError> {
     let value = devnet_rpc_raw(&reqwest::Client::new(), rpc, "devnet_getPredeployedAccounts", "{}").await?;
-    serde_json::from_value(value).map_err(|e| ChainError::Decode { what: "predeployed accounts", reason: e.to_string() })
+    serde_json::from_value(value)
+        .map_err(|e| ChainError::Decode { what: "predeployed accounts", reason: e.to_string() })
 }
 
 /// Mints fee token (`amount` FRI) to `address` on the devnet at `rpc`.

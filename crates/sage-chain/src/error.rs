@@ -143,16 +143,13 @@ impl ChainError {
 
     fn from_starknet(account: Option<Felt>, err: StarknetError) -> Self {
         match err {
-            StarknetError::TransactionExecutionError(data) => Self::Reverted {
-                tx_hash: None,
-                reason: revert_reason(&data.execution_error),
-            },
-            StarknetError::ContractError(data) => Self::Reverted {
-                tx_hash: None,
-                reason: revert_reason(&data.revert_error),
-            },
-            StarknetError::InsufficientAccountBalance
-            | StarknetError::InsufficientResourcesForValidate => {
+            StarknetError::TransactionExecutionError(data) => {
+                Self::Reverted { tx_hash: None, reason: revert_reason(&data.execution_error) }
+            }
+            StarknetError::ContractError(data) => {
+                Self::Reverted { tx_hash: None, reason: revert_reason(&data.revert_error) }
+            }
+            StarknetError::InsufficientAccountBalance | StarknetError::InsufficientResourcesForValidate => {
                 Self::InsufficientFeeBalance { account: account.unwrap_or_default() }
             }
             StarknetError::ValidationFailure(reason) => {

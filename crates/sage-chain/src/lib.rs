@@ -46,7 +46,4 @@ pub use client::{ChainClient, ChainConfig, RpcProvider, STRK_FEE_TOKEN};
 pub use deploy::{DeployParams, SAGE, deploy_sage};
 pub use error::ChainError;
 pub use manifest::{DeployedContract, Manifest};
-pub use starknet_rust::{
-    core::types::Felt,
-    signers::SigningKey,
-};
+pub use starknet_rust::{core::types::Felt, signers::SigningKey};

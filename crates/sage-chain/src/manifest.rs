@@ -91,7 +91,10 @@ impl Manifest {
             match client.class_hash_at(c.address).await? {
                 Some(h) if h == c.class_hash => {}
                 Some(h) => {
-                    return Err(stale(format!("{name} at {:#x} runs class {h:#x}, not {:#x}", c.address, c.class_hash)));
+                    return Err(stale(format!(
+                        "{name} at {:#x} runs class {h:#x}, not {:#x}",
+                        c.address, c.class_hash
+                    )));
                 }
                 None => return Err(stale(format!("{name} is not deployed at {:#x} (devnet restarted?)", c.address))),
             }
@@ -123,7 +126,8 @@ mod tests {
 
     fn sample() -> Manifest {
         let mut contracts = BTreeMap::new();
-        contracts.insert("SageToken".into(), DeployedContract { class_hash: Felt::from(7u8), address: Felt::from(9u8) });
+        contracts
+            .insert("SageToken".into(), DeployedContract { class_hash: Felt::from(7u8), address: Felt::from(9u8) });
         Manifest {
             version: MANIFEST_VERSION,
             chain_id: "SN_SEPOLIA".into(),

@@ -70,8 +70,26 @@ impl SageToken {
         self.call("mint", vec![recipient, lo, hi])
     }
 
+    /// The `Transfer` events this token emitted in a transaction (fee-token transfers and other
+    /// contracts' events are left out).
+    pub fn transfers_in(&self, outcome: &TxOutcome) -> Vec<TransferEvent> {
+        outcome
+            .receipt
+            .receipt
+            .events()
+            .iter()
+            .filter(|e| e.from_address == self.address)
+            .filter_map(TransferEvent::decode)
+            .collect()
+    }
+
     /// Transfers `amount` from `account` to `recipient`.
-    pub async fn transfer(&self, account: &SageAccount, recipient: Felt, amount: u128) -> Result<TxOutcome, ChainError> {
+    pub async fn transfer(
+        &self,
+        account: &SageAccount,
+        recipient: Felt,
+        amount: u128,
+    ) -> Result<TxOutcome, ChainError> {
         account.execute(vec![self.transfer_call(recipient, amount)?]).await
     }
 
@@ -81,7 +99,13 @@ impl SageToken {
     }
 
     /// Moves `amount` from `sender` to `recipient` with `account`'s allowance.
-    pub async fn transfer_from(&self, account: &SageAccount, sender: Felt, recipient: Felt, amount: u128) -> Result<TxOutcome, ChainError> {
+    pub async fn transfer_from(
+        &self,
+        account: &SageAccount,
+        sender: Felt,
+        recipient: Felt,
+        amount: u128,
+    ) -> Result<TxOutcome, ChainError> {
         account.execute(vec![self.transfer_from_call(sender, recipient, amount)?]).await
     }
 
@@ -109,7 +133,8 @@ impl SageToken {
     pub async fn metadata(&self, client: &ChainClient) -> Result<(String, String, u8), ChainError> {
         let short = |v: Vec<Felt>, what: &'static str| -> Result<String, ChainError> {
             let f = v.first().ok_or(ChainError::Decode { what, reason: "empty".into() })?;
-            starknet_rust::core::utils::parse_cairo_short_string(f).map_err(|e| ChainError::Decode { what, reason: e.to_string() })
+            starknet_rust::core::utils::parse_cairo_short_string(f)
+                .map_err(|e| ChainError::Decode { what, reason: e.to_string() })
         };
         let name = short(client.call(self.address, "name", vec![]).await?, "token name")?;
         let symbol = short(client.call(self.address, "symbol", vec![]).await?, "token symbol")?;
