@@ -53,7 +53,7 @@ enum Cmd {
     Test,
     /// Alias of `test`.
     Ci,
-    /// Run a benchmark suite: `prover`, `elgamal`, `wallet` (criterion; figures beside baselines).
+    /// Run a benchmark suite: `prover`, `elgamal`, `wallet`, `consensus` (criterion; figures beside baselines).
     Bench {
         /// Which suite.
         suite: String,
@@ -149,7 +149,8 @@ fn bench(suite: &str, extra: &[String]) -> Result<()> {
         "prover" => "obelysk-prover",
         "elgamal" => "obelysk-elgamal",
         "wallet" => "sage-wallet",
-        other => bail!("unknown bench suite {other:?} (known: prover, elgamal, wallet)"),
+        "consensus" => "sage-consensus",
+        other => bail!("unknown bench suite {other:?} (known: prover, elgamal, wallet, consensus)"),
     };
     let mut cmd = cargo();
     cmd.args(["bench", "--package", package]);

@@ -1,0 +1,320 @@
+//! Byzantine scenarios, named by topology (`n4f1` = 4 validators, 1 faulty), plus property tests
+//! over random delivery orders with duplicates. Everything is deterministic: time is an input.
+
+use proptest::prelude::*;
+use sage_consensus::{
+    Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, State, ValidatorKey, ValidatorSet, Verdict,
+    VoteDomain, apply, verify_qc,
+};
+use starknet_rust_crypto::Felt;
+
+const DOMAIN: VoteDomain = VoteDomain {
+    chain_id: Felt::from_hex_unchecked("0x534e5f5345504f4c4941"),
+    verifier: Felt::from_hex_unchecked("0x5a6e"),
+};
+const ROUND: RoundId =
+    RoundId { job_id: Felt::from_hex_unchecked("0x10b"), proof_hash: Felt::from_hex_unchecked("0xfeed") };
+
+struct Net {
+    keys: Vec<ValidatorKey>,
+    set: ValidatorSet,
+    engines: Vec<State>,
+}
+
+fn net(n: usize) -> Net {
+    let keys: Vec<_> = (0..n).map(|i| ValidatorKey::from_secret(Felt::from(0x1_0000 + i as u64)).unwrap()).collect();
+    let set = ValidatorSet { version: 1, members: keys.iter().map(ValidatorKey::public_key).collect() };
+    let engines = keys
+        .iter()
+        .map(|k| State::new(Config { domain: DOMAIN, timeout_ms: 30_000, key: Some(k.clone()) }, set.clone()))
+        .collect();
+    let mut net = Net { keys, set, engines };
+    for e in &mut net.engines {
+        assert!(apply(e, Input::StartRound { round: ROUND, now_ms: 0 }).is_empty());
+    }
+    net
+}
+
+fn vote_of(effects: &[Effect]) -> SignedVote {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::BroadcastVote(v) => Some(*v),
+            _ => None,
+        })
+        .expect("a broadcast vote")
+}
+
+fn qcs(effects: &[Effect]) -> Vec<QuorumCertificate> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SubmitQc(qc) => Some(qc.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each listed validator verifies with the given verdict; returns the votes they broadcast.
+fn local_votes(net: &mut Net, verdicts: &[(usize, Verdict)]) -> Vec<SignedVote> {
+    verdicts
+        .iter()
+        .map(|&(i, v)| vote_of(&apply(&mut net.engines[i], Input::LocalVerdict { round: ROUND, verdict: v })))
+        .collect()
+}
+
+/// Delivers `votes` to validator `to` (skipping its own), returning all effects.
+fn deliver(net: &mut Net, to: usize, votes: &[SignedVote]) -> Vec<Effect> {
+    let own = net.keys[to].public_key();
+    votes.iter().filter(|v| v.validator != own).flat_map(|v| apply(&mut net.engines[to], Input::Vote(*v))).collect()
+}
+
+fn all_honest(n: usize) {
+    let mut net = net(n);
+    let verdicts: Vec<_> = (0..n).map(|i| (i, Verdict::Valid)).collect();
+    let votes = local_votes(&mut net, &verdicts);
+    for to in 0..n {
+        let effects = deliver(&mut net, to, &votes);
+        let formed = qcs(&effects);
+        assert_eq!(formed.len(), 1, "validator {to} forms exactly one QC");
+        let qc = &formed[0];
+        assert_eq!(qc.verdict, Verdict::Valid);
+        assert_eq!(qc.signatures.len(), net.set.threshold());
+        verify_qc(&DOMAIN, &net.set, qc).unwrap();
+    }
+}
+
+#[test]
+fn n4_all_honest() {
+    all_honest(4);
+}
+
+#[test]
+fn n16_all_honest() {
+    all_honest(16);
+}
+
+#[test]
+fn n64_all_honest() {
+    all_honest(64);
+}
+
+#[test]
+fn n4f1_wrong_vote_still_reaches_the_honest_verdict() {
+    let mut net = net(4);
+    let votes =
+        local_votes(&mut net, &[(0, Verdict::Valid), (1, Verdict::Valid), (2, Verdict::Valid), (3, Verdict::Invalid)]);
+    // Validator 0 hears the wrong vote first: it must not matter.
+    let order = [votes[3], votes[1], votes[2]];
+    let effects = deliver(&mut net, 0, &order);
+    let formed = qcs(&effects);
+    assert_eq!(formed.len(), 1);
+    assert_eq!(formed[0].verdict, Verdict::Valid);
+    assert_eq!(formed[0].signatures.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2]);
+}
+
+#[test]
+fn n4f1_equivocation_is_reported_and_never_counts() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(0, Verdict::Valid), (1, Verdict::Valid)]);
+    // Validator 3 signs both verdicts (a faulty node, outside the engine's rules).
+    let k3 = net.keys[3].clone();
+    let both: Vec<_> = [Verdict::Valid, Verdict::Invalid]
+        .into_iter()
+        .map(|verdict| SignedVote {
+            round: ROUND,
+            verdict,
+            validator: k3.public_key(),
+            signature: k3.sign_vote(&DOMAIN, ROUND.job_id, ROUND.proof_hash, verdict).unwrap(),
+        })
+        .collect();
+    // Validator 0 gets 3's valid vote, then 3's invalid vote, then 1's vote.
+    let mut effects = deliver(&mut net, 0, &[both[0], both[1]]);
+    let evidence: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ReportEquivocation(ev) => Some(ev.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].validator, k3.public_key());
+    assert_ne!(evidence[0].first.verdict, evidence[0].second.verdict);
+    effects.extend(deliver(&mut net, 0, &[votes[1]]));
+    // 0 and 1 are honest, 3 is excluded: 2 < 3, no QC yet.
+    assert!(qcs(&effects).is_empty());
+    assert_eq!(net.engines[0].stats().equivocations, 1);
+    // A third copy from 3 is ignored; validator 2's honest vote completes the QC without 3.
+    let more = local_votes(&mut net, &[(2, Verdict::Valid)]);
+    let mut tail = deliver(&mut net, 0, &[both[0]]);
+    tail.extend(deliver(&mut net, 0, &more));
+    let formed = qcs(&tail);
+    assert_eq!(formed.len(), 1);
+    assert!(formed[0].signatures.iter().all(|(i, _)| *i != 3));
+}
+
+#[test]
+fn n4_two_silent_times_out_without_qc() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(0, Verdict::Valid), (1, Verdict::Valid)]);
+    let effects = deliver(&mut net, 0, &votes);
+    assert!(qcs(&effects).is_empty());
+    assert!(apply(&mut net.engines[0], Input::Tick { now_ms: 29_999 }).is_empty(), "not before the deadline");
+    let effects = apply(&mut net.engines[0], Input::Tick { now_ms: 30_000 });
+    assert_eq!(effects, [Effect::RoundFailed { round: ROUND, reason: sage_consensus::FailureReason::Timeout }]);
+    // A late vote after the failure forms nothing, and the failure is not reported twice.
+    let late = local_votes(&mut net, &[(2, Verdict::Valid)]);
+    assert!(qcs(&deliver(&mut net, 0, &late)).is_empty());
+    assert!(apply(&mut net.engines[0], Input::Tick { now_ms: 60_000 }).is_empty());
+}
+
+#[test]
+fn n7f2_two_wrong_votes_cannot_block_or_flip() {
+    let mut net = net(7);
+    assert_eq!(net.set.threshold(), 5);
+    let verdicts: Vec<_> = (0..7).map(|i| (i, if i >= 5 { Verdict::Invalid } else { Verdict::Valid })).collect();
+    let votes = local_votes(&mut net, &verdicts);
+    let mut order = votes.clone();
+    order.reverse(); // faulty votes first
+    let formed = qcs(&deliver(&mut net, 0, &order));
+    assert_eq!(formed.len(), 1);
+    assert_eq!(formed[0].verdict, Verdict::Valid);
+    assert_eq!(formed[0].signatures.len(), 5);
+}
+
+#[test]
+fn forged_non_member_duplicate_and_other_round_votes_are_dropped_and_counted() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(1, Verdict::Valid)]);
+    let e = &mut net.engines[0];
+    // Forged: validator 1's key, signature over another verdict.
+    let mut forged = votes[0];
+    forged.verdict = Verdict::Invalid;
+    assert!(apply(e, Input::Vote(forged)).is_empty());
+    // Non-member.
+    let outsider = ValidatorKey::from_secret(Felt::from(0xbad_u32)).unwrap();
+    let sig = outsider.sign_vote(&DOMAIN, ROUND.job_id, ROUND.proof_hash, Verdict::Valid).unwrap();
+    assert!(
+        apply(
+            e,
+            Input::Vote(SignedVote {
+                round: ROUND,
+                verdict: Verdict::Valid,
+                validator: outsider.public_key(),
+                signature: sig
+            })
+        )
+        .is_empty()
+    );
+    // Duplicate.
+    apply(e, Input::Vote(votes[0]));
+    apply(e, Input::Vote(votes[0]));
+    // Another domain (a vote signed for another verifier contract) does not verify here.
+    let k2 = &net.keys[2];
+    let other_domain = VoteDomain { verifier: Felt::from(1u8), ..DOMAIN };
+    let sig = k2.sign_vote(&other_domain, ROUND.job_id, ROUND.proof_hash, Verdict::Valid).unwrap();
+    apply(
+        e,
+        Input::Vote(SignedVote { round: ROUND, verdict: Verdict::Valid, validator: k2.public_key(), signature: sig }),
+    );
+    let s = e.stats();
+    assert_eq!((s.bad_signature, s.non_member, s.duplicate), (2, 1, 1));
+    assert!(!e.is_decided(&ROUND));
+}
+
+#[test]
+fn a_validator_never_signs_both_verdicts() {
+    let mut net = net(4);
+    let first = apply(&mut net.engines[0], Input::LocalVerdict { round: ROUND, verdict: Verdict::Valid });
+    assert_eq!(first.len(), 1);
+    let again = apply(&mut net.engines[0], Input::LocalVerdict { round: ROUND, verdict: Verdict::Invalid });
+    assert!(again.is_empty());
+    assert_eq!(net.engines[0].stats().refused_double_sign, 1);
+}
+
+#[test]
+fn early_votes_are_replayed_when_the_round_starts() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(1, Verdict::Valid), (2, Verdict::Valid), (3, Verdict::Valid)]);
+    let observer_cfg = Config { domain: DOMAIN, timeout_ms: 1000, key: None };
+    let mut observer = State::new(observer_cfg, net.set.clone());
+    for v in &votes {
+        assert!(apply(&mut observer, Input::Vote(*v)).is_empty());
+    }
+    let formed = qcs(&apply(&mut observer, Input::StartRound { round: ROUND, now_ms: 5 }));
+    assert_eq!(formed.len(), 1);
+}
+
+#[test]
+fn set_update_removes_departed_validators_votes() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(1, Verdict::Valid), (2, Verdict::Valid)]);
+    let mut observer = State::new(Config { domain: DOMAIN, timeout_ms: 1000, key: None }, net.set.clone());
+    apply(&mut observer, Input::StartRound { round: ROUND, now_ms: 0 });
+    for v in &votes {
+        apply(&mut observer, Input::Vote(*v));
+    }
+    // Validator 2 leaves; the set becomes {0, 1, 3} (threshold 3): 1 vote left, no QC.
+    let new_set =
+        ValidatorSet { version: 2, members: vec![net.set.members[0], net.set.members[1], net.set.members[3]] };
+    assert!(qcs(&apply(&mut observer, Input::SetUpdate(new_set.clone()))).is_empty());
+    // Votes of 0 and 3 complete it under version 2, with indices of the new set.
+    let more = local_votes(&mut net, &[(0, Verdict::Valid), (3, Verdict::Valid)]);
+    let formed: Vec<_> = more.iter().flat_map(|v| qcs(&apply(&mut observer, Input::Vote(*v)))).collect();
+    assert_eq!(formed.len(), 1);
+    assert_eq!(formed[0].set_version, 2);
+    verify_qc(&DOMAIN, &new_set, &formed[0]).unwrap();
+    assert!(verify_qc(&DOMAIN, &net.set, &formed[0]).is_err(), "pinned to the set version");
+}
+
+#[test]
+fn verify_qc_rejects_tampering() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(0, Verdict::Valid), (1, Verdict::Valid), (2, Verdict::Valid)]);
+    let qc = qcs(&deliver(&mut net, 3, &votes)).pop().unwrap();
+    verify_qc(&DOMAIN, &net.set, &qc).unwrap();
+    let mut dup = qc.clone();
+    dup.signatures[1] = dup.signatures[0];
+    assert!(verify_qc(&DOMAIN, &net.set, &dup).is_err());
+    let mut short = qc.clone();
+    short.signatures.pop();
+    assert!(verify_qc(&DOMAIN, &net.set, &short).is_err());
+    let mut flipped = qc.clone();
+    flipped.verdict = Verdict::Invalid;
+    assert!(verify_qc(&DOMAIN, &net.set, &flipped).is_err());
+    let mut unknown = qc;
+    unknown.signatures[0].0 = 9;
+    assert!(verify_qc(&DOMAIN, &net.set, &unknown).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Any delivery order, with duplicates and f faulty voters, yields at most one QC, and that QC
+    /// carries the honest verdict with threshold distinct, valid signatures.
+    #[test]
+    fn random_orders_with_duplicates_form_one_correct_qc(
+        n in 4usize..10,
+        order in proptest::collection::vec(0usize..1000, 0..60),
+        faulty_seed in 0usize..1000,
+    ) {
+        let mut net = net(n);
+        let f = (n - 1) / 3;
+        let verdicts: Vec<_> = (0..n)
+            .map(|i| (i, if (i + faulty_seed) % n < f { Verdict::Invalid } else { Verdict::Valid }))
+            .collect();
+        let votes = local_votes(&mut net, &verdicts);
+        let observer_cfg = Config { domain: DOMAIN, timeout_ms: 30_000, key: None };
+        let mut observer = State::new(observer_cfg, net.set.clone());
+        apply(&mut observer, Input::StartRound { round: ROUND, now_ms: 0 });
+        let mut delivery: Vec<SignedVote> = order.iter().map(|i| votes[i % n]).collect();
+        delivery.extend(votes.iter().copied());
+        let mut formed = Vec::new();
+        for v in delivery {
+            formed.extend(qcs(&apply(&mut observer, Input::Vote(v))));
+        }
+        prop_assert_eq!(formed.len(), 1);
+        prop_assert_eq!(formed[0].verdict, Verdict::Valid);
+        prop_assert!(verify_qc(&DOMAIN, &net.set, &formed[0]).is_ok());
+    }
+}
