@@ -1,0 +1,250 @@
+//! Offline verification of DCAP quotes (dcap-qvl) and SEV-SNP reports (sev).
+
+use dcap_qvl::{QuoteCollateralV3, quote::Report, verify::QuoteVerifier};
+use serde::{Deserialize, Serialize};
+use sev::{
+    certs::snp::{Certificate, Chain, Verifiable, builtin::milan, ca},
+    firmware::guest::AttestationReport,
+    parser::ByteParser,
+};
+
+/// Largest quote or report accepted before parsing (real ones are 1–10 KiB).
+pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
+
+/// Which TEE produced the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TeeType {
+    /// Intel SGX enclave.
+    Sgx,
+    /// Intel TDX trust domain.
+    Tdx,
+    /// AMD SEV-SNP guest.
+    SevSnp,
+    /// No TEE: development networks only.
+    None,
+}
+
+/// What a worker presents.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Evidence {
+    /// An SGX or TDX DCAP quote and the collateral for it.
+    Dcap {
+        /// Raw quote bytes.
+        quote: Vec<u8>,
+        /// Collateral (PCK CRLs, TCB info, QE identity with their chains).
+        collateral: Box<QuoteCollateralV3>,
+    },
+    /// An SEV-SNP attestation report and the VCEK (DER) that signed it (Milan ARK/ASK built in).
+    SevSnp {
+        /// Raw 1184-byte report.
+        report: Vec<u8>,
+        /// VCEK certificate, DER.
+        vcek_der: Vec<u8>,
+    },
+    /// No attestation (development networks).
+    None,
+}
+
+impl Evidence {
+    /// A DCAP quote with collateral given as the JSON that PCCS clients produce.
+    pub fn dcap(quote: Vec<u8>, collateral_json: &str) -> Result<Self, TeeError> {
+        let collateral: QuoteCollateralV3 = serde_json::from_str(collateral_json)
+            .map_err(|e| TeeError::Malformed { what: "collateral JSON", reason: e.to_string() })?;
+        Ok(Self::Dcap { quote, collateral: Box::new(collateral) })
+    }
+}
+
+/// A verified attestation: everything the policy needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedAttestation {
+    /// TEE type.
+    pub tee: TeeType,
+    /// MRENCLAVE (SGX, 32 B), MRTD (TDX, 48 B) or MEASUREMENT (SNP, 48 B); empty for `none`.
+    pub measurement: Vec<u8>,
+    /// TDX runtime measurement registers RTMR0..3 (empty otherwise).
+    pub rtmrs: Vec<Vec<u8>>,
+    /// MRSIGNER (SGX), MRSIGNERSEAM (TDX) or author key digest (SNP).
+    pub signer: Vec<u8>,
+    /// The 64 bytes of report data the TEE attested.
+    pub report_data: Vec<u8>,
+    /// TCB status (`UpToDate`, `SWHardeningNeeded`, …; SNP reports carry no status: `Unknown`).
+    pub tcb_status: String,
+    /// Intel security advisories that apply.
+    pub advisory_ids: Vec<String>,
+    /// Whether the enclave / TD / guest allows debugging (its memory is not confidential).
+    pub debug: bool,
+}
+
+/// Why evidence did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TeeError {
+    /// Evidence larger than [`MAX_EVIDENCE_BYTES`].
+    #[error("evidence is {size} bytes, more than the {max} allowed")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Bytes that do not parse.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being parsed.
+        what: &'static str,
+        /// Parser message.
+        reason: String,
+    },
+    /// The collateral (TCB info, QE identity, CRLs or certificates) is outside its validity
+    /// window at the verification time.
+    #[error("attestation collateral expired or not yet valid at {now_secs} (unix seconds): {reason}")]
+    Expired {
+        /// The verification time.
+        now_secs: u64,
+        /// Verifier message.
+        reason: String,
+    },
+    /// Signatures, certificate chain or identity checks failed.
+    #[error("attestation verification failed: {0}")]
+    Invalid(String),
+}
+
+/// Verifies `evidence` at `now_secs` (unix seconds). `Evidence::None` yields a `none`
+/// attestation that only a development policy accepts.
+pub fn verify_evidence(evidence: &Evidence, now_secs: u64) -> Result<VerifiedAttestation, TeeError> {
+    match evidence {
+        Evidence::Dcap { quote, collateral } => verify_dcap(quote, collateral, now_secs),
+        Evidence::SevSnp { report, vcek_der } => verify_snp(report, vcek_der),
+        Evidence::None => Ok(VerifiedAttestation {
+            tee: TeeType::None,
+            measurement: Vec::new(),
+            rtmrs: Vec::new(),
+            signer: Vec::new(),
+            report_data: Vec::new(),
+            tcb_status: "None".into(),
+            advisory_ids: Vec::new(),
+            debug: true,
+        }),
+    }
+}
+
+fn check_size(len: usize) -> Result<(), TeeError> {
+    if len > MAX_EVIDENCE_BYTES {
+        return Err(TeeError::TooLarge { size: len, max: MAX_EVIDENCE_BYTES });
+    }
+    Ok(())
+}
+
+fn verify_dcap(quote: &[u8], collateral: &QuoteCollateralV3, now_secs: u64) -> Result<VerifiedAttestation, TeeError> {
+    check_size(quote.len())?;
+    // Parse first so malformed bytes are reported as such, not as a signature failure.
+    dcap_qvl::quote::Quote::parse(quote)
+        .map_err(|e| TeeError::Malformed { what: "DCAP quote", reason: e.to_string() })?;
+    // Debug enclaves are verified here and refused by the policy, which reports them by name.
+    let verified = QuoteVerifier::new_prod().allow_debug(true).verify(quote, collateral, now_secs).map_err(|e| {
+        let reason = format!("{e:#}");
+        let lower = reason.to_ascii_lowercase();
+        if lower.contains("expired") || lower.contains("not yet valid") || lower.contains("outdated collateral") {
+            TeeError::Expired { now_secs, reason }
+        } else {
+            TeeError::Invalid(reason)
+        }
+    })?;
+    let advisory_ids = verified.advisory_ids.clone();
+    let tcb_status = verified.status.clone();
+    Ok(match verified.report {
+        Report::SgxEnclave(r) => VerifiedAttestation {
+            tee: TeeType::Sgx,
+            measurement: r.mr_enclave.to_vec(),
+            rtmrs: Vec::new(),
+            signer: r.mr_signer.to_vec(),
+            report_data: r.report_data.to_vec(),
+            tcb_status,
+            advisory_ids,
+            // SGX ATTRIBUTES.FLAGS bit 1: DEBUG.
+            debug: r.attributes[0] & 0x02 != 0,
+        },
+        Report::TD10(r) => td(
+            &r.mr_td,
+            [&r.rt_mr0, &r.rt_mr1, &r.rt_mr2, &r.rt_mr3],
+            &r.mr_signer_seam,
+            &r.report_data,
+            &r.td_attributes,
+            tcb_status,
+            advisory_ids,
+        ),
+        Report::TD15(r) => {
+            let b = &r.base;
+            td(
+                &b.mr_td,
+                [&b.rt_mr0, &b.rt_mr1, &b.rt_mr2, &b.rt_mr3],
+                &b.mr_signer_seam,
+                &b.report_data,
+                &b.td_attributes,
+                tcb_status,
+                advisory_ids,
+            )
+        }
+        Report::TD15Ex(r) => {
+            let b = &r.base.base;
+            td(
+                &b.mr_td,
+                [&b.rt_mr0, &b.rt_mr1, &b.rt_mr2, &b.rt_mr3],
+                &b.mr_signer_seam,
+                &b.report_data,
+                &b.td_attributes,
+                tcb_status,
+                advisory_ids,
+            )
+        }
+    })
+}
+
+fn td(
+    mr_td: &[u8],
+    rtmrs: [&[u8; 48]; 4],
+    signer: &[u8],
+    report_data: &[u8],
+    td_attributes: &[u8; 8],
+    tcb_status: String,
+    advisory_ids: Vec<String>,
+) -> VerifiedAttestation {
+    VerifiedAttestation {
+        tee: TeeType::Tdx,
+        measurement: mr_td.to_vec(),
+        rtmrs: rtmrs.iter().map(|r| r.to_vec()).collect(),
+        signer: signer.to_vec(),
+        report_data: report_data.to_vec(),
+        tcb_status,
+        advisory_ids,
+        // TDX TD_ATTRIBUTES bit 0: DEBUG.
+        debug: td_attributes[0] & 0x01 != 0,
+    }
+}
+
+fn verify_snp(report: &[u8], vcek_der: &[u8]) -> Result<VerifiedAttestation, TeeError> {
+    check_size(report.len())?;
+    check_size(vcek_der.len())?;
+    let parsed = AttestationReport::from_bytes(report)
+        .map_err(|e| TeeError::Malformed { what: "SEV-SNP report", reason: e.to_string() })?;
+    let vcek = Certificate::from_der(vcek_der)
+        .map_err(|e| TeeError::Malformed { what: "VCEK certificate", reason: e.to_string() })?;
+    let ark = milan::ark().map_err(|e| TeeError::Invalid(format!("built-in Milan ARK: {e}")))?;
+    let ask = milan::ask().map_err(|e| TeeError::Invalid(format!("built-in Milan ASK: {e}")))?;
+    let chain = Chain { ca: ca::Chain { ark, ask }, vek: vcek };
+    (&chain, &parsed)
+        .verify()
+        .map_err(|e| TeeError::Invalid(format!("SEV-SNP report signature or VCEK chain: {e}")))?;
+    Ok(VerifiedAttestation {
+        tee: TeeType::SevSnp,
+        measurement: parsed.measurement.to_vec(),
+        rtmrs: Vec::new(),
+        signer: parsed.author_key_digest.to_vec(),
+        report_data: parsed.report_data.to_vec(),
+        tcb_status: "Unknown".into(),
+        advisory_ids: Vec::new(),
+        debug: parsed.policy.debug_allowed(),
+    })
+}
