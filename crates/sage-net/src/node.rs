@@ -1,0 +1,456 @@
+//! The libp2p node: one behaviour for workers, validators and coordinators.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    sync::Arc,
+    time::Duration,
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify, identity::Keypair, kad, multiaddr::Protocol, noise,
+    request_response, swarm::NetworkBehaviour, swarm::SwarmEvent, tcp, yamux,
+};
+use sage_consensus::vote::ValidatorKey;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::message::{MessageError, SignedMessage, Topic};
+
+/// Largest blob served or fetched by request-response (proof envelopes are capped at 256 KiB).
+pub const MAX_BLOB_BYTES: usize = 4 * 1024 * 1024;
+/// Default gossip transmit limit (gossipsub's own default).
+pub const DEFAULT_MAX_GOSSIP_BYTES: usize = 64 * 1024;
+const BLOB_PROTOCOL: &str = "/sage/blob/1";
+const IDENTIFY_PROTOCOL: &str = "/sage/id/1";
+
+/// Node configuration.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Listen address (`/ip4/127.0.0.1/tcp/0` picks a free port).
+    pub listen: Multiaddr,
+    /// Bootstrap peers, each ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Gossip transmit limit in bytes; larger messages are dropped by peers' codecs.
+    pub max_gossip_bytes: usize,
+    /// Gossip mesh degree (lower for small networks).
+    pub mesh_n: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap_or_else(|_| Multiaddr::empty()),
+            bootstrap: Vec::new(),
+            max_gossip_bytes: DEFAULT_MAX_GOSSIP_BYTES,
+            mesh_n: 6,
+        }
+    }
+}
+
+/// Errors of the network layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// Building the transport or behaviour failed.
+    #[error("cannot start the node: {0}")]
+    Start(String),
+    /// The node stopped.
+    #[error("the network node has stopped")]
+    Stopped,
+    /// Publishing failed (no peers on the topic, too large, duplicate).
+    #[error("publish failed: {0}")]
+    Publish(String),
+    /// A message could not be built.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    /// A blob fetch failed.
+    #[error("fetching blob {hash} from {peer}: {reason}")]
+    Fetch {
+        /// Peer asked (boxed: a peer id is large).
+        peer: Box<PeerId>,
+        /// Hex content hash.
+        hash: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The identity file could not be read or written.
+    #[error("identity file {path}: {reason}")]
+    Identity {
+        /// Path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the node reports to the application. Gossip arrives here only after verification.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum NetEvent {
+    /// A verified message.
+    Message {
+        /// Peer that relayed it.
+        from: PeerId,
+        /// The message.
+        message: SignedMessage,
+    },
+    /// A peer subscribed to a topic.
+    Subscribed {
+        /// Peer.
+        peer: PeerId,
+        /// Topic.
+        topic: Topic,
+    },
+    /// A connection to a peer was established.
+    Connected(PeerId),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BlobRequest {
+    #[serde(with = "serde_bytes")]
+    hash: Vec<u8>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BlobResponse {
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+    found: bool,
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    gossipsub: gossipsub::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    identify: identify::Behaviour,
+    blobs: request_response::cbor::Behaviour<BlobRequest, BlobResponse>,
+}
+
+enum Command {
+    Publish { topic: Topic, bytes: Vec<u8>, reply: oneshot::Sender<Result<(), NetError>> },
+    Provide { data: Arc<Vec<u8>>, reply: oneshot::Sender<[u8; 32]> },
+    Fetch { peer: PeerId, hash: [u8; 32], reply: oneshot::Sender<Result<Vec<u8>, NetError>> },
+    Peers { reply: oneshot::Sender<Vec<PeerId>> },
+    RoutingTable { reply: oneshot::Sender<Vec<PeerId>> },
+    Stats { reply: oneshot::Sender<NetStats> },
+}
+
+/// Counters of what the node refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Gossip messages rejected by validation (garbage, bad signature, wrong topic, too large).
+    pub rejected: u64,
+    /// Gossip messages accepted and delivered.
+    pub delivered: u64,
+}
+
+/// A handle to a running node (cheap to clone; the node stops when every handle is dropped).
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    peer_id: PeerId,
+    listen: Multiaddr,
+    key: ValidatorKey,
+    tx: mpsc::Sender<Command>,
+}
+
+/// Content hash of a blob (sha256).
+pub fn blob_hash(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Loads the node's libp2p identity from `path`, or creates one (ed25519, OS randomness) and
+/// writes it there with 0600 permissions. Keep it next to the node's keystore.
+pub fn load_or_create_identity(path: &Path) -> Result<Keypair, NetError> {
+    let err = |reason: String| NetError::Identity { path: path.display().to_string(), reason };
+    match std::fs::read(path) {
+        Ok(bytes) => Keypair::from_protobuf_encoding(&bytes).map_err(|e| err(format!("not a libp2p key: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keypair::generate_ed25519();
+            let bytes = key.to_protobuf_encoding().map_err(|e| err(e.to_string()))?;
+            write_private(path, &bytes).map_err(|e| err(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+impl NodeHandle {
+    /// Starts a node on the current tokio runtime and returns once it listens.
+    pub async fn start(
+        config: NetConfig,
+        identity: Keypair,
+        key: ValidatorKey,
+    ) -> Result<(Self, mpsc::Receiver<NetEvent>), NetError> {
+        let mut swarm = build_swarm(&config, identity)?;
+        swarm.listen_on(config.listen.clone()).map_err(|e| NetError::Start(e.to_string()))?;
+        let listen = loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => break address,
+                SwarmEvent::ListenerError { error, .. } => return Err(NetError::Start(error.to_string())),
+                _ => {}
+            }
+        };
+        for topic in Topic::ALL {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&gossipsub::IdentTopic::new(topic.name()))
+                .map_err(|e| NetError::Start(e.to_string()))?;
+        }
+        for addr in &config.bootstrap {
+            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if let Err(e) = swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        let peer_id = *swarm.local_peer_id();
+        let (tx, rx) = mpsc::channel(256);
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        tokio::spawn(run(swarm, rx, events_tx));
+        let listen = listen.with(Protocol::P2p(peer_id));
+        Ok((Self { peer_id, listen, key, tx }, events_rx))
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Full listen address including `/p2p/<peer id>` (give it to others as a bootstrap).
+    pub fn listen_addr(&self) -> &Multiaddr {
+        &self.listen
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Signs `payload` with this node's Stark key and gossips it on `topic`.
+    pub async fn publish(&self, topic: Topic, payload: Vec<u8>) -> Result<(), NetError> {
+        let bytes = SignedMessage::sign(topic, payload, &self.key)?.encode();
+        self.call(|reply| Command::Publish { topic, bytes, reply }).await?
+    }
+
+    /// Publishes an already signed message (e.g. a heartbeat built with `Heartbeat::sign`).
+    pub async fn publish_signed(&self, message: &SignedMessage) -> Result<(), NetError> {
+        let bytes = message.encode();
+        let topic = message.topic;
+        self.call(|reply| Command::Publish { topic, bytes, reply }).await?
+    }
+
+    /// Gossips raw bytes without an envelope. Honest nodes never do this: it exists so tests can
+    /// show that peers reject such traffic.
+    #[doc(hidden)]
+    pub async fn publish_unchecked(&self, topic: Topic, bytes: Vec<u8>) -> Result<(), NetError> {
+        self.call(|reply| Command::Publish { topic, bytes, reply }).await?
+    }
+
+    /// Serves `data` to peers by its content hash; returns the hash.
+    pub async fn provide(&self, data: Vec<u8>) -> Result<[u8; 32], NetError> {
+        self.call(|reply| Command::Provide { data: Arc::new(data), reply }).await
+    }
+
+    /// Fetches a blob by hash from `peer`; the bytes are checked against the hash.
+    pub async fn fetch(&self, peer: PeerId, hash: [u8; 32]) -> Result<Vec<u8>, NetError> {
+        self.call(|reply| Command::Fetch { peer, hash, reply }).await?
+    }
+
+    /// Currently connected peers.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
+        self.call(|reply| Command::Peers { reply }).await
+    }
+
+    /// Peers in the Kademlia routing table.
+    pub async fn routing_table(&self) -> Result<Vec<PeerId>, NetError> {
+        self.call(|reply| Command::RoutingTable { reply }).await
+    }
+
+    /// Validation counters.
+    pub async fn stats(&self) -> Result<NetStats, NetError> {
+        self.call(|reply| Command::Stats { reply }).await
+    }
+}
+
+fn build_swarm(config: &NetConfig, identity: Keypair) -> Result<Swarm<Behaviour>, NetError> {
+    let max = config.max_gossip_bytes;
+    let mesh_n = config.mesh_n.max(2);
+    libp2p::SwarmBuilder::with_existing_identity(identity)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Start(e.to_string()))?
+        .with_behaviour(|key| {
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_millis(500))
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                // Nothing is forwarded or delivered before the application-level checks.
+                .validate_messages()
+                // Content-addressed ids: identical payloads are duplicates whoever sends them.
+                .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec()))
+                .max_transmit_size(max)
+                .mesh_n(mesh_n)
+                .mesh_n_low(1.max(mesh_n / 2))
+                .mesh_n_high(mesh_n * 2)
+                .mesh_outbound_min(1.min(mesh_n / 2))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let gossipsub =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+            let peer_id = key.public().to_peer_id();
+            let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
+            // On loopback Kademlia would stay in client mode: serve queries explicitly.
+            kad.set_mode(Some(kad::Mode::Server));
+            let identify = identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()));
+            let blobs = request_response::cbor::Behaviour::with_codec(
+                request_response::cbor::codec::Codec::default()
+                    .set_request_size_maximum(1024)
+                    .set_response_size_maximum(MAX_BLOB_BYTES as u64 + 1024),
+                [(StreamProtocol::new(BLOB_PROTOCOL), request_response::ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            );
+            Ok(Behaviour { gossipsub, kad, identify, blobs })
+        })
+        .map_err(|e| NetError::Start(e.to_string()))
+        .map(|b| b.with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300))).build())
+}
+
+type PendingFetch = (PeerId, [u8; 32], oneshot::Sender<Result<Vec<u8>, NetError>>);
+
+async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>, events: mpsc::Sender<NetEvent>) {
+    let mut blobs: HashMap<[u8; 32], Arc<Vec<u8>>> = HashMap::new();
+    let mut pending: HashMap<request_response::OutboundRequestId, PendingFetch> = HashMap::new();
+    let mut stats = NetStats::default();
+    let mut bootstrapped = HashSet::new();
+    loop {
+        tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { return };
+                match command {
+                    Command::Publish { topic, bytes, reply } => {
+                        let result = swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .publish(gossipsub::IdentTopic::new(topic.name()), bytes)
+                            .map(drop)
+                            .map_err(|e| NetError::Publish(e.to_string()));
+                        let _ = reply.send(result);
+                    }
+                    Command::Provide { data, reply } => {
+                        let hash = blob_hash(&data);
+                        blobs.insert(hash, data);
+                        let _ = reply.send(hash);
+                    }
+                    Command::Fetch { peer, hash, reply } => {
+                        let id = swarm.behaviour_mut().blobs.send_request(&peer, BlobRequest { hash: hash.to_vec() });
+                        pending.insert(id, (peer, hash, reply));
+                    }
+                    Command::Peers { reply } => {
+                        let _ = reply.send(swarm.connected_peers().copied().collect());
+                    }
+                    Command::RoutingTable { reply } => {
+                        let mut peers = Vec::new();
+                        for bucket in swarm.behaviour_mut().kad.kbuckets() {
+                            peers.extend(bucket.iter().map(|e| *e.node.key.preimage()));
+                        }
+                        let _ = reply.send(peers);
+                    }
+                    Command::Stats { reply } => {
+                        let _ = reply.send(stats);
+                    }
+                }
+            }
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+                    let verdict = Topic::from_name(message.topic.as_str())
+                        .ok_or_else(|| MessageError::Malformed("unknown topic".into()))
+                        .and_then(|topic| SignedMessage::decode_and_verify(&message.data, topic));
+                    let acceptance = match verdict {
+                        Ok(msg) => {
+                            stats.delivered += 1;
+                            if events.try_send(NetEvent::Message { from: propagation_source, message: msg }).is_err() {
+                                tracing::warn!("application is not reading network events; message dropped");
+                            }
+                            gossipsub::MessageAcceptance::Accept
+                        }
+                        Err(e) => {
+                            stats.rejected += 1;
+                            tracing::debug!(peer = %propagation_source, error = %e, "rejected gossip message");
+                            gossipsub::MessageAcceptance::Reject
+                        }
+                    };
+                    swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, acceptance);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. })) => {
+                    if let Some(topic) = Topic::from_name(topic.as_str()) {
+                        let _ = events.try_send(NetEvent::Subscribed { peer: peer_id, topic });
+                    }
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                    for addr in info.listen_addrs {
+                        swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                    if bootstrapped.insert(peer_id) {
+                        let _ = swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
+                // Small networks: connect to every peer we learn about so gossip meshes form.
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }))
+                    if !swarm.is_connected(&peer) && peer != *swarm.local_peer_id() =>
+                {
+                    let _ = swarm.dial(peer);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Blobs(request_response::Event::Message { message, .. })) => match message {
+                    request_response::Message::Request { request, channel, .. } => {
+                        let found = <[u8; 32]>::try_from(request.hash.as_slice()).ok().and_then(|h| blobs.get(&h).cloned());
+                        let response = match found {
+                            Some(data) => BlobResponse { data: data.as_ref().clone(), found: true },
+                            None => BlobResponse { data: Vec::new(), found: false },
+                        };
+                        let _ = swarm.behaviour_mut().blobs.send_response(channel, response);
+                    }
+                    request_response::Message::Response { request_id, response } => {
+                        if let Some((peer, hash, reply)) = pending.remove(&request_id) {
+                            let hex_hash: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                            let result = if !response.found {
+                                Err(NetError::Fetch { peer: Box::new(peer), hash: hex_hash, reason: "peer does not have it".into() })
+                            } else if blob_hash(&response.data) != hash {
+                                Err(NetError::Fetch { peer: Box::new(peer), hash: hex_hash, reason: "content does not match its hash".into() })
+                            } else {
+                                Ok(response.data)
+                            };
+                            let _ = reply.send(result);
+                        }
+                    }
+                },
+                SwarmEvent::Behaviour(BehaviourEvent::Blobs(request_response::Event::OutboundFailure { request_id, error, .. })) => {
+                    if let Some((peer, hash, reply)) = pending.remove(&request_id) {
+                        let hash: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                        let _ = reply.send(Err(NetError::Fetch { peer: Box::new(peer), hash, reason: error.to_string() }));
+                    }
+                }
+                SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } if num_established.get() == 1 => {
+                    let _ = events.try_send(NetEvent::Connected(peer_id));
+                }
+                _ => {}
+            }
+        }
+    }
+}
