@@ -53,7 +53,7 @@ enum Cmd {
     Test,
     /// Alias of `test`.
     Ci,
-    /// Run a benchmark suite: `prover`, `elgamal`, `wallet`, `consensus` (criterion; figures beside baselines).
+    /// Run a benchmark suite: `prover`, `crypto` (elgamal), `wallet`, `consensus`, `net` (figures beside baselines).
     Bench {
         /// Which suite.
         suite: String,
@@ -147,10 +147,11 @@ fn test() -> Result<()> {
 fn bench(suite: &str, extra: &[String]) -> Result<()> {
     let package = match suite {
         "prover" => "obelysk-prover",
-        "elgamal" => "obelysk-elgamal",
+        "elgamal" | "crypto" => "obelysk-elgamal",
         "wallet" => "sage-wallet",
         "consensus" => "sage-consensus",
-        other => bail!("unknown bench suite {other:?} (known: prover, elgamal, wallet, consensus)"),
+        "net" => "sage-net",
+        other => bail!("unknown bench suite {other:?} (known: prover, crypto|elgamal, wallet, consensus, net)"),
     };
     let mut cmd = cargo();
     cmd.args(["bench", "--package", package]);
