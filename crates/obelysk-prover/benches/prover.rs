@@ -1,0 +1,240 @@
+//! Prover figures, printed one line per case, then criterion timings of the small cases.
+//!
+//! `cargo bench -p obelysk-prover --bench prover` (the lead's `cargo xtask bench prover`).
+//! Environment: `PROVER_BENCH_N` (default `64,256,512,1024`), `PROVER_BENCH_VM_LOG_STEPS`
+//! (default `16,20`), `PROVER_BENCH_SPANS=1` prints the phase timings of every proof,
+//! `PROVER_BENCH_FIGURES_ONLY=1` skips criterion, `PROVER_BENCH_CONFIG=pow,log_blowup,queries,
+//! log_last_layer,fold_step` replaces the production config.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::Criterion;
+use obelysk_prover::matmul::{self, MatmulJob};
+use obelysk_prover::vm::{Instruction, Opcode, Program, VmJob};
+use obelysk_prover::vm_jump::VmJumpJob;
+use obelysk_prover::{Job, JobId, ProveConfig, VerifyPolicy, WorkerAddress, prove_with_output, verify, verify_bytes};
+
+fn env_list(name: &str, default: &str) -> Vec<u32> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn mm_job(n: u32) -> Job {
+    Job::matmul(JobId::from_u128(1), WorkerAddress::from_u128(0x5a9e), MatmulJob::from_seed(n, [3; 32]))
+}
+
+fn native_seconds(n: u32) -> f64 {
+    let (a, b) = matmul::derive_matrices(n, &[3; 32]);
+    let reps = if n >= 512 { 3 } else { 10 };
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(matmul::native_matmul(n as usize, black_box(&a), black_box(&b)));
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn matmul_figures(n: u32, config: &ProveConfig) {
+    let policy = VerifyPolicy::default();
+    let job = mm_job(n);
+    let native_s = native_seconds(n);
+    // First proof of a size builds the circuit (twiddles, preprocessed tree); a worker keeps it.
+    let t = Instant::now();
+    if let Err(e) = prove_with_output(&job, config) {
+        println!("bench prover matmul n={n} error={e}");
+        return;
+    }
+    let prove_cold_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let proved = match prove_with_output(&job, config) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("bench prover matmul n={n} error={e}");
+            return;
+        }
+    };
+    let prove_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let verified = verify_bytes(&proved.encoded.bytes, &job, &policy);
+    let verify_cold_ms = t.elapsed().as_secs_f64() * 1e3;
+    let Ok(verified) = verified else {
+        println!("bench prover matmul n={n} verify_error={verified:?}");
+        return;
+    };
+    let verify_ms = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let r = verify_bytes(&proved.encoded.bytes, &job, &policy);
+            assert!(r.is_ok());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min);
+    println!(
+        "bench prover matmul n={n} native_s={native_s:.4} prove_s={prove_s:.3} ratio={:.2} verify_ms={verify_ms:.2} proof_bytes={} security_bits={} prove_cold_s={prove_cold_s:.3} verify_cold_ms={verify_cold_ms:.1}",
+        prove_s / native_s,
+        proved.encoded.bytes.len(),
+        verified.security_bits,
+    );
+}
+
+fn vm_program(steps: usize) -> Program {
+    // A deterministic pseudo-random mix of all opcodes (an unrolled hash-like loop).
+    let mut x = 0x9e37_79b9_u32;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let ops = [Opcode::Add, Opcode::Sub, Opcode::Mul, Opcode::AddI, Opcode::Mov, Opcode::LoadI];
+    Program::new(
+        (0..steps)
+            .map(|_| {
+                let op = ops[(next() % 6) as usize];
+                let r = next();
+                Instruction::new(
+                    op,
+                    (r & 3) as u8,
+                    ((r >> 2) & 3) as u8,
+                    ((r >> 4) & 3) as u8,
+                    next() >> 1 & 0x3fff_ffff,
+                )
+            })
+            .collect(),
+    )
+}
+
+fn vm_figures(log_steps: u32, config: &ProveConfig) {
+    let steps = 1usize << log_steps;
+    let job = Job::vm(
+        JobId::from_u128(2),
+        WorkerAddress::from_u128(0x5a9e),
+        VmJob { program: vm_program(steps), inputs: [1, 2, 3, 4] },
+    );
+    let t = Instant::now();
+    let native = match &job.spec {
+        obelysk_prover::JobSpec::Vm(v) => v.execute().map(|_| t.elapsed().as_secs_f64()),
+        _ => unreachable!(),
+    };
+    let t = Instant::now();
+    let proved = match prove_with_output(&job, config) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("bench prover vm steps=2^{log_steps} error={e}");
+            return;
+        }
+    };
+    let prove_s = t.elapsed().as_secs_f64();
+    let policy = VerifyPolicy::default();
+    let t = Instant::now();
+    let r = verify(&proved.envelope, &job, &policy);
+    let verify_cold_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let r2 = verify(&proved.envelope, &job, &policy);
+    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "bench prover vm steps=2^{log_steps} native_s={:.4} prove_s={prove_s:.3} steps_per_s={:.0} verify_ms={verify_ms:.2} proof_bytes={} security_bits={} verify_cold_ms={verify_cold_ms:.1} ok={}",
+        native.unwrap_or(f64::NAN),
+        steps as f64 / prove_s,
+        proved.encoded.bytes.len(),
+        config.proof.security_bits(),
+        r.is_ok() && r2.is_ok(),
+    );
+}
+
+/// A loop with a data-dependent trip count: 5 steps per iteration, about `2^log_rows` steps.
+fn vm_jump_figures(log_rows: u32, config: &ProveConfig) {
+    let max_steps = (1u32 << log_rows) - 1;
+    let iterations = (max_steps - 3) / 5;
+    let program = Program::new(vec![
+        Instruction::loadi(3, 1),
+        Instruction::mul(1, 1, 2),
+        Instruction::addi(2, 1, 7),
+        Instruction::add(1, 1, 2),
+        Instruction::sub(0, 0, 3),
+        Instruction::jnz(0, 1),
+        Instruction::HALT,
+    ]);
+    let job = Job::vm_jump(
+        JobId::from_u128(3),
+        WorkerAddress::from_u128(0x5a9e),
+        VmJumpJob { program, inputs: [iterations, 1, 2, 0], max_steps },
+    );
+    let steps = 2 + 5 * u64::from(iterations);
+    let t = Instant::now();
+    let proved = match prove_with_output(&job, config) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("bench prover vm-jump rows=2^{log_rows} error={e}");
+            return;
+        }
+    };
+    let prove_s = t.elapsed().as_secs_f64();
+    let policy = VerifyPolicy::default();
+    let t = Instant::now();
+    let r = verify(&proved.envelope, &job, &policy);
+    let verify_cold_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let r2 = verify(&proved.envelope, &job, &policy);
+    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "bench prover vm-jump rows=2^{log_rows} steps={steps} prove_s={prove_s:.3} steps_per_s={:.0} verify_ms={verify_ms:.2} proof_bytes={} security_bits={} verify_cold_ms={verify_cold_ms:.1} ok={}",
+        steps as f64 / prove_s,
+        proved.encoded.bytes.len(),
+        config.proof.security_bits(),
+        r.is_ok() && r2.is_ok(),
+    );
+}
+
+fn main() {
+    if std::env::var("PROVER_BENCH_SPANS").is_ok() {
+        tracing_subscriber::fmt()
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let mut config = ProveConfig::production();
+    // PROVER_BENCH_CONFIG=pow,log_blowup,queries,log_last_layer,fold_step explores other configs.
+    if let Ok(spec) = std::env::var("PROVER_BENCH_CONFIG") {
+        let v: Vec<u32> = spec.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+        if let [pow_bits, log_blowup_factor, n_queries, log_last_layer_degree_bound, fold_step] = v[..] {
+            config.proof = obelysk_prover::ProofConfig {
+                pow_bits,
+                log_blowup_factor,
+                n_queries,
+                log_last_layer_degree_bound,
+                fold_step,
+            };
+        }
+    }
+    println!("bench prover threads={} config={:?}", rayon::current_num_threads(), config.proof);
+    for n in env_list("PROVER_BENCH_N", "64,256,512,1024") {
+        matmul_figures(n, &config);
+    }
+    for log_steps in env_list("PROVER_BENCH_VM_LOG_STEPS", "16,20") {
+        vm_figures(log_steps, &config);
+        vm_jump_figures(log_steps, &config);
+    }
+    if std::env::var("PROVER_BENCH_FIGURES_ONLY").is_ok() {
+        return;
+    }
+    let mut c = Criterion::default().sample_size(10).configure_from_args();
+    let job = mm_job(64);
+    let proved = prove_with_output(&job, &config).ok();
+    let mut g = c.benchmark_group("prover");
+    g.bench_function("matmul_n64_prove", |b| b.iter(|| prove_with_output(black_box(&job), &config).is_ok()));
+    if let Some(p) = proved {
+        let policy = VerifyPolicy::default();
+        g.bench_function("matmul_n64_verify", |b| {
+            b.iter(|| verify_bytes(black_box(&p.encoded.bytes), &job, &policy).is_ok())
+        });
+    }
+    g.finish();
+    c.final_summary();
+}

@@ -1,0 +1,545 @@
+//! Job type `vm`: the Obelysk VM, a small register machine whose programs are data.
+//!
+//! # Machine
+//! [`N_REGISTERS`] registers `r0..r3` holding M31 values (`p = 2^31 − 1`; all arithmetic is mod `p`).
+//! A program is a list of [`Instruction`]s executed once each, in order (straight-line: loops are
+//! unrolled by the compiler of the program; `Jnz`/`Jmp`/`Halt` are rejected here and proven by
+//! [`crate::vm_jump`] instead, whose circuit costs about twice as much per step). The job's inputs
+//! are the initial register values, its output the final register values.
+//!
+//! | opcode | effect |
+//! |---|---|
+//! | `Nop` | nothing |
+//! | `Add d, a, b` | `r[d] = r[a] + r[b]` |
+//! | `Sub d, a, b` | `r[d] = r[a] − r[b]` |
+//! | `Mul d, a, b` | `r[d] = r[a] · r[b]` |
+//! | `AddI d, a, imm` | `r[d] = r[a] + imm` |
+//! | `Mov d, a` | `r[d] = r[a]` |
+//! | `LoadI d, imm` | `r[d] = imm` |
+//!
+//! Encoding (what the program commitment hashes): 8 bytes per instruction, `opcode, dst, src1, src2`
+//! as bytes then `imm` as `u32` LE; the commitment is blake3 (derive-key
+//! `"sage obelysk-prover vm program v1"`) of the length (`u32` LE) and the encoded instructions.
+//!
+//! # AIR (one component; row `t` executes instruction `t`; `2^k ≥ len` rows, at least the config's
+//! minimum, padded with `Nop`)
+//! - preprocessed (the program, pinned per program and config): one-hot opcode selectors
+//!   `add, sub, mul, addi, mov, loadi`, `imm`, `is_first`, `is_last`, one-hot `dst_k`, `a_k`, `b_k`;
+//! - main: registers `r_k` before the instruction, `src1`, `src2`, `res`.
+//!
+//! Constraints: `src1 = Σ a_k r_k`, `src2 = Σ b_k r_k`,
+//! `res = add(src1+src2) + sub(src1−src2) + mul·src1·src2 + addi(src1+imm) + mov·src1 + loadi·imm`,
+//! `(1 − is_last)(r_k' − r_k − dst_k(res − r_k)) = 0` (next row), `is_first(r_k − in_k) = 0` and
+//! `is_last(r_k + dst_k(res − r_k) − out_k) = 0` with the public inputs and outputs.
+//!
+//! Input commitment: blake3 (derive-key `"sage obelysk-prover vm input v1"`) of the program
+//! commitment and the input registers; output commitment: blake3 (derive-key
+//! `"sage obelysk-prover vm output v1"`) of the output registers, which travel in the envelope.
+
+use num_traits::{One, Zero};
+use serde::{Deserialize, Serialize};
+use stwo::core::air::Component;
+use stwo::core::fields::m31::{BaseField, P};
+use stwo::core::fields::qm31::SecureField;
+use stwo::core::pcs::CommitmentSchemeVerifier;
+use stwo::core::verifier::verify as stark_verify;
+use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::prove as stark_prove;
+use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
+use stwo_constraint_framework::{
+    EvalAtRow, FrameworkComponent, FrameworkEval, ORIGINAL_TRACE_IDX, TraceLocationAllocator,
+};
+use tracing::info_span;
+
+use crate::config::ProofConfig;
+use crate::error::{JobError, ProveError, VerifyError};
+use crate::stark::{
+    Chan, Eval, MC, PinKey, Proof, base_eval, guarded, min_log_rows, pinned_root, prepared_circuit, tree_root,
+};
+use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
+
+/// Number of registers.
+pub const N_REGISTERS: usize = 4;
+/// Longest program (rows of the trace).
+pub const MAX_PROGRAM_LEN: usize = 1 << 22;
+
+/// Operation of an instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Opcode {
+    /// No effect.
+    Nop,
+    /// `r[dst] = r[src1] + r[src2]`.
+    Add,
+    /// `r[dst] = r[src1] − r[src2]`.
+    Sub,
+    /// `r[dst] = r[src1] · r[src2]`.
+    Mul,
+    /// `r[dst] = r[src1] + imm`.
+    AddI,
+    /// `r[dst] = r[src1]`.
+    Mov,
+    /// `r[dst] = imm`.
+    LoadI,
+    /// `if r[src1] != 0 { pc = imm }` (branching VM, [`crate::vm_jump`], only).
+    Jnz,
+    /// `pc = imm` (branching VM only).
+    Jmp,
+    /// Stop; the machine stays here (branching VM only).
+    Halt,
+}
+
+impl Opcode {
+    const fn code(self) -> u8 {
+        match self {
+            Opcode::Nop => 0,
+            Opcode::Add => 1,
+            Opcode::Sub => 2,
+            Opcode::Mul => 3,
+            Opcode::AddI => 4,
+            Opcode::Mov => 5,
+            Opcode::LoadI => 6,
+            Opcode::Jnz => 7,
+            Opcode::Jmp => 8,
+            Opcode::Halt => 9,
+        }
+    }
+
+    /// Whether the instruction changes the program counter (not allowed in straight-line programs).
+    pub const fn is_control_flow(self) -> bool {
+        matches!(self, Opcode::Jnz | Opcode::Jmp | Opcode::Halt)
+    }
+
+    /// Index of the selector column, `None` for `Nop` (and control flow, rejected earlier).
+    pub(crate) const fn selector(self) -> Option<usize> {
+        match self {
+            Opcode::Nop | Opcode::Jnz | Opcode::Jmp | Opcode::Halt => None,
+            Opcode::Add => Some(0),
+            Opcode::Sub => Some(1),
+            Opcode::Mul => Some(2),
+            Opcode::AddI => Some(3),
+            Opcode::Mov => Some(4),
+            Opcode::LoadI => Some(5),
+        }
+    }
+}
+
+/// One instruction. Unused fields (e.g. `src2` of `AddI`) must still name a valid register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Instruction {
+    /// Operation.
+    pub op: Opcode,
+    /// Destination register.
+    pub dst: u8,
+    /// First source register.
+    pub src1: u8,
+    /// Second source register.
+    pub src2: u8,
+    /// Immediate (a canonical M31 value).
+    pub imm: u32,
+}
+
+impl Instruction {
+    /// `Nop`.
+    pub const NOP: Instruction = Instruction::new(Opcode::Nop, 0, 0, 0, 0);
+
+    /// A new instruction.
+    pub const fn new(op: Opcode, dst: u8, src1: u8, src2: u8, imm: u32) -> Self {
+        Self { op, dst, src1, src2, imm }
+    }
+    /// `r[dst] = r[a] + r[b]`.
+    pub const fn add(dst: u8, a: u8, b: u8) -> Self {
+        Self::new(Opcode::Add, dst, a, b, 0)
+    }
+    /// `r[dst] = r[a] − r[b]`.
+    pub const fn sub(dst: u8, a: u8, b: u8) -> Self {
+        Self::new(Opcode::Sub, dst, a, b, 0)
+    }
+    /// `r[dst] = r[a] · r[b]`.
+    pub const fn mul(dst: u8, a: u8, b: u8) -> Self {
+        Self::new(Opcode::Mul, dst, a, b, 0)
+    }
+    /// `r[dst] = r[a] + imm`.
+    pub const fn addi(dst: u8, a: u8, imm: u32) -> Self {
+        Self::new(Opcode::AddI, dst, a, 0, imm)
+    }
+    /// `r[dst] = r[a]`.
+    pub const fn mov(dst: u8, a: u8) -> Self {
+        Self::new(Opcode::Mov, dst, a, 0, 0)
+    }
+    /// `r[dst] = imm`.
+    pub const fn loadi(dst: u8, imm: u32) -> Self {
+        Self::new(Opcode::LoadI, dst, 0, 0, imm)
+    }
+    /// `if r[cond] != 0 { pc = target }`.
+    pub const fn jnz(cond: u8, target: u32) -> Self {
+        Self::new(Opcode::Jnz, 0, cond, 0, target)
+    }
+    /// `pc = target`.
+    pub const fn jmp(target: u32) -> Self {
+        Self::new(Opcode::Jmp, 0, 0, 0, target)
+    }
+    /// Stop.
+    pub const HALT: Instruction = Instruction::new(Opcode::Halt, 0, 0, 0, 0);
+}
+
+/// A program: the instructions, executed in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Program {
+    /// The instructions.
+    pub instructions: Vec<Instruction>,
+}
+
+impl Program {
+    /// A program from its instructions.
+    pub fn new(instructions: Vec<Instruction>) -> Self {
+        Self { instructions }
+    }
+
+    /// Checks length, registers and immediates.
+    pub fn validate(&self) -> Result<(), JobError> {
+        let len = self.instructions.len();
+        if len == 0 || len > MAX_PROGRAM_LEN {
+            return Err(JobError::ProgramLength { len, max: MAX_PROGRAM_LEN });
+        }
+        for (index, ins) in self.instructions.iter().enumerate() {
+            for register in [ins.dst, ins.src1, ins.src2] {
+                if usize::from(register) >= N_REGISTERS {
+                    return Err(JobError::Register { index, register, n_registers: N_REGISTERS });
+                }
+            }
+            if ins.imm >= P {
+                return Err(JobError::NotCanonical { value: ins.imm, context: "vm immediate" });
+            }
+        }
+        Ok(())
+    }
+
+    /// The 8-byte-per-instruction encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * self.instructions.len());
+        for ins in &self.instructions {
+            out.extend_from_slice(&[ins.op.code(), ins.dst, ins.src1, ins.src2]);
+            out.extend_from_slice(&ins.imm.to_le_bytes());
+        }
+        out
+    }
+
+    /// The program commitment (see the module docs).
+    pub fn commitment(&self) -> Commitment {
+        let mut h = blake3::Hasher::new_derive_key("sage obelysk-prover vm program v1");
+        h.update(&(self.instructions.len() as u32).to_le_bytes());
+        h.update(&self.encode());
+        Commitment(*h.finalize().as_bytes())
+    }
+
+    /// log2 of the trace rows under `config`.
+    fn log_rows(&self, config: &ProofConfig) -> u32 {
+        self.instructions.len().next_power_of_two().ilog2().max(min_log_rows(config))
+    }
+
+    /// Runs the program natively as a straight-line program (control flow acts as `Nop`).
+    pub fn run(&self, inputs: [u32; N_REGISTERS]) -> [u32; N_REGISTERS] {
+        let mut r = inputs.map(BaseField::from_u32_unchecked);
+        for ins in &self.instructions {
+            let (_, _, res) = step(&r, ins);
+            if ins.op != Opcode::Nop {
+                r[usize::from(ins.dst)] = res;
+            }
+        }
+        r.map(|v| v.0)
+    }
+}
+
+pub(crate) fn step(r: &[BaseField; N_REGISTERS], ins: &Instruction) -> (BaseField, BaseField, BaseField) {
+    let x = r[usize::from(ins.src1) % N_REGISTERS];
+    let y = r[usize::from(ins.src2) % N_REGISTERS];
+    let imm = BaseField::from_u32_unchecked(ins.imm);
+    let res = match ins.op {
+        Opcode::Nop | Opcode::Jnz | Opcode::Jmp | Opcode::Halt => BaseField::zero(),
+        Opcode::Add => x + y,
+        Opcode::Sub => x - y,
+        Opcode::Mul => x * y,
+        Opcode::AddI => x + imm,
+        Opcode::Mov => x,
+        Opcode::LoadI => imm,
+    };
+    (x, y, res)
+}
+
+/// A VM job: a program and its input registers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmJob {
+    /// The program.
+    pub program: Program,
+    /// Initial register values (canonical M31).
+    pub inputs: [u32; N_REGISTERS],
+}
+
+impl VmJob {
+    /// Checks the program (straight-line: no control flow) and inputs.
+    pub fn validate(&self) -> Result<(), JobError> {
+        self.program.validate()?;
+        if let Some(index) = self.program.instructions.iter().position(|i| i.op.is_control_flow()) {
+            return Err(JobError::ControlFlow { index });
+        }
+        if let Some(&value) = self.inputs.iter().find(|&&v| v >= P) {
+            return Err(JobError::NotCanonical { value, context: "vm input register" });
+        }
+        Ok(())
+    }
+
+    /// Input commitment (program commitment and input registers).
+    pub fn input_commitment(&self) -> Result<Commitment, JobError> {
+        self.validate()?;
+        let mut h = blake3::Hasher::new_derive_key("sage obelysk-prover vm input v1");
+        h.update(&self.program.commitment().0);
+        for v in self.inputs {
+            h.update(&v.to_le_bytes());
+        }
+        Ok(Commitment(*h.finalize().as_bytes()))
+    }
+
+    /// Runs the job natively.
+    pub fn execute(&self) -> Result<[u32; N_REGISTERS], JobError> {
+        self.validate()?;
+        Ok(self.program.run(self.inputs))
+    }
+
+    pub(crate) fn sizes(&self) -> Vec<u32> {
+        vec![N_REGISTERS as u32, self.program.instructions.len() as u32]
+    }
+}
+
+/// Output commitment of final registers.
+pub fn output_commitment(outputs: &[u32]) -> Commitment {
+    let mut h = blake3::Hasher::new_derive_key("sage obelysk-prover vm output v1");
+    h.update(&(outputs.len() as u32).to_le_bytes());
+    for v in outputs {
+        h.update(&v.to_le_bytes());
+    }
+    Commitment(*h.finalize().as_bytes())
+}
+
+const SELECTORS: usize = 6;
+/// Preprocessed column names, in tree order.
+fn pp_names() -> Vec<String> {
+    let mut v: Vec<String> = ["add", "sub", "mul", "addi", "mov", "loadi", "imm", "is_first", "is_last"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for prefix in ["dst", "a", "b"] {
+        for k in 0..N_REGISTERS {
+            v.push(format!("{prefix}{k}"));
+        }
+    }
+    v
+}
+
+/// The program's instructions followed by `Nop`s, `rows` in all.
+fn padded(program: &Program, rows: usize) -> impl Iterator<Item = Instruction> + '_ {
+    program.instructions.iter().copied().chain(std::iter::repeat(Instruction::NOP)).take(rows)
+}
+
+fn preprocessed(program: &Program, log_size: u32) -> Vec<Eval> {
+    let rows = 1usize << log_size;
+    let n_cols = SELECTORS + 3 + 3 * N_REGISTERS;
+    let mut cols = vec![vec![BaseField::zero(); rows]; n_cols];
+    let one = BaseField::one();
+    for (t, ins) in padded(program, rows).enumerate() {
+        if let Some(sel) = ins.op.selector() {
+            cols[sel][t] = one;
+            cols[SELECTORS + 3 + usize::from(ins.dst)][t] = one;
+        }
+        cols[SELECTORS][t] = BaseField::from_u32_unchecked(ins.imm);
+        cols[SELECTORS + 3 + N_REGISTERS + usize::from(ins.src1)][t] = one;
+        cols[SELECTORS + 3 + 2 * N_REGISTERS + usize::from(ins.src2)][t] = one;
+    }
+    cols[SELECTORS + 1][0] = one;
+    cols[SELECTORS + 2][rows - 1] = one;
+    cols.into_iter().map(|c| base_eval(log_size, c)).collect()
+}
+
+/// Main trace and final registers.
+fn main_trace(program: &Program, log_size: u32, inputs: [u32; N_REGISTERS]) -> (Vec<Eval>, [u32; N_REGISTERS]) {
+    let rows = 1usize << log_size;
+    let mut cols: Vec<Vec<BaseField>> = (0..N_REGISTERS + 3).map(|_| Vec::with_capacity(rows)).collect();
+    let mut r = inputs.map(BaseField::from_u32_unchecked);
+    for ins in padded(program, rows) {
+        for (k, col) in cols.iter_mut().take(N_REGISTERS).enumerate() {
+            col.push(r[k]);
+        }
+        let (x, y, res) = step(&r, &ins);
+        cols[N_REGISTERS].push(x);
+        cols[N_REGISTERS + 1].push(y);
+        cols[N_REGISTERS + 2].push(res);
+        if ins.op != Opcode::Nop {
+            r[usize::from(ins.dst)] = res;
+        }
+    }
+    (cols.into_iter().map(|c| base_eval(log_size, c)).collect(), r.map(|v| v.0))
+}
+
+/// The VM AIR (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct VmEval {
+    log_size: u32,
+    inputs: [u32; N_REGISTERS],
+    outputs: [u32; N_REGISTERS],
+}
+
+impl FrameworkEval for VmEval {
+    fn log_size(&self) -> u32 {
+        self.log_size
+    }
+
+    fn max_constraint_log_degree_bound(&self) -> u32 {
+        self.log_size + 1
+    }
+
+    fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
+        let pp: Vec<E::F> = pp_names()
+            .into_iter()
+            .map(|name| {
+                eval.get_preprocessed_column(PreProcessedColumnId {
+                    id: format!("obelysk_vm_{name}_{}", self.log_size),
+                })
+            })
+            .collect();
+        let sel = &pp[..SELECTORS];
+        let imm = pp[SELECTORS].clone();
+        let is_first = pp[SELECTORS + 1].clone();
+        let is_last = pp[SELECTORS + 2].clone();
+        let dst = &pp[SELECTORS + 3..SELECTORS + 3 + N_REGISTERS];
+        let sa = &pp[SELECTORS + 3 + N_REGISTERS..SELECTORS + 3 + 2 * N_REGISTERS];
+        let sb = &pp[SELECTORS + 3 + 2 * N_REGISTERS..];
+
+        let regs: Vec<[E::F; 2]> =
+            (0..N_REGISTERS).map(|_| eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1])).collect();
+        let src1 = eval.next_trace_mask();
+        let src2 = eval.next_trace_mask();
+        let res = eval.next_trace_mask();
+
+        let dot = |onehot: &[E::F]| {
+            let mut acc = E::F::zero();
+            for (s, r) in onehot.iter().zip(&regs) {
+                acc += s.clone() * r[0].clone();
+            }
+            acc
+        };
+        eval.add_constraint(src1.clone() - dot(sa));
+        eval.add_constraint(src2.clone() - dot(sb));
+        let computed = sel[0].clone() * (src1.clone() + src2.clone())
+            + sel[1].clone() * (src1.clone() - src2.clone())
+            + sel[2].clone() * src1.clone() * src2.clone()
+            + sel[3].clone() * (src1.clone() + imm.clone())
+            + sel[4].clone() * src1.clone()
+            + sel[5].clone() * imm;
+        eval.add_constraint(res.clone() - computed);
+
+        let one = E::F::from(BaseField::one());
+        for k in 0..N_REGISTERS {
+            let [cur, next] = regs[k].clone();
+            let after = cur.clone() + dst[k].clone() * (res.clone() - cur.clone());
+            eval.add_constraint((one.clone() - is_last.clone()) * (next - after.clone()));
+            eval.add_constraint(is_first.clone() * (cur - E::F::from(BaseField::from_u32_unchecked(self.inputs[k]))));
+            eval.add_constraint(is_last.clone() * (after - E::F::from(BaseField::from_u32_unchecked(self.outputs[k]))));
+        }
+        eval
+    }
+}
+
+fn pin_key(program: &Program, config: &ProofConfig) -> PinKey {
+    PinKey { job_type: JobType::Vm, circuit: program.commitment().0.to_vec(), config: *config }
+}
+
+fn component(log_size: u32, inputs: [u32; N_REGISTERS], outputs: [u32; N_REGISTERS]) -> FrameworkComponent<VmEval> {
+    FrameworkComponent::new(
+        &mut TraceLocationAllocator::default(),
+        VmEval { log_size, inputs, outputs },
+        SecureField::zero(),
+    )
+}
+
+/// Proves a VM job; returns the statement, the proof and the output registers.
+pub(crate) fn prove(
+    job: &VmJob,
+    job_id: JobId,
+    worker: WorkerAddress,
+    config: &ProofConfig,
+    version: u16,
+) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError> {
+    let pcs = config.to_pcs()?;
+    let input_commitment = job.input_commitment()?;
+    let log_size = job.program.log_rows(config);
+    let circuit = info_span!("prepare_program", log_rows = log_size).in_scope(|| {
+        prepared_circuit(pin_key(&job.program, config), log_size, pcs, || preprocessed(&job.program, log_size))
+    });
+    let channel = &mut Chan::default();
+    pcs.mix_into(channel);
+    let mut cs = circuit.scheme(pcs, channel);
+    let (trace, outputs) =
+        info_span!("execute", log_rows = log_size).in_scope(|| main_trace(&job.program, log_size, job.inputs));
+    info_span!("commit_main").in_scope(|| {
+        let mut tb = cs.tree_builder();
+        tb.extend_evals(trace);
+        tb.commit(channel);
+    });
+    let statement = Statement {
+        job_type: JobType::Vm,
+        job_id,
+        worker,
+        sizes: job.sizes(),
+        input_commitment,
+        output_commitment: output_commitment(&outputs),
+    };
+    statement.mix_into(version, channel);
+    let comp = component(log_size, job.inputs, outputs);
+    let proof = info_span!("stark_prove", log_rows = log_size).in_scope(|| {
+        guarded(|| stark_prove::<SimdBackend, MC>(&[&comp], channel, cs))
+            .map_err(ProveError::Panicked)?
+            .map_err(|e| ProveError::ConstraintsNotSatisfied(e.to_string()))
+    })?;
+    Ok((statement, proof, outputs))
+}
+
+/// Verifies a VM proof; the caller compared the statement's identity fields with the job.
+pub(crate) fn verify(
+    job: &VmJob,
+    statement: &Statement,
+    public_output: &[u32],
+    proof: Proof,
+    config: &ProofConfig,
+    version: u16,
+) -> Result<(), VerifyError> {
+    let pcs = config.to_pcs()?;
+    let outputs: [u32; N_REGISTERS] = public_output
+        .try_into()
+        .map_err(|_| VerifyError::Malformed(format!("{} output registers", public_output.len())))?;
+    if outputs.iter().any(|&v| v >= P) {
+        return Err(VerifyError::Malformed("non-canonical output register".into()));
+    }
+    if output_commitment(&outputs) != statement.output_commitment {
+        return Err(VerifyError::OutputMismatch);
+    }
+    if proof.commitments.len() != 3 {
+        return Err(VerifyError::Malformed(format!("{} commitments, expected 3", proof.commitments.len())));
+    }
+    let log_size = job.program.log_rows(config);
+    let pinned =
+        pinned_root(pin_key(&job.program, config), || tree_root(log_size, pcs, preprocessed(&job.program, log_size)));
+    if proof.commitments[0] != pinned {
+        return Err(VerifyError::CircuitMismatch);
+    }
+    let comp = component(log_size, job.inputs, outputs);
+    let sizes = comp.trace_log_degree_bounds();
+    let channel = &mut Chan::default();
+    pcs.mix_into(channel);
+    let mut vcs = CommitmentSchemeVerifier::<MC>::new(pcs);
+    vcs.commit(proof.commitments[0], &sizes[0], channel);
+    vcs.commit(proof.commitments[1], &sizes[1], channel);
+    statement.mix_into(version, channel);
+    guarded(move || stark_verify::<MC>(&[&comp], channel, &mut vcs, proof))
+        .map_err(|p| VerifyError::Malformed(format!("verifier panicked: {p}")))?
+        .map_err(|e| VerifyError::Stark(e.to_string()))
+}
