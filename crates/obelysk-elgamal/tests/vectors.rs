@@ -161,7 +161,11 @@ fn generate() -> Value {
 }
 
 fn render() -> String {
-    let mut s = serde_json::to_string_pretty(&generate()).expect("json");
+    // Keys sorted explicitly: another crate in the workspace (dcap-qvl) turns on serde_json's
+    // `preserve_order`, and the file must not depend on which crates were built together.
+    let mut v = generate();
+    v.sort_all_objects();
+    let mut s = serde_json::to_string_pretty(&v).expect("json");
     s.push('\n');
     s
 }
