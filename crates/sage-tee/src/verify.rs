@@ -1,6 +1,10 @@
 //! Offline verification of DCAP quotes (dcap-qvl) and SEV-SNP reports (sev).
 
-use dcap_qvl::{QuoteCollateralV3, quote::Report, verify::QuoteVerifier};
+use dcap_qvl::{
+    QuoteCollateralV3,
+    quote::{Report, TDReport10},
+    verify::QuoteVerifier,
+};
 use serde::{Deserialize, Serialize};
 use sev::{
     certs::snp::{Certificate, Chain, Verifiable, builtin::milan, ca},
@@ -166,61 +170,24 @@ fn verify_dcap(quote: &[u8], collateral: &QuoteCollateralV3, now_secs: u64) -> R
             // SGX ATTRIBUTES.FLAGS bit 1: DEBUG.
             debug: r.attributes[0] & 0x02 != 0,
         },
-        Report::TD10(r) => td(
-            &r.mr_td,
-            [&r.rt_mr0, &r.rt_mr1, &r.rt_mr2, &r.rt_mr3],
-            &r.mr_signer_seam,
-            &r.report_data,
-            &r.td_attributes,
-            tcb_status,
-            advisory_ids,
-        ),
-        Report::TD15(r) => {
-            let b = &r.base;
-            td(
-                &b.mr_td,
-                [&b.rt_mr0, &b.rt_mr1, &b.rt_mr2, &b.rt_mr3],
-                &b.mr_signer_seam,
-                &b.report_data,
-                &b.td_attributes,
-                tcb_status,
-                advisory_ids,
-            )
-        }
-        Report::TD15Ex(r) => {
-            let b = &r.base.base;
-            td(
-                &b.mr_td,
-                [&b.rt_mr0, &b.rt_mr1, &b.rt_mr2, &b.rt_mr3],
-                &b.mr_signer_seam,
-                &b.report_data,
-                &b.td_attributes,
-                tcb_status,
-                advisory_ids,
-            )
-        }
+        // TD 1.5 reports extend the 1.0 body; the fields Sage reads live in it.
+        Report::TD10(r) => td(&r, tcb_status, advisory_ids),
+        Report::TD15(r) => td(&r.base, tcb_status, advisory_ids),
+        Report::TD15Ex(r) => td(&r.base.base, tcb_status, advisory_ids),
     })
 }
 
-fn td(
-    mr_td: &[u8],
-    rtmrs: [&[u8; 48]; 4],
-    signer: &[u8],
-    report_data: &[u8],
-    td_attributes: &[u8; 8],
-    tcb_status: String,
-    advisory_ids: Vec<String>,
-) -> VerifiedAttestation {
+fn td(r: &TDReport10, tcb_status: String, advisory_ids: Vec<String>) -> VerifiedAttestation {
     VerifiedAttestation {
         tee: TeeType::Tdx,
-        measurement: mr_td.to_vec(),
-        rtmrs: rtmrs.iter().map(|r| r.to_vec()).collect(),
-        signer: signer.to_vec(),
-        report_data: report_data.to_vec(),
+        measurement: r.mr_td.to_vec(),
+        rtmrs: [&r.rt_mr0, &r.rt_mr1, &r.rt_mr2, &r.rt_mr3].iter().map(|m| m.to_vec()).collect(),
+        signer: r.mr_signer_seam.to_vec(),
+        report_data: r.report_data.to_vec(),
         tcb_status,
         advisory_ids,
         // TDX TD_ATTRIBUTES bit 0: DEBUG.
-        debug: td_attributes[0] & 0x01 != 0,
+        debug: r.td_attributes[0] & 0x01 != 0,
     }
 }
 
