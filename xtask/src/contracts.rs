@@ -11,7 +11,16 @@ use starknet_rust::core::types::contract::{CompiledClass, SierraClass};
 use crate::{tools, workspace_root};
 
 /// Every contract: (name, Cairo module path inside the `sage` crate).
-pub const CONTRACTS: &[(&str, &str)] = &[("SageToken", "sage::token::SageToken"), ("Faucet", "sage::faucet::Faucet")];
+pub const CONTRACTS: &[(&str, &str)] = &[
+    ("SageToken", "sage::token::SageToken"),
+    ("Faucet", "sage::faucet::Faucet"),
+    ("StakingManager", "sage::staking::StakingManager"),
+    ("ReputationManager", "sage::reputation::ReputationManager"),
+    ("JobManager", "sage::jobs::JobManager"),
+    ("ProofVerifier", "sage::verifier::ProofVerifier"),
+    ("PaymentRouter", "sage::payments::PaymentRouter"),
+    ("PrivacyRouter", "sage::privacy::PrivacyRouter"),
+];
 
 const SIERRA_COMPILER: &str = "starknet-compile 2.4.0 (PyPI cairo-lang 0.13.0)";
 const CASM_COMPILER: &str = "cairo-lang-starknet-classes 2.19.4 (Blake2s compiled class hash)";

@@ -53,7 +53,8 @@ enum Cmd {
     Test,
     /// Alias of `test`.
     Ci,
-    /// Run a benchmark suite: `prover`, `crypto` (elgamal), `wallet`, `consensus`, `net` (figures beside baselines).
+    /// Run a benchmark suite: `prover`, `crypto` (elgamal), `wallet`, `consensus`, `net` (figures beside baselines),
+    /// `contracts` (settlement gas and fees on a local devnet).
     Bench {
         /// Which suite.
         suite: String,
@@ -143,13 +144,24 @@ fn test() -> Result<()> {
 }
 
 fn bench(suite: &str, extra: &[String]) -> Result<()> {
+    if suite == "contracts" {
+        // Settlement entry points on a local devnet: L2 gas and fees from receipts and traces.
+        return run_step(
+            "bench contracts",
+            cargo()
+                .args(["run", "--quiet", "--package", "sage-payments", "--example", "contract_costs"])
+                .env("SAGE_DEVNET_BIN", sage_chain::devnet::devnet_binary()),
+        );
+    }
     let package = match suite {
         "prover" => "obelysk-prover",
         "elgamal" | "crypto" => "obelysk-elgamal",
         "wallet" => "sage-wallet",
         "consensus" => "sage-consensus",
         "net" => "sage-net",
-        other => bail!("unknown bench suite {other:?} (known: prover, crypto|elgamal, wallet, consensus, net)"),
+        other => {
+            bail!("unknown bench suite {other:?} (known: prover, crypto|elgamal, wallet, consensus, net, contracts)")
+        }
     };
     let mut cmd = cargo();
     cmd.args(["bench", "--package", package]);

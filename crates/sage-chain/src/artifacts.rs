@@ -162,7 +162,19 @@ mod tests {
     fn embedded_artifacts_match_their_index() {
         let artifacts = Artifacts::embedded().expect("embedded artifacts are consistent");
         let names: Vec<_> = artifacts.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, ["Faucet", "SageToken"]);
+        assert_eq!(
+            names,
+            [
+                "Faucet",
+                "JobManager",
+                "PaymentRouter",
+                "PrivacyRouter",
+                "ProofVerifier",
+                "ReputationManager",
+                "SageToken",
+                "StakingManager"
+            ]
+        );
         for a in artifacts.iter() {
             assert_ne!(a.class_hash, a.compiled_class_hash);
             assert!(!a.class.sierra_program.is_empty());

@@ -7,7 +7,10 @@ use starknet_rust::core::{types::Felt, utils::cairo_short_string_to_felt};
 use crate::{
     Artifacts, ChainError, DeployedContract, Manifest, SageAccount,
     client::chain_id_to_string,
-    contracts::{Faucet, SageToken},
+    contracts::{
+        Faucet, JobManager, PaymentRouter, PrivacyRouter, ProofVerifier, SageToken, StakingManager, StakingParams,
+        roles,
+    },
     manifest::MANIFEST_VERSION,
     u256,
 };
@@ -32,7 +35,53 @@ pub struct DeployParams {
     pub faucet_funding: u128,
     /// UDC salt (addresses depend on it).
     pub salt: Felt,
+    /// The settlement contracts (staking, reputation, jobs, verifier, payments); `None` deploys
+    /// only the token and the faucet.
+    pub settlement: Option<SettlementParams>,
 }
+
+/// Parameters of the settlement contracts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementParams {
+    /// StakingManager: tier minimums, validator minimum, unstake cooldown, reporter share.
+    pub staking: StakingParams,
+    /// Receives the non-reporter share of slashes; `None`: the deployer.
+    pub treasury: Option<Felt>,
+    /// Holds the coordinator role in JobManager and PaymentRouter; `None`: the deployer.
+    pub coordinator: Option<Felt>,
+    /// Seconds after a job's deadline during which a submitted result may still get its verdict.
+    pub verdict_grace: u64,
+    /// Share of a worker's stake slashed for an invalid proof, basis points.
+    pub invalid_slash_bps: u16,
+    /// Share of a validator's stake slashed for equivocation, basis points.
+    pub equivocation_slash_bps: u16,
+    /// SAGE base units per encrypted payment unit (ElGamal amounts are u64 and decrypt by BSGS up
+    /// to about 2^40, so the default is 10^12: one micro-SAGE).
+    pub privacy_unit: u128,
+}
+
+impl Default for SettlementParams {
+    fn default() -> Self {
+        Self {
+            staking: StakingParams {
+                min_stakes: [1_000 * SAGE, 2_000 * SAGE, 3_000 * SAGE, 10_000 * SAGE, 25_000 * SAGE, 40_000 * SAGE],
+                validator_min_stake: 10_000 * SAGE,
+                unstake_cooldown: 7 * 24 * 3600,
+                reporter_bps: 1_000,
+            },
+            treasury: None,
+            coordinator: None,
+            verdict_grace: 24 * 3600,
+            invalid_slash_bps: 1_000,
+            equivocation_slash_bps: 5_000,
+            privacy_unit: 1_000_000_000_000,
+        }
+    }
+}
+
+/// Names of the settlement contracts in the manifest.
+pub const SETTLEMENT_CONTRACTS: [&str; 6] =
+    ["StakingManager", "ReputationManager", "JobManager", "ProofVerifier", "PaymentRouter", "PrivacyRouter"];
 
 impl Default for DeployParams {
     fn default() -> Self {
@@ -48,12 +97,19 @@ impl Default for DeployParams {
             faucet_cooldown: 24 * 3600,
             faucet_funding: 10_000_000 * SAGE,
             salt: Felt::from(nanos),
+            settlement: Some(SettlementParams::default()),
         }
     }
 }
 
-/// Declares every class, deploys `SageToken` and `Faucet`, funds the faucet, and returns the
-/// manifest (the caller saves it). Classes already declared are reused.
+/// Declares every class, deploys `SageToken` and `Faucet`, funds the faucet, deploys and wires
+/// the settlement contracts (unless `params.settlement` is `None`), and returns the manifest (the
+/// caller saves it). Classes already declared are reused.
+///
+/// Wiring: ReputationManager `WRITER` → StakingManager, JobManager, ProofVerifier;
+/// StakingManager `SLASHER` → ProofVerifier and its reputation → ReputationManager; JobManager
+/// `VERIFIER` → ProofVerifier, `COORDINATOR` → coordinator, payout → PrivacyRouter;
+/// PaymentRouter `COORDINATOR` → coordinator; PrivacyRouter `ROUTER` → PaymentRouter.
 pub async fn deploy_sage(
     account: &SageAccount,
     artifacts: &Artifacts,
@@ -105,6 +161,9 @@ pub async fn deploy_sage(
     let mut contracts = BTreeMap::new();
     contracts.insert("SageToken".to_owned(), DeployedContract { class_hash: token_class, address: token_address });
     contracts.insert("Faucet".to_owned(), DeployedContract { class_hash: faucet_class, address: faucet_address });
+    if let Some(settlement) = &params.settlement {
+        deploy_settlement(account, artifacts, settlement, token_address, params.salt, &mut contracts).await?;
+    }
     Ok(Manifest {
         version: MANIFEST_VERSION,
         chain_id: chain_id_to_string(client.chain_id()),
@@ -113,4 +172,57 @@ pub async fn deploy_sage(
         deployer,
         contracts,
     })
+}
+
+async fn deploy_settlement(
+    account: &SageAccount,
+    artifacts: &Artifacts,
+    p: &SettlementParams,
+    token: Felt,
+    salt: Felt,
+    contracts: &mut BTreeMap<String, DeployedContract>,
+) -> Result<(), ChainError> {
+    let deployer = account.address();
+    let treasury = p.treasury.unwrap_or(deployer);
+    let coordinator = p.coordinator.unwrap_or(deployer);
+    let mut class = BTreeMap::new();
+    for name in SETTLEMENT_CONTRACTS {
+        class.insert(name, account.declare(artifacts.get(name)?).await?);
+    }
+    let mut deploy = async |name: &'static str, ctor: Vec<Felt>| -> Result<Felt, ChainError> {
+        let class_hash = class[name];
+        let (address, _) = account.deploy(class_hash, ctor, salt).await?;
+        tracing::info!(address = %format!("{address:#x}"), "{name} deployed");
+        contracts.insert(name.to_owned(), DeployedContract { class_hash, address });
+        Ok(address)
+    };
+    let reputation = deploy("ReputationManager", vec![deployer]).await?;
+    let staking = deploy("StakingManager", StakingManager::constructor(token, deployer, treasury, &p.staking)).await?;
+    let jobs =
+        deploy("JobManager", JobManager::constructor(token, staking, reputation, deployer, p.verdict_grace)).await?;
+    let verifier = deploy(
+        "ProofVerifier",
+        ProofVerifier::constructor(staking, jobs, reputation, deployer, p.invalid_slash_bps, p.equivocation_slash_bps),
+    )
+    .await?;
+    let privacy = deploy("PrivacyRouter", PrivacyRouter::constructor(token, staking, deployer, p.privacy_unit)).await?;
+    let payments = deploy("PaymentRouter", PaymentRouter::constructor(verifier, jobs, privacy, deployer)).await?;
+
+    let (staking, jobs) = (StakingManager::at(staking), JobManager::at(jobs));
+    let rep = crate::contracts::Admin::at(reputation);
+    account
+        .execute(vec![
+            rep.grant_role_call(roles::WRITER, staking.address)?,
+            rep.grant_role_call(roles::WRITER, jobs.address)?,
+            rep.grant_role_call(roles::WRITER, verifier)?,
+            staking.admin().grant_role_call(roles::SLASHER, verifier)?,
+            staking.set_reputation_call(reputation)?,
+            jobs.admin().grant_role_call(roles::VERIFIER, verifier)?,
+            jobs.admin().grant_role_call(roles::COORDINATOR, coordinator)?,
+            jobs.set_payout_call(privacy)?,
+            PaymentRouter::at(payments).admin().grant_role_call(roles::COORDINATOR, coordinator)?,
+            PrivacyRouter::at(privacy).admin().grant_role_call(roles::ROUTER, payments)?,
+        ])
+        .await?;
+    Ok(())
 }

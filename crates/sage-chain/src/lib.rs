@@ -10,7 +10,9 @@
 //! - [`Artifacts`]: the committed Sierra artifacts of `contracts/` (embedded at build time).
 //! - [`Manifest`]: where the contracts were deployed, written atomically, checked against the
 //!   chain and the artifacts.
-//! - [`contracts`]: typed bindings (`SageToken`, `Faucet`).
+//! - [`contracts`]: typed bindings (`SageToken`, `Faucet`, and the settlement contracts
+//!   `StakingManager`, `ReputationManager`, `JobManager`, `ProofVerifier`, `PaymentRouter`,
+//!   `PrivacyRouter`).
 //! - [`devnet`]: a local starknet-devnet on a free loopback port, stopped on drop.
 //!
 //! # Example
@@ -43,7 +45,7 @@ pub mod u256;
 pub use account::{SageAccount, TxOutcome, deploy_oz_account, oz_account_address};
 pub use artifacts::{ArtifactEntry, ArtifactIndex, Artifacts, ContractArtifact};
 pub use client::{ChainClient, ChainConfig, RpcProvider, STRK_FEE_TOKEN};
-pub use deploy::{DeployParams, SAGE, deploy_sage};
+pub use deploy::{DeployParams, SAGE, SettlementParams, deploy_sage};
 pub use error::ChainError;
 pub use manifest::{DeployedContract, Manifest};
 pub use starknet_rust::{core::types::Felt, signers::SigningKey};

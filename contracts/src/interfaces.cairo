@@ -1,0 +1,246 @@
+//! Interfaces and shared records of the Sage settlement contracts (StakingManager,
+//! ReputationManager, JobManager, ProofVerifier, PaymentRouter, PrivacyRouter).
+
+use starknet::ContractAddress;
+
+/// Role ids (Cairo short strings).
+const ROLE_SLASHER: felt252 = 'SLASHER';
+const ROLE_WRITER: felt252 = 'WRITER';
+const ROLE_COORDINATOR: felt252 = 'COORDINATOR';
+const ROLE_VERIFIER: felt252 = 'VERIFIER';
+const ROLE_ROUTER: felt252 = 'ROUTER';
+
+/// `stake_status` results.
+const STAKE_VALID: u8 = 0;
+const STAKE_INSUFFICIENT: u8 = 1;
+const STAKE_UNLOCKED: u8 = 2;
+
+/// Job states.
+const JOB_NONE: u8 = 0;
+const JOB_OPEN: u8 = 1;
+const JOB_ASSIGNED: u8 = 2;
+const JOB_SUBMITTED: u8 = 3;
+const JOB_COMPLETED: u8 = 4;
+const JOB_REFUNDED: u8 = 5;
+
+/// Recorded verdicts (ProofVerifier).
+const VERDICT_NONE: u8 = 0;
+const VERDICT_VALID: u8 = 1;
+const VERDICT_INVALID: u8 = 2;
+
+/// A staker's position.
+#[derive(Copy, Drop, Serde, starknet::Store)]
+struct StakeInfo {
+    /// Bonded SAGE (slashable, counts for the tier minimum).
+    amount: u256,
+    /// GPU tier: 0 T4, 1 L4, 2 A10, 3 A100, 4 H100, 5 H200.
+    tier: u8,
+    /// No unstake request before this block timestamp.
+    locked_until: u64,
+    /// SAGE leaving (still slashable) and when it can be withdrawn.
+    pending: u256,
+    pending_at: u64,
+    /// Everything ever slashed from this account.
+    slashed_total: u256,
+}
+
+/// StakingManager parameters.
+#[derive(Copy, Drop, Serde)]
+struct StakingConfig {
+    token: ContractAddress,
+    treasury: ContractAddress,
+    validator_min_stake: u256,
+    unstake_cooldown: u64,
+    reporter_bps: u16,
+}
+
+/// Chaum–Pedersen decryption proof, `[a1.x, a1.y, a2.x, a2.y, s]` on the wire.
+#[derive(Copy, Drop, Serde)]
+struct DecryptionProof {
+    a1x: felt252,
+    a1y: felt252,
+    a2x: felt252,
+    a2y: felt252,
+    s: felt252,
+}
+
+/// A registered worker.
+#[derive(Copy, Drop, Serde, starknet::Store)]
+struct WorkerInfo {
+    registered: bool,
+    /// TEE evidence: type (short string, e.g. 'TDX'), measurement hash, quote hash.
+    tee_type: felt252,
+    measurement_hash: felt252,
+    quote_hash: felt252,
+    /// ElGamal public key (affine point) payments are encrypted to.
+    elgamal_pk_x: felt252,
+    elgamal_pk_y: felt252,
+    /// Digest of the libp2p peer id (31 bytes).
+    peer_id: felt252,
+    registered_at: u64,
+}
+
+/// A job in escrow.
+#[derive(Copy, Drop, Serde, starknet::Store)]
+struct Job {
+    client: ContractAddress,
+    spec_hash: felt252,
+    payment: u256,
+    deadline: u64,
+    worker: ContractAddress,
+    status: u8,
+    output_commitment: felt252,
+    proof_hash: felt252,
+}
+
+/// Ownership, pausing and roles: every Sage settlement contract implements this.
+#[starknet::interface]
+trait IAdmin<TState> {
+    fn owner(self: @TState) -> ContractAddress;
+    fn transfer_ownership(ref self: TState, new_owner: ContractAddress);
+    fn is_paused(self: @TState) -> bool;
+    fn pause(ref self: TState);
+    fn unpause(ref self: TState);
+    fn has_role(self: @TState, role: felt252, account: ContractAddress) -> bool;
+    fn grant_role(ref self: TState, role: felt252, account: ContractAddress);
+    fn revoke_role(ref self: TState, role: felt252, account: ContractAddress);
+}
+
+#[starknet::interface]
+trait IERC20<TState> {
+    fn balance_of(self: @TState, account: ContractAddress) -> u256;
+    fn transfer(ref self: TState, recipient: ContractAddress, amount: u256) -> bool;
+    fn transfer_from(
+        ref self: TState, sender: ContractAddress, recipient: ContractAddress, amount: u256
+    ) -> bool;
+    fn approve(ref self: TState, spender: ContractAddress, amount: u256) -> bool;
+}
+
+#[starknet::interface]
+trait IStakingManager<TState> {
+    fn stake(ref self: TState, amount: u256, gpu_tier: u8, lock_duration: u64);
+    fn request_unstake(ref self: TState, amount: u256);
+    fn withdraw(ref self: TState);
+    fn register_worker(
+        ref self: TState,
+        tee_type: felt252,
+        measurement_hash: felt252,
+        quote_hash: felt252,
+        elgamal_public_key: (felt252, felt252),
+        key_proof: (felt252, felt252, felt252),
+        peer_id: felt252
+    );
+    fn register_validator(ref self: TState, public_key: felt252);
+    fn slash(
+        ref self: TState, account: ContractAddress, bps: u16, reason: felt252, reporter: ContractAddress
+    ) -> u256;
+    fn get_stake(self: @TState, account: ContractAddress) -> StakeInfo;
+    fn get_worker(self: @TState, account: ContractAddress) -> WorkerInfo;
+    fn is_registered(self: @TState, account: ContractAddress) -> bool;
+    fn validator_key(self: @TState, account: ContractAddress) -> felt252;
+    fn stake_status(self: @TState, account: ContractAddress, until: u64) -> u8;
+    fn min_stake(self: @TState, tier: u8) -> u256;
+    fn set_min_stake(ref self: TState, tier: u8, amount: u256);
+    fn set_reputation(ref self: TState, reputation: ContractAddress);
+    fn config(self: @TState) -> StakingConfig;
+    fn total_staked(self: @TState) -> u256;
+    fn verify_key_ownership(
+        self: @TState,
+        public_key: (felt252, felt252),
+        proof: (felt252, felt252, felt252),
+        context: Array<felt252>
+    ) -> bool;
+}
+
+#[starknet::interface]
+trait IReputationManager<TState> {
+    fn init(ref self: TState, account: ContractAddress);
+    fn record_completed(ref self: TState, account: ContractAddress);
+    fn record_failed(ref self: TState, account: ContractAddress);
+    fn record_slashed(ref self: TState, account: ContractAddress);
+    /// (initialised, completed, failed, slashed).
+    fn counts(self: @TState, account: ContractAddress) -> (bool, u64, u64, u64);
+    fn score(self: @TState, account: ContractAddress) -> u32;
+}
+
+#[starknet::interface]
+trait IJobManager<TState> {
+    fn create_job(
+        ref self: TState, job_id: felt252, spec_hash: felt252, payment: u256, deadline: u64
+    );
+    fn assign(ref self: TState, job_id: felt252, worker: ContractAddress);
+    fn submit_result(
+        ref self: TState, job_id: felt252, output_commitment: felt252, proof_hash: felt252
+    );
+    fn on_verdict(ref self: TState, job_id: felt252, proof_hash: felt252, valid: bool);
+    fn refund_expired(ref self: TState, job_id: felt252);
+    fn get_job(self: @TState, job_id: felt252) -> Job;
+    fn set_payout(ref self: TState, payout: ContractAddress);
+    fn set_verdict_grace(ref self: TState, seconds: u64);
+}
+
+#[starknet::interface]
+trait IProofVerifier<TState> {
+    fn set_validators(
+        ref self: TState, public_keys: Array<felt252>, accounts: Array<ContractAddress>
+    );
+    fn submit_qc(
+        ref self: TState,
+        job_id: felt252,
+        proof_hash: felt252,
+        verdict: u8,
+        set_version: u64,
+        signatures: Array<(u32, felt252, felt252)>
+    );
+    fn report_equivocation(
+        ref self: TState,
+        validator_index: u32,
+        job_id: felt252,
+        proof_hash: felt252,
+        first: (u8, felt252, felt252),
+        second: (u8, felt252, felt252)
+    );
+    /// (version, size, threshold).
+    fn validator_set(self: @TState) -> (u64, u32, u32);
+    fn validator(self: @TState, index: u32) -> (felt252, ContractAddress);
+    /// 0 none, 1 valid, 2 invalid.
+    fn verdict(self: @TState, job_id: felt252) -> u8;
+    fn verdict_proof(self: @TState, job_id: felt252) -> felt252;
+    fn vote_hash(self: @TState, job_id: felt252, proof_hash: felt252, verdict: u8) -> felt252;
+    /// (invalid-proof slash bps, equivocation slash bps).
+    fn slash_rates(self: @TState) -> (u16, u16);
+}
+
+#[starknet::interface]
+trait IPaymentRouter<TState> {
+    fn submit_payment_with_proof(
+        ref self: TState,
+        worker: ContractAddress,
+        job_id: felt252,
+        ciphertext: (felt252, felt252, felt252, felt252),
+        proof_commitment: felt252,
+        nonce: felt252
+    );
+    fn is_paid(self: @TState, job_id: felt252) -> bool;
+    fn is_nonce_used(self: @TState, nonce: felt252) -> bool;
+}
+
+#[starknet::interface]
+trait IPrivacyRouter<TState> {
+    fn deposit(ref self: TState, amount: u256);
+    fn credit(ref self: TState, worker: ContractAddress, ciphertext: (felt252, felt252, felt252, felt252));
+    fn claim(ref self: TState, amount: u64, proof: DecryptionProof);
+    fn balance_of(self: @TState, worker: ContractAddress) -> (felt252, felt252, felt252, felt252);
+    fn claim_nonce(self: @TState, worker: ContractAddress) -> felt252;
+    fn pool(self: @TState) -> u256;
+    /// SAGE base units per encrypted unit.
+    fn unit(self: @TState) -> u256;
+    fn verify_decryption(
+        self: @TState,
+        public_key: (felt252, felt252),
+        ciphertext: (felt252, felt252, felt252, felt252),
+        amount: u64,
+        proof: DecryptionProof,
+        context: Array<felt252>
+    ) -> bool;
+}

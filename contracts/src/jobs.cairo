@@ -1,0 +1,325 @@
+/// Job escrow: clients pay in, the coordinator assigns staked and registered workers, the
+/// assigned worker submits its result, the ProofVerifier's verdict completes or refunds.
+///
+/// On a valid verdict the escrow goes to `payout` (the PrivacyRouter pool, through its public
+/// `deposit`) or, when no payout is set, stays here; on an invalid verdict or a missed deadline
+/// the client is refunded.
+///
+/// Reverts: `JOB: exists`, `JOB: zero payment`, `JOB: deadline passed`, `JOB: not coordinator`,
+/// `JOB: not open`, `JOB: worker not registered`, `JOB: insufficient stake`, `JOB: stake unlocks
+/// early`, `JOB: not assigned worker`, `JOB: not assigned`, `JOB: not verifier`,
+/// `JOB: not submitted`, `JOB: proof mismatch`, `JOB: not expired`, `JOB: finished`,
+/// `JOB: paused`, `JOB: caller is not owner`.
+#[starknet::contract]
+mod JobManager {
+    use starknet::{
+        ContractAddress, get_caller_address, get_contract_address, get_block_timestamp,
+        contract_address_const
+    };
+    use sage::interfaces::{
+        IERC20Dispatcher, IERC20DispatcherTrait, IStakingManagerDispatcher,
+        IStakingManagerDispatcherTrait, IReputationManagerDispatcher,
+        IReputationManagerDispatcherTrait, IPrivacyRouterDispatcher, IPrivacyRouterDispatcherTrait,
+        Job, ROLE_COORDINATOR, ROLE_VERIFIER, STAKE_VALID, STAKE_INSUFFICIENT, JOB_NONE, JOB_OPEN,
+        JOB_ASSIGNED, JOB_SUBMITTED, JOB_COMPLETED, JOB_REFUNDED
+    };
+    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged, ConfigChanged};
+
+    #[storage]
+    struct Storage {
+        owner: ContractAddress,
+        paused: bool,
+        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        token: ContractAddress,
+        staking: ContractAddress,
+        reputation: ContractAddress,
+        payout: ContractAddress,
+        verdict_grace: u64,
+        jobs: LegacyMap<felt252, Job>,
+    }
+
+    #[event]
+    #[derive(Drop, starknet::Event)]
+    enum Event {
+        JobCreated: JobCreated,
+        JobAssigned: JobAssigned,
+        ResultSubmitted: ResultSubmitted,
+        JobCompleted: JobCompleted,
+        JobRefunded: JobRefunded,
+        OwnershipTransferred: OwnershipTransferred,
+        PauseChanged: PauseChanged,
+        RoleChanged: RoleChanged,
+        ConfigChanged: ConfigChanged,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct JobCreated {
+        #[key]
+        job_id: felt252,
+        #[key]
+        client: ContractAddress,
+        spec_hash: felt252,
+        payment: u256,
+        deadline: u64,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct JobAssigned {
+        #[key]
+        job_id: felt252,
+        #[key]
+        worker: ContractAddress,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct ResultSubmitted {
+        #[key]
+        job_id: felt252,
+        #[key]
+        worker: ContractAddress,
+        output_commitment: felt252,
+        proof_hash: felt252,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct JobCompleted {
+        #[key]
+        job_id: felt252,
+        #[key]
+        worker: ContractAddress,
+        payment: u256,
+    }
+
+    /// `reason`: 'invalid' (verdict) or 'expired' (deadline).
+    #[derive(Drop, starknet::Event)]
+    struct JobRefunded {
+        #[key]
+        job_id: felt252,
+        #[key]
+        client: ContractAddress,
+        amount: u256,
+        reason: felt252,
+    }
+
+    #[constructor]
+    fn constructor(
+        ref self: ContractState,
+        token: ContractAddress,
+        staking: ContractAddress,
+        reputation: ContractAddress,
+        owner: ContractAddress,
+        verdict_grace: u64
+    ) {
+        let owner_felt: felt252 = owner.into();
+        assert(owner_felt != 0, 'JOB: owner is zero');
+        self.owner.write(owner);
+        self.token.write(token);
+        self.staking.write(staking);
+        self.reputation.write(reputation);
+        self.verdict_grace.write(verdict_grace);
+    }
+
+    #[abi(embed_v0)]
+    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
+        fn owner(self: @ContractState) -> ContractAddress {
+            self.owner.read()
+        }
+
+        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
+            self._assert_owner();
+            let new_felt: felt252 = new_owner.into();
+            assert(new_felt != 0, 'JOB: owner is zero');
+            let previous_owner = self.owner.read();
+            self.owner.write(new_owner);
+            self.emit(OwnershipTransferred { previous_owner, new_owner });
+        }
+
+        fn is_paused(self: @ContractState) -> bool {
+            self.paused.read()
+        }
+
+        fn pause(ref self: ContractState) {
+            self._assert_owner();
+            self.paused.write(true);
+            self.emit(PauseChanged { paused: true });
+        }
+
+        fn unpause(ref self: ContractState) {
+            self._assert_owner();
+            self.paused.write(false);
+            self.emit(PauseChanged { paused: false });
+        }
+
+        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
+            self.roles.read((role, account))
+        }
+
+        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
+            self._assert_owner();
+            self.roles.write((role, account), true);
+            self.emit(RoleChanged { role, account, granted: true });
+        }
+
+        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
+            self._assert_owner();
+            self.roles.write((role, account), false);
+            self.emit(RoleChanged { role, account, granted: false });
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl JobManagerImpl of sage::interfaces::IJobManager<ContractState> {
+        fn create_job(
+            ref self: ContractState,
+            job_id: felt252,
+            spec_hash: felt252,
+            payment: u256,
+            deadline: u64
+        ) {
+            self._assert_not_paused();
+            assert(self.jobs.read(job_id).status == JOB_NONE, 'JOB: exists');
+            assert(payment != 0, 'JOB: zero payment');
+            assert(deadline > get_block_timestamp(), 'JOB: deadline passed');
+            let client = get_caller_address();
+            self
+                .jobs
+                .write(
+                    job_id,
+                    Job {
+                        client,
+                        spec_hash,
+                        payment,
+                        deadline,
+                        worker: contract_address_const::<0>(),
+                        status: JOB_OPEN,
+                        output_commitment: 0,
+                        proof_hash: 0,
+                    }
+                );
+            let token = IERC20Dispatcher { contract_address: self.token.read() };
+            assert(
+                token.transfer_from(client, get_contract_address(), payment),
+                'JOB: transfer failed'
+            );
+            self.emit(JobCreated { job_id, client, spec_hash, payment, deadline });
+        }
+
+        fn assign(ref self: ContractState, job_id: felt252, worker: ContractAddress) {
+            self._assert_not_paused();
+            assert(
+                self.roles.read((ROLE_COORDINATOR, get_caller_address())), 'JOB: not coordinator'
+            );
+            let mut job = self.jobs.read(job_id);
+            assert(job.status == JOB_OPEN, 'JOB: not open');
+            assert(get_block_timestamp() <= job.deadline, 'JOB: deadline passed');
+            let staking = IStakingManagerDispatcher { contract_address: self.staking.read() };
+            assert(staking.is_registered(worker), 'JOB: worker not registered');
+            let status = staking.stake_status(worker, job.deadline);
+            assert(status != STAKE_INSUFFICIENT, 'JOB: insufficient stake');
+            assert(status == STAKE_VALID, 'JOB: stake unlocks early');
+            job.worker = worker;
+            job.status = JOB_ASSIGNED;
+            self.jobs.write(job_id, job);
+            self.emit(JobAssigned { job_id, worker });
+        }
+
+        fn submit_result(
+            ref self: ContractState, job_id: felt252, output_commitment: felt252, proof_hash: felt252
+        ) {
+            self._assert_not_paused();
+            let mut job = self.jobs.read(job_id);
+            let worker = get_caller_address();
+            assert(job.status == JOB_ASSIGNED, 'JOB: not assigned');
+            assert(worker == job.worker, 'JOB: not assigned worker');
+            assert(get_block_timestamp() <= job.deadline, 'JOB: deadline passed');
+            job.output_commitment = output_commitment;
+            job.proof_hash = proof_hash;
+            job.status = JOB_SUBMITTED;
+            self.jobs.write(job_id, job);
+            self.emit(ResultSubmitted { job_id, worker, output_commitment, proof_hash });
+        }
+
+        fn on_verdict(ref self: ContractState, job_id: felt252, proof_hash: felt252, valid: bool) {
+            assert(self.roles.read((ROLE_VERIFIER, get_caller_address())), 'JOB: not verifier');
+            let mut job = self.jobs.read(job_id);
+            assert(job.status == JOB_SUBMITTED, 'JOB: not submitted');
+            assert(job.proof_hash == proof_hash, 'JOB: proof mismatch');
+            let reputation = IReputationManagerDispatcher {
+                contract_address: self.reputation.read()
+            };
+            if valid {
+                job.status = JOB_COMPLETED;
+                self.jobs.write(job_id, job);
+                let payout = self.payout.read();
+                let payout_felt: felt252 = payout.into();
+                if payout_felt != 0 {
+                    let token = IERC20Dispatcher { contract_address: self.token.read() };
+                    assert(token.approve(payout, job.payment), 'JOB: approve failed');
+                    IPrivacyRouterDispatcher { contract_address: payout }.deposit(job.payment);
+                }
+                reputation.record_completed(job.worker);
+                self.emit(JobCompleted { job_id, worker: job.worker, payment: job.payment });
+            } else {
+                self._refund(job_id, job, 'invalid');
+                reputation.record_failed(job.worker);
+            }
+        }
+
+        fn refund_expired(ref self: ContractState, job_id: felt252) {
+            self._assert_not_paused();
+            let job = self.jobs.read(job_id);
+            let now = get_block_timestamp();
+            assert(
+                job.status == JOB_OPEN || job.status == JOB_ASSIGNED || job.status == JOB_SUBMITTED,
+                'JOB: finished'
+            );
+            let mut limit = job.deadline;
+            if job.status == JOB_SUBMITTED {
+                limit += self.verdict_grace.read();
+            }
+            assert(now > limit, 'JOB: not expired');
+            let was_assigned = job.status == JOB_ASSIGNED;
+            let worker = job.worker;
+            self._refund(job_id, job, 'expired');
+            if was_assigned {
+                IReputationManagerDispatcher { contract_address: self.reputation.read() }
+                    .record_failed(worker);
+            }
+        }
+
+        fn get_job(self: @ContractState, job_id: felt252) -> Job {
+            self.jobs.read(job_id)
+        }
+
+        fn set_payout(ref self: ContractState, payout: ContractAddress) {
+            self._assert_owner();
+            self.payout.write(payout);
+            self.emit(ConfigChanged { key: 'payout', value: payout.into() });
+        }
+
+        fn set_verdict_grace(ref self: ContractState, seconds: u64) {
+            self._assert_owner();
+            self.verdict_grace.write(seconds);
+            self.emit(ConfigChanged { key: 'verdict_grace', value: seconds.into() });
+        }
+    }
+
+    #[generate_trait]
+    impl InternalImpl of InternalTrait {
+        fn _assert_owner(self: @ContractState) {
+            assert(get_caller_address() == self.owner.read(), 'JOB: caller is not owner');
+        }
+
+        fn _assert_not_paused(self: @ContractState) {
+            assert(!self.paused.read(), 'JOB: paused');
+        }
+
+        fn _refund(ref self: ContractState, job_id: felt252, mut job: Job, reason: felt252) {
+            job.status = JOB_REFUNDED;
+            self.jobs.write(job_id, job);
+            let token = IERC20Dispatcher { contract_address: self.token.read() };
+            assert(token.transfer(job.client, job.payment), 'JOB: transfer failed');
+            self.emit(JobRefunded { job_id, client: job.client, amount: job.payment, reason });
+        }
+    }
+}

@@ -1,0 +1,248 @@
+/// The private payment pool: coordinators (or the JobManager, on a valid verdict) deposit SAGE
+/// publicly; each worker holds an ElGamal-encrypted balance (to the key it registered in the
+/// StakingManager) that the PaymentRouter credits homomorphically; the worker claims by proving
+/// with Chaum–Pedersen (`obelysk-elgamal`'s transcript, context `[chain_id, this contract,
+/// worker, claim_nonce]`) what its whole balance decrypts to. A claim pays `amount · unit` SAGE
+/// from the pool and resets the balance to the identity (the trivial encryption of zero).
+///
+/// Reverts: `PRIV: zero amount`, `PRIV: not router`, `PRIV: bad ciphertext`,
+/// `PRIV: nothing to claim`, `PRIV: not registered`, `PRIV: bad proof`,
+/// `PRIV: pool insufficient`, `PRIV: paused`, `PRIV: caller is not owner`.
+#[starknet::contract]
+mod PrivacyRouter {
+    use starknet::{ContractAddress, get_caller_address, get_contract_address, get_tx_info};
+    use sage::interfaces::{
+        IERC20Dispatcher, IERC20DispatcherTrait, IStakingManagerDispatcher,
+        IStakingManagerDispatcherTrait, DecryptionProof, ROLE_ROUTER
+    };
+    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged};
+    use sage::crypto;
+
+    #[derive(Copy, Drop, Serde, starknet::Store)]
+    struct EncryptedBalance {
+        c1x: felt252,
+        c1y: felt252,
+        c2x: felt252,
+        c2y: felt252,
+    }
+
+    #[storage]
+    struct Storage {
+        owner: ContractAddress,
+        paused: bool,
+        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        token: ContractAddress,
+        staking: ContractAddress,
+        unit: u256,
+        pool: u256,
+        balances: LegacyMap<ContractAddress, EncryptedBalance>,
+        claim_nonces: LegacyMap<ContractAddress, felt252>,
+    }
+
+    #[event]
+    #[derive(Drop, starknet::Event)]
+    enum Event {
+        Deposited: Deposited,
+        BalanceCredited: BalanceCredited,
+        Claimed: Claimed,
+        OwnershipTransferred: OwnershipTransferred,
+        PauseChanged: PauseChanged,
+        RoleChanged: RoleChanged,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct Deposited {
+        #[key]
+        from: ContractAddress,
+        amount: u256,
+        pool: u256,
+    }
+
+    /// The credited ciphertext and the new encrypted balance.
+    #[derive(Drop, starknet::Event)]
+    struct BalanceCredited {
+        #[key]
+        worker: ContractAddress,
+        ciphertext: (felt252, felt252, felt252, felt252),
+        balance: (felt252, felt252, felt252, felt252),
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct Claimed {
+        #[key]
+        worker: ContractAddress,
+        amount: u64,
+        value: u256,
+        nonce: felt252,
+        pool: u256,
+    }
+
+    #[constructor]
+    fn constructor(
+        ref self: ContractState,
+        token: ContractAddress,
+        staking: ContractAddress,
+        owner: ContractAddress,
+        unit: u256
+    ) {
+        let owner_felt: felt252 = owner.into();
+        assert(owner_felt != 0, 'PRIV: owner is zero');
+        assert(unit != 0, 'PRIV: zero unit');
+        self.owner.write(owner);
+        self.token.write(token);
+        self.staking.write(staking);
+        self.unit.write(unit);
+    }
+
+    #[abi(embed_v0)]
+    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
+        fn owner(self: @ContractState) -> ContractAddress {
+            self.owner.read()
+        }
+
+        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
+            self._assert_owner();
+            let new_felt: felt252 = new_owner.into();
+            assert(new_felt != 0, 'PRIV: owner is zero');
+            let previous_owner = self.owner.read();
+            self.owner.write(new_owner);
+            self.emit(OwnershipTransferred { previous_owner, new_owner });
+        }
+
+        fn is_paused(self: @ContractState) -> bool {
+            self.paused.read()
+        }
+
+        fn pause(ref self: ContractState) {
+            self._assert_owner();
+            self.paused.write(true);
+            self.emit(PauseChanged { paused: true });
+        }
+
+        fn unpause(ref self: ContractState) {
+            self._assert_owner();
+            self.paused.write(false);
+            self.emit(PauseChanged { paused: false });
+        }
+
+        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
+            self.roles.read((role, account))
+        }
+
+        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
+            self._assert_owner();
+            self.roles.write((role, account), true);
+            self.emit(RoleChanged { role, account, granted: true });
+        }
+
+        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
+            self._assert_owner();
+            self.roles.write((role, account), false);
+            self.emit(RoleChanged { role, account, granted: false });
+        }
+    }
+
+    #[abi(embed_v0)]
+    impl PrivacyRouterImpl of sage::interfaces::IPrivacyRouter<ContractState> {
+        fn deposit(ref self: ContractState, amount: u256) {
+            assert(!self.paused.read(), 'PRIV: paused');
+            assert(amount != 0, 'PRIV: zero amount');
+            let from = get_caller_address();
+            let pool = self.pool.read() + amount;
+            self.pool.write(pool);
+            let token = IERC20Dispatcher { contract_address: self.token.read() };
+            assert(token.transfer_from(from, get_contract_address(), amount), 'PRIV: transfer failed');
+            self.emit(Deposited { from, amount, pool });
+        }
+
+        fn credit(
+            ref self: ContractState,
+            worker: ContractAddress,
+            ciphertext: (felt252, felt252, felt252, felt252)
+        ) {
+            assert(!self.paused.read(), 'PRIV: paused');
+            assert(self.roles.read((ROLE_ROUTER, get_caller_address())), 'PRIV: not router');
+            let (c1x, c1y, _, _) = ciphertext;
+            assert(crypto::nonzero_point(c1x, c1y).is_some(), 'PRIV: bad ciphertext');
+            let b = self.balances.read(worker);
+            let sum = match crypto::add_ciphertexts((b.c1x, b.c1y, b.c2x, b.c2y), ciphertext) {
+                Option::Some(s) => s,
+                Option::None => { panic_with_felt252('PRIV: bad ciphertext') },
+            };
+            let (s1x, s1y, s2x, s2y) = sum;
+            self.balances.write(worker, EncryptedBalance { c1x: s1x, c1y: s1y, c2x: s2x, c2y: s2y });
+            self.emit(BalanceCredited { worker, ciphertext, balance: sum });
+        }
+
+        fn claim(ref self: ContractState, amount: u64, proof: DecryptionProof) {
+            assert(!self.paused.read(), 'PRIV: paused');
+            let worker = get_caller_address();
+            let b = self.balances.read(worker);
+            assert(b.c1x != 0 || b.c1y != 0, 'PRIV: nothing to claim');
+            let info = IStakingManagerDispatcher { contract_address: self.staking.read() }
+                .get_worker(worker);
+            assert(info.registered, 'PRIV: not registered');
+            let nonce = self.claim_nonces.read(worker);
+            let this: felt252 = get_contract_address().into();
+            let worker_felt: felt252 = worker.into();
+            let context = array![get_tx_info().unbox().chain_id, this, worker_felt, nonce];
+            assert(
+                crypto::verify_decryption(
+                    (info.elgamal_pk_x, info.elgamal_pk_y),
+                    (b.c1x, b.c1y, b.c2x, b.c2y),
+                    amount,
+                    proof,
+                    context.span()
+                ),
+                'PRIV: bad proof'
+            );
+            let amount256: u256 = amount.into();
+            let value = amount256 * self.unit.read();
+            let pool = self.pool.read();
+            assert(value <= pool, 'PRIV: pool insufficient');
+            self.pool.write(pool - value);
+            self.balances.write(worker, EncryptedBalance { c1x: 0, c1y: 0, c2x: 0, c2y: 0 });
+            self.claim_nonces.write(worker, nonce + 1);
+            if value != 0 {
+                let token = IERC20Dispatcher { contract_address: self.token.read() };
+                assert(token.transfer(worker, value), 'PRIV: transfer failed');
+            }
+            self.emit(Claimed { worker, amount, value, nonce, pool: pool - value });
+        }
+
+        fn balance_of(self: @ContractState, worker: ContractAddress) -> (felt252, felt252, felt252, felt252) {
+            let b = self.balances.read(worker);
+            (b.c1x, b.c1y, b.c2x, b.c2y)
+        }
+
+        fn claim_nonce(self: @ContractState, worker: ContractAddress) -> felt252 {
+            self.claim_nonces.read(worker)
+        }
+
+        fn pool(self: @ContractState) -> u256 {
+            self.pool.read()
+        }
+
+        fn unit(self: @ContractState) -> u256 {
+            self.unit.read()
+        }
+
+        fn verify_decryption(
+            self: @ContractState,
+            public_key: (felt252, felt252),
+            ciphertext: (felt252, felt252, felt252, felt252),
+            amount: u64,
+            proof: DecryptionProof,
+            context: Array<felt252>
+        ) -> bool {
+            crypto::verify_decryption(public_key, ciphertext, amount, proof, context.span())
+        }
+    }
+
+    #[generate_trait]
+    impl InternalImpl of InternalTrait {
+        fn _assert_owner(self: @ContractState) {
+            assert(get_caller_address() == self.owner.read(), 'PRIV: caller is not owner');
+        }
+    }
+}

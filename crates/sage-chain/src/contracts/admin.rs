@@ -1,0 +1,140 @@
+//! Ownership, pausing and roles (`IAdmin`), shared by every settlement contract.
+
+use starknet_rust::core::types::{Call, Felt};
+
+use starknet_rust::core::types::Event;
+
+use super::decode::{Reader, is_event};
+use crate::{ChainClient, ChainError, SageAccount, TxOutcome, client::selector};
+
+/// Role ids (Cairo short strings) of the settlement contracts.
+pub mod roles {
+    use starknet_rust::core::types::Felt;
+
+    /// `'SLASHER'`: may call `StakingManager.slash` (the ProofVerifier).
+    pub const SLASHER: Felt = Felt::from_hex_unchecked("0x534c4153484552");
+    /// `'WRITER'`: may write the ReputationManager (StakingManager, JobManager, ProofVerifier).
+    pub const WRITER: Felt = Felt::from_hex_unchecked("0x575249544552");
+    /// `'COORDINATOR'`: assigns jobs (JobManager) and submits payments (PaymentRouter).
+    pub const COORDINATOR: Felt = Felt::from_hex_unchecked("0x434f4f5244494e41544f52");
+    /// `'VERIFIER'`: delivers verdicts to the JobManager (the ProofVerifier).
+    pub const VERIFIER: Felt = Felt::from_hex_unchecked("0x5645524946494552");
+    /// `'ROUTER'`: credits encrypted balances in the PrivacyRouter (the PaymentRouter).
+    pub const ROUTER: Felt = Felt::from_hex_unchecked("0x524f55544552");
+}
+
+/// A decoded ownership, pause, role or configuration event (any settlement contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminEvent {
+    /// `OwnershipTransferred`.
+    OwnershipTransferred {
+        /// Previous owner.
+        previous_owner: Felt,
+        /// New owner.
+        new_owner: Felt,
+    },
+    /// `PauseChanged`.
+    PauseChanged {
+        /// Paused now.
+        paused: bool,
+    },
+    /// `RoleChanged`.
+    RoleChanged {
+        /// Role id.
+        role: Felt,
+        /// Account.
+        account: Felt,
+        /// Granted (else revoked).
+        granted: bool,
+    },
+    /// `ConfigChanged` (key is a short string such as `payout`, `reputation`, `verdict_grace`).
+    ConfigChanged {
+        /// Setting.
+        key: Felt,
+        /// New value.
+        value: Felt,
+    },
+}
+
+impl AdminEvent {
+    /// Decodes an admin event; `None` for any other event.
+    pub fn decode(event: &Event) -> Option<Self> {
+        let k = &event.keys;
+        let mut d = Reader::new(&event.data, "admin event");
+        Some(if is_event(event, "OwnershipTransferred") {
+            Self::OwnershipTransferred { previous_owner: *k.get(1)?, new_owner: *k.get(2)? }
+        } else if is_event(event, "PauseChanged") {
+            Self::PauseChanged { paused: d.bool().ok()? }
+        } else if is_event(event, "RoleChanged") {
+            Self::RoleChanged { role: *k.get(1)?, account: *k.get(2)?, granted: d.bool().ok()? }
+        } else if is_event(event, "ConfigChanged") {
+            Self::ConfigChanged { key: *k.get(1)?, value: d.felt().ok()? }
+        } else {
+            return None;
+        })
+    }
+}
+
+/// The `IAdmin` entry points of a settlement contract at `address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admin {
+    /// Contract address.
+    pub address: Felt,
+}
+
+pub(crate) fn call(to: Felt, function: &str, calldata: Vec<Felt>) -> Result<Call, ChainError> {
+    Ok(Call { to, selector: selector(function)?, calldata })
+}
+
+impl Admin {
+    /// Binds to the contract at `address`.
+    pub const fn at(address: Felt) -> Self {
+        Self { address }
+    }
+
+    /// `grant_role(role, account)` as a call (owner only).
+    pub fn grant_role_call(&self, role: Felt, account: Felt) -> Result<Call, ChainError> {
+        call(self.address, "grant_role", vec![role, account])
+    }
+
+    /// Grants `role` to `account` (owner only).
+    pub async fn grant_role(&self, owner: &SageAccount, role: Felt, account: Felt) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![self.grant_role_call(role, account)?]).await
+    }
+
+    /// Revokes `role` from `account` (owner only).
+    pub async fn revoke_role(&self, owner: &SageAccount, role: Felt, account: Felt) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![call(self.address, "revoke_role", vec![role, account])?]).await
+    }
+
+    /// Whether `account` holds `role`.
+    pub async fn has_role(&self, client: &ChainClient, role: Felt, account: Felt) -> Result<bool, ChainError> {
+        Reader::new(&client.call(self.address, "has_role", vec![role, account]).await?, "has_role").bool()
+    }
+
+    /// Pauses the contract (owner only).
+    pub async fn pause(&self, owner: &SageAccount) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![call(self.address, "pause", vec![])?]).await
+    }
+
+    /// Unpauses the contract (owner only).
+    pub async fn unpause(&self, owner: &SageAccount) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![call(self.address, "unpause", vec![])?]).await
+    }
+
+    /// Whether the contract is paused.
+    pub async fn is_paused(&self, client: &ChainClient) -> Result<bool, ChainError> {
+        Reader::new(&client.call(self.address, "is_paused", vec![]).await?, "is_paused").bool()
+    }
+
+    /// The owner.
+    pub async fn owner(&self, client: &ChainClient) -> Result<Felt, ChainError> {
+        Reader::new(&client.call(self.address, "owner", vec![]).await?, "owner").felt()
+    }
+
+    /// Hands ownership to `new_owner` (owner only).
+    pub async fn transfer_ownership(&self, owner: &SageAccount, new_owner: Felt) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![call(self.address, "transfer_ownership", vec![new_owner])?]).await
+    }
+}

@@ -1,0 +1,259 @@
+//! `JobManager` binding.
+
+use starknet_rust::core::types::{Call, Event, Felt};
+
+use super::{
+    admin::{Admin, call},
+    decode::{Reader, is_event},
+};
+use crate::{ChainClient, ChainError, SageAccount, TxOutcome, u256};
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum JobStatus {
+    /// Unknown job id.
+    #[default]
+    None,
+    /// Escrowed, waiting for a worker.
+    Open,
+    /// Assigned to a worker.
+    Assigned,
+    /// Result submitted, waiting for the validators' verdict.
+    Submitted,
+    /// Valid verdict: escrow released to the payout pool.
+    Completed,
+    /// Invalid verdict or missed deadline: client refunded.
+    Refunded,
+}
+
+impl JobStatus {
+    fn from_code(code: u8) -> Result<Self, ChainError> {
+        Ok(match code {
+            0 => Self::None,
+            1 => Self::Open,
+            2 => Self::Assigned,
+            3 => Self::Submitted,
+            4 => Self::Completed,
+            5 => Self::Refunded,
+            other => return Err(ChainError::Decode { what: "job status", reason: format!("unknown code {other}") }),
+        })
+    }
+}
+
+/// A job record (`get_job`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Job {
+    /// Who paid.
+    pub client: Felt,
+    /// Hash of the job specification.
+    pub spec_hash: Felt,
+    /// Escrowed SAGE, base units.
+    pub payment: u128,
+    /// Block timestamp by which the result must be submitted.
+    pub deadline: u64,
+    /// Assigned worker (zero before assignment).
+    pub worker: Felt,
+    /// Status.
+    pub status: JobStatus,
+    /// Commitment to the output.
+    pub output_commitment: Felt,
+    /// Hash of the proof the validators judge.
+    pub proof_hash: Felt,
+}
+
+/// A decoded `JobManager` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobEvent {
+    /// `JobCreated`.
+    Created {
+        /// Job.
+        job_id: Felt,
+        /// Client.
+        client: Felt,
+        /// Escrow.
+        payment: u128,
+        /// Deadline.
+        deadline: u64,
+    },
+    /// `JobAssigned`.
+    Assigned {
+        /// Job.
+        job_id: Felt,
+        /// Worker.
+        worker: Felt,
+    },
+    /// `ResultSubmitted`.
+    ResultSubmitted {
+        /// Job.
+        job_id: Felt,
+        /// Worker.
+        worker: Felt,
+        /// Output commitment.
+        output_commitment: Felt,
+        /// Proof hash.
+        proof_hash: Felt,
+    },
+    /// `JobCompleted`.
+    Completed {
+        /// Job.
+        job_id: Felt,
+        /// Worker.
+        worker: Felt,
+        /// Released escrow.
+        payment: u128,
+    },
+    /// `JobRefunded`.
+    Refunded {
+        /// Job.
+        job_id: Felt,
+        /// Client.
+        client: Felt,
+        /// Refund.
+        amount: u128,
+        /// `invalid` or `expired` (short string).
+        reason: Felt,
+    },
+}
+
+impl JobEvent {
+    /// Decodes a JobManager event; `None` for any other event.
+    pub fn decode(event: &Event) -> Option<Self> {
+        let k = &event.keys;
+        let mut d = Reader::new(&event.data, "job event");
+        Some(if is_event(event, "JobCreated") {
+            let _spec = d.felt().ok()?;
+            Self::Created { job_id: *k.get(1)?, client: *k.get(2)?, payment: d.u256().ok()?, deadline: d.u64().ok()? }
+        } else if is_event(event, "JobAssigned") {
+            Self::Assigned { job_id: *k.get(1)?, worker: *k.get(2)? }
+        } else if is_event(event, "ResultSubmitted") {
+            Self::ResultSubmitted {
+                job_id: *k.get(1)?,
+                worker: *k.get(2)?,
+                output_commitment: d.felt().ok()?,
+                proof_hash: d.felt().ok()?,
+            }
+        } else if is_event(event, "JobCompleted") {
+            Self::Completed { job_id: *k.get(1)?, worker: *k.get(2)?, payment: d.u256().ok()? }
+        } else if is_event(event, "JobRefunded") {
+            Self::Refunded { job_id: *k.get(1)?, client: *k.get(2)?, amount: d.u256().ok()?, reason: d.felt().ok()? }
+        } else {
+            return None;
+        })
+    }
+}
+
+/// The JobManager at a known address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobManager {
+    /// Contract address.
+    pub address: Felt,
+}
+
+impl JobManager {
+    /// Binds to the contract at `address`.
+    pub const fn at(address: Felt) -> Self {
+        Self { address }
+    }
+
+    /// Ownership, pause and roles.
+    pub const fn admin(&self) -> Admin {
+        Admin::at(self.address)
+    }
+
+    /// Constructor calldata.
+    pub fn constructor(token: Felt, staking: Felt, reputation: Felt, owner: Felt, verdict_grace: u64) -> Vec<Felt> {
+        vec![token, staking, reputation, owner, Felt::from(verdict_grace)]
+    }
+
+    /// `create_job` as a call (approve the token first).
+    pub fn create_job_call(
+        &self,
+        job_id: Felt,
+        spec_hash: Felt,
+        payment: u128,
+        deadline: u64,
+    ) -> Result<Call, ChainError> {
+        let [lo, hi] = u256::to_felts(payment);
+        call(self.address, "create_job", vec![job_id, spec_hash, lo, hi, Felt::from(deadline)])
+    }
+
+    /// Approves and escrows `payment` for a new job (one multicall).
+    pub async fn create_job(
+        &self,
+        client: &SageAccount,
+        token: super::SageToken,
+        job_id: Felt,
+        spec_hash: Felt,
+        payment: u128,
+        deadline: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        client
+            .execute(vec![
+                token.approve_call(self.address, payment)?,
+                self.create_job_call(job_id, spec_hash, payment, deadline)?,
+            ])
+            .await
+    }
+
+    /// Assigns `job_id` to `worker` (coordinator role only).
+    pub async fn assign(&self, coordinator: &SageAccount, job_id: Felt, worker: Felt) -> Result<TxOutcome, ChainError> {
+        coordinator.execute(vec![call(self.address, "assign", vec![job_id, worker])?]).await
+    }
+
+    /// Submits the result (assigned worker only).
+    pub async fn submit_result(
+        &self,
+        worker: &SageAccount,
+        job_id: Felt,
+        output_commitment: Felt,
+        proof_hash: Felt,
+    ) -> Result<TxOutcome, ChainError> {
+        worker.execute(vec![call(self.address, "submit_result", vec![job_id, output_commitment, proof_hash])?]).await
+    }
+
+    /// Delivers a verdict directly (verifier role only; normally the ProofVerifier does this).
+    pub async fn on_verdict(
+        &self,
+        account: &SageAccount,
+        job_id: Felt,
+        proof_hash: Felt,
+        valid: bool,
+    ) -> Result<TxOutcome, ChainError> {
+        account
+            .execute(vec![call(self.address, "on_verdict", vec![job_id, proof_hash, Felt::from(u8::from(valid))])?])
+            .await
+    }
+
+    /// Refunds a job whose deadline (plus the verdict grace once submitted) has passed.
+    pub async fn refund_expired(&self, account: &SageAccount, job_id: Felt) -> Result<TxOutcome, ChainError> {
+        account.execute(vec![call(self.address, "refund_expired", vec![job_id])?]).await
+    }
+
+    /// `set_payout(address)` as a call (owner only).
+    pub fn set_payout_call(&self, payout: Felt) -> Result<Call, ChainError> {
+        call(self.address, "set_payout", vec![payout])
+    }
+
+    /// Changes the verdict grace period (owner only).
+    pub async fn set_verdict_grace(&self, owner: &SageAccount, seconds: u64) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![call(self.address, "set_verdict_grace", vec![Felt::from(seconds)])?]).await
+    }
+
+    /// A job record.
+    pub async fn get_job(&self, client: &ChainClient, job_id: Felt) -> Result<Job, ChainError> {
+        let out = client.call(self.address, "get_job", vec![job_id]).await?;
+        let mut r = Reader::new(&out, "Job");
+        Ok(Job {
+            client: r.felt()?,
+            spec_hash: r.felt()?,
+            payment: r.u256()?,
+            deadline: r.u64()?,
+            worker: r.felt()?,
+            status: JobStatus::from_code(r.u8()?)?,
+            output_commitment: r.felt()?,
+            proof_hash: r.felt()?,
+        })
+    }
+}

@@ -1,0 +1,126 @@
+//! `deploy_sage` deploys and wires the settlement contracts, and the manifest lists them.
+
+use sage_chain::{
+    Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SageAccount, SettlementParams, SigningKey,
+    contracts::{
+        Admin, AdminEvent, GpuTier, JobManager, PaymentRouter, PrivacyRouter, ProofVerifier, StakingManager, events_in,
+        roles,
+    },
+    deploy::SETTLEMENT_CONTRACTS,
+    deploy_sage,
+    devnet::{Devnet, DevnetOptions},
+};
+
+async fn owner(devnet: &Devnet) -> (ChainClient, SageAccount) {
+    let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
+    let a = devnet.predeployed_accounts().await.expect("accounts").remove(0);
+    let account = SageAccount::new(client.clone(), a.address, SigningKey::from_secret_scalar(a.private_key));
+    (client, account)
+}
+
+#[tokio::test]
+async fn deploy_wires_every_settlement_contract_and_the_manifest_lists_them() {
+    let devnet = Devnet::start(DevnetOptions::default()).await.expect("devnet starts (run `cargo xtask tools` first)");
+    let (client, owner) = owner(&devnet).await;
+    let coordinator = Felt::from(0xc0_u32);
+    let params = DeployParams {
+        settlement: Some(SettlementParams { coordinator: Some(coordinator), ..SettlementParams::default() }),
+        ..DeployParams::default()
+    };
+    let artifacts = Artifacts::embedded().unwrap();
+    let manifest = deploy_sage(&owner, &artifacts, &params).await.unwrap();
+    for name in SETTLEMENT_CONTRACTS {
+        let c = manifest.contract(name).unwrap();
+        assert_eq!(c.class_hash, artifacts.get(name).unwrap().class_hash, "{name}");
+        assert_eq!(Admin::at(c.address).owner(&client).await.unwrap(), owner.address(), "{name}");
+        assert!(!Admin::at(c.address).is_paused(&client).await.unwrap());
+    }
+    let dir = std::env::temp_dir().join(format!("sage-settlement-{}", std::process::id()));
+    let path = dir.join("local.json");
+    manifest.save(&path).unwrap();
+    manifest.verify_on_chain(&client, &path).await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+
+    let at = |name: &str| manifest.contract(name).unwrap().address;
+    let (staking, reputation, jobs) = (at("StakingManager"), at("ReputationManager"), at("JobManager"));
+    let (verifier, payments, privacy) = (at("ProofVerifier"), at("PaymentRouter"), at("PrivacyRouter"));
+    let wired = [
+        (reputation, roles::WRITER, staking),
+        (reputation, roles::WRITER, jobs),
+        (reputation, roles::WRITER, verifier),
+        (staking, roles::SLASHER, verifier),
+        (jobs, roles::VERIFIER, verifier),
+        (jobs, roles::COORDINATOR, coordinator),
+        (payments, roles::COORDINATOR, coordinator),
+        (privacy, roles::ROUTER, payments),
+    ];
+    for (contract, role, holder) in wired {
+        assert!(Admin::at(contract).has_role(&client, role, holder).await.unwrap(), "{role:#x} → {holder:#x}");
+    }
+    // Nothing else holds these roles: not the deployer, not each other.
+    assert!(!Admin::at(staking).has_role(&client, roles::SLASHER, owner.address()).await.unwrap());
+    assert!(!Admin::at(jobs).has_role(&client, roles::COORDINATOR, owner.address()).await.unwrap());
+    assert!(!Admin::at(privacy).has_role(&client, roles::ROUTER, coordinator).await.unwrap());
+
+    let s = SettlementParams::default();
+    let staking = StakingManager::at(staking);
+    for (tier, min) in GpuTier::ALL.into_iter().zip(s.staking.min_stakes) {
+        assert_eq!(staking.min_stake(&client, tier).await.unwrap(), min);
+    }
+    let (token, treasury, validator_min, cooldown, reporter_bps) = staking.config(&client).await.unwrap();
+    assert_eq!(token, manifest.contract("SageToken").unwrap().address);
+    assert_eq!(treasury, owner.address());
+    assert_eq!(
+        (validator_min, cooldown, reporter_bps),
+        (s.staking.validator_min_stake, s.staking.unstake_cooldown, 1_000)
+    );
+    assert_eq!(ProofVerifier::at(verifier).validator_set(&client).await.unwrap(), (0, 0, 1));
+    assert_eq!(ProofVerifier::at(verifier).slash_rates(&client).await.unwrap(), (1_000, 5_000));
+    assert_eq!(PrivacyRouter::at(privacy).unit(&client).await.unwrap(), s.privacy_unit);
+    assert!(!PaymentRouter::at(payments).is_paid(&client, Felt::ONE).await.unwrap());
+}
+
+#[tokio::test]
+async fn settlement_can_be_left_out_and_every_contract_pauses() {
+    let devnet = Devnet::start(DevnetOptions::default()).await.expect("devnet starts");
+    let (client, owner) = owner(&devnet).await;
+    let artifacts = Artifacts::embedded().unwrap();
+    let bare =
+        deploy_sage(&owner, &artifacts, &DeployParams { settlement: None, ..DeployParams::default() }).await.unwrap();
+    assert_eq!(bare.contracts.keys().collect::<Vec<_>>(), ["Faucet", "SageToken"]);
+
+    let full = deploy_sage(&owner, &artifacts, &DeployParams::default()).await.unwrap();
+    let other = {
+        let a = devnet.predeployed_accounts().await.unwrap().remove(1);
+        SageAccount::new(client.clone(), a.address, SigningKey::from_secret_scalar(a.private_key))
+    };
+    for name in SETTLEMENT_CONTRACTS {
+        let admin = Admin::at(full.contract(name).unwrap().address);
+        let err = admin.pause(&other).await.unwrap_err();
+        assert!(err.revert_reason().unwrap().ends_with("caller is not owner"), "{name}: {err}");
+        let err = admin.grant_role(&other, roles::WRITER, other.address()).await.unwrap_err();
+        assert!(err.revert_reason().unwrap().ends_with("caller is not owner"), "{name}: {err}");
+        let out = admin.pause(&owner).await.unwrap();
+        assert_eq!(events_in(&out, admin.address, AdminEvent::decode), [AdminEvent::PauseChanged { paused: true }]);
+        assert!(admin.is_paused(&client).await.unwrap(), "{name}");
+    }
+    // Paused contracts refuse their state changes.
+    let jobs = JobManager::at(full.contract("JobManager").unwrap().address);
+    let err = jobs.refund_expired(&other, Felt::ONE).await.unwrap_err();
+    assert_eq!(err.revert_reason(), Some("JOB: paused"));
+    let payments = PaymentRouter::at(full.contract("PaymentRouter").unwrap().address);
+    let err = payments
+        .submit_payment_with_proof(&owner, other.address(), Felt::ONE, [Felt::ZERO; 4], Felt::ONE, Felt::ONE)
+        .await
+        .unwrap_err();
+    assert_eq!(err.revert_reason(), Some("PAY: paused"));
+    let privacy = PrivacyRouter::at(full.contract("PrivacyRouter").unwrap().address);
+    let err = privacy.claim(&other, 1, [Felt::ZERO; 5]).await.unwrap_err();
+    assert_eq!(err.revert_reason(), Some("PRIV: paused"));
+    let verifier = ProofVerifier::at(full.contract("ProofVerifier").unwrap().address);
+    let err = verifier.submit_qc(&other, Felt::ONE, Felt::ONE, true, 0, &[]).await.unwrap_err();
+    assert_eq!(err.revert_reason(), Some("PV: paused"));
+    let admin = Admin::at(full.contract("StakingManager").unwrap().address);
+    admin.unpause(&owner).await.unwrap();
+    assert!(!admin.is_paused(&client).await.unwrap());
+}

@@ -1,0 +1,189 @@
+//! Sage private payments: the coordinator encrypts a worker's payment to the worker's registered
+//! ElGamal key and submits it through the `PaymentRouter` (gated on the job's valid verdict and
+//! its proof hash, once per job and per nonce); the worker fetches and decrypts its encrypted
+//! balance in the `PrivacyRouter` and claims it with a Chaum–Pedersen proof that the contract
+//! re-checks in Cairo.
+//!
+//! Main entry points: [`pay`] (encrypt and submit), [`payment_nonce`] (replay-safe and
+//! deterministic: a retried payment reuses its nonce, so the contract refuses a duplicate),
+//! [`fetch_balance`] / [`decrypt_balance`], [`build_claim`] and [`claim`].
+//!
+//! ```no_run
+//! use obelysk_elgamal::{BabyStepTable, SecretKey};
+//! use sage_chain::{SageAccount, contracts::PrivacyRouter};
+//!
+//! # async fn run(worker: SageAccount, privacy: PrivacyRouter, sk: SecretKey) -> Result<(), sage_payments::PaymentError> {
+//! let table = BabyStepTable::build(16).expect("table");
+//! let (units, _outcome) = sage_payments::claim(&worker, privacy, &sk, &table, 1 << 32).await?;
+//! println!("claimed {units} units");
+//! # Ok(()) }
+//! ```
+//!
+//! Amounts are `u64` encrypted units; the contract pays `units × unit` SAGE base units
+//! ([`PrivacyRouter::unit`]).
+//!
+//! # Features
+//!
+//! None.
+
+use obelysk_elgamal::{BabyStepTable, Ciphertext, PublicKey, SecretKey, decrypt, encrypt, prove_decryption};
+use sage_chain::{
+    ChainClient, ChainError, Felt, SageAccount, TxOutcome,
+    contracts::{PaymentRouter, PrivacyRouter, StakingManager},
+};
+use starknet_rust_crypto::poseidon_hash_many;
+
+/// `'SAGE_PAY_NONCE_V1'` as a felt (Cairo short string).
+pub const PAYMENT_NONCE_TAG: Felt = Felt::from_hex_unchecked("0x534147455f5041595f4e4f4e43455f5631");
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaymentError {
+    /// The chain refused or could not be reached.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The worker is not registered (no ElGamal key on-chain).
+    #[error("worker {0:#x} is not registered")]
+    NotRegistered(Felt),
+    /// An on-chain point or key does not decode.
+    #[error("malformed on-chain ciphertext or key: {0}")]
+    Decode(String),
+    /// OS randomness failed.
+    #[error("randomness: {0}")]
+    Rng(String),
+    /// The balance does not decrypt within the table's range.
+    #[error("cannot decrypt the balance: {0}")]
+    Decrypt(String),
+    /// Proof generation failed.
+    #[error("cannot prove the claim: {0}")]
+    Prove(String),
+    /// The encrypted balance is the identity: nothing to claim.
+    #[error("nothing to claim")]
+    NothingToClaim,
+}
+
+/// The nonce of the payment for `job_id` to `worker`:
+/// `Poseidon('SAGE_PAY_NONCE_V1', job_id, worker)`. Deterministic, so a coordinator that retries
+/// after a crash cannot pay twice.
+pub fn payment_nonce(job_id: Felt, worker: Felt) -> Felt {
+    poseidon_hash_many(&[PAYMENT_NONCE_TAG, job_id, worker])
+}
+
+/// The worker's registered ElGamal key.
+pub async fn worker_key(
+    client: &ChainClient,
+    staking: StakingManager,
+    worker: Felt,
+) -> Result<PublicKey, PaymentError> {
+    let info = staking.get_worker(client, worker).await?;
+    if !info.registered {
+        return Err(PaymentError::NotRegistered(worker));
+    }
+    PublicKey::from_felts(&info.elgamal_public_key).map_err(|e| PaymentError::Decode(e.to_string()))
+}
+
+/// Encrypts `units` to `worker`'s registered key and submits it for `job_id` with the proof
+/// commitment (the proof hash of the valid verdict). Returns the ciphertext sent.
+pub async fn pay(
+    coordinator: &SageAccount,
+    router: PaymentRouter,
+    staking: StakingManager,
+    worker: Felt,
+    job_id: Felt,
+    proof_commitment: Felt,
+    units: u64,
+) -> Result<(Ciphertext, TxOutcome), PaymentError> {
+    let pk = worker_key(coordinator.client(), staking, worker).await?;
+    let ct = encrypt(units, &pk).map_err(|e| PaymentError::Rng(e.to_string()))?;
+    let outcome = router
+        .submit_payment_with_proof(
+            coordinator,
+            worker,
+            job_id,
+            ct.to_felts(),
+            proof_commitment,
+            payment_nonce(job_id, worker),
+        )
+        .await?;
+    Ok((ct, outcome))
+}
+
+/// The worker's encrypted balance.
+pub async fn fetch_balance(
+    client: &ChainClient,
+    privacy: PrivacyRouter,
+    worker: Felt,
+) -> Result<Ciphertext, PaymentError> {
+    let felts = privacy.balance_of(client, worker).await?;
+    Ciphertext::from_felts(&felts).map_err(|e| PaymentError::Decode(e.to_string()))
+}
+
+/// Decrypts a balance with BSGS up to `max` units.
+pub fn decrypt_balance(ct: &Ciphertext, sk: &SecretKey, table: &BabyStepTable, max: u64) -> Result<u64, PaymentError> {
+    decrypt(ct, sk, table, max).map_err(|e| PaymentError::Decrypt(e.to_string()))
+}
+
+/// The context a claim proof is bound to: `[chain_id, privacy router, worker, claim_nonce]`.
+pub fn claim_context(chain_id: Felt, privacy: Felt, worker: Felt, claim_nonce: Felt) -> [Felt; 4] {
+    [chain_id, privacy, worker, claim_nonce]
+}
+
+/// A claim ready to submit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Units the whole balance decrypts to.
+    pub units: u64,
+    /// Chaum–Pedersen proof `[a1.x, a1.y, a2.x, a2.y, s]`.
+    pub proof: [Felt; 5],
+}
+
+/// Fetches, decrypts and proves the worker's whole balance.
+pub async fn build_claim(
+    client: &ChainClient,
+    privacy: PrivacyRouter,
+    worker: Felt,
+    sk: &SecretKey,
+    table: &BabyStepTable,
+    max: u64,
+) -> Result<Claim, PaymentError> {
+    let balance = fetch_balance(client, privacy, worker).await?;
+    if balance.to_felts()[..2] == [Felt::ZERO, Felt::ZERO] {
+        return Err(PaymentError::NothingToClaim);
+    }
+    let units = decrypt_balance(&balance, sk, table, max)?;
+    let nonce = privacy.claim_nonce(client, worker).await?;
+    let context = claim_context(client.chain_id(), privacy.address, worker, nonce);
+    let proof = prove_decryption(sk, &balance, units, &context).map_err(|e| PaymentError::Prove(e.to_string()))?;
+    Ok(Claim { units, proof: proof.to_felts() })
+}
+
+/// Builds and submits the claim of `worker`'s whole balance; returns the units claimed.
+pub async fn claim(
+    worker: &SageAccount,
+    privacy: PrivacyRouter,
+    sk: &SecretKey,
+    table: &BabyStepTable,
+    max: u64,
+) -> Result<(u64, TxOutcome), PaymentError> {
+    let c = build_claim(worker.client(), privacy, worker.address(), sk, table, max).await?;
+    let outcome = privacy.claim(worker, c.units, c.proof).await?;
+    Ok((c.units, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_tag_is_the_short_string() {
+        assert_eq!(PAYMENT_NONCE_TAG.to_bytes_be()[15..], *b"SAGE_PAY_NONCE_V1");
+    }
+
+    #[test]
+    fn nonces_are_deterministic_and_distinct() {
+        let (a, b) = (Felt::from(1u8), Felt::from(2u8));
+        assert_eq!(payment_nonce(a, b), payment_nonce(a, b));
+        assert_ne!(payment_nonce(a, b), payment_nonce(b, a));
+    }
+}

@@ -1,0 +1,448 @@
+//! ProofVerifier, PaymentRouter and PrivacyRouter against a real starknet-devnet 0.10.1: quorum
+//! certificates signed by `sage-consensus`, encrypted payments and claims proven by
+//! `obelysk-elgamal`, each rule with the transaction that passes and the ones that must revert.
+//!
+//! Each test starts its own devnet and deploys the committed artifacts with `deploy_sage`.
+
+use obelysk_elgamal::{BabyStepTable, SecretKey, encrypt, prove_decryption};
+use sage_chain::{
+    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, SAGE, SageAccount, SigningKey,
+    contracts::{
+        GpuTier, JobManager, JobStatus, PaymentEvent, PaymentRouter, PrivacyRouter, ProofVerifier, RecordedVerdict,
+        ReputationManager, SageToken, StakingManager, VerifierEvent, events_in, roles,
+    },
+    deploy_sage,
+    devnet::{Devnet, DevnetOptions},
+};
+use sage_consensus::{
+    Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, State, ValidatorKey, ValidatorSet, Verdict,
+    VoteDomain, apply, verify_qc, vote_hash,
+};
+use sage_payments::{build_claim, claim_context, decrypt_balance, fetch_balance, pay, payment_nonce};
+use sage_staking::{TeeEvidence, register_worker};
+
+struct Net {
+    _devnet: Devnet,
+    client: ChainClient,
+    owner: SageAccount,
+    worker: SageAccount,
+    client_acc: SageAccount,
+    other: SageAccount,
+    token: SageToken,
+    staking: StakingManager,
+    reputation: ReputationManager,
+    jobs: JobManager,
+    verifier: ProofVerifier,
+    payments: PaymentRouter,
+    privacy: PrivacyRouter,
+    keys: Vec<ValidatorKey>,
+    sk: SecretKey,
+}
+
+const UNIT: u128 = 1_000_000_000_000;
+
+async fn net(validators: usize) -> Net {
+    let devnet = Devnet::start(DevnetOptions { accounts: 4, ..DevnetOptions::default() })
+        .await
+        .expect("devnet starts (run `cargo xtask tools` first)");
+    let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
+    let accounts = devnet.predeployed_accounts().await.expect("predeployed accounts");
+    let account = |i: usize| {
+        SageAccount::new(client.clone(), accounts[i].address, SigningKey::from_secret_scalar(accounts[i].private_key))
+    };
+    let (owner, worker, client_acc, other) = (account(0), account(1), account(2), account(3));
+    let manifest = deploy_sage(&owner, &Artifacts::embedded().expect("artifacts"), &DeployParams::default())
+        .await
+        .expect("deploy");
+    let at = |name: &str| manifest.contract(name).unwrap().address;
+    let token = SageToken::at(at("SageToken"));
+    for a in [&worker, &client_acc, &other] {
+        token.transfer(&owner, a.address(), 100_000 * SAGE).await.unwrap();
+    }
+    let n = Net {
+        staking: StakingManager::at(at("StakingManager")),
+        reputation: ReputationManager::at(at("ReputationManager")),
+        jobs: JobManager::at(at("JobManager")),
+        verifier: ProofVerifier::at(at("ProofVerifier")),
+        payments: PaymentRouter::at(at("PaymentRouter")),
+        privacy: PrivacyRouter::at(at("PrivacyRouter")),
+        keys: (0..validators).map(|i| ValidatorKey::from_secret(Felt::from(1_000 + i as u64)).unwrap()).collect(),
+        sk: SecretKey::from_seed(&[1; 32]),
+        _devnet: devnet,
+        client,
+        owner,
+        worker,
+        client_acc,
+        other,
+        token,
+    };
+    // Member 0's account is `other` (so equivocation can slash a real stake); the rest are
+    // placeholder accounts.
+    let members: Vec<(Felt, Felt)> = n
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.public_key(), if i == 0 { n.other.address() } else { Felt::from(0xa000 + i as u64) }))
+        .collect();
+    n.verifier.set_validators(&n.owner, &members).await.unwrap();
+    n.staking.stake(&n.worker, n.token, 1_000 * SAGE, GpuTier::T4, 1_000_000).await.unwrap();
+    let tee = TeeEvidence { tee_type: Felt::from(1u8), measurement_hash: Felt::from(2u8), quote_hash: Felt::from(3u8) };
+    register_worker(&n.worker, n.staking, &n.sk, tee, Felt::from(4u8)).await.unwrap();
+    n
+}
+
+fn reason(err: &ChainError) -> &str {
+    err.revert_reason().unwrap_or_else(|| panic!("expected a revert, got {err}"))
+}
+
+fn wall() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn domain(n: &Net) -> VoteDomain {
+    VoteDomain { chain_id: n.client.chain_id(), verifier: n.verifier.address }
+}
+
+/// Signatures of members `indices` (as given, duplicates and order kept) for (job, proof, verdict).
+fn sigs(n: &Net, indices: &[u32], job: Felt, proof: Felt, verdict: Verdict) -> Vec<(u32, Felt, Felt)> {
+    indices
+        .iter()
+        .map(|&i| {
+            let s = n.keys[i as usize].sign_vote(&domain(n), job, proof, verdict).unwrap();
+            (i, s.r, s.s)
+        })
+        .collect()
+}
+
+/// A job created by `client_acc`, assigned to and submitted by `worker` with `proof`.
+async fn submitted_job(n: &Net, job: Felt, proof: Felt, payment: u128) {
+    n.jobs.create_job(&n.client_acc, n.token, job, Felt::ONE, payment, wall() + 3_600).await.unwrap();
+    n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap();
+    n.jobs.submit_result(&n.worker, job, Felt::from(99u8), proof).await.unwrap();
+}
+
+async fn settle(n: &Net, job: Felt, proof: Felt, verdict: Verdict) {
+    let quorum: Vec<u32> = (0..n.keys.len() as u32).collect();
+    let signatures = sigs(n, &quorum, job, proof, verdict);
+    n.verifier.submit_qc(&n.owner, job, proof, verdict == Verdict::Valid, 1, &signatures).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sage_consensus_qc_is_accepted_settles_the_job_and_is_final() {
+    let n = net(4).await;
+    let (job, proof, payment) = (Felt::from(7u8), Felt::from(0x9e00f_u32), 50 * SAGE);
+    submitted_job(&n, job, proof, payment).await;
+    // The contract hashes exactly what sage-consensus signs.
+    assert_eq!(
+        n.verifier.vote_hash(&n.client, job, proof, true).await.unwrap(),
+        vote_hash(&domain(&n), job, proof, Verdict::Valid)
+    );
+    assert_eq!(n.verifier.validator_set(&n.client).await.unwrap(), (1, 4, 3));
+
+    // The QC comes out of sage-consensus's own engine: validators 0, 2 and 3 verify the proof and
+    // broadcast their votes, an observer aggregates them.
+    let set = ValidatorSet { version: 1, members: n.keys.iter().map(ValidatorKey::public_key).collect() };
+    let round = RoundId { job_id: job, proof_hash: proof };
+    let engine = |key: Option<ValidatorKey>| {
+        let mut s = State::new(Config { domain: domain(&n), timeout_ms: 60_000, key }, set.clone());
+        apply(&mut s, Input::StartRound { round, now_ms: 0 });
+        s
+    };
+    let mut observer = engine(None);
+    let mut effects = Vec::new();
+    for i in [0usize, 2, 3] {
+        let mut validator = engine(Some(n.keys[i].clone()));
+        for effect in apply(&mut validator, Input::LocalVerdict { round, verdict: Verdict::Valid }) {
+            if let Effect::BroadcastVote(vote) = effect {
+                effects.extend(apply(&mut observer, Input::Vote(vote)));
+            }
+        }
+    }
+    let qc: QuorumCertificate = effects
+        .into_iter()
+        .find_map(|e| if let Effect::SubmitQc(qc) = e { Some(qc) } else { None })
+        .expect("the engine forms a QC");
+    assert_eq!(qc.signatures.len(), 3);
+    verify_qc(&domain(&n), &set, &qc).expect("sage-consensus accepts its own QC");
+    let onchain: Vec<_> = qc.signatures.iter().map(|(i, s)| (*i, s.r, s.s)).collect();
+    let out = n.verifier.submit_qc(&n.other, job, proof, true, qc.set_version, &onchain).await.unwrap();
+    assert!(events_in(&out, n.verifier.address, VerifierEvent::decode).contains(&VerifierEvent::VerdictRecorded {
+        job_id: job,
+        proof_hash: proof,
+        verdict: 1,
+        signers: 3
+    }));
+    assert_eq!(n.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Valid);
+    assert_eq!(n.verifier.verdict_proof(&n.client, job).await.unwrap(), proof);
+    // The escrow went to the private payment pool; the worker's record counts the job.
+    assert_eq!(n.jobs.get_job(&n.client, job).await.unwrap().status, JobStatus::Completed);
+    assert_eq!(n.privacy.pool(&n.client).await.unwrap(), payment);
+    assert_eq!(n.token.balance_of(&n.client, n.jobs.address).await.unwrap(), 0);
+    assert_eq!(n.reputation.counts(&n.client, n.worker.address()).await.unwrap().completed, 1);
+    // Final: neither the same QC nor one for the other verdict changes it.
+    let err = n.verifier.submit_qc(&n.other, job, proof, true, 1, &onchain).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: verdict final");
+    let flip = sigs(&n, &[0, 1, 2, 3], job, proof, Verdict::Invalid);
+    let err = n.verifier.submit_qc(&n.other, job, proof, false, 1, &flip).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: verdict final");
+}
+
+#[tokio::test]
+async fn malformed_qcs_are_refused() {
+    let n = net(4).await;
+    let (job, proof) = (Felt::from(8u8), Felt::from(0xabc_u32));
+    submitted_job(&n, job, proof, 10 * SAGE).await;
+    let v = Verdict::Valid;
+    let submit = |s: Vec<(u32, Felt, Felt)>, version: u64| {
+        let n = &n;
+        async move { n.verifier.submit_qc(&n.other, job, proof, true, version, &s).await.unwrap_err() }
+    };
+    // ⌊2n/3⌋ = 2 signatures: one short.
+    assert_eq!(reason(&submit(sigs(&n, &[0, 1], job, proof, v), 1).await), "PV: below threshold");
+    assert_eq!(reason(&submit(sigs(&n, &[0, 1, 1], job, proof, v), 1).await), "PV: duplicate signer");
+    assert_eq!(reason(&submit(sigs(&n, &[1, 0, 2], job, proof, v), 1).await), "PV: signers not sorted");
+    // A key outside the set, signing in a member's slot.
+    let outsider =
+        ValidatorKey::from_secret(Felt::from(0xbad_u32)).unwrap().sign_vote(&domain(&n), job, proof, v).unwrap();
+    let mut s = sigs(&n, &[0, 1], job, proof, v);
+    s.push((3, outsider.r, outsider.s));
+    assert_eq!(reason(&submit(s, 1).await), "PV: bad signature");
+    let mut s = sigs(&n, &[0, 1, 2], job, proof, v);
+    s[2].0 = 4;
+    assert_eq!(reason(&submit(s, 1).await), "PV: unknown validator");
+    // Signatures over another job, another proof, another verdict.
+    assert_eq!(reason(&submit(sigs(&n, &[0, 1, 2], Felt::from(9u8), proof, v), 1).await), "PV: bad signature");
+    assert_eq!(reason(&submit(sigs(&n, &[0, 1, 2], job, proof + Felt::ONE, v), 1).await), "PV: bad signature");
+    assert_eq!(reason(&submit(sigs(&n, &[0, 1, 2], job, proof, Verdict::Invalid), 1).await), "PV: bad signature");
+    assert_eq!(reason(&submit(sigs(&n, &[0, 1, 2], job, proof, v), 2).await), "PV: wrong set version");
+    // A valid QC for a job with no submitted result.
+    let err = n
+        .verifier
+        .submit_qc(&n.other, Felt::from(77u8), proof, true, 1, &sigs(&n, &[0, 1, 2], Felt::from(77u8), proof, v))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "JOB: not submitted");
+    assert_eq!(n.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::None);
+    // Only the owner changes the set.
+    let err = n.verifier.set_validators(&n.other, &[(Felt::ONE, Felt::ONE)]).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: caller is not owner");
+    n.verifier.submit_qc(&n.other, job, proof, true, 1, &sigs(&n, &[0, 1, 2], job, proof, v)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_invalid_verdict_refunds_the_client_and_slashes_the_worker() {
+    let n = net(4).await;
+    let (job, proof, payment) = (Felt::from(5u8), Felt::from(55u8), 30 * SAGE);
+    let client_before = n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
+    submitted_job(&n, job, proof, payment).await;
+    let reporter_before = n.token.balance_of(&n.client, n.other.address()).await.unwrap();
+    let signatures = sigs(&n, &[0, 1, 2], job, proof, Verdict::Invalid);
+    n.verifier.submit_qc(&n.other, job, proof, false, 1, &signatures).await.unwrap();
+    assert_eq!(n.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Invalid);
+    assert_eq!(n.jobs.get_job(&n.client, job).await.unwrap().status, JobStatus::Refunded);
+    assert_eq!(n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), client_before);
+    // 10% of the worker's 1000 SAGE; the QC submitter gets the 10% reporter share.
+    let stake = n.staking.get_stake(&n.client, n.worker.address()).await.unwrap();
+    assert_eq!((stake.amount, stake.slashed_total), (900 * SAGE, 100 * SAGE));
+    assert_eq!(n.token.balance_of(&n.client, n.other.address()).await.unwrap(), reporter_before + 10 * SAGE);
+    let counts = n.reputation.counts(&n.client, n.worker.address()).await.unwrap();
+    assert_eq!((counts.completed, counts.failed, counts.slashed), (0, 1, 1));
+    assert_eq!(n.reputation.score(&n.client, n.worker.address()).await.unwrap(), 375);
+}
+
+#[tokio::test]
+async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
+    let n = net(4).await;
+    n.staking.stake(&n.other, n.token, 10_000 * SAGE, GpuTier::T4, 3_600).await.unwrap();
+    n.staking.register_validator(&n.other, n.keys[0].public_key()).await.unwrap();
+    let (job, proof) = (Felt::from(3u8), Felt::from(33u8));
+    let vote = |i: usize, v: Verdict| {
+        let s = n.keys[i].sign_vote(&domain(&n), job, proof, v).unwrap();
+        (v == Verdict::Valid, s.r, s.s)
+    };
+    let (yes, no) = (vote(0, Verdict::Valid), vote(0, Verdict::Invalid));
+    let err = n.verifier.report_equivocation(&n.worker, 0, job, proof, yes, yes).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: votes do not conflict");
+    // Member 1's vote passed off as member 0's.
+    let err =
+        n.verifier.report_equivocation(&n.worker, 0, job, proof, yes, vote(1, Verdict::Invalid)).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: bad signature");
+    assert_eq!(n.staking.get_stake(&n.client, n.other.address()).await.unwrap().slashed_total, 0);
+
+    // The evidence as sage-consensus detects it: an observer receives both votes of member 0.
+    let set = ValidatorSet { version: 1, members: n.keys.iter().map(ValidatorKey::public_key).collect() };
+    let round = RoundId { job_id: job, proof_hash: proof };
+    let mut observer = State::new(Config { domain: domain(&n), timeout_ms: 60_000, key: None }, set);
+    apply(&mut observer, Input::StartRound { round, now_ms: 0 });
+    let signed = |v: Verdict| {
+        let signature = n.keys[0].sign_vote(&domain(&n), job, proof, v).unwrap();
+        SignedVote { round, verdict: v, validator: n.keys[0].public_key(), signature }
+    };
+    let mut effects = apply(&mut observer, Input::Vote(signed(Verdict::Valid)));
+    effects.extend(apply(&mut observer, Input::Vote(signed(Verdict::Invalid))));
+    let evidence = effects
+        .into_iter()
+        .find_map(|e| if let Effect::ReportEquivocation(ev) = e { Some(ev) } else { None })
+        .expect("the engine reports the equivocation");
+    let as_vote = |v: &SignedVote| (v.verdict == Verdict::Valid, v.signature.r, v.signature.s);
+    let (first, second) = (as_vote(&evidence.first), as_vote(&evidence.second));
+    assert_eq!((first.0 != second.0, evidence.validator), (true, n.keys[0].public_key()));
+
+    let reporter_before = n.token.balance_of(&n.client, n.worker.address()).await.unwrap();
+    let out = n.verifier.report_equivocation(&n.worker, 0, job, proof, first, second).await.unwrap();
+    assert!(events_in(&out, n.verifier.address, VerifierEvent::decode).contains(&VerifierEvent::EquivocationSlashed {
+        validator: n.other.address(),
+        job_id: job,
+        amount: 5_000 * SAGE
+    }));
+    assert_eq!(n.staking.get_stake(&n.client, n.other.address()).await.unwrap().amount, 5_000 * SAGE);
+    assert_eq!(n.token.balance_of(&n.client, n.worker.address()).await.unwrap(), reporter_before + 500 * SAGE);
+    let err = n.verifier.report_equivocation(&n.worker, 0, job, proof, no, yes).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: already reported");
+}
+
+#[tokio::test]
+async fn payments_need_a_valid_verdict_with_the_same_proof_and_happen_once() {
+    let n = net(4).await;
+    let (a, b, c) = (Felt::from(21u8), Felt::from(22u8), Felt::from(23u8));
+    let proof = Felt::from(0x77u8);
+    for job in [a, b, c] {
+        submitted_job(&n, job, proof, 10 * SAGE).await;
+    }
+    let w = n.worker.address();
+    let err = pay(&n.owner, n.payments, n.staking, w, a, proof, 5).await.unwrap_err();
+    assert!(err.to_string().contains("PAY: no verdict"), "{err}");
+    settle(&n, a, proof, Verdict::Valid).await;
+    settle(&n, b, proof, Verdict::Invalid).await;
+    settle(&n, c, proof, Verdict::Valid).await;
+
+    let ct = encrypt(5, &n.sk.public_key()).unwrap().to_felts();
+    let err = n.payments.submit_payment_with_proof(&n.owner, w, a, ct, proof + Felt::ONE, Felt::ONE).await.unwrap_err();
+    assert_eq!(reason(&err), "PAY: wrong commitment");
+    let err = n.payments.submit_payment_with_proof(&n.other, w, a, ct, proof, Felt::ONE).await.unwrap_err();
+    assert_eq!(reason(&err), "PAY: not coordinator");
+    let err =
+        n.payments.submit_payment_with_proof(&n.owner, n.other.address(), a, ct, proof, Felt::ONE).await.unwrap_err();
+    assert_eq!(reason(&err), "PAY: not the job worker");
+    let err = pay(&n.owner, n.payments, n.staking, w, b, proof, 5).await.unwrap_err();
+    assert!(err.to_string().contains("PAY: verdict invalid"), "{err}");
+
+    let (sent, out) = pay(&n.owner, n.payments, n.staking, w, a, proof, 5).await.unwrap();
+    assert!(events_in(&out, n.payments.address, PaymentEvent::decode).contains(&PaymentEvent::PaymentSubmitted {
+        job_id: a,
+        worker: w,
+        nonce: payment_nonce(a, w),
+        proof_commitment: proof,
+        ciphertext: sent.to_felts()
+    }));
+    assert!(n.payments.is_paid(&n.client, a).await.unwrap());
+    // The balance is exactly the ciphertext sent (identity + ct), and decrypts to 5.
+    let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
+    assert_eq!(balance.to_felts(), sent.to_felts());
+    let table = BabyStepTable::build(12).unwrap();
+    assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 24).unwrap(), 5);
+
+    let err = pay(&n.owner, n.payments, n.staking, w, a, proof, 5).await.unwrap_err();
+    assert!(err.to_string().contains("PAY: already paid"), "{err}");
+    // Job c with job a's nonce: replay refused.
+    let err = n.payments.submit_payment_with_proof(&n.owner, w, c, ct, proof, payment_nonce(a, w)).await.unwrap_err();
+    assert_eq!(reason(&err), "PAY: nonce used");
+    pay(&n.owner, n.payments, n.staking, w, c, proof, 7).await.unwrap();
+    // Homomorphic: 5 + 7.
+    let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
+    assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 24).unwrap(), 12);
+}
+
+#[tokio::test]
+async fn claims_are_checked_with_chaum_pedersen_in_cairo_and_paid_from_the_pool() {
+    let n = net(1).await;
+    let (job, proof, payment) = (Felt::from(31u8), Felt::from(0x31u8), 20 * SAGE);
+    submitted_job(&n, job, proof, payment).await;
+    settle(&n, job, proof, Verdict::Valid).await;
+    let units = u64::try_from(payment / UNIT).unwrap();
+    pay(&n.owner, n.payments, n.staking, n.worker.address(), job, proof, units).await.unwrap();
+    assert_eq!(n.privacy.unit(&n.client).await.unwrap(), UNIT);
+
+    let w = n.worker.address();
+    let table = BabyStepTable::build(16).unwrap();
+    let claim = build_claim(&n.client, n.privacy, w, &n.sk, &table, 1 << 32).await.unwrap();
+    assert_eq!(claim.units, units);
+    let err = n.privacy.claim(&n.worker, units + 1, claim.proof).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: bad proof");
+    let mut tampered = claim.proof;
+    tampered[4] += Felt::ONE;
+    let err = n.privacy.claim(&n.worker, units, tampered).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: bad proof");
+    // A proof bound to the next claim nonce, or made by the wrong key.
+    let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
+    let ctx = claim_context(n.client.chain_id(), n.privacy.address, w, Felt::ONE);
+    let stale = prove_decryption(&n.sk, &balance, units, &ctx).unwrap().to_felts();
+    let err = n.privacy.claim(&n.worker, units, stale).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: bad proof");
+    // Someone else cannot claim the worker's balance (they have none and no key).
+    let err = n.privacy.claim(&n.other, units, claim.proof).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: nothing to claim");
+
+    let before = n.token.balance_of(&n.client, w).await.unwrap();
+    let out = n.privacy.claim(&n.worker, units, claim.proof).await.unwrap();
+    assert!(events_in(&out, n.privacy.address, PaymentEvent::decode).contains(&PaymentEvent::Claimed {
+        worker: w,
+        amount: units,
+        value: payment,
+        nonce: Felt::ZERO
+    }));
+    assert_eq!(n.token.balance_of(&n.client, w).await.unwrap(), before + payment);
+    assert_eq!(n.privacy.pool(&n.client).await.unwrap(), 0);
+    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap(), [Felt::ZERO; 4]);
+    assert_eq!(n.privacy.claim_nonce(&n.client, w).await.unwrap(), Felt::ONE);
+    let err = n.privacy.claim(&n.worker, units, claim.proof).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: nothing to claim");
+
+    // A balance larger than the pool: the claim fails cleanly and the balance stays.
+    n.privacy.deposit(&n.owner, n.token, 3 * SAGE).await.unwrap();
+    n.privacy.admin().grant_role(&n.owner, roles::ROUTER, n.owner.address()).await.unwrap();
+    let big = encrypt(4_000_000, &n.sk.public_key()).unwrap();
+    n.privacy.credit(&n.owner, w, big.to_felts()).await.unwrap();
+    let claim = build_claim(&n.client, n.privacy, w, &n.sk, &table, 1 << 32).await.unwrap();
+    let err = n.privacy.claim(&n.worker, claim.units, claim.proof).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: pool insufficient");
+    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap(), big.to_felts());
+    let err = n.privacy.credit(&n.other, w, big.to_felts()).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: not router");
+}
+
+#[tokio::test]
+async fn elgamal_vectors_verify_in_cairo_exactly_as_in_rust() {
+    let n = net(1).await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../obelysk-elgamal/test-data/vectors.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let felts = |x: &serde_json::Value| -> Vec<Felt> {
+        x.as_array().unwrap().iter().map(|f| Felt::from_hex(f.as_str().unwrap()).unwrap()).collect()
+    };
+    let check = |case: &serde_json::Value| {
+        let pk: [Felt; 2] = felts(&case["public_key"]).try_into().unwrap();
+        let ct: [Felt; 4] = felts(&case["ciphertext"]).try_into().unwrap();
+        let proof: [Felt; 5] = felts(&case["proof"]).try_into().unwrap();
+        (pk, ct, case["amount"].as_u64().unwrap(), proof, felts(&case["context"]))
+    };
+    let valid = v["decryption_proofs"].as_array().unwrap();
+    let invalid = v["invalid_decryption_proofs"].as_array().unwrap();
+    assert!(!valid.is_empty() && !invalid.is_empty());
+    for case in valid {
+        let (pk, ct, amount, proof, ctx) = check(case);
+        assert!(n.privacy.verify_decryption(&n.client, pk, ct, amount, proof, &ctx).await.unwrap(), "{case}");
+        assert!(!n.privacy.verify_decryption(&n.client, pk, ct, amount + 1, proof, &ctx).await.unwrap());
+    }
+    for case in invalid {
+        let (pk, ct, amount, proof, ctx) = check(&case["decryption_proof"]);
+        let ok = n.privacy.verify_decryption(&n.client, pk, ct, amount, proof, &ctx).await.unwrap();
+        assert!(!ok, "Cairo accepted an invalid vector: {}", case["reason"]);
+    }
+    // Homomorphic addition on-chain is byte-identical to the Rust vector.
+    let h = &v["homomorphic"];
+    n.privacy.admin().grant_role(&n.owner, roles::ROUTER, n.owner.address()).await.unwrap();
+    let w = n.other.address();
+    n.privacy.credit(&n.owner, w, felts(&h["enc_a"]).try_into().unwrap()).await.unwrap();
+    n.privacy.credit(&n.owner, w, felts(&h["enc_b"]).try_into().unwrap()).await.unwrap();
+    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap().to_vec(), felts(&h["enc_a_plus_enc_b"]));
+}
