@@ -49,11 +49,12 @@ enum Cmd {
     /// Start a devnet, deploy, create a fresh account, drip from the faucet, print where
     /// everything is.
     Demo(demo::DemoArgs),
-    /// Everything CI runs: tools, fmt --check, clippy -D warnings, contracts --check, tests.
+    /// Everything CI runs: tools, fmt --check, clippy -D warnings, contracts --check, tests
+    /// (including the GPU kernels, on Mesa lavapipe when no GPU is present).
     Test,
     /// Alias of `test`.
     Ci,
-    /// Run a benchmark suite: `prover`, `crypto` (elgamal), `wallet`, `consensus`, `net` (figures beside baselines),
+    /// Run a benchmark suite: `prover`, `gpu`, `crypto` (elgamal), `wallet`, `consensus`, `net` (figures beside baselines),
     /// `contracts` (settlement gas and fees on a local devnet).
     Bench {
         /// Which suite.
@@ -130,12 +131,28 @@ fn test() -> Result<()> {
         "cargo clippy -D warnings",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     )?;
+    run_step(
+        "cargo clippy -D warnings (GPU backend)",
+        cargo().args([
+            "clippy",
+            "--package",
+            "obelysk-prover",
+            "--all-targets",
+            "--features",
+            "gpu",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     eprintln!("==> contracts --check");
     contracts::run(true)?;
     run_step(
         "cargo nextest",
+        // The GPU kernels run on whatever Vulkan adapter exists: Mesa lavapipe in CI (see .ci/run).
         cargo()
-            .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+            .args(["nextest", "run", "--workspace", "--features", "obelysk-prover/gpu", "--locked", "--no-fail-fast"])
             .env("SAGE_DEVNET_BIN", sage_chain::devnet::devnet_binary()),
     )?;
     run_step("doc tests", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
@@ -155,12 +172,22 @@ fn bench(suite: &str, extra: &[String]) -> Result<()> {
     }
     let package = match suite {
         "prover" => "obelysk-prover",
+        "gpu" => {
+            let mut cmd = cargo();
+            cmd.args(["bench", "--package", "obelysk-prover", "--features", "gpu", "--bench", "gpu_kernels"]);
+            if !extra.is_empty() {
+                cmd.arg("--").args(extra);
+            }
+            return run_step("bench gpu", &mut cmd);
+        }
         "elgamal" | "crypto" => "obelysk-elgamal",
         "wallet" => "sage-wallet",
         "consensus" => "sage-consensus",
         "net" => "sage-net",
         other => {
-            bail!("unknown bench suite {other:?} (known: prover, crypto|elgamal, wallet, consensus, net, contracts)")
+            bail!(
+                "unknown bench suite {other:?} (known: prover, gpu, crypto|elgamal, wallet, consensus, net, contracts)"
+            )
         }
     };
     let mut cmd = cargo();

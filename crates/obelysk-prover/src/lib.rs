@@ -79,6 +79,8 @@
 pub mod config;
 pub mod envelope;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod matmul;
 mod stark;
 pub mod statement;

@@ -1,0 +1,433 @@
+//! Device context: adapter selection, compiled pipelines, device buffers and transfer counting.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wgpu::util::DeviceExt;
+
+use crate::config::ProverBackend;
+
+/// Why a GPU operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// No adapter with compute support was found.
+    #[error("no GPU adapter: {reason}")]
+    NoAdapter {
+        /// What wgpu reported.
+        reason: String,
+    },
+    /// The adapter refused to create a device.
+    #[error("requesting a device from adapter {adapter:?} failed: {message}")]
+    Device {
+        /// Adapter name.
+        adapter: String,
+        /// What wgpu reported.
+        message: String,
+    },
+    /// A WGSL module failed naga's parser or validator.
+    #[error("shader module {module} is invalid: {message}")]
+    Shader {
+        /// Module name.
+        module: &'static str,
+        /// naga's diagnostic.
+        message: String,
+    },
+    /// Reading a buffer back from the device failed.
+    #[error("reading back from the device failed: {0}")]
+    Readback(String),
+    /// wgpu reported a validation or out-of-memory error during an operation (the operation's
+    /// results must not be used; the caller falls back to the CPU).
+    #[error("GPU operation {operation} failed: {message}")]
+    Operation {
+        /// The operation.
+        operation: &'static str,
+        /// What wgpu reported.
+        message: String,
+    },
+    /// The input is outside what a kernel supports (sizes, ordering).
+    #[error("unsupported input: {0}")]
+    Unsupported(String),
+}
+
+/// Which adapters [`GpuContext::new`] may use.
+#[derive(Debug, Clone)]
+pub struct GpuOptions {
+    /// wgpu backends to enumerate (default: Vulkan, Metal, DX12 as compiled in; overridable
+    /// through `WGPU_BACKEND`). An empty set finds no adapter (used to test the fallback).
+    pub backends: wgpu::Backends,
+    /// Accept a software adapter (lavapipe, device type `Cpu`). Default `true`: that is how CI tests
+    /// the kernels; a production worker sets it to `false` so `Auto` does not pick a CPU emulation.
+    pub allow_software: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self { backends: wgpu::Backends::PRIMARY, allow_software: true }
+    }
+}
+
+/// What the adapter is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterSummary {
+    /// Adapter name (`"llvmpipe (LLVM …)"` for lavapipe).
+    pub name: String,
+    /// Discrete, integrated, virtual, CPU (software) or other.
+    pub device_type: wgpu::DeviceType,
+    /// wgpu backend (Vulkan, Metal, DX12).
+    pub backend: wgpu::Backend,
+    /// Driver name and version.
+    pub driver: String,
+}
+
+/// Bytes moved between host and device so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransferStats {
+    /// Host → device bytes (uploads, including twiddles and kernel parameters).
+    pub host_to_device: u64,
+    /// Device → host bytes (read-backs).
+    pub device_to_host: u64,
+}
+
+/// A column of 32-bit words resident on the device.
+#[derive(Debug)]
+pub struct GpuColumn {
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) len: usize,
+}
+
+impl GpuColumn {
+    /// Number of 32-bit words.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the column is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Pipelines {
+    pub(super) m31_add: wgpu::ComputePipeline,
+    pub(super) m31_sub: wgpu::ComputePipeline,
+    pub(super) m31_mul: wgpu::ComputePipeline,
+    pub(super) qm31_mul: wgpu::ComputePipeline,
+    pub(super) bit_reverse: wgpu::ComputePipeline,
+    pub(super) fft_layer: wgpu::ComputePipeline,
+    pub(super) scale: wgpu::ComputePipeline,
+    pub(super) leaf_init: wgpu::ComputePipeline,
+    pub(super) leaf_expand: wgpu::ComputePipeline,
+    pub(super) leaf_absorb: wgpu::ComputePipeline,
+    pub(super) leaf_finalize: wgpu::ComputePipeline,
+    pub(super) next_layer: wgpu::ComputePipeline,
+}
+
+/// A wgpu device with the prover's kernels compiled.
+#[derive(Debug)]
+pub struct GpuContext {
+    pub(super) device: wgpu::Device,
+    pub(super) queue: wgpu::Queue,
+    pub(super) pipelines: Pipelines,
+    adapter: AdapterSummary,
+    h2d: AtomicU64,
+    d2h: AtomicU64,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Workgroup size of every kernel (`@workgroup_size(256)`).
+pub(super) const WORKGROUP: u32 = 256;
+/// Workgroups along x before the grid wraps to y (kernels index `x + y·nwg.x·256`).
+const MAX_GROUPS_X: u32 = 32768;
+
+/// The outcome of [`select_backend`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BackendSelection {
+    /// Run on this device.
+    Gpu(Box<GpuContext>),
+    /// Run on Stwo's SIMD CPU backend.
+    Cpu,
+}
+
+static AUTO_FALLBACK_LOGGED: Once = Once::new();
+
+/// Applies [`ProverBackend`]: `Cpu` → CPU; `Gpu` → a device or [`GpuError`]; `Auto` → a device if
+/// one is usable, otherwise the CPU (the first fallback in a process is logged at `warn`).
+pub fn select_backend(requested: ProverBackend, options: &GpuOptions) -> Result<BackendSelection, GpuError> {
+    match requested {
+        ProverBackend::Cpu => Ok(BackendSelection::Cpu),
+        ProverBackend::Gpu => GpuContext::new(options).map(|g| BackendSelection::Gpu(Box::new(g))),
+        ProverBackend::Auto => match GpuContext::new(options) {
+            Ok(g) => Ok(BackendSelection::Gpu(Box::new(g))),
+            Err(e) => {
+                AUTO_FALLBACK_LOGGED.call_once(|| {
+                    tracing::warn!(error = %e, "backend Auto: no usable GPU, falling back to the SIMD CPU backend");
+                });
+                Ok(BackendSelection::Cpu)
+            }
+        },
+    }
+}
+
+impl GpuContext {
+    /// Finds an adapter, creates a device with the adapter's limits and compiles the kernels.
+    pub fn new(options: &GpuOptions) -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = wgpu::Backends::from_env().unwrap_or(options.backends) & options.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::NoAdapter { reason: e.to_string() })?;
+        let info = adapter.get_info();
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            device_type: info.device_type,
+            backend: info.backend,
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_owned(),
+        };
+        if !options.allow_software && summary.device_type == wgpu::DeviceType::Cpu {
+            return Err(GpuError::NoAdapter {
+                reason: format!("only a software adapter ({}) and software adapters are not allowed", summary.name),
+            });
+        }
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("obelysk-prover"),
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device { adapter: summary.name.clone(), message: e.to_string() })?;
+        // Errors outside an operation's error scope are logged, never a panic (wgpu's default).
+        device.on_uncaptured_error(std::sync::Arc::new(|e: wgpu::Error| {
+            tracing::error!(error = %e, "uncaptured wgpu error");
+        }));
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lost_flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            lost_flag.store(true, Ordering::Relaxed);
+            tracing::error!(?reason, %message, "GPU device lost");
+        });
+        let pipelines = Pipelines::new(&device);
+        tracing::info!(adapter = %summary.name, device_type = ?summary.device_type, backend = ?summary.backend, "GPU context ready");
+        Ok(Self { device, queue, pipelines, adapter: summary, h2d: AtomicU64::new(0), d2h: AtomicU64::new(0), lost })
+    }
+
+    /// The adapter this context runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.adapter
+    }
+
+    /// Bytes moved so far.
+    pub fn transfers(&self) -> TransferStats {
+        TransferStats {
+            host_to_device: self.h2d.load(Ordering::Relaxed),
+            device_to_host: self.d2h.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Resets the transfer counters.
+    pub fn reset_transfers(&self) {
+        self.h2d.store(0, Ordering::Relaxed);
+        self.d2h.store(0, Ordering::Relaxed);
+    }
+
+    /// The largest buffer the device accepts, in 32-bit words.
+    pub fn max_buffer_words(&self) -> u64 {
+        self.device.limits().max_buffer_size / 4
+    }
+
+    /// Whether the device was lost (driver reset, GPU removed); every later operation fails.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes: a wgpu error becomes
+    /// [`GpuError::Operation`] instead of a panic or a silently wrong result.
+    pub(super) fn guarded<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce() -> Result<T, GpuError>,
+    ) -> Result<T, GpuError> {
+        if self.is_lost() {
+            return Err(GpuError::Operation { operation, message: "device lost".into() });
+        }
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = f();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        if let Some(e) = validation.or(oom) {
+            // wgpu's message spans lines ("Validation Error\n\nCaused by:\n  In Device::create_buffer ...").
+            let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            return Err(GpuError::Operation { operation, message });
+        }
+        if self.is_lost() {
+            return Err(GpuError::Operation { operation, message: "device lost".into() });
+        }
+        result
+    }
+
+    /// [`Self::zeroed`] that reports a buffer the device cannot hold as an error.
+    pub fn try_zeroed(&self, len: usize) -> Result<GpuColumn, GpuError> {
+        self.guarded("allocate", || Ok(self.zeroed(len)))
+    }
+
+    /// [`Self::upload`] that reports a buffer the device cannot hold as an error.
+    pub fn try_upload(&self, words: &[u32]) -> Result<GpuColumn, GpuError> {
+        self.guarded("upload", || Ok(self.upload(words)))
+    }
+
+    /// Uploads `words` to a new device column.
+    pub fn upload(&self, words: &[u32]) -> GpuColumn {
+        let contents: &[u8] = if words.is_empty() { &[0; 4] } else { bytemuck::cast_slice(words) };
+        self.h2d.fetch_add(contents.len() as u64, Ordering::Relaxed);
+        let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        });
+        GpuColumn { buffer, len: words.len() }
+    }
+
+    /// A zeroed device column of `len` words (no transfer).
+    pub fn zeroed(&self, len: usize) -> GpuColumn {
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        GpuColumn { buffer, len }
+    }
+
+    /// Reads a device column back.
+    pub fn download(&self, column: &GpuColumn) -> Result<Vec<u32>, GpuError> {
+        self.guarded("download", || self.download_inner(column))
+    }
+
+    fn download_inner(&self, column: &GpuColumn) -> Result<Vec<u32>, GpuError> {
+        if column.len == 0 {
+            return Ok(Vec::new());
+        }
+        let size = (column.len * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        encoder.copy_buffer_to_buffer(&column.buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
+        rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let words = {
+            let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+        };
+        staging.unmap();
+        self.d2h.fetch_add(size, Ordering::Relaxed);
+        Ok(words)
+    }
+
+    /// Waits until all submitted work is done (for timing).
+    pub fn synchronize(&self) -> Result<(), GpuError> {
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| GpuError::Readback(e.to_string()))
+    }
+
+    /// A uniform with four parameters (counted as an upload).
+    pub(super) fn params(&self, p: [u32; 4]) -> wgpu::Buffer {
+        self.h2d.fetch_add(16, Ordering::Relaxed);
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(&p),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    /// Records one dispatch of `pipeline` over `threads` invocations into `encoder`.
+    pub(super) fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        bindings: &[(u32, &wgpu::Buffer)],
+        threads: usize,
+    ) {
+        if threads == 0 {
+            return;
+        }
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = bindings
+            .iter()
+            .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        let groups = threads.div_ceil(WORKGROUP as usize) as u32;
+        let x = groups.min(MAX_GROUPS_X);
+        let y = groups.div_ceil(x);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    pub(super) fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+    }
+
+    pub(super) fn submit(&self, encoder: wgpu::CommandEncoder) {
+        self.queue.submit([encoder.finish()]);
+    }
+}
+
+impl Pipelines {
+    fn new(device: &wgpu::Device) -> Self {
+        let sources = super::shader_sources();
+        let module = |name: &str| {
+            let (_, src) = sources.iter().find(|(n, _)| *n == name).expect("shader module exists");
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(src.as_str().into()),
+            })
+        };
+        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let arith = module("arith");
+        let bit_reverse = module("bit_reverse");
+        let fft = module("fft");
+        let blake = module("blake2s");
+        Self {
+            m31_add: pipeline(&arith, "m31_add_kernel"),
+            m31_sub: pipeline(&arith, "m31_sub_kernel"),
+            m31_mul: pipeline(&arith, "m31_mul_kernel"),
+            qm31_mul: pipeline(&arith, "qm31_mul_kernel"),
+            bit_reverse: pipeline(&bit_reverse, "bit_reverse"),
+            fft_layer: pipeline(&fft, "fft_layer"),
+            scale: pipeline(&fft, "scale"),
+            leaf_init: pipeline(&blake, "leaf_init"),
+            leaf_expand: pipeline(&blake, "leaf_expand"),
+            leaf_absorb: pipeline(&blake, "leaf_absorb"),
+            leaf_finalize: pipeline(&blake, "leaf_finalize"),
+            next_layer: pipeline(&blake, "next_layer"),
+        }
+    }
+}

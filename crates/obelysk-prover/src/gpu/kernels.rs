@@ -1,0 +1,442 @@
+//! Host side of the kernels: buffer plumbing and the layer loops.
+
+use std::collections::HashMap;
+
+use stwo::core::fields::m31::BaseField;
+use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::prover::backend::CpuBackend;
+use stwo::prover::poly::twiddles::TwiddleTree;
+
+use super::context::{GpuColumn, GpuContext, GpuError};
+
+/// FFT twiddles of one domain and direction, resident on the device ([`GpuContext::fft_twiddles`]).
+#[derive(Debug)]
+pub struct GpuTwiddles {
+    buffer: GpuColumn,
+    offsets: Vec<u32>,
+    log_size: u32,
+    inverse: bool,
+}
+
+impl GpuTwiddles {
+    /// log2 of the size of the domain these twiddles serve.
+    pub fn log_size(&self) -> u32 {
+        self.log_size
+    }
+}
+
+/// Words of one streaming Blake2s state on the device (see `blake2s.wgsl`).
+const STATE_WORDS: usize = 26;
+/// Words of one Blake2s hash.
+const HASH_WORDS: usize = 8;
+
+fn checked_len(len: usize) -> Result<u32, GpuError> {
+    u32::try_from(len).map_err(|_| GpuError::Unsupported(format!("{len} elements exceed u32 indexing")))
+}
+
+#[derive(Clone, Copy)]
+enum BinOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+impl GpuContext {
+    fn m31_binop(&self, op: BinOp, a: &GpuColumn, b: &GpuColumn) -> Result<GpuColumn, GpuError> {
+        self.guarded("m31 element-wise", || {
+            if a.len != b.len {
+                return Err(GpuError::Unsupported(format!("operand lengths differ: {} and {}", a.len, b.len)));
+            }
+            let n = checked_len(a.len)?;
+            let out = self.zeroed(a.len);
+            let pipeline = match op {
+                BinOp::Add => &self.pipelines.m31_add,
+                BinOp::Sub => &self.pipelines.m31_sub,
+                BinOp::Mul => &self.pipelines.m31_mul,
+            };
+            let params = self.params([n, 0, 0, 0]);
+            let mut encoder = self.encoder();
+            self.record(
+                &mut encoder,
+                pipeline,
+                &[(0, &params), (1, &a.buffer), (2, &b.buffer), (3, &out.buffer)],
+                a.len,
+            );
+            self.submit(encoder);
+            Ok(out)
+        })
+    }
+
+    /// Element-wise M31 sum.
+    pub fn m31_add(&self, a: &GpuColumn, b: &GpuColumn) -> Result<GpuColumn, GpuError> {
+        self.m31_binop(BinOp::Add, a, b)
+    }
+
+    /// Element-wise M31 difference.
+    pub fn m31_sub(&self, a: &GpuColumn, b: &GpuColumn) -> Result<GpuColumn, GpuError> {
+        self.m31_binop(BinOp::Sub, a, b)
+    }
+
+    /// Element-wise M31 product.
+    pub fn m31_mul(&self, a: &GpuColumn, b: &GpuColumn) -> Result<GpuColumn, GpuError> {
+        self.m31_binop(BinOp::Mul, a, b)
+    }
+
+    /// Uploads M31 values (canonical, `< 2^31 - 1`).
+    pub fn upload_m31(&self, values: &[BaseField]) -> GpuColumn {
+        self.upload(&values.iter().map(|v| v.0).collect::<Vec<_>>())
+    }
+
+    /// Uploads, multiplies and reads back (convenience for tests and examples).
+    pub fn m31_mul_slices(&self, a: &[u32], b: &[u32]) -> Result<Vec<u32>, GpuError> {
+        let (a, b) = (self.upload(a), self.upload(b));
+        self.download(&self.m31_mul(&a, &b)?)
+    }
+
+    /// Element-wise QM31 product; each value is 4 consecutive words in Stwo's `to_m31_array` order.
+    pub fn qm31_mul(&self, a: &GpuColumn, b: &GpuColumn) -> Result<GpuColumn, GpuError> {
+        self.guarded("qm31_mul", || {
+            if a.len != b.len || !a.len.is_multiple_of(4) {
+                return Err(GpuError::Unsupported(format!("QM31 operands of {} and {} words", a.len, b.len)));
+            }
+            let n = checked_len(a.len / 4)?;
+            let out = self.zeroed(a.len);
+            let params = self.params([n, 0, 0, 0]);
+            let mut encoder = self.encoder();
+            self.record(
+                &mut encoder,
+                &self.pipelines.qm31_mul,
+                &[(0, &params), (1, &a.buffer), (2, &b.buffer), (3, &out.buffer)],
+                a.len / 4,
+            );
+            self.submit(encoder);
+            Ok(out)
+        })
+    }
+
+    /// In-place bit-reversal permutation (length a power of two), as [`stwo::core::utils::bit_reverse`].
+    pub fn bit_reverse(&self, column: &GpuColumn) -> Result<(), GpuError> {
+        self.guarded("bit_reverse", || {
+            let n = column.len;
+            if !n.is_power_of_two() {
+                return Err(GpuError::Unsupported(format!("bit reversal of {n} elements (not a power of two)")));
+            }
+            if n == 1 {
+                return Ok(());
+            }
+            let params = self.params([checked_len(n)?, n.ilog2(), 0, 0]);
+            let mut encoder = self.encoder();
+            self.record(&mut encoder, &self.pipelines.bit_reverse, &[(0, &params), (1, &column.buffer)], n);
+            self.submit(encoder);
+            Ok(())
+        })
+    }
+
+    /// Twiddles of every FFT layer for `domain`, concatenated (layer 0 = circle layer first), with
+    /// each layer's offset. Taken from Stwo's CPU twiddle tree exactly as `CpuBackend` slices it.
+    fn layer_twiddles(domain: CircleDomain, tree: &[BaseField]) -> Result<(Vec<u32>, Vec<u32>), GpuError> {
+        let log_size = domain.log_size();
+        let line_log = log_size - 1;
+        if tree.len() < 1 << line_log {
+            return Err(GpuError::Unsupported(format!("twiddle tree too small for a domain of size 2^{log_size}")));
+        }
+        // stwo::core::poly::utils::domain_line_twiddles_from_tree: line layer j (FFT layer j + 1)
+        // has 2^(line_log - 1 - j) twiddles.
+        let line: Vec<&[BaseField]> = (0..line_log)
+            .map(|i| {
+                let len = 1usize << i;
+                &tree[tree.len() - len * 2..tree.len() - len]
+            })
+            .rev()
+            .collect();
+        // Circle layer from the first line layer: [x, y] -> [y, -y, -x, x].
+        let mut all: Vec<u32> = line[0].chunks_exact(2).flat_map(|c| [c[1].0, (-c[1]).0, (-c[0]).0, c[0].0]).collect();
+        let mut offsets = vec![0u32];
+        for layer in &line {
+            offsets.push(checked_len(all.len())?);
+            all.extend(layer.iter().map(|t| t.0));
+        }
+        Ok((all, offsets))
+    }
+
+    /// Uploads the twiddles of every FFT layer of `domain` once, for any number of
+    /// [`Self::evaluate_with`] / [`Self::interpolate_with`] calls on that domain.
+    pub fn fft_twiddles(
+        &self,
+        domain: CircleDomain,
+        twiddles: &TwiddleTree<CpuBackend>,
+        inverse: bool,
+    ) -> Result<GpuTwiddles, GpuError> {
+        self.guarded("fft_twiddles", || {
+            let log_size = domain.log_size();
+            if log_size < 3 {
+                return Err(GpuError::Unsupported(format!("GPU FFT needs a domain of size >= 8 (got 2^{log_size})")));
+            }
+            let tree = if inverse { &twiddles.itwiddles } else { &twiddles.twiddles };
+            let (words, offsets) = Self::layer_twiddles(domain, tree)?;
+            Ok(GpuTwiddles { buffer: self.upload(&words), offsets, log_size, inverse })
+        })
+    }
+
+    fn fft_layers(&self, column: &GpuColumn, twiddles: &GpuTwiddles) -> Result<(), GpuError> {
+        self.guarded("fft", || {
+            let log_size = twiddles.log_size;
+            if column.len != 1 << log_size {
+                return Err(GpuError::Unsupported(format!(
+                    "column of {} values on a domain of size 2^{log_size}",
+                    column.len
+                )));
+            }
+            let inverse = twiddles.inverse;
+            let half = checked_len(column.len / 2)?;
+            let mut layers: Vec<u32> = (0..log_size).collect();
+            if !inverse {
+                // evaluate: line layers from the top down, then the circle layer.
+                layers.reverse();
+            }
+            let mut encoder = self.encoder();
+            for layer in layers {
+                let params = self.params([half, layer, twiddles.offsets[layer as usize], u32::from(inverse)]);
+                self.record(
+                    &mut encoder,
+                    &self.pipelines.fft_layer,
+                    &[(0, &params), (1, &column.buffer), (2, &twiddles.buffer.buffer)],
+                    column.len / 2,
+                );
+            }
+            if inverse {
+                let inv = BaseField::from(checked_len(column.len)?).inverse();
+                let params = self.params([checked_len(column.len)?, 0, inv.0, 0]);
+                self.record(&mut encoder, &self.pipelines.scale, &[(0, &params), (1, &column.buffer)], column.len);
+            }
+            self.submit(encoder);
+            Ok(())
+        })
+    }
+
+    /// [`Self::evaluate`] with twiddles already on the device (from [`Self::fft_twiddles`] with
+    /// `inverse = false`).
+    pub fn evaluate_with(&self, column: &GpuColumn, twiddles: &GpuTwiddles) -> Result<(), GpuError> {
+        if twiddles.inverse {
+            return Err(GpuError::Unsupported("evaluate needs forward twiddles".into()));
+        }
+        self.fft_layers(column, twiddles)
+    }
+
+    /// [`Self::interpolate`] with inverse twiddles already on the device.
+    pub fn interpolate_with(&self, column: &GpuColumn, twiddles: &GpuTwiddles) -> Result<(), GpuError> {
+        if !twiddles.inverse {
+            return Err(GpuError::Unsupported("interpolate needs inverse twiddles".into()));
+        }
+        self.fft_layers(column, twiddles)
+    }
+
+    /// In place: coefficients (padded to the domain size) → evaluations on `domain` in bit-reversed
+    /// order, as `CpuBackend::evaluate` with the same twiddle tree. Domains of size ≥ 8.
+    pub fn evaluate(
+        &self,
+        column: &GpuColumn,
+        domain: CircleDomain,
+        twiddles: &TwiddleTree<CpuBackend>,
+    ) -> Result<(), GpuError> {
+        self.evaluate_with(column, &self.fft_twiddles(domain, twiddles, false)?)
+    }
+
+    /// In place: bit-reversed evaluations on `domain` → coefficients, as `CpuBackend::interpolate`.
+    pub fn interpolate(
+        &self,
+        column: &GpuColumn,
+        domain: CircleDomain,
+        twiddles: &TwiddleTree<CpuBackend>,
+    ) -> Result<(), GpuError> {
+        self.interpolate_with(column, &self.fft_twiddles(domain, twiddles, true)?)
+    }
+
+    /// Lifted Merkle leaves exactly as Stwo's `MerkleOpsLifted<Blake2sMerkleHasher>::build_leaves`
+    /// (columns in increasing order of length, each a power of two ≥ 2): 8 words (32 bytes) per
+    /// leaf, `2^lifting_log_size` leaves. Uploads the columns; see [`Self::build_leaves_resident`].
+    pub fn build_leaves(&self, columns: &[&[BaseField]], lifting_log_size: u32) -> Result<GpuColumn, GpuError> {
+        let uploaded: Vec<GpuColumn> = columns.iter().map(|c| self.upload_m31(c)).collect();
+        self.build_leaves_resident(&uploaded.iter().collect::<Vec<_>>(), lifting_log_size)
+    }
+
+    /// [`Self::build_leaves`] over columns already on the device (no host transfer: each group of
+    /// equal-length columns is packed with device-to-device copies).
+    pub fn build_leaves_resident(&self, columns: &[&GpuColumn], lifting_log_size: u32) -> Result<GpuColumn, GpuError> {
+        self.guarded("merkle leaves", || {
+            if columns.is_empty() {
+                let states = self.zeroed(STATE_WORDS);
+                let out = self.zeroed(HASH_WORDS);
+                let p = self.params([1, 0, 0, 0]);
+                let mut encoder = self.encoder();
+                self.record(&mut encoder, &self.pipelines.leaf_init, &[(0, &p), (1, &states.buffer)], 1);
+                self.record(
+                    &mut encoder,
+                    &self.pipelines.leaf_finalize,
+                    &[(0, &p), (1, &states.buffer), (3, &out.buffer)],
+                    1,
+                );
+                self.submit(encoder);
+                return Ok(out);
+            }
+            for pair in columns.windows(2) {
+                if pair[0].len > pair[1].len {
+                    return Err(GpuError::Unsupported("columns must be in increasing order of length".into()));
+                }
+            }
+            if columns.iter().any(|c| c.len < 2 || !c.len.is_power_of_two()) {
+                return Err(GpuError::Unsupported("column lengths must be powers of two >= 2".into()));
+            }
+            let max_log = columns[columns.len() - 1].len.ilog2();
+            if lifting_log_size < max_log {
+                return Err(GpuError::Unsupported(format!(
+                    "lifting log size {lifting_log_size} < largest column 2^{max_log}"
+                )));
+            }
+            let mut encoder = self.encoder();
+            let mut states = self.zeroed(2 * STATE_WORDS);
+            let p = self.params([2, 0, 0, 0]);
+            self.record(&mut encoder, &self.pipelines.leaf_init, &[(0, &p), (1, &states.buffer)], 2);
+            let mut log_prev = 1u32;
+            let mut start = 0;
+            // Packed groups stay alive until the encoder is submitted.
+            let mut keep = Vec::new();
+            while start < columns.len() {
+                let log_size = columns[start].len.ilog2();
+                let end = start + columns[start..].iter().take_while(|c| c.len.ilog2() == log_size).count();
+                if log_size > log_prev {
+                    states = self.expand_states(&mut encoder, &states, log_size, log_size - log_prev)?;
+                }
+                let n = 1usize << log_size;
+                let input = if end - start == 1 {
+                    None
+                } else {
+                    let packed = self.zeroed(n * (end - start));
+                    for (k, c) in columns[start..end].iter().enumerate() {
+                        encoder.copy_buffer_to_buffer(&c.buffer, 0, &packed.buffer, (k * n * 4) as u64, (n * 4) as u64);
+                    }
+                    Some(packed)
+                };
+                let input_buffer = input.as_ref().map_or(&columns[start].buffer, |p| &p.buffer);
+                let p = self.params([checked_len(n)?, checked_len(end - start)?, 0, 0]);
+                self.record(
+                    &mut encoder,
+                    &self.pipelines.leaf_absorb,
+                    &[(0, &p), (1, &states.buffer), (2, input_buffer)],
+                    n,
+                );
+                keep.extend(input);
+                log_prev = log_size;
+                start = end;
+            }
+            if lifting_log_size > log_prev {
+                states = self.expand_states(&mut encoder, &states, lifting_log_size, lifting_log_size - log_prev)?;
+            }
+            let n = 1usize << lifting_log_size;
+            let out = self.zeroed(n * HASH_WORDS);
+            let p = self.params([checked_len(n)?, 0, 0, 0]);
+            self.record(
+                &mut encoder,
+                &self.pipelines.leaf_finalize,
+                &[(0, &p), (1, &states.buffer), (3, &out.buffer)],
+                n,
+            );
+            self.submit(encoder);
+            drop(keep);
+            Ok(out)
+        })
+    }
+
+    /// Commits trace columns as Stwo's `CommitmentTreeProver::new` does, entirely on the device:
+    /// each column (bit-reversed evaluations on its canonic domain, length ≥ 8) is interpolated,
+    /// evaluated on the domain `log_blowup_factor` times larger, and the lifted Blake2s Merkle tree
+    /// of the extended evaluations is built (columns sorted by length, lifting to the largest).
+    /// Returns the root and the device-resident extended evaluations (in the given column order).
+    /// `twiddles` must cover the largest extended domain.
+    pub fn commit_columns(
+        &self,
+        columns: &[&[BaseField]],
+        log_blowup_factor: u32,
+        twiddles: &TwiddleTree<CpuBackend>,
+    ) -> Result<([u8; 32], Vec<GpuColumn>), GpuError> {
+        self.guarded("commit", || {
+            let mut extended = Vec::with_capacity(columns.len());
+            // Twiddles are uploaded once per (domain size, direction).
+            let mut cache: HashMap<(u32, bool), GpuTwiddles> = HashMap::new();
+            for column in columns {
+                if !column.len().is_power_of_two() {
+                    return Err(GpuError::Unsupported(format!("a trace column of {} rows", column.len())));
+                }
+                let log_size = column.len().ilog2();
+                for key in [(log_size, true), (log_size + log_blowup_factor, false)] {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(key) {
+                        slot.insert(self.fft_twiddles(CanonicCoset::new(key.0).circle_domain(), twiddles, key.1)?);
+                    }
+                }
+            }
+            for column in columns {
+                let log_size = column.len().ilog2();
+                let evals = self.upload_m31(column);
+                self.interpolate_with(&evals, &cache[&(log_size, true)])?;
+                let ext = self.zeroed(1 << (log_size + log_blowup_factor));
+                let mut encoder = self.encoder();
+                encoder.copy_buffer_to_buffer(&evals.buffer, 0, &ext.buffer, 0, (column.len() * 4) as u64);
+                self.submit(encoder);
+                self.evaluate_with(&ext, &cache[&(log_size + log_blowup_factor, false)])?;
+                extended.push(ext);
+            }
+            let mut sorted: Vec<&GpuColumn> = extended.iter().collect();
+            sorted.sort_by_key(|c| c.len);
+            let lifting_log_size = sorted.last().map_or(0, |c| c.len.ilog2());
+            let root = self.merkle_root(self.build_leaves_resident(&sorted, lifting_log_size)?)?;
+            Ok((root, extended))
+        })
+    }
+
+    fn expand_states(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        states: &GpuColumn,
+        log_size: u32,
+        log_ratio: u32,
+    ) -> Result<GpuColumn, GpuError> {
+        let n = 1usize << log_size;
+        let out = self.zeroed(n * STATE_WORDS);
+        let p = self.params([checked_len(n)?, log_ratio, 0, 0]);
+        self.record(encoder, &self.pipelines.leaf_expand, &[(0, &p), (2, &states.buffer), (3, &out.buffer)], n);
+        Ok(out)
+    }
+
+    /// One Merkle layer: node `i` = Blake2s(`prev[2i]` ‖ `prev[2i + 1]`), as Stwo's `build_next_layer`.
+    pub fn build_next_layer(&self, prev: &GpuColumn) -> Result<GpuColumn, GpuError> {
+        self.guarded("merkle layer", || {
+            let nodes = prev.len / HASH_WORDS;
+            if !prev.len.is_multiple_of(HASH_WORDS) || nodes < 2 || !nodes.is_power_of_two() {
+                return Err(GpuError::Unsupported(format!("a Merkle layer of {} words", prev.len)));
+            }
+            let out = self.zeroed(nodes / 2 * HASH_WORDS);
+            let p = self.params([checked_len(nodes / 2)?, 0, 0, 0]);
+            let mut encoder = self.encoder();
+            self.record(
+                &mut encoder,
+                &self.pipelines.next_layer,
+                &[(0, &p), (2, &prev.buffer), (3, &out.buffer)],
+                nodes / 2,
+            );
+            self.submit(encoder);
+            Ok(out)
+        })
+    }
+
+    /// Hashes layers on the device down to the root and reads back only the root (32 bytes).
+    pub fn merkle_root(&self, leaves: GpuColumn) -> Result<[u8; 32], GpuError> {
+        let mut layer = leaves;
+        while layer.len > HASH_WORDS {
+            layer = self.build_next_layer(&layer)?;
+        }
+        let words = self.download(&layer)?;
+        let mut root = [0u8; 32];
+        root.copy_from_slice(bytemuck::cast_slice(&words));
+        Ok(root)
+    }
+}

@@ -1,0 +1,67 @@
+// M31 (p = 2^31 - 1) and QM31 arithmetic on 32-bit limbs only (WGSL has no u64 and no mul-hi).
+// A library: prepended to the kernels that use it. Inputs and outputs are canonical (< p).
+
+const P: u32 = 0x7fffffffu;
+
+// Reduces any u32 to [0, p): x = hi * 2^31 + lo ≡ hi + lo.
+fn m31_reduce(x: u32) -> u32 {
+    let y = (x & P) + (x >> 31u);
+    return select(y, y - P, y >= P);
+}
+
+fn m31_add(a: u32, b: u32) -> u32 {
+    let s = a + b;
+    return select(s, s - P, s >= P);
+}
+
+fn m31_sub(a: u32, b: u32) -> u32 {
+    return select(a - b, a + P - b, a < b);
+}
+
+fn m31_neg(a: u32) -> u32 {
+    return m31_sub(0u, a);
+}
+
+// 31x31-bit product from 16-bit halves: a·b = hh·2^32 + mid·2^16 + ll, with 2^32 ≡ 2 and 2^31 ≡ 1.
+fn m31_mul(a: u32, b: u32) -> u32 {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let ll = a_lo * b_lo;              // < 2^32
+    let hh = a_hi * b_hi;              // < 2^30
+    let mid = a_hi * b_lo + a_lo * b_hi; // < 2^32
+    let low = m31_add(m31_reduce(ll), m31_reduce(hh << 1u));
+    // mid·2^16 = (mid >> 15)·2^31 + (mid & 0x7fff)·2^16.
+    let mid_r = m31_add(m31_reduce(mid >> 15u), m31_reduce((mid & 0x7fffu) << 16u));
+    return m31_add(low, mid_r);
+}
+
+// CM31 = M31[i]/(i^2 + 1) as (real, imaginary).
+fn cm31_add(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(m31_add(a.x, b.x), m31_add(a.y, b.y));
+}
+
+fn cm31_mul(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(
+        m31_sub(m31_mul(a.x, b.x), m31_mul(a.y, b.y)),
+        m31_add(m31_mul(a.x, b.y), m31_mul(a.y, b.x)),
+    );
+}
+
+// QM31 = CM31[u]/(u^2 - (2 + i)), laid out as Stwo's to_m31_array: (a.x + a.y·i) + (a.z + a.w·i)·u.
+fn qm31_mul(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    let a0 = a.xy;
+    let a1 = a.zw;
+    let b0 = b.xy;
+    let b1 = b.zw;
+    let r = vec2<u32>(2u, 1u);
+    let c0 = cm31_add(cm31_mul(a0, b0), cm31_mul(r, cm31_mul(a1, b1)));
+    let c1 = cm31_add(cm31_mul(a0, b1), cm31_mul(a1, b0));
+    return vec4<u32>(c0, c1);
+}
+
+// Index of this invocation in a 1-D problem dispatched as a 2-D grid of 256-wide workgroups.
+fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 256u;
+}
