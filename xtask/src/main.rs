@@ -123,6 +123,9 @@ pub(crate) fn run_step(name: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Optional features CI builds and tests too: the wgpu kernels and the QUIC transport.
+const OPTIONAL_FEATURES: &str = "obelysk-prover/gpu,sage-net/quic";
+
 fn test() -> Result<()> {
     tools::ensure_cairo()?;
     tools::ensure_devnet()?;
@@ -132,14 +135,16 @@ fn test() -> Result<()> {
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     )?;
     run_step(
-        "cargo clippy -D warnings (GPU backend)",
+        "cargo clippy -D warnings (optional features: gpu, quic)",
         cargo().args([
             "clippy",
             "--package",
             "obelysk-prover",
+            "--package",
+            "sage-net",
             "--all-targets",
             "--features",
-            "gpu",
+            OPTIONAL_FEATURES,
             "--locked",
             "--",
             "-D",
@@ -152,7 +157,7 @@ fn test() -> Result<()> {
         "cargo nextest",
         // The GPU kernels run on whatever Vulkan adapter exists: Mesa lavapipe in CI (see .ci/run).
         cargo()
-            .args(["nextest", "run", "--workspace", "--features", "obelysk-prover/gpu", "--locked", "--no-fail-fast"])
+            .args(["nextest", "run", "--workspace", "--features", OPTIONAL_FEATURES, "--locked", "--no-fail-fast"])
             .env("SAGE_DEVNET_BIN", sage_chain::devnet::devnet_binary()),
     )?;
     run_step("doc tests", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;

@@ -290,46 +290,57 @@ impl NodeHandle {
     }
 }
 
+fn make_behaviour(
+    key: &Keypair,
+    max: usize,
+    mesh_n: usize,
+) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(500))
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        // Nothing is forwarded or delivered before the application-level checks.
+        .validate_messages()
+        // Content-addressed ids: identical payloads are duplicates whoever sends them.
+        .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec()))
+        .max_transmit_size(max)
+        .mesh_n(mesh_n)
+        .mesh_n_low(1.max(mesh_n / 2))
+        .mesh_n_high(mesh_n * 2)
+        .mesh_outbound_min(1.min(mesh_n / 2))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+    let peer_id = key.public().to_peer_id();
+    let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
+    // On loopback Kademlia would stay in client mode: serve queries explicitly.
+    kad.set_mode(Some(kad::Mode::Server));
+    let identify = identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()));
+    let blobs = request_response::cbor::Behaviour::with_codec(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(1024)
+            .set_response_size_maximum(MAX_BLOB_BYTES as u64 + 1024),
+        [(StreamProtocol::new(BLOB_PROTOCOL), request_response::ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+    );
+    Ok(Behaviour { gossipsub, kad, identify, blobs })
+}
+
+/// TCP with noise + yamux; with the `quic` feature, QUIC as well (listen on a
+/// `/ip4/…/udp/…/quic-v1` address to use it).
 fn build_swarm(config: &NetConfig, identity: Keypair) -> Result<Swarm<Behaviour>, NetError> {
     let max = config.max_gossip_bytes;
     let mesh_n = config.mesh_n.max(2);
-    libp2p::SwarmBuilder::with_existing_identity(identity)
+    let builder = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Start(e.to_string()))?;
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    Ok(builder
+        .with_behaviour(|key| make_behaviour(key, max, mesh_n))
         .map_err(|e| NetError::Start(e.to_string()))?
-        .with_behaviour(|key| {
-            let gossip_config = gossipsub::ConfigBuilder::default()
-                .heartbeat_interval(Duration::from_millis(500))
-                .validation_mode(gossipsub::ValidationMode::Strict)
-                // Nothing is forwarded or delivered before the application-level checks.
-                .validate_messages()
-                // Content-addressed ids: identical payloads are duplicates whoever sends them.
-                .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(Sha256::digest(&m.data).to_vec()))
-                .max_transmit_size(max)
-                .mesh_n(mesh_n)
-                .mesh_n_low(1.max(mesh_n / 2))
-                .mesh_n_high(mesh_n * 2)
-                .mesh_outbound_min(1.min(mesh_n / 2))
-                .build()
-                .map_err(|e| e.to_string())?;
-            let gossipsub =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
-            let peer_id = key.public().to_peer_id();
-            let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
-            // On loopback Kademlia would stay in client mode: serve queries explicitly.
-            kad.set_mode(Some(kad::Mode::Server));
-            let identify = identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()));
-            let blobs = request_response::cbor::Behaviour::with_codec(
-                request_response::cbor::codec::Codec::default()
-                    .set_request_size_maximum(1024)
-                    .set_response_size_maximum(MAX_BLOB_BYTES as u64 + 1024),
-                [(StreamProtocol::new(BLOB_PROTOCOL), request_response::ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
-            );
-            Ok(Behaviour { gossipsub, kad, identify, blobs })
-        })
-        .map_err(|e| NetError::Start(e.to_string()))
-        .map(|b| b.with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300))).build())
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+        .build())
 }
 
 type PendingFetch = (PeerId, [u8; 32], oneshot::Sender<Result<Vec<u8>, NetError>>);

@@ -183,3 +183,25 @@ fn identity_is_created_once_with_private_permissions_and_reloaded() {
     std::fs::write(&path, b"garbage").unwrap();
     assert!(load_or_create_identity(&path).is_err());
 }
+
+#[cfg(feature = "quic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_transport_carries_gossip_and_blobs() {
+    let quic = |bootstrap: Option<&NodeHandle>| {
+        let mut config =
+            NetConfig { listen: "/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap(), mesh_n: 2, ..NetConfig::default() };
+        if let Some(b) = bootstrap {
+            config.bootstrap.push(b.listen_addr().clone());
+        }
+        config
+    };
+    let (a, _a_rx) = NodeHandle::start(quic(None), libp2p_identity(), key(30)).await.unwrap();
+    assert!(a.listen_addr().to_string().contains("/quic-v1/"), "{}", a.listen_addr());
+    let (b, mut b_rx) = NodeHandle::start(quic(Some(&a)), libp2p_identity(), key(31)).await.unwrap();
+    publish_when_ready(&a, Topic::Jobs, b"over quic".to_vec()).await;
+    let (_, msg) = next_message(&mut b_rx, Duration::from_secs(20)).await.expect("gossip over QUIC");
+    assert_eq!(msg.payload, b"over quic");
+    let blob = vec![7u8; 150 * 1024];
+    let hash = a.provide(blob.clone()).await.unwrap();
+    assert_eq!(b.fetch(a.peer_id(), hash).await.unwrap(), blob);
+}
