@@ -139,7 +139,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await?;
     say(format!("    {} (chain {})", devnet.rpc_url(), sage_chain::client::chain_id_to_string(client.chain_id())));
 
-    say("2/6 declaring and deploying SageToken + Faucet".into());
+    say("2/6 declaring, deploying and wiring the Sage contracts".into());
     let owner = deployer(&client).await?;
     let params = DeployParams { faucet_cooldown: 3600, ..DeployParams::default() };
     let manifest = deploy_sage(&owner, &Artifacts::embedded()?, &params).await?;
@@ -147,7 +147,9 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     manifest.save(&manifest_path)?;
     let token = SageToken::at(manifest.contract("SageToken")?.address);
     let faucet = Faucet::at(manifest.contract("Faucet")?.address);
-    say(format!("    SageToken {:#066x}\n    Faucet    {:#066x}", token.address, faucet.address));
+    for (name, c) in &manifest.contracts {
+        say(format!("    {name:<18} {:#066x}", c.address));
+    }
 
     say("3/6 creating a fresh account (key from the OS RNG; never printed)".into());
     let key = SigningKey::from_random();
