@@ -92,18 +92,24 @@ impl SageAccount {
         Ok(TxOutcome { tx_hash, receipt })
     }
 
-    /// Signs and submits `calls` without waiting for inclusion; returns the transaction hash.
-    pub async fn submit(&self, calls: Vec<Call>) -> Result<Felt, ChainError> {
+    /// Sends one transaction with the next local nonce. The nonce lock is held only while `send`
+    /// signs and hands the transaction to the node; a success advances the cached nonce, a
+    /// failure drops it so the next submission re-reads it from the chain.
+    async fn send_with_next_nonce<T, S, Fut>(&self, send: impl FnOnce(Felt) -> Fut) -> Result<T, ChainError>
+    where
+        S: std::fmt::Display,
+        Fut: std::future::Future<Output = Result<T, AccountError<S>>>,
+    {
         let mut guard = self.nonce.lock().await;
         let nonce = match *guard {
             Some(n) => n,
-            None => self.inner.get_nonce().await.map_err(|e| self.client.map_err(Some(self.address()), e))?,
+            None => chain_nonce(self).await?,
         };
-        match self.inner.execute_v3(calls).nonce(nonce).send().await {
+        match send(nonce).await {
             Ok(sent) => {
                 *guard = Some(nonce + Felt::ONE);
-                tracing::debug!(tx = %format!("{:#x}", sent.transaction_hash), nonce = %nonce, "submitted");
-                Ok(sent.transaction_hash)
+                tracing::debug!(nonce = %nonce, "sent");
+                Ok(sent)
             }
             Err(e) => {
                 *guard = None;
@@ -112,30 +118,26 @@ impl SageAccount {
         }
     }
 
+    /// Signs and submits `calls` without waiting for inclusion; returns the transaction hash.
+    pub async fn submit(&self, calls: Vec<Call>) -> Result<Felt, ChainError> {
+        let sent = self
+            .send_with_next_nonce(|nonce| async move { self.inner.execute_v3(calls).nonce(nonce).send().await })
+            .await?;
+        tracing::debug!(tx = %format!("{:#x}", sent.transaction_hash), "submitted");
+        Ok(sent.transaction_hash)
+    }
+
     /// Declares `artifact` unless its class is already declared; returns the class hash.
     pub async fn declare(&self, artifact: &ContractArtifact) -> Result<Felt, ChainError> {
         if self.client.is_declared(artifact.class_hash).await? {
             tracing::info!(contract = %artifact.name, "class already declared");
             return Ok(artifact.class_hash);
         }
-        let mut guard = self.nonce.lock().await;
-        let nonce = match *guard {
-            Some(n) => n,
-            None => self.inner.get_nonce().await.map_err(|e| self.client.map_err(Some(self.address()), e))?,
-        };
-        let sent =
-            self.inner.declare_v3(artifact.class.clone(), artifact.compiled_class_hash).nonce(nonce).send().await;
-        let sent = match sent {
-            Ok(s) => {
-                *guard = Some(nonce + Felt::ONE);
-                s
-            }
-            Err(e) => {
-                *guard = None;
-                return Err(self.map_account_err(e));
-            }
-        };
-        drop(guard);
+        let sent = self
+            .send_with_next_nonce(|nonce| async move {
+                self.inner.declare_v3(artifact.class.clone(), artifact.compiled_class_hash).nonce(nonce).send().await
+            })
+            .await?;
         self.client.wait_for_receipt(sent.transaction_hash).await?;
         tracing::info!(contract = %artifact.name, class_hash = %format!("{:#x}", sent.class_hash), "declared");
         Ok(sent.class_hash)
