@@ -7,7 +7,7 @@ use sage_chain::{
     Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount, SigningKey,
     contracts::{Faucet, SageToken},
     deploy_oz_account, deploy_sage,
-    devnet::{Devnet, DevnetOptions, cache_dir, predeployed_accounts},
+    devnet::{Devnet, DevnetOptions, cache_dir, predeployed_signers},
     oz_account_address,
 };
 use serde_json::json;
@@ -55,11 +55,10 @@ async fn deployer(client: &ChainClient) -> Result<SageAccount> {
         let key = Felt::from_hex(&key).context("SAGE_DEPLOYER_PRIVATE_KEY is not a hex felt")?;
         return Ok(SageAccount::new(client.clone(), address, SigningKey::from_secret_scalar(key)));
     }
-    let accounts = predeployed_accounts(&client.config().rpc_url)
+    let accounts = predeployed_signers(client)
         .await
         .context("no deployer: set SAGE_DEPLOYER_ADDRESS and SAGE_DEPLOYER_PRIVATE_KEY, or point --rpc at a devnet")?;
-    let first = accounts.first().context("devnet has no predeployed accounts")?;
-    Ok(SageAccount::new(client.clone(), first.address, SigningKey::from_secret_scalar(first.private_key)))
+    accounts.into_iter().next().context("devnet has no predeployed accounts")
 }
 
 pub async fn deploy(args: DeployArgs) -> Result<()> {

@@ -14,7 +14,7 @@ use std::{
 use serde::Deserialize;
 use starknet_rust::{core::types::Felt, providers::Url};
 
-use crate::ChainError;
+use crate::{ChainClient, ChainError, SageAccount};
 
 /// The devnet release Sage is tested against (it serves JSON-RPC 0.10.2).
 pub const DEVNET_VERSION: &str = "0.10.1";
@@ -236,6 +236,22 @@ pub async fn predeployed_accounts(rpc: &Url) -> Result<Vec<PredeployedAccount>, 
     let value = devnet_rpc_raw(&reqwest::Client::new(), rpc, "devnet_getPredeployedAccounts", "{}").await?;
     serde_json::from_value(value)
         .map_err(|e| ChainError::Decode { what: "predeployed accounts", reason: e.to_string() })
+}
+
+/// The predeployed accounts of the devnet behind `client`, ready to sign (devnet test keys only;
+/// fails on a non-devnet endpoint).
+pub async fn predeployed_signers(client: &ChainClient) -> Result<Vec<SageAccount>, ChainError> {
+    Ok(predeployed_accounts(&client.config().rpc_url)
+        .await?
+        .into_iter()
+        .map(|a| {
+            SageAccount::new(
+                client.clone(),
+                a.address,
+                starknet_rust::signers::SigningKey::from_secret_scalar(a.private_key),
+            )
+        })
+        .collect())
 }
 
 /// Mints fee token (`amount` FRI) to `address` on the devnet at `rpc`.

@@ -11,7 +11,7 @@ use sage_chain::{
     account::chain_nonce,
     contracts::{Faucet, SageToken, TransferEvent},
     deploy_oz_account, deploy_sage,
-    devnet::{Devnet, DevnetOptions},
+    devnet::{Devnet, DevnetOptions, predeployed_signers},
     oz_account_address,
 };
 
@@ -30,10 +30,8 @@ struct Net {
 async fn net() -> Net {
     let devnet = Devnet::start(DevnetOptions::default()).await.expect("devnet starts (run `cargo xtask tools` first)");
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
-    let accounts = devnet.predeployed_accounts().await.expect("predeployed accounts");
-    let account = |i: usize| {
-        SageAccount::new(client.clone(), accounts[i].address, SigningKey::from_secret_scalar(accounts[i].private_key))
-    };
+    let accounts = predeployed_signers(&client).await.expect("predeployed accounts");
+    let account = |i: usize| accounts[i].clone();
     let (owner, alice, bob) = (account(0), account(1), account(2));
     let params = DeployParams {
         faucet_drip: 100 * SAGE,
@@ -208,8 +206,8 @@ async fn fresh_oz_account_needs_fee_token_then_works() {
 #[tokio::test]
 async fn manifest_roundtrips_and_detects_a_restarted_chain() {
     let n = net().await;
-    let dir = tempfile_dir();
-    let path = dir.join("local.json");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("local.json");
     n.manifest.save(&path).unwrap();
     let loaded = Manifest::load(&path).unwrap();
     loaded.verify_on_chain(&n.client, &path).await.unwrap();
@@ -220,14 +218,6 @@ async fn manifest_roundtrips_and_detects_a_restarted_chain() {
     let other_client = ChainClient::connect(ChainConfig::new(other.rpc_url())).await.unwrap();
     let err = loaded.verify_on_chain(&other_client, &path).await.unwrap_err();
     assert!(matches!(err, ChainError::StaleManifest { .. }), "{err}");
-    std::fs::remove_dir_all(dir).ok();
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("sage-chain-test-{}-{:?}", std::process::id(), std::thread::current().id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[tokio::test]

@@ -1,20 +1,19 @@
 //! `deploy_sage` deploys and wires the settlement contracts, and the manifest lists them.
 
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SageAccount, SettlementParams, SigningKey,
+    Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SageAccount, SettlementParams,
     contracts::{
         Admin, AdminEvent, GpuTier, JobManager, PaymentRouter, PrivacyRouter, ProofVerifier, StakingManager, events_in,
         roles,
     },
     deploy::SETTLEMENT_CONTRACTS,
     deploy_sage,
-    devnet::{Devnet, DevnetOptions},
+    devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
 
 async fn owner(devnet: &Devnet) -> (ChainClient, SageAccount) {
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
-    let a = devnet.predeployed_accounts().await.expect("accounts").remove(0);
-    let account = SageAccount::new(client.clone(), a.address, SigningKey::from_secret_scalar(a.private_key));
+    let account = predeployed_signers(&client).await.expect("accounts").remove(0);
     (client, account)
 }
 
@@ -90,10 +89,7 @@ async fn settlement_can_be_left_out_and_every_contract_pauses() {
     assert_eq!(bare.contracts.keys().collect::<Vec<_>>(), ["Faucet", "SageToken"]);
 
     let full = deploy_sage(&owner, &artifacts, &DeployParams::default()).await.unwrap();
-    let other = {
-        let a = devnet.predeployed_accounts().await.unwrap().remove(1);
-        SageAccount::new(client.clone(), a.address, SigningKey::from_secret_scalar(a.private_key))
-    };
+    let other = { predeployed_signers(&client).await.unwrap().remove(1) };
     for name in SETTLEMENT_CONTRACTS {
         let admin = Admin::at(full.contract(name).unwrap().address);
         let err = admin.pause(&other).await.unwrap_err();

@@ -8,10 +8,10 @@
 
 use obelysk_elgamal::{BabyStepTable, SecretKey};
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SAGE, SageAccount, SigningKey, TxOutcome,
+    Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SAGE, TxOutcome,
     contracts::{GpuTier, JobManager, PaymentRouter, PrivacyRouter, ProofVerifier, SageToken, StakingManager},
     deploy_sage,
-    devnet::{Devnet, DevnetOptions},
+    devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
 use sage_consensus::{ValidatorKey, Verdict, VoteDomain};
 use sage_staking::{TeeEvidence, register_worker};
@@ -56,10 +56,8 @@ fn wall() -> u64 {
 async fn main() -> Res<()> {
     let devnet = Devnet::start(DevnetOptions { accounts: 3, ..DevnetOptions::default() }).await?;
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await?;
-    let accounts = devnet.predeployed_accounts().await?;
-    let account = |i: usize| {
-        SageAccount::new(client.clone(), accounts[i].address, SigningKey::from_secret_scalar(accounts[i].private_key))
-    };
+    let accounts = predeployed_signers(&client).await?;
+    let account = |i: usize| accounts[i].clone();
     let (owner, worker, buyer) = (account(0), account(1), account(2));
     let manifest = deploy_sage(&owner, &Artifacts::embedded()?, &DeployParams::default()).await?;
     let at = |name: &str| manifest.contract(name).map(|c| c.address);

@@ -6,13 +6,13 @@
 
 use obelysk_elgamal::{BabyStepTable, SecretKey, encrypt, prove_decryption};
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, SAGE, SageAccount, SigningKey,
+    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, SAGE, SageAccount,
     contracts::{
         GpuTier, JobManager, JobStatus, PaymentEvent, PaymentRouter, PrivacyRouter, ProofVerifier, RecordedVerdict,
         ReputationManager, SageToken, StakingManager, VerifierEvent, events_in, roles,
     },
     deploy_sage,
-    devnet::{Devnet, DevnetOptions},
+    devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
 use sage_consensus::{
     Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, State, ValidatorKey, ValidatorSet, Verdict,
@@ -46,10 +46,8 @@ async fn net(validators: usize) -> Net {
         .await
         .expect("devnet starts (run `cargo xtask tools` first)");
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
-    let accounts = devnet.predeployed_accounts().await.expect("predeployed accounts");
-    let account = |i: usize| {
-        SageAccount::new(client.clone(), accounts[i].address, SigningKey::from_secret_scalar(accounts[i].private_key))
-    };
+    let accounts = predeployed_signers(&client).await.expect("predeployed accounts");
+    let account = |i: usize| accounts[i].clone();
     let (owner, worker, client_acc, other) = (account(0), account(1), account(2), account(3));
     let manifest = deploy_sage(&owner, &Artifacts::embedded().expect("artifacts"), &DeployParams::default())
         .await

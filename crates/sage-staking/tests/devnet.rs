@@ -7,13 +7,13 @@
 
 use obelysk_elgamal::SecretKey;
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount, SigningKey,
+    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount,
     contracts::{
         GpuTier, JobEvent, JobManager, JobStatus, ReputationEvent, ReputationManager, SageToken, StakingEvent,
         StakingManager, events_in, roles,
     },
     deploy_sage,
-    devnet::{Devnet, DevnetOptions},
+    devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
 use sage_staking::{StakeStatus, TeeEvidence, TierRules, register_worker, registration, slash_history, verify_stake};
 
@@ -36,10 +36,8 @@ async fn net() -> Net {
         .await
         .expect("devnet starts (run `cargo xtask tools` first)");
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
-    let accounts = devnet.predeployed_accounts().await.expect("predeployed accounts");
-    let account = |i: usize| {
-        SageAccount::new(client.clone(), accounts[i].address, SigningKey::from_secret_scalar(accounts[i].private_key))
-    };
+    let accounts = predeployed_signers(&client).await.expect("predeployed accounts");
+    let account = |i: usize| accounts[i].clone();
     let (owner, worker, client_acc, other) = (account(0), account(1), account(2), account(3));
     let manifest = deploy_sage(&owner, &Artifacts::embedded().expect("artifacts"), &DeployParams::default())
         .await
