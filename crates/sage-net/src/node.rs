@@ -343,6 +343,11 @@ fn build_swarm(config: &NetConfig, identity: Keypair) -> Result<Swarm<Behaviour>
         .build())
 }
 
+fn fetch_error(peer: PeerId, hash: &[u8; 32], reason: impl Into<String>) -> NetError {
+    let hash = hash.iter().map(|b| format!("{b:02x}")).collect();
+    NetError::Fetch { peer: Box::new(peer), hash, reason: reason.into() }
+}
+
 type PendingFetch = (PeerId, [u8; 32], oneshot::Sender<Result<Vec<u8>, NetError>>);
 
 async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>, events: mpsc::Sender<NetEvent>) {
@@ -439,11 +444,10 @@ async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>,
                     }
                     request_response::Message::Response { request_id, response } => {
                         if let Some((peer, hash, reply)) = pending.remove(&request_id) {
-                            let hex_hash: String = hash.iter().map(|b| format!("{b:02x}")).collect();
                             let result = if !response.found {
-                                Err(NetError::Fetch { peer: Box::new(peer), hash: hex_hash, reason: "peer does not have it".into() })
+                                Err(fetch_error(peer, &hash, "peer does not have it"))
                             } else if blob_hash(&response.data) != hash {
-                                Err(NetError::Fetch { peer: Box::new(peer), hash: hex_hash, reason: "content does not match its hash".into() })
+                                Err(fetch_error(peer, &hash, "content does not match its hash"))
                             } else {
                                 Ok(response.data)
                             };
@@ -453,8 +457,7 @@ async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>,
                 },
                 SwarmEvent::Behaviour(BehaviourEvent::Blobs(request_response::Event::OutboundFailure { request_id, error, .. })) => {
                     if let Some((peer, hash, reply)) = pending.remove(&request_id) {
-                        let hash: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-                        let _ = reply.send(Err(NetError::Fetch { peer: Box::new(peer), hash, reason: error.to_string() }));
+                        let _ = reply.send(Err(fetch_error(peer, &hash, error.to_string())));
                     }
                 }
                 SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } if num_established.get() == 1 => {
