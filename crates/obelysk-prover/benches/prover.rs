@@ -13,7 +13,9 @@ use criterion::Criterion;
 use obelysk_prover::matmul::{self, MatmulJob};
 use obelysk_prover::vm::{Instruction, Opcode, Program, VmJob};
 use obelysk_prover::vm_jump::VmJumpJob;
-use obelysk_prover::{Job, JobId, ProveConfig, VerifyPolicy, WorkerAddress, prove_with_output, verify, verify_bytes};
+use obelysk_prover::{
+    Job, JobId, ProveConfig, Proved, VerifyPolicy, WorkerAddress, prove_with_output, verify, verify_bytes,
+};
 
 fn env_list(name: &str, default: &str) -> Vec<u32> {
     std::env::var(name)
@@ -82,6 +84,37 @@ fn matmul_figures(n: u32, config: &ProveConfig) {
     );
 }
 
+/// One VM proof and two verifications (the first also builds the verifier's pinned circuit).
+struct Measured {
+    proved: Proved,
+    prove_s: f64,
+    verify_cold_ms: f64,
+    verify_ms: f64,
+    ok: bool,
+}
+
+/// Proves and verifies `job`; on a proving error prints `bench prover {label} error=…` and
+/// returns `None`.
+fn prove_and_verify(label: &str, job: &Job, config: &ProveConfig) -> Option<Measured> {
+    let t = Instant::now();
+    let proved = match prove_with_output(job, config) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("bench prover {label} error={e}");
+            return None;
+        }
+    };
+    let prove_s = t.elapsed().as_secs_f64();
+    let policy = VerifyPolicy::default();
+    let t = Instant::now();
+    let cold = verify(&proved.envelope, job, &policy);
+    let verify_cold_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let warm = verify(&proved.envelope, job, &policy);
+    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+    Some(Measured { proved, prove_s, verify_cold_ms, verify_ms, ok: cold.is_ok() && warm.is_ok() })
+}
+
 fn vm_program(steps: usize) -> Program {
     // A deterministic pseudo-random mix of all opcodes (an unrolled hash-like loop).
     let mut x = 0x9e37_79b9_u32;
@@ -121,29 +154,18 @@ fn vm_figures(log_steps: u32, config: &ProveConfig) {
         obelysk_prover::JobSpec::Vm(v) => v.execute().map(|_| t.elapsed().as_secs_f64()),
         _ => unreachable!(),
     };
-    let t = Instant::now();
-    let proved = match prove_with_output(&job, config) {
-        Ok(p) => p,
-        Err(e) => {
-            println!("bench prover vm steps=2^{log_steps} error={e}");
-            return;
-        }
+    let Some(Measured { proved, prove_s, verify_cold_ms, verify_ms, ok }) =
+        prove_and_verify(&format!("vm steps=2^{log_steps}"), &job, config)
+    else {
+        return;
     };
-    let prove_s = t.elapsed().as_secs_f64();
-    let policy = VerifyPolicy::default();
-    let t = Instant::now();
-    let r = verify(&proved.envelope, &job, &policy);
-    let verify_cold_ms = t.elapsed().as_secs_f64() * 1e3;
-    let t = Instant::now();
-    let r2 = verify(&proved.envelope, &job, &policy);
-    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
     println!(
         "bench prover vm steps=2^{log_steps} native_s={:.4} prove_s={prove_s:.3} steps_per_s={:.0} verify_ms={verify_ms:.2} proof_bytes={} security_bits={} verify_cold_ms={verify_cold_ms:.1} ok={}",
         native.unwrap_or(f64::NAN),
         steps as f64 / prove_s,
         proved.encoded.bytes.len(),
         config.proof.security_bits(),
-        r.is_ok() && r2.is_ok(),
+        ok,
     );
 }
 
@@ -166,28 +188,17 @@ fn vm_jump_figures(log_rows: u32, config: &ProveConfig) {
         VmJumpJob { program, inputs: [iterations, 1, 2, 0], max_steps },
     );
     let steps = 2 + 5 * u64::from(iterations);
-    let t = Instant::now();
-    let proved = match prove_with_output(&job, config) {
-        Ok(p) => p,
-        Err(e) => {
-            println!("bench prover vm-jump rows=2^{log_rows} error={e}");
-            return;
-        }
+    let Some(Measured { proved, prove_s, verify_cold_ms, verify_ms, ok }) =
+        prove_and_verify(&format!("vm-jump rows=2^{log_rows}"), &job, config)
+    else {
+        return;
     };
-    let prove_s = t.elapsed().as_secs_f64();
-    let policy = VerifyPolicy::default();
-    let t = Instant::now();
-    let r = verify(&proved.envelope, &job, &policy);
-    let verify_cold_ms = t.elapsed().as_secs_f64() * 1e3;
-    let t = Instant::now();
-    let r2 = verify(&proved.envelope, &job, &policy);
-    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
     println!(
         "bench prover vm-jump rows=2^{log_rows} steps={steps} prove_s={prove_s:.3} steps_per_s={:.0} verify_ms={verify_ms:.2} proof_bytes={} security_bits={} verify_cold_ms={verify_cold_ms:.1} ok={}",
         steps as f64 / prove_s,
         proved.encoded.bytes.len(),
         config.proof.security_bits(),
-        r.is_ok() && r2.is_ok(),
+        ok,
     );
 }
 
