@@ -116,7 +116,7 @@ pub enum ProveError {
         /// The backend asked for.
         backend: ProverBackend,
         /// Why it is unavailable.
-        reason: &'static str,
+        reason: String,
     },
     /// The trace does not satisfy the constraints (a bug, or a deliberately wrong trace).
     #[error("trace does not satisfy the AIR constraints: {0}")]

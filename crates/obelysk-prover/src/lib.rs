@@ -186,6 +186,8 @@ pub struct Proved {
     pub encoded: EncodedEnvelope,
     /// The job's output.
     pub output: JobOutput,
+    /// The backend that made the proof (`Cpu` or `Gpu`; never `Auto`).
+    pub backend: ProverBackend,
 }
 
 /// Proves `job`. See [`prove_with_output`] to also get the job's output.
@@ -202,19 +204,61 @@ pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat)
     let span = info_span!("prove", job_type = job.job_type().name(), job_id = %job.id);
     let _guard = span.enter();
     let start = std::time::Instant::now();
-    let backend = stark::resolve_backend(config.backend)?;
-    tracing::debug!(?backend, "prover backend");
+    let engine = stark::resolve_backend(config.backend)?;
+    tracing::debug!(?engine, "prover backend");
+    let proved = match engine {
+        stark::Engine::Simd => prove_on::<stwo::prover::backend::simd::SimdBackend>(job, config, cheat),
+        #[cfg(feature = "gpu")]
+        stark::Engine::Gpu => {
+            let cpu = |why: &str| {
+                tracing::error!("{why}; proving again on the SIMD CPU backend");
+                prove_on::<stwo::prover::backend::simd::SimdBackend>(job, config, cheat)
+            };
+            match prove_on::<gpu::GpuBackend>(job, config, cheat) {
+                // Defence in depth: the GPU kernels are tested bit for bit against Stwo, but a
+                // driver fault must never turn into a wrong proof (and a slashed worker).
+                // Verifying costs milliseconds; a proof that fails is redone on the CPU.
+                Ok(proved) if cheat == matmul::Cheat::None => {
+                    match verify(&proved.envelope, job, &VerifyPolicy { min_security_bits: 0 }) {
+                        Ok(_) => Ok(proved),
+                        Err(error) => cpu(&format!("the GPU-made proof does not verify ({error})")),
+                    }
+                }
+                Ok(proved) => Ok(proved),
+                Err(error @ (ProveError::Panicked(_) | ProveError::ConstraintsNotSatisfied(_))) => {
+                    cpu(&format!("proving on the GPU failed ({error})"))
+                }
+                Err(error) => Err(error),
+            }
+        }
+    }?;
+    tracing::info!(
+        bytes = proved.encoded.bytes.len(),
+        security_bits = config.proof.security_bits(),
+        backend = ?proved.backend,
+        elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
+        "proved"
+    );
+    Ok(proved)
+}
+
+fn prove_on<B: stark::StarkBackend>(job: &Job, config: &ProveConfig, cheat: matmul::Cheat) -> Result<Proved, ProveError>
+where
+    stwo_constraint_framework::FrameworkComponent<matmul::MatmulEval>: stwo::prover::ComponentProver<B>,
+    stwo_constraint_framework::FrameworkComponent<vm::VmEval>: stwo::prover::ComponentProver<B>,
+    stwo_constraint_framework::FrameworkComponent<vm_jump::VmJumpEval>: stwo::prover::ComponentProver<B>,
+{
     let (statement, proof, output, public_output) = match &job.spec {
         JobSpec::Matmul(m) => {
-            let (s, p, c) = matmul::prove(m, job.id, job.worker, &config.proof, ENVELOPE_VERSION, cheat)?;
+            let (s, p, c) = matmul::prove::<B>(m, job.id, job.worker, &config.proof, ENVELOPE_VERSION, cheat)?;
             (s, p, JobOutput::Matmul(c), Vec::new())
         }
         JobSpec::Vm(v) => {
-            let (s, p, out) = vm::prove(v, job.id, job.worker, &config.proof, ENVELOPE_VERSION)?;
+            let (s, p, out) = vm::prove::<B>(v, job.id, job.worker, &config.proof, ENVELOPE_VERSION)?;
             (s, p, JobOutput::Vm(out), out.to_vec())
         }
         JobSpec::VmJump(v) => {
-            let (s, p, out) = vm_jump::prove(v, job.id, job.worker, &config.proof, ENVELOPE_VERSION)?;
+            let (s, p, out) = vm_jump::prove::<B>(v, job.id, job.worker, &config.proof, ENVELOPE_VERSION)?;
             (s, p, JobOutput::Vm(out), out.to_vec())
         }
     };
@@ -223,13 +267,7 @@ pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat)
         Err(EnvelopeError::TooLarge { size, limit }) => Err(ProveError::ProofTooLarge { size, limit }),
         other => other.map_err(ProveError::from),
     })?;
-    tracing::info!(
-        bytes = encoded.bytes.len(),
-        security_bits = config.proof.security_bits(),
-        elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
-        "proved"
-    );
-    Ok(Proved { envelope, encoded, output })
+    Ok(Proved { envelope, encoded, output, backend: B::REPORTED })
 }
 
 /// A successfully verified proof.

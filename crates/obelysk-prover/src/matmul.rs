@@ -42,7 +42,7 @@ use stwo::core::fields::qm31::SecureField;
 use stwo::core::pcs::{CommitmentSchemeVerifier, PcsConfig};
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::verifier::verify as stark_verify;
-use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::ComponentProver;
 use stwo::prover::prove as stark_prove;
 use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use stwo_constraint_framework::{
@@ -53,8 +53,8 @@ use tracing::info_span;
 use crate::config::ProofConfig;
 use crate::error::{JobError, ProveError, VerifyError};
 use crate::stark::{
-    Chan, Eval, MC, PinKey, Proof, base_eval, commitment_of, guarded, min_log_rows, pinned_root, prepared_circuit,
-    secure_evals, tree_root,
+    Chan, Eval, MC, PinKey, Proof, StarkBackend, base_eval, commitment_of, guarded, min_log_rows, on_backend,
+    pinned_root, prepared_circuit, secure_evals, tree_root,
 };
 use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
 
@@ -396,14 +396,17 @@ pub(crate) enum Cheat {
 }
 
 /// Proves a matmul job; returns the statement, the proof and `C`.
-pub(crate) fn prove(
+pub(crate) fn prove<B: StarkBackend>(
     job: &MatmulJob,
     job_id: JobId,
     worker: WorkerAddress,
     config: &ProofConfig,
     version: u16,
     cheat: Cheat,
-) -> Result<(Statement, Proof, Vec<u32>), ProveError> {
+) -> Result<(Statement, Proof, Vec<u32>), ProveError>
+where
+    FrameworkComponent<MatmulEval>: ComponentProver<B>,
+{
     let pcs = config.to_pcs()?;
     let input_commitment = job.input_commitment()?;
     let (a, b) = info_span!("inputs", n = job.n).in_scope(|| job.matrices())?;
@@ -415,14 +418,14 @@ pub(crate) fn prove(
     let n = job.n;
     let log_size = log_rows(n, config);
     let circuit = info_span!("prepare_circuit")
-        .in_scope(|| prepared_circuit(pin_key(n, config), log_size, pcs, || vec![is_first_column(log_size)]));
+        .in_scope(|| prepared_circuit::<B>(pin_key(n, config), log_size, pcs, || vec![is_first_column(log_size)]));
     let channel = &mut Chan::default();
     pcs.mix_into(channel);
     let mut cs = circuit.scheme(pcs, channel);
     let c_col = c_column(log_size, &c_trace);
     info_span!("commit_main").in_scope(|| {
         let mut tb = cs.tree_builder();
-        tb.extend_evals(vec![base_eval(log_size, c_col.clone())]);
+        tb.extend_evals(on_backend::<B>(vec![base_eval(log_size, c_col.clone())]));
         tb.commit(channel);
     });
     let statement = Statement {
@@ -451,12 +454,12 @@ pub(crate) fn prove(
     };
     info_span!("commit_interaction").in_scope(|| {
         let mut tb = cs.tree_builder();
-        tb.extend_evals(secure_evals(log_size, g));
+        tb.extend_evals(on_backend::<B>(secure_evals(log_size, g)));
         tb.commit(channel);
     });
     let comp = component(log_size, delta, expected);
     let proof = info_span!("stark_prove", log_rows = log_size).in_scope(|| {
-        guarded(|| stark_prove::<SimdBackend, MC>(&[&comp], channel, cs))
+        guarded(|| stark_prove::<B, MC>(&[&comp], channel, cs))
             .map_err(ProveError::Panicked)?
             .map_err(|e| ProveError::ConstraintsNotSatisfied(e.to_string()))
     })?;

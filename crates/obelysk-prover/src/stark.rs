@@ -1,6 +1,7 @@
 //! Shared Stwo plumbing: column conversion, the commitment-scheme setup both sides use, pinned
 //! circuit roots, and the panic guard.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,6 +17,7 @@ use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::vcs_lifted::blake2_merkle::{Blake2sMerkleChannel, Blake2sMerkleHasher};
 use stwo::prover::backend::simd::SimdBackend;
 use stwo::prover::backend::simd::column::BaseColumn;
+use stwo::prover::backend::{BackendForChannel, ColumnOps};
 use stwo::prover::mempool::BaseColumnPool;
 use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::poly::circle::{CircleEvaluation, PolyOps};
@@ -111,16 +113,47 @@ pub(crate) fn pinned_root(key: PinKey, compute: impl FnOnce() -> Blake2sHash) ->
     root
 }
 
-/// A circuit's twiddles and committed preprocessed tree, built once and reused by the prover.
-pub(crate) struct PreparedCircuit {
-    twiddles: TwiddleTree<SimdBackend>,
-    tree: CommitmentTreeProver<SimdBackend, MC>,
+/// A Stwo backend this crate proves on: the SIMD CPU backend, or (feature `gpu`) the wgpu
+/// backend. Both keep base-field columns as SIMD [`BaseColumn`]s, so traces move between them
+/// without a copy.
+pub(crate) trait StarkBackend:
+    BackendForChannel<MC>
+    + ColumnOps<BaseField, Column = BaseColumn>
+    + PolyOps<Twiddles: Send + Sync>
+    + Send
+    + Sync
+    + 'static
+{
+    /// How a proof made on this backend is reported.
+    const REPORTED: ProverBackend;
 }
 
-impl PreparedCircuit {
+impl StarkBackend for SimdBackend {
+    const REPORTED: ProverBackend = ProverBackend::Cpu;
+}
+
+#[cfg(feature = "gpu")]
+impl StarkBackend for crate::gpu::GpuBackend {
+    const REPORTED: ProverBackend = ProverBackend::Gpu;
+}
+
+/// Moves SIMD evaluations to backend `B` (same column type: no copy).
+pub(crate) fn on_backend<B: StarkBackend>(evals: Vec<Eval>) -> Vec<CircleEvaluation<B, BaseField, BitReversedOrder>> {
+    evals.into_iter().map(|e| CircleEvaluation::new(e.domain, e.values)).collect()
+}
+
+/// A circuit's twiddles and committed preprocessed tree, built once and reused by the prover.
+pub(crate) struct PreparedCircuit<B: StarkBackend> {
+    twiddles: TwiddleTree<B>,
+    tree: CommitmentTreeProver<B, MC>,
+}
+
+impl<B: StarkBackend> PreparedCircuit<B> {
     fn build(log_size: u32, pcs: PcsConfig, columns: Vec<Eval>) -> Self {
-        let twiddles = twiddles(log_size, &pcs);
-        let polys = SimdBackend::interpolate_columns(columns, &twiddles);
+        let twiddles = B::precompute_twiddles(
+            CanonicCoset::new(log_size + 1 + pcs.fri_config.log_blowup_factor).circle_domain().half_coset,
+        );
+        let polys = B::interpolate_columns(on_backend::<B>(columns), &twiddles);
         let tree = CommitmentTreeProver::new(
             polys,
             pcs.fri_config.log_blowup_factor,
@@ -134,38 +167,37 @@ impl PreparedCircuit {
 
     /// A commitment scheme whose preprocessed tree (index 0) is this circuit, already mixed into
     /// `channel`. Coefficients are stored (cheap out-of-domain sampling).
-    pub(crate) fn scheme<'a>(
-        &'a self,
-        pcs: PcsConfig,
-        channel: &mut Chan,
-    ) -> CommitmentSchemeProver<'a, SimdBackend, MC> {
-        let mut cs = CommitmentSchemeProver::<SimdBackend, MC>::new(pcs, &self.twiddles);
+    pub(crate) fn scheme<'a>(&'a self, pcs: PcsConfig, channel: &mut Chan) -> CommitmentSchemeProver<'a, B, MC> {
+        let mut cs = CommitmentSchemeProver::<B, MC>::new(pcs, &self.twiddles);
         cs.set_store_polynomials_coefficients();
         cs.commit_tree(MaybeOwned::Borrowed(&self.tree), channel);
         cs
     }
 }
 
-/// The prepared circuit for `key`. The most recently used circuit is kept for the next proof
-/// (one entry: at n = 1024 and blowup 8 it holds about 0.6 GB of Merkle layers and twiddles).
-pub(crate) fn prepared_circuit(
+/// The prepared circuit for `key` on backend `B`. The most recently used circuit is kept for the
+/// next proof (one entry: at n = 1024 and blowup 8 it holds about 0.6 GB of Merkle layers and
+/// twiddles).
+pub(crate) fn prepared_circuit<B: StarkBackend>(
     key: PinKey,
     log_size: u32,
     pcs: PcsConfig,
     columns: impl FnOnce() -> Vec<Eval>,
-) -> Arc<PreparedCircuit> {
-    type Slot = Option<(PinKey, Arc<PreparedCircuit>)>;
+) -> Arc<PreparedCircuit<B>> {
+    type Slot = Option<(TypeId, PinKey, Arc<dyn Any + Send + Sync>)>;
     static LAST: OnceLock<Mutex<Slot>> = OnceLock::new();
     let last = LAST.get_or_init(|| Mutex::new(None));
     if let Ok(guard) = last.lock()
-        && let Some((k, c)) = guard.as_ref()
+        && let Some((t, k, c)) = guard.as_ref()
+        && *t == TypeId::of::<B>()
         && *k == key
+        && let Ok(c) = Arc::clone(c).downcast::<PreparedCircuit<B>>()
     {
-        return Arc::clone(c);
+        return c;
     }
-    let prepared = Arc::new(PreparedCircuit::build(log_size, pcs, columns()));
+    let prepared = Arc::new(PreparedCircuit::<B>::build(log_size, pcs, columns()));
     if let Ok(mut guard) = last.lock() {
-        *guard = Some((key, Arc::clone(&prepared)));
+        *guard = Some((TypeId::of::<B>(), key, Arc::clone(&prepared) as Arc<dyn Any + Send + Sync>));
     }
     prepared
 }
@@ -184,17 +216,62 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
+/// The backend a proof runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// Stwo's SIMD backend.
+    Simd,
+    /// The wgpu backend ([`crate::gpu::GpuBackend`]).
+    #[cfg(feature = "gpu")]
+    Gpu,
+}
+
 /// Resolves the backend request to the backend that will run.
-pub(crate) fn resolve_backend(requested: ProverBackend) -> Result<ProverBackend, ProveError> {
+///
+/// `Gpu` needs a device (a software adapter such as lavapipe counts: that is how CI tests it).
+/// `Auto` takes a hardware GPU only — an emulated one is slower than the SIMD backend — unless
+/// `SAGE_GPU_ALLOW_SOFTWARE=1`; otherwise it falls back to the CPU and says so once.
+pub(crate) fn resolve_backend(requested: ProverBackend) -> Result<Engine, ProveError> {
     match requested {
-        ProverBackend::Cpu => Ok(ProverBackend::Cpu),
+        ProverBackend::Cpu => Ok(Engine::Simd),
+        #[cfg(not(feature = "gpu"))]
         ProverBackend::Gpu => Err(ProveError::BackendUnavailable {
             backend: ProverBackend::Gpu,
-            reason: "no GPU backend is built into this version (wgpu backend: later issue)",
+            reason: "this build has no GPU backend (build obelysk-prover with the `gpu` feature)".into(),
         }),
+        #[cfg(not(feature = "gpu"))]
         ProverBackend::Auto => {
-            tracing::debug!("backend Auto: no GPU backend available, falling back to the SIMD CPU backend");
-            Ok(ProverBackend::Cpu)
+            static LOGGED: std::sync::Once = std::sync::Once::new();
+            LOGGED.call_once(|| {
+                tracing::info!("backend Auto: built without the `gpu` feature; proving on the SIMD CPU backend")
+            });
+            Ok(Engine::Simd)
+        }
+        #[cfg(feature = "gpu")]
+        ProverBackend::Gpu => match crate::gpu::GpuBackend::runtime() {
+            Ok(_) => Ok(Engine::Gpu),
+            Err(e) => Err(ProveError::BackendUnavailable { backend: ProverBackend::Gpu, reason: e.to_string() }),
+        },
+        #[cfg(feature = "gpu")]
+        ProverBackend::Auto => {
+            static LOGGED: std::sync::Once = std::sync::Once::new();
+            let software_ok = std::env::var("SAGE_GPU_ALLOW_SOFTWARE").is_ok_and(|v| v == "1");
+            match crate::gpu::GpuBackend::runtime() {
+                Ok(ctx) if software_ok || ctx.adapter().device_type != wgpu::DeviceType::Cpu => Ok(Engine::Gpu),
+                Ok(ctx) => {
+                    let name = ctx.adapter().name.clone();
+                    LOGGED.call_once(|| {
+                        tracing::warn!(adapter = %name, "backend Auto: only a software GPU adapter; proving on the SIMD CPU backend (SAGE_GPU_ALLOW_SOFTWARE=1 to use it)")
+                    });
+                    Ok(Engine::Simd)
+                }
+                Err(e) => {
+                    LOGGED.call_once(
+                        || tracing::warn!(error = %e, "backend Auto: no usable GPU; proving on the SIMD CPU backend"),
+                    );
+                    Ok(Engine::Simd)
+                }
+            }
         }
     }
 }

@@ -330,11 +330,18 @@ fn invalid_jobs_are_errors() {
 #[test]
 fn backend_selection() {
     let job = mm_job(4);
-    let gpu = ProveConfig { backend: ProverBackend::Gpu, ..cfg() };
-    assert!(matches!(prove(&job, &gpu), Err(ProveError::BackendUnavailable { .. })));
+    // Without the `gpu` feature the GPU is refused and Auto proves on the CPU; with it, the GPU
+    // backend's own tests (gpu::backend_tests) cover both.
+    #[cfg(not(feature = "gpu"))]
+    {
+        let gpu = ProveConfig { backend: ProverBackend::Gpu, ..cfg() };
+        assert!(matches!(prove(&job, &gpu), Err(ProveError::BackendUnavailable { .. })));
+    }
     let auto = ProveConfig { backend: ProverBackend::Auto, ..cfg() };
-    let env = prove(&job, &auto).unwrap();
-    verify(&env, &job, &policy()).unwrap();
+    let proved = prove_with_output(&job, &auto).unwrap();
+    #[cfg(not(feature = "gpu"))]
+    assert_eq!(proved.backend, ProverBackend::Cpu);
+    verify(&proved.envelope, &job, &policy()).unwrap();
 }
 
 #[test]

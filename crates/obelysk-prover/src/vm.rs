@@ -43,7 +43,7 @@ use stwo::core::fields::m31::{BaseField, P};
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::pcs::CommitmentSchemeVerifier;
 use stwo::core::verifier::verify as stark_verify;
-use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::ComponentProver;
 use stwo::prover::prove as stark_prove;
 use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use stwo_constraint_framework::{
@@ -54,7 +54,8 @@ use tracing::info_span;
 use crate::config::ProofConfig;
 use crate::error::{JobError, ProveError, VerifyError};
 use crate::stark::{
-    Chan, Eval, MC, PinKey, Proof, base_eval, guarded, min_log_rows, pinned_root, prepared_circuit, tree_root,
+    Chan, Eval, MC, PinKey, Proof, StarkBackend, base_eval, guarded, min_log_rows, on_backend, pinned_root,
+    prepared_circuit, tree_root,
 };
 use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
 
@@ -462,18 +463,21 @@ fn component(log_size: u32, inputs: [u32; N_REGISTERS], outputs: [u32; N_REGISTE
 }
 
 /// Proves a VM job; returns the statement, the proof and the output registers.
-pub(crate) fn prove(
+pub(crate) fn prove<B: StarkBackend>(
     job: &VmJob,
     job_id: JobId,
     worker: WorkerAddress,
     config: &ProofConfig,
     version: u16,
-) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError> {
+) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError>
+where
+    FrameworkComponent<VmEval>: ComponentProver<B>,
+{
     let pcs = config.to_pcs()?;
     let input_commitment = job.input_commitment()?;
     let log_size = job.program.log_rows(config);
     let circuit = info_span!("prepare_program", log_rows = log_size).in_scope(|| {
-        prepared_circuit(pin_key(&job.program, config), log_size, pcs, || preprocessed(&job.program, log_size))
+        prepared_circuit::<B>(pin_key(&job.program, config), log_size, pcs, || preprocessed(&job.program, log_size))
     });
     let channel = &mut Chan::default();
     pcs.mix_into(channel);
@@ -482,7 +486,7 @@ pub(crate) fn prove(
         info_span!("execute", log_rows = log_size).in_scope(|| main_trace(&job.program, log_size, job.inputs));
     info_span!("commit_main").in_scope(|| {
         let mut tb = cs.tree_builder();
-        tb.extend_evals(trace);
+        tb.extend_evals(on_backend::<B>(trace));
         tb.commit(channel);
     });
     let statement = Statement {
@@ -496,7 +500,7 @@ pub(crate) fn prove(
     statement.mix_into(version, channel);
     let comp = component(log_size, job.inputs, outputs);
     let proof = info_span!("stark_prove", log_rows = log_size).in_scope(|| {
-        guarded(|| stark_prove::<SimdBackend, MC>(&[&comp], channel, cs))
+        guarded(|| stark_prove::<B, MC>(&[&comp], channel, cs))
             .map_err(ProveError::Panicked)?
             .map_err(|e| ProveError::ConstraintsNotSatisfied(e.to_string()))
     })?;

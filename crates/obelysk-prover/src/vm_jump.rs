@@ -33,7 +33,7 @@ use stwo::core::fields::m31::{BaseField, P};
 use stwo::core::fields::qm31::SecureField;
 use stwo::core::pcs::CommitmentSchemeVerifier;
 use stwo::core::verifier::verify as stark_verify;
-use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::ComponentProver;
 use stwo::prover::prove as stark_prove;
 use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use stwo_constraint_framework::{
@@ -44,8 +44,8 @@ use tracing::info_span;
 use crate::config::ProofConfig;
 use crate::error::{JobError, ProveError, VerifyError};
 use crate::stark::{
-    Chan, Eval, MC, PinKey, Proof, base_eval, guarded, min_log_rows, pinned_root, prepared_circuit, secure_evals,
-    tree_root,
+    Chan, Eval, MC, PinKey, Proof, StarkBackend, base_eval, guarded, min_log_rows, on_backend, pinned_root,
+    prepared_circuit, secure_evals, tree_root,
 };
 use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
 use crate::vm::{Instruction, N_REGISTERS, Opcode, Program, output_commitment, step};
@@ -397,26 +397,29 @@ fn pin_key(job: &VmJumpJob, config: &ProofConfig, log_size: u32) -> PinKey {
 }
 
 /// Proves a branching VM job; returns the statement, the proof and the output registers.
-pub(crate) fn prove(
+pub(crate) fn prove<B: StarkBackend>(
     job: &VmJumpJob,
     job_id: JobId,
     worker: WorkerAddress,
     config: &ProofConfig,
     version: u16,
-) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError> {
+) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError>
+where
+    FrameworkComponent<VmJumpEval>: ComponentProver<B>,
+{
     let pcs = config.to_pcs()?;
     let input_commitment = job.input_commitment()?;
     let log_size = job.log_rows(config);
     let exec = info_span!("execute", log_rows = log_size).in_scope(|| execute_trace(job, log_size))?;
     let circuit = info_span!("prepare_program", log_rows = log_size).in_scope(|| {
-        prepared_circuit(pin_key(job, config, log_size), log_size, pcs, || preprocessed(&job.program, log_size))
+        prepared_circuit::<B>(pin_key(job, config, log_size), log_size, pcs, || preprocessed(&job.program, log_size))
     });
     let channel = &mut Chan::default();
     pcs.mix_into(channel);
     let mut cs = circuit.scheme(pcs, channel);
     info_span!("commit_main").in_scope(|| {
         let mut tb = cs.tree_builder();
-        tb.extend_evals(exec.cols.iter().map(|c| base_eval(log_size, c.clone())).collect());
+        tb.extend_evals(on_backend::<B>(exec.cols.iter().map(|c| base_eval(log_size, c.clone())).collect()));
         tb.commit(channel);
     });
     let statement = Statement {
@@ -446,12 +449,12 @@ pub(crate) fn prove(
     });
     info_span!("commit_interaction").in_scope(|| {
         let mut tb = cs.tree_builder();
-        tb.extend_evals(secure_evals(log_size, s));
+        tb.extend_evals(on_backend::<B>(secure_evals(log_size, s)));
         tb.commit(channel);
     });
     let comp = component(log_size, job.inputs, exec.outputs, z, alpha);
     let proof = info_span!("stark_prove", log_rows = log_size).in_scope(|| {
-        guarded(|| stark_prove::<SimdBackend, MC>(&[&comp], channel, cs))
+        guarded(|| stark_prove::<B, MC>(&[&comp], channel, cs))
             .map_err(ProveError::Panicked)?
             .map_err(|e| ProveError::ConstraintsNotSatisfied(e.to_string()))
     })?;

@@ -167,15 +167,71 @@ impl GpuContext {
         twiddles: &TwiddleTree<CpuBackend>,
         inverse: bool,
     ) -> Result<GpuTwiddles, GpuError> {
+        let tree = if inverse { &twiddles.itwiddles } else { &twiddles.twiddles };
+        self.fft_twiddles_from_tree(domain, tree, inverse)
+    }
+
+    /// [`Self::fft_twiddles`] from one direction of a twiddle tree in Stwo's layout (`tree` holds
+    /// the forward twiddles when `inverse` is false, the inverse ones otherwise).
+    pub fn fft_twiddles_from_tree(
+        &self,
+        domain: CircleDomain,
+        tree: &[BaseField],
+        inverse: bool,
+    ) -> Result<GpuTwiddles, GpuError> {
         self.guarded("fft_twiddles", || {
             let log_size = domain.log_size();
             if log_size < 3 {
                 return Err(GpuError::Unsupported(format!("GPU FFT needs a domain of size >= 8 (got 2^{log_size})")));
             }
-            let tree = if inverse { &twiddles.itwiddles } else { &twiddles.twiddles };
             let (words, offsets) = Self::layer_twiddles(domain, tree)?;
             Ok(GpuTwiddles { buffer: self.upload(&words), offsets, log_size, inverse })
         })
+    }
+
+    /// Interpolates bit-reversed evaluations (`evals.len()` = the domain size of `twiddles`, which
+    /// must be inverse twiddles) and reads the coefficients back (CPU order).
+    pub fn interpolate_words(&self, evals: &[u32], twiddles: &GpuTwiddles) -> Result<Vec<u32>, GpuError> {
+        let column = self.try_upload(evals)?;
+        self.interpolate_with(&column, twiddles)?;
+        self.download(&column)
+    }
+
+    /// Evaluates coefficients (CPU order, at most the domain size of `twiddles`, zero-padded on the
+    /// device) on that domain and reads the bit-reversed evaluations back.
+    pub fn evaluate_words(&self, coeffs: &[u32], twiddles: &GpuTwiddles) -> Result<Vec<u32>, GpuError> {
+        let n = 1usize << twiddles.log_size;
+        if coeffs.len() > n || coeffs.is_empty() {
+            return Err(GpuError::Unsupported(format!("{} coefficients on a domain of {n}", coeffs.len())));
+        }
+        let column = if coeffs.len() == n {
+            self.try_upload(coeffs)?
+        } else {
+            let small = self.try_upload(coeffs)?;
+            let column = self.try_zeroed(n)?;
+            let mut encoder = self.encoder();
+            encoder.copy_buffer_to_buffer(&small.buffer, 0, &column.buffer, 0, (coeffs.len() * 4) as u64);
+            self.submit(encoder);
+            column
+        };
+        self.evaluate_with(&column, twiddles)?;
+        self.download(&column)
+    }
+
+    /// Builds a whole lifted Blake2s Merkle tree on the device and reads every layer back, leaves
+    /// first (each layer as 8 words per hash), as Stwo's `build_leaves` then `build_next_layer`
+    /// until the root.
+    pub fn merkle_layers(&self, columns: &[&[BaseField]], lifting_log_size: u32) -> Result<Vec<Vec<u32>>, GpuError> {
+        let uploaded = columns.iter().map(|c| self.try_upload(&c.iter().map(|v| v.0).collect::<Vec<_>>()));
+        let uploaded: Vec<GpuColumn> = uploaded.collect::<Result<_, _>>()?;
+        let mut layer = self.build_leaves_resident(&uploaded.iter().collect::<Vec<_>>(), lifting_log_size)?;
+        drop(uploaded);
+        let mut layers = vec![self.download(&layer)?];
+        while layer.len > HASH_WORDS {
+            layer = self.build_next_layer(&layer)?;
+            layers.push(self.download(&layer)?);
+        }
+        Ok(layers)
     }
 
     fn fft_layers(&self, column: &GpuColumn, twiddles: &GpuTwiddles) -> Result<(), GpuError> {

@@ -40,11 +40,15 @@
 //! # Ok::<(), obelysk_prover::gpu::GpuError>(())
 //! ```
 
+mod backend;
+#[cfg(test)]
+mod backend_tests;
 mod context;
 mod kernels;
 #[cfg(test)]
 mod tests;
 
+pub use backend::{DEFAULT_MIN_LOG_SIZE, GpuBackend, GpuBackendStats, GpuPhase, GpuTwiddleBuffer, PhaseStats};
 pub use context::{
     AdapterSummary, BackendSelection, GpuColumn, GpuContext, GpuError, GpuOptions, TransferStats, select_backend,
 };

@@ -340,6 +340,21 @@ fn no_adapter_child_probe() {
     });
     let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
     assert_eq!(log.matches("falling back to the SIMD CPU backend").count(), 1, "log: {log}");
+    // The prover itself: `Gpu` is a typed error naming the missing adapter, `Auto` proves on the CPU.
+    let job = crate::Job::matmul(
+        crate::statement::JobId::from_u128(1),
+        crate::statement::WorkerAddress::from_u128(2),
+        crate::matmul::MatmulJob::from_seed(4, [1; 32]),
+    );
+    let proof = crate::ProofConfig::insecure_for_tests();
+    match crate::prove(&job, &crate::ProveConfig { proof, backend: ProverBackend::Gpu }) {
+        Err(crate::ProveError::BackendUnavailable { backend: ProverBackend::Gpu, reason }) => {
+            assert!(reason.contains("no GPU adapter"), "{reason}")
+        }
+        other => panic!("prove on Gpu without an adapter: {other:?}"),
+    }
+    let auto = crate::prove_with_output(&job, &crate::ProveConfig { proof, backend: ProverBackend::Auto }).unwrap();
+    assert_eq!(auto.backend, ProverBackend::Cpu);
     println!("NO_ADAPTER_PROBE_OK");
 }
 

@@ -1,0 +1,959 @@
+//! [`GpuBackend`]: a Stwo backend whose circle FFTs (interpolate, evaluate, low-degree
+//! extension) and Blake2s Merkle trees run on the wgpu device, everything else on Stwo's SIMD
+//! backend.
+//!
+//! Columns are the SIMD backend's own column types, so every operation that is not on the device
+//! hands its data to `SimdBackend` without a copy, and the proof is byte-identical to the SIMD
+//! proof: the device kernels compute exactly what Stwo's code computes (field arithmetic is exact),
+//! and coefficients are put into the SIMD backend's order (above 2^16 coefficients it keeps them
+//! with 16-lane vectors transposed) before they leave an FFT.
+//!
+//! The device is a process-wide [`GpuContext`] ([`GpuBackend::runtime`]). Each device operation is
+//! checked: when it fails (validation, out of memory, lost device, injected fault) the same
+//! operation is done on the SIMD backend instead, the fallback is logged (the first one at `warn`)
+//! and counted in [`GpuBackendStats`], and the proof goes on. Operations on columns smaller than
+//! [`GpuBackend::min_log_size`] stay on the CPU (the transfer costs more than the work).
+//!
+//! What still runs on the CPU: constraint evaluation (the constraint framework only evaluates
+//! FrameworkEval AIRs on SIMD; [`ComponentProver`] for `GpuBackend` delegates to it on the same
+//! columns and folds the result into the GPU accumulator), DEEP quotients, FRI folds, grinding and
+//! GKR. Columns live on the host between operations.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use num_traits::{One, Zero};
+use serde::{Deserialize, Serialize};
+use stwo::core::channel::Blake2sChannel;
+use stwo::core::circle::{CirclePoint, Coset};
+use stwo::core::fields::FieldExpOps;
+use stwo::core::fields::m31::{BaseField, M31};
+use stwo::core::fields::qm31::{SECURE_EXTENSION_DEGREE, SecureField};
+use stwo::core::pcs::TreeVec;
+use stwo::core::pcs::quotients::ColumnSampleBatch;
+use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::core::proof_of_work::GrindOps;
+use stwo::core::vcs::blake2_hash::Blake2sHash;
+use stwo::core::vcs_lifted::blake2_merkle::{Blake2sMerkleChannel, Blake2sMerkleHasher};
+use stwo::core::vcs_lifted::verifier::PACKED_LEAF_SIZE;
+use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::backend::simd::column::{BaseColumn, SecureColumn};
+use stwo::prover::backend::simd::qm31::PackedSecureField;
+use stwo::prover::backend::{Backend, BackendForChannel, Col, Column, ColumnOps, CpuBackend};
+use stwo::prover::fri::FriOps;
+use stwo::prover::line::LineEvaluation;
+use stwo::prover::lookups::gkr_prover::{GkrMultivariatePolyOracle, GkrOps, Layer};
+use stwo::prover::lookups::mle::{Mle, MleOps};
+use stwo::prover::lookups::utils::UnivariatePoly;
+use stwo::prover::mempool::BaseColumnPool;
+use stwo::prover::pcs::quotient_ops::AccumulatedNumerators;
+use stwo::prover::poly::BitReversedOrder;
+use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps, SecureEvaluation};
+use stwo::prover::poly::twiddles::{TwiddleBuffer, TwiddleTree};
+use stwo::prover::secure_column::SecureColumnByCoords;
+use stwo::prover::vcs_lifted::ops::{MerkleOpsLifted, PackLeavesOps};
+use stwo::prover::{AccumulationOps, ComponentProver, DomainEvaluationAccumulator, Poly, QuotientOps, Trace};
+use stwo_constraint_framework::{FrameworkComponent, FrameworkEval};
+
+use super::context::{GpuContext, GpuError, GpuOptions};
+use super::kernels::GpuTwiddles;
+
+/// A Stwo backend with the FFTs and Merkle trees on the GPU (see the module docs).
+#[derive(Copy, Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GpuBackend;
+
+/// The SIMD backend's FFT layout switches to transposed vectors above this many coefficients.
+const SIMD_CACHED_FFT_LOG_SIZE: u32 = 16;
+/// Lanes of one SIMD vector (the transposition granularity).
+const LOG_LANES: u32 = 4;
+/// Default smallest column (log2 length) sent to the device.
+pub const DEFAULT_MIN_LOG_SIZE: u32 = 10;
+
+/// The phases [`GpuBackendStats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GpuPhase {
+    /// Evaluations → coefficients.
+    Interpolate,
+    /// Coefficients → evaluations (including the low-degree extension).
+    Evaluate,
+    /// Blake2s Merkle leaves and layers.
+    Merkle,
+}
+
+impl GpuPhase {
+    const ALL: [GpuPhase; 3] = [GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle];
+
+    /// Short name (`interpolate`, `evaluate`, `merkle`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuPhase::Interpolate => "interpolate",
+            GpuPhase::Evaluate => "evaluate",
+            GpuPhase::Merkle => "merkle",
+        }
+    }
+}
+
+/// Per-phase counters of one phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PhaseStats {
+    /// Operations done on the device.
+    pub gpu_ops: u64,
+    /// Wall time of those operations, transfers included (nanoseconds).
+    pub gpu_nanos: u64,
+    /// Operations that failed on the device and were redone on the CPU.
+    pub fallbacks: u64,
+    /// Operations kept on the CPU because their columns were below the size threshold.
+    pub small_on_cpu: u64,
+}
+
+/// What the GPU backend did since the last [`GpuBackend::reset_stats`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GpuBackendStats {
+    /// Counters per phase.
+    pub phases: Vec<(GpuPhase, PhaseStats)>,
+    /// Bytes moved host → device and device → host.
+    pub transfers: super::TransferStats,
+}
+
+impl GpuBackendStats {
+    /// The counters of `phase`.
+    pub fn phase(&self, phase: GpuPhase) -> PhaseStats {
+        self.phases.iter().find(|(p, _)| *p == phase).map(|(_, s)| *s).unwrap_or_default()
+    }
+
+    /// Device operations that failed and were redone on the CPU, all phases.
+    pub fn fallbacks(&self) -> u64 {
+        self.phases.iter().map(|(_, s)| s.fallbacks).sum()
+    }
+
+    /// Operations done on the device, all phases.
+    pub fn gpu_ops(&self) -> u64 {
+        self.phases.iter().map(|(_, s)| s.gpu_ops).sum()
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    gpu_ops: AtomicU64,
+    gpu_nanos: AtomicU64,
+    fallbacks: AtomicU64,
+    small: AtomicU64,
+}
+
+/// The process-wide device state behind [`GpuBackend`].
+struct Runtime {
+    ctx: GpuContext,
+    /// Device twiddles by (twiddle buffer id, domain log size, inverse).
+    twiddles: Mutex<HashMap<(u64, u32, bool), Arc<GpuTwiddles>>>,
+    /// Upper Merkle layers computed together with the leaves, served to `build_next_layer`.
+    layers: Mutex<Vec<Vec<Vec<Blake2sHash>>>>,
+    counters: [Counters; 3],
+}
+
+static RUNTIME: OnceLock<Result<Runtime, GpuError>> = OnceLock::new();
+static OPTIONS: OnceLock<GpuOptions> = OnceLock::new();
+static MIN_LOG_SIZE: AtomicU32 = AtomicU32::new(DEFAULT_MIN_LOG_SIZE);
+static INJECTED_FAULTS: AtomicU64 = AtomicU64::new(0);
+static INJECTED_CORRUPTIONS: AtomicU64 = AtomicU64::new(0);
+static FALLBACK_WARNED: AtomicBool = AtomicBool::new(false);
+static NEXT_TWIDDLE_ID: AtomicU64 = AtomicU64::new(1);
+
+fn runtime() -> Option<&'static Runtime> {
+    RUNTIME
+        .get_or_init(|| {
+            let options = OPTIONS.get().cloned().unwrap_or_default();
+            GpuContext::new(&options).map(|ctx| {
+                tracing::info!(adapter = %ctx.adapter().name, device_type = ?ctx.adapter().device_type, "GPU backend ready");
+                Runtime {
+                    ctx,
+                    twiddles: Mutex::new(HashMap::new()),
+                    layers: Mutex::new(Vec::new()),
+                    counters: Default::default(),
+                }
+            })
+        })
+        .as_ref()
+        .ok()
+}
+
+fn phase_index(phase: GpuPhase) -> usize {
+    match phase {
+        GpuPhase::Interpolate => 0,
+        GpuPhase::Evaluate => 1,
+        GpuPhase::Merkle => 2,
+    }
+}
+
+/// Runs `op` on the device when the runtime is up and the column is large enough. `None` means
+/// "do it on the CPU" (too small, no device, or the device operation failed — counted and logged).
+fn on_device<T>(phase: GpuPhase, log_size: u32, op: impl FnOnce(&Runtime) -> Result<T, GpuError>) -> Option<T> {
+    let rt = runtime()?;
+    let counters = &rt.counters[phase_index(phase)];
+    if log_size < MIN_LOG_SIZE.load(Ordering::Relaxed) {
+        counters.small.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    let start = Instant::now();
+    let injected = INJECTED_FAULTS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let result = if injected {
+        Err(GpuError::Operation { operation: phase.name(), message: "injected fault".into() })
+    } else {
+        op(rt)
+    };
+    match result {
+        Ok(value) => {
+            counters.gpu_ops.fetch_add(1, Ordering::Relaxed);
+            counters.gpu_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            Some(value)
+        }
+        Err(error) => {
+            counters.fallbacks.fetch_add(1, Ordering::Relaxed);
+            if FALLBACK_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::debug!(phase = phase.name(), log_size, %error, "GPU operation failed; redone on the CPU");
+            } else {
+                tracing::warn!(
+                    phase = phase.name(),
+                    log_size,
+                    %error,
+                    "GPU operation failed; redone on the SIMD CPU backend (the proof is unaffected; later fallbacks are logged at debug)"
+                );
+            }
+            None
+        }
+    }
+}
+
+impl GpuBackend {
+    /// Sets the adapter options the device is created with. Only the first call before the device
+    /// is first used counts; returns `false` when it came too late.
+    pub fn configure(options: GpuOptions) -> bool {
+        RUNTIME.get().is_none() && OPTIONS.set(options).is_ok()
+    }
+
+    /// The process-wide device, created on first use. `Err` when no usable adapter exists (every
+    /// operation then runs on the CPU; [`crate::prove`] refuses `ProverBackend::Gpu`).
+    pub fn runtime() -> Result<&'static GpuContext, GpuError> {
+        runtime();
+        match RUNTIME.get() {
+            Some(Ok(rt)) => Ok(&rt.ctx),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(GpuError::NoAdapter { reason: "GPU runtime not initialised".into() }),
+        }
+    }
+
+    /// Smallest column (log2 of its length) that goes to the device.
+    pub fn min_log_size() -> u32 {
+        MIN_LOG_SIZE.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`Self::min_log_size`] (at least 5: smaller FFTs stay on the CPU, as in Stwo).
+    pub fn set_min_log_size(log_size: u32) {
+        MIN_LOG_SIZE.store(log_size.max(5), Ordering::Relaxed);
+    }
+
+    /// Makes the next `n` device operations fail as a device error would (tests the CPU fallback).
+    pub fn inject_faults(n: u64) {
+        INJECTED_FAULTS.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` device interpolations return a wrong coefficient without an error, as a
+    /// faulty driver would (tests that such a proof is caught and redone on the CPU).
+    pub fn inject_corruptions(n: u64) {
+        INJECTED_CORRUPTIONS.store(n, Ordering::SeqCst);
+    }
+
+    /// Counters since the last reset.
+    pub fn stats() -> GpuBackendStats {
+        let Some(rt) = runtime() else { return GpuBackendStats::default() };
+        GpuBackendStats {
+            phases: GpuPhase::ALL
+                .iter()
+                .map(|&p| {
+                    let c = &rt.counters[phase_index(p)];
+                    (
+                        p,
+                        PhaseStats {
+                            gpu_ops: c.gpu_ops.load(Ordering::Relaxed),
+                            gpu_nanos: c.gpu_nanos.load(Ordering::Relaxed),
+                            fallbacks: c.fallbacks.load(Ordering::Relaxed),
+                            small_on_cpu: c.small.load(Ordering::Relaxed),
+                        },
+                    )
+                })
+                .collect(),
+            transfers: rt.ctx.transfers(),
+        }
+    }
+
+    /// Zeroes the counters and the transfer statistics.
+    pub fn reset_stats() {
+        if let Some(rt) = runtime() {
+            for c in &rt.counters {
+                c.gpu_ops.store(0, Ordering::Relaxed);
+                c.gpu_nanos.store(0, Ordering::Relaxed);
+                c.fallbacks.store(0, Ordering::Relaxed);
+                c.small.store(0, Ordering::Relaxed);
+            }
+            rt.ctx.reset_transfers();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Twiddles: the SIMD tree plus an identity for the device-side cache.
+
+/// One direction of a [`GpuBackend`] twiddle tree: the SIMD tree it came from (shared by both
+/// directions, so SIMD code can use it without a copy) and a unique id keying the device copy.
+#[derive(Clone)]
+pub struct GpuTwiddleBuffer {
+    simd: Arc<TwiddleTree<SimdBackend>>,
+    id: u64,
+}
+
+impl std::fmt::Debug for GpuTwiddleBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuTwiddleBuffer")
+            .field("id", &self.id)
+            .field("root_coset_log_size", &self.simd.root_coset.log_size)
+            .field("len", &self.simd.twiddles.len())
+            .finish()
+    }
+}
+
+impl GpuTwiddleBuffer {
+    fn new(simd: Arc<TwiddleTree<SimdBackend>>) -> Self {
+        Self { simd, id: NEXT_TWIDDLE_ID.fetch_add(1, Ordering::Relaxed) }
+    }
+}
+
+impl TwiddleBuffer<BitReversedOrder> for GpuTwiddleBuffer {
+    fn empty() -> Self {
+        Self::new(Arc::new(TwiddleTree {
+            root_coset: CanonicCoset::new(1).half_coset(),
+            twiddles: Vec::new(),
+            itwiddles: Vec::new(),
+        }))
+    }
+
+    fn extract_subdomain_twiddles(&self, domain_log_size: u32, subdomain_log_size: u32) -> Self {
+        let t = &self.simd;
+        let extract = |v: &Vec<u32>| {
+            if v.is_empty() { Vec::new() } else { v.extract_subdomain_twiddles(domain_log_size, subdomain_log_size) }
+        };
+        Self::new(Arc::new(TwiddleTree {
+            root_coset: t.root_coset,
+            twiddles: extract(&t.twiddles),
+            itwiddles: extract(&t.itwiddles),
+        }))
+    }
+}
+
+/// The SIMD tree behind `tree` for an operation that reads forward twiddles.
+fn simd_forward(tree: &TwiddleTree<GpuBackend>) -> &TwiddleTree<SimdBackend> {
+    &tree.twiddles.simd
+}
+
+/// The SIMD tree behind `tree` for an operation that reads inverse twiddles.
+fn simd_inverse(tree: &TwiddleTree<GpuBackend>) -> &TwiddleTree<SimdBackend> {
+    &tree.itwiddles.simd
+}
+
+impl Runtime {
+    /// Device twiddles for `domain` from one direction of a GPU twiddle tree (uploaded once).
+    fn device_twiddles(
+        &self,
+        buffer: &GpuTwiddleBuffer,
+        domain: CircleDomain,
+        inverse: bool,
+    ) -> Result<Arc<GpuTwiddles>, GpuError> {
+        let key = (buffer.id, domain.log_size(), inverse);
+        if let Some(t) = self.twiddles.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(t);
+        }
+        // SIMD trees hold doubled twiddles (2·x, below 2^32); the device kernels take x.
+        let doubled = if inverse { &buffer.simd.itwiddles } else { &buffer.simd.twiddles };
+        let tree: Vec<BaseField> = doubled.iter().map(|&d| M31::from_u32_unchecked(d >> 1)).collect();
+        let t = Arc::new(self.ctx.fft_twiddles_from_tree(domain, &tree, inverse)?);
+        if let Ok(mut cache) = self.twiddles.lock() {
+            if cache.len() >= 32 {
+                cache.clear();
+            }
+            cache.insert(key, Arc::clone(&t));
+        }
+        Ok(t)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Moving between the two backends' wrapper types (the columns are the same types: no copy).
+
+fn eval_to_simd(
+    e: CircleEvaluation<GpuBackend, BaseField, BitReversedOrder>,
+) -> CircleEvaluation<SimdBackend, BaseField, BitReversedOrder> {
+    CircleEvaluation::new(e.domain, e.values)
+}
+
+fn eval_from_simd(
+    e: CircleEvaluation<SimdBackend, BaseField, BitReversedOrder>,
+) -> CircleEvaluation<GpuBackend, BaseField, BitReversedOrder> {
+    CircleEvaluation::new(e.domain, e.values)
+}
+
+fn coeffs_from_simd(p: CircleCoefficients<SimdBackend>) -> CircleCoefficients<GpuBackend> {
+    CircleCoefficients::new(p.coeffs)
+}
+
+fn coeffs_to_simd(p: CircleCoefficients<GpuBackend>) -> CircleCoefficients<SimdBackend> {
+    CircleCoefficients::new(p.coeffs)
+}
+
+fn secure_to_simd(c: SecureColumnByCoords<GpuBackend>) -> SecureColumnByCoords<SimdBackend> {
+    SecureColumnByCoords { columns: c.columns }
+}
+
+fn secure_from_simd(c: SecureColumnByCoords<SimdBackend>) -> SecureColumnByCoords<GpuBackend> {
+    SecureColumnByCoords { columns: c.columns }
+}
+
+/// Borrows a GPU secure column as a SIMD one for the duration of `f`, without copying.
+fn with_simd_secure<R>(
+    c: &mut SecureColumnByCoords<GpuBackend>,
+    f: impl FnOnce(&mut SecureColumnByCoords<SimdBackend>) -> R,
+) -> R {
+    let mut simd = SecureColumnByCoords {
+        columns: std::mem::replace(&mut c.columns, std::array::from_fn(|_| BaseColumn::zeros(0))),
+    };
+    let r = f(&mut simd);
+    c.columns = simd.columns;
+    r
+}
+
+fn line_to_simd(e: LineEvaluation<GpuBackend>) -> LineEvaluation<SimdBackend> {
+    let domain = e.domain();
+    LineEvaluation::new(domain, secure_to_simd(e.values))
+}
+
+fn line_from_simd(e: LineEvaluation<SimdBackend>) -> LineEvaluation<GpuBackend> {
+    let domain = e.domain();
+    LineEvaluation::new(domain, secure_from_simd(e.values))
+}
+
+fn words_to_column(words: Vec<u32>) -> BaseColumn {
+    words.into_iter().map(M31::from_u32_unchecked).collect()
+}
+
+/// The SIMD FFT keeps polynomials above 2^16 coefficients with their 16-lane vectors transposed
+/// (vector index `a‖b‖c` ↔ `c‖b‖a`, `|a| = |c|`); this permutation is its own inverse.
+fn transpose_vecs(words: &mut [u32]) {
+    let log_n_vecs = words.len().ilog2() - LOG_LANES;
+    let half = log_n_vecs / 2;
+    let lanes = 1usize << LOG_LANES;
+    for a in 0..1usize << half {
+        for b in 0..1usize << (log_n_vecs & 1) {
+            for c in 0..1usize << half {
+                let i = (a << (log_n_vecs - half)) | (b << half) | c;
+                let j = (c << (log_n_vecs - half)) | (b << half) | a;
+                if i < j {
+                    let (lo, hi) = words.split_at_mut(j * lanes);
+                    lo[i * lanes..(i + 1) * lanes].swap_with_slice(&mut hi[..lanes]);
+                }
+            }
+        }
+    }
+}
+
+fn simd_order_is_transposed(log_size: u32) -> bool {
+    log_size > SIMD_CACHED_FFT_LOG_SIZE
+}
+
+// ---------------------------------------------------------------------------------------------
+// The device operations.
+
+fn gpu_interpolate(
+    eval: &CircleEvaluation<GpuBackend, BaseField, BitReversedOrder>,
+    twiddles: &TwiddleTree<GpuBackend>,
+) -> Option<BaseColumn> {
+    let log_size = eval.domain.log_size();
+    on_device(GpuPhase::Interpolate, log_size, |rt| {
+        let tw = rt.device_twiddles(&twiddles.itwiddles, eval.domain, true)?;
+        let words: Vec<u32> = eval.values.as_slice().iter().map(|v| v.0).collect();
+        let mut coeffs = rt.ctx.interpolate_words(&words, &tw)?;
+        if simd_order_is_transposed(log_size) {
+            transpose_vecs(&mut coeffs);
+        }
+        if INJECTED_CORRUPTIONS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            coeffs[0] ^= 1;
+        }
+        Ok(words_to_column(coeffs))
+    })
+}
+
+fn gpu_evaluate_words(
+    poly: &CircleCoefficients<GpuBackend>,
+    domain: CircleDomain,
+    twiddles: &TwiddleTree<GpuBackend>,
+) -> Option<Vec<u32>> {
+    on_device(GpuPhase::Evaluate, domain.log_size(), |rt| {
+        let mut coeffs: Vec<u32> = poly.coeffs.as_slice().iter().map(|v| v.0).collect();
+        if coeffs.len() > 1 && simd_order_is_transposed(coeffs.len().ilog2()) {
+            transpose_vecs(&mut coeffs);
+        }
+        let tw = rt.device_twiddles(&twiddles.twiddles, domain, false)?;
+        rt.ctx.evaluate_words(&coeffs, &tw)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend traits.
+
+impl ColumnOps<BaseField> for GpuBackend {
+    type Column = BaseColumn;
+
+    fn bit_reverse_column(column: &mut Self::Column) {
+        <SimdBackend as ColumnOps<BaseField>>::bit_reverse_column(column)
+    }
+}
+
+impl ColumnOps<SecureField> for GpuBackend {
+    type Column = SecureColumn;
+
+    fn bit_reverse_column(column: &mut Self::Column) {
+        <SimdBackend as ColumnOps<SecureField>>::bit_reverse_column(column)
+    }
+}
+
+impl ColumnOps<Blake2sHash> for GpuBackend {
+    type Column = Vec<Blake2sHash>;
+
+    fn bit_reverse_column(column: &mut Self::Column) {
+        <SimdBackend as ColumnOps<Blake2sHash>>::bit_reverse_column(column)
+    }
+}
+
+impl PolyOps for GpuBackend {
+    type Twiddles = GpuTwiddleBuffer;
+
+    fn interpolate(
+        eval: CircleEvaluation<Self, BaseField, BitReversedOrder>,
+        itwiddles: &TwiddleTree<Self>,
+    ) -> CircleCoefficients<Self> {
+        match gpu_interpolate(&eval, itwiddles) {
+            Some(coeffs) => CircleCoefficients::new(coeffs),
+            None => coeffs_from_simd(SimdBackend::interpolate(eval_to_simd(eval), simd_inverse(itwiddles))),
+        }
+    }
+
+    fn interpolate_columns(
+        columns: Vec<CircleEvaluation<Self, BaseField, BitReversedOrder>>,
+        twiddles: &TwiddleTree<Self>,
+    ) -> Vec<CircleCoefficients<Self>> {
+        // One column at a time: the device runs the batch, the host converts.
+        columns.into_iter().map(|eval| Self::interpolate(eval, twiddles)).collect()
+    }
+
+    fn eval_at_point(poly: &CircleCoefficients<Self>, point: CirclePoint<SecureField>) -> SecureField {
+        // Same coefficient layout as SIMD: the SIMD routine reads it in place.
+        let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
+        SimdBackend::eval_at_point(&simd, point)
+    }
+
+    fn barycentric_weights(coset: CanonicCoset, p: CirclePoint<SecureField>) -> Col<Self, SecureField> {
+        SimdBackend::barycentric_weights(coset, p)
+    }
+
+    fn barycentric_eval_at_point(
+        evals: &CircleEvaluation<Self, BaseField, BitReversedOrder>,
+        weights: &Col<Self, SecureField>,
+    ) -> SecureField {
+        let simd =
+            CircleEvaluation::<SimdBackend, BaseField, BitReversedOrder>::new(evals.domain, evals.values.clone());
+        SimdBackend::barycentric_eval_at_point(&simd, weights)
+    }
+
+    fn eval_at_point_by_folding(
+        evals: &CircleEvaluation<Self, BaseField, BitReversedOrder>,
+        point: CirclePoint<SecureField>,
+        twiddles: &TwiddleTree<Self>,
+    ) -> SecureField {
+        let simd =
+            CircleEvaluation::<SimdBackend, BaseField, BitReversedOrder>::new(evals.domain, evals.values.clone());
+        SimdBackend::eval_at_point_by_folding(&simd, point, simd_inverse(twiddles))
+    }
+
+    fn extend(poly: &CircleCoefficients<Self>, log_size: u32) -> CircleCoefficients<Self> {
+        let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
+        coeffs_from_simd(SimdBackend::extend(&simd, log_size))
+    }
+
+    fn evaluate(
+        poly: &CircleCoefficients<Self>,
+        domain: CircleDomain,
+        twiddles: &TwiddleTree<Self>,
+    ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        match gpu_evaluate_words(poly, domain, twiddles) {
+            Some(words) => CircleEvaluation::new(domain, words_to_column(words)),
+            None => {
+                let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
+                eval_from_simd(SimdBackend::evaluate(&simd, domain, simd_forward(twiddles)))
+            }
+        }
+    }
+
+    fn evaluate_into(
+        poly: &CircleCoefficients<Self>,
+        domain: CircleDomain,
+        twiddles: &TwiddleTree<Self>,
+        mut buffer: Col<Self, BaseField>,
+    ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
+        match gpu_evaluate_words(poly, domain, twiddles) {
+            Some(words) if buffer.len() == words.len() => {
+                for (dst, src) in buffer.as_mut_slice().iter_mut().zip(words) {
+                    *dst = M31::from_u32_unchecked(src);
+                }
+                CircleEvaluation::new(domain, buffer)
+            }
+            _ => {
+                let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
+                eval_from_simd(SimdBackend::evaluate_into(&simd, domain, simd_forward(twiddles), buffer))
+            }
+        }
+    }
+
+    fn evaluate_polynomials(
+        polynomials: Vec<CircleCoefficients<Self>>,
+        log_blowup_factor: u32,
+        twiddles: &TwiddleTree<Self>,
+        store_polynomials_coefficients: bool,
+        pool: &BaseColumnPool<Self>,
+    ) -> Vec<Poly<Self>> {
+        polynomials
+            .into_iter()
+            .map(|coeffs| {
+                let log_eval_size = coeffs.log_size() + log_blowup_factor;
+                let domain = CanonicCoset::new(log_eval_size).circle_domain();
+                let evals = Self::evaluate_into(&coeffs, domain, twiddles, pool.take_or_alloc(log_eval_size));
+                Poly::new(store_polynomials_coefficients.then_some(coeffs), evals)
+            })
+            .collect()
+    }
+
+    fn precompute_twiddles(coset: Coset) -> TwiddleTree<Self> {
+        let simd = Arc::new(SimdBackend::precompute_twiddles(coset));
+        TwiddleTree {
+            root_coset: simd.root_coset,
+            twiddles: GpuTwiddleBuffer::new(Arc::clone(&simd)),
+            itwiddles: GpuTwiddleBuffer::new(simd),
+        }
+    }
+
+    fn split_at_mid(poly: CircleCoefficients<Self>) -> (CircleCoefficients<Self>, CircleCoefficients<Self>) {
+        let (l, r) = SimdBackend::split_at_mid(coeffs_to_simd(poly));
+        (coeffs_from_simd(l), coeffs_from_simd(r))
+    }
+}
+
+impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
+    fn build_leaves(columns: &[&Col<Self, BaseField>], lifting_log_size: u32) -> Col<Self, Blake2sHash> {
+        let shortest = columns.first().map_or(0, |c| c.len());
+        let gpu = if shortest < 2 {
+            None
+        } else {
+            on_device(GpuPhase::Merkle, lifting_log_size, |rt| {
+                let slices: Vec<&[BaseField]> = columns.iter().map(|c| c.as_slice()).collect();
+                let mut layers: Vec<Vec<Blake2sHash>> = rt
+                    .ctx
+                    .merkle_layers(&slices, lifting_log_size)?
+                    .into_iter()
+                    .map(|words| words_to_hashes(&words))
+                    .collect();
+                let leaves = layers.remove(0);
+                if let Ok(mut cache) = rt.layers.lock() {
+                    // Keep at most a couple of trees: the prover asks for the layers right away.
+                    if cache.len() >= 2 {
+                        cache.remove(0);
+                    }
+                    let mut tree = vec![leaves.clone()];
+                    tree.extend(layers);
+                    cache.push(tree);
+                }
+                Ok(leaves)
+            })
+        };
+        gpu.unwrap_or_else(|| {
+            <SimdBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_leaves(columns, lifting_log_size)
+        })
+    }
+
+    fn build_next_layer(prev_layer: &Col<Self, Blake2sHash>) -> Col<Self, Blake2sHash> {
+        if let Some(rt) = runtime()
+            && let Ok(mut cache) = rt.layers.lock()
+        {
+            // The layer above `prev_layer` if the device already built it (matched on content).
+            for t in 0..cache.len() {
+                if let Some(i) = cache[t].iter().position(|l| l.len() == prev_layer.len())
+                    && cache[t][i] == *prev_layer
+                    && i + 1 < cache[t].len()
+                {
+                    let next = cache[t][i + 1].clone();
+                    if i + 2 == cache[t].len() {
+                        cache.remove(t);
+                    }
+                    return next;
+                }
+            }
+        }
+        <SimdBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(prev_layer)
+    }
+}
+
+fn words_to_hashes(words: &[u32]) -> Vec<Blake2sHash> {
+    words
+        .chunks_exact(8)
+        .map(|h| {
+            let mut bytes = [0u8; 32];
+            for (dst, w) in bytes.chunks_exact_mut(4).zip(h) {
+                dst.copy_from_slice(&w.to_le_bytes());
+            }
+            Blake2sHash(bytes)
+        })
+        .collect()
+}
+
+impl PackLeavesOps for GpuBackend {
+    fn pack_leaves_input(
+        values: &[&Col<Self, BaseField>; SECURE_EXTENSION_DEGREE],
+    ) -> [Col<Self, BaseField>; SECURE_EXTENSION_DEGREE * PACKED_LEAF_SIZE] {
+        SimdBackend::pack_leaves_input(values)
+    }
+}
+
+impl GrindOps<Blake2sChannel> for GpuBackend {
+    fn grind(channel: &Blake2sChannel, pow_bits: u32) -> u64 {
+        SimdBackend::grind(channel, pow_bits)
+    }
+}
+
+impl QuotientOps for GpuBackend {
+    fn accumulate_numerators(
+        columns: &[&CircleEvaluation<Self, BaseField, BitReversedOrder>],
+        sample_batches: &[ColumnSampleBatch],
+        accumulated_numerators_vec: &mut Vec<AccumulatedNumerators<Self>>,
+        log_blowup_factor: u32,
+    ) {
+        // The SIMD routine borrows evaluations; building SIMD views copies the columns once.
+        let simd_columns: Vec<CircleEvaluation<SimdBackend, BaseField, BitReversedOrder>> =
+            columns.iter().map(|c| CircleEvaluation::new(c.domain, c.values.clone())).collect();
+        let mut simd_accs: Vec<AccumulatedNumerators<SimdBackend>> =
+            std::mem::take(accumulated_numerators_vec).into_iter().map(numerators_to_simd).collect();
+        SimdBackend::accumulate_numerators(
+            &simd_columns.iter().collect::<Vec<_>>(),
+            sample_batches,
+            &mut simd_accs,
+            log_blowup_factor,
+        );
+        *accumulated_numerators_vec = simd_accs.into_iter().map(numerators_from_simd).collect();
+    }
+
+    fn compute_quotients_and_combine(
+        accs: Vec<AccumulatedNumerators<Self>>,
+        lifting_log_size: u32,
+        log_blowup_factor: u32,
+        twiddles: &TwiddleTree<Self>,
+    ) -> SecureEvaluation<Self, BitReversedOrder> {
+        let e = SimdBackend::compute_quotients_and_combine(
+            accs.into_iter().map(numerators_to_simd).collect(),
+            lifting_log_size,
+            log_blowup_factor,
+            simd_forward(twiddles),
+        );
+        SecureEvaluation::new(e.domain, secure_from_simd(e.values))
+    }
+}
+
+fn numerators_to_simd(a: AccumulatedNumerators<GpuBackend>) -> AccumulatedNumerators<SimdBackend> {
+    AccumulatedNumerators {
+        sample_point: a.sample_point,
+        partial_numerators_acc: secure_to_simd(a.partial_numerators_acc),
+        first_linear_term_acc: a.first_linear_term_acc,
+    }
+}
+
+fn numerators_from_simd(a: AccumulatedNumerators<SimdBackend>) -> AccumulatedNumerators<GpuBackend> {
+    AccumulatedNumerators {
+        sample_point: a.sample_point,
+        partial_numerators_acc: secure_from_simd(a.partial_numerators_acc),
+        first_linear_term_acc: a.first_linear_term_acc,
+    }
+}
+
+impl FriOps for GpuBackend {
+    fn decompose(
+        eval: &SecureEvaluation<Self, BitReversedOrder>,
+    ) -> (SecureEvaluation<Self, BitReversedOrder>, SecureField) {
+        let simd =
+            SecureEvaluation::<SimdBackend, BitReversedOrder>::new(eval.domain, secure_to_simd(eval.values.clone()));
+        let (g, lambda) = SimdBackend::decompose(&simd);
+        (SecureEvaluation::new(g.domain, secure_from_simd(g.values)), lambda)
+    }
+
+    fn fold_line(
+        eval: &LineEvaluation<Self>,
+        alpha: SecureField,
+        twiddles: &TwiddleTree<Self>,
+        fold_step: u32,
+    ) -> LineEvaluation<Self> {
+        let simd = line_to_simd(LineEvaluation::new(eval.domain(), eval.values.clone()));
+        line_from_simd(SimdBackend::fold_line(&simd, alpha, simd_inverse(twiddles), fold_step))
+    }
+
+    fn fold_circle_into_line(
+        src: &SecureEvaluation<Self, BitReversedOrder>,
+        alpha: SecureField,
+        twiddles: &TwiddleTree<Self>,
+    ) -> LineEvaluation<Self> {
+        let simd =
+            SecureEvaluation::<SimdBackend, BitReversedOrder>::new(src.domain, secure_to_simd(src.values.clone()));
+        line_from_simd(SimdBackend::fold_circle_into_line(&simd, alpha, simd_inverse(twiddles)))
+    }
+}
+
+impl AccumulationOps for GpuBackend {
+    fn accumulate(column: &mut SecureColumnByCoords<Self>, other: &SecureColumnByCoords<Self>) {
+        let other = SecureColumnByCoords::<SimdBackend> { columns: other.columns.clone() };
+        with_simd_secure(column, |c| SimdBackend::accumulate(c, &other));
+    }
+
+    fn generate_secure_powers(felt: SecureField, n_powers: usize) -> Vec<SecureField> {
+        SimdBackend::generate_secure_powers(felt, n_powers)
+    }
+
+    fn lift_and_accumulate(cols: Vec<SecureColumnByCoords<Self>>) -> Option<SecureColumnByCoords<Self>> {
+        SimdBackend::lift_and_accumulate(cols.into_iter().map(secure_to_simd).collect()).map(secure_from_simd)
+    }
+}
+
+// GKR lookups (unused by this crate's AIRs) run on Stwo's CPU backend.
+
+fn mle_from_cpu<F: stwo::core::fields::Field>(m: Mle<CpuBackend, F>) -> Mle<GpuBackend, F>
+where
+    GpuBackend: MleOps<F>,
+    CpuBackend: MleOps<F>,
+{
+    Mle::new(m.into_evals().to_cpu().into_iter().collect())
+}
+
+fn layer_from_cpu(layer: Layer<CpuBackend>) -> Layer<GpuBackend> {
+    match layer {
+        Layer::GrandProduct(m) => Layer::GrandProduct(mle_from_cpu(m)),
+        Layer::LogUpGeneric { numerators, denominators } => {
+            Layer::LogUpGeneric { numerators: mle_from_cpu(numerators), denominators: mle_from_cpu(denominators) }
+        }
+        Layer::LogUpMultiplicities { numerators, denominators } => Layer::LogUpMultiplicities {
+            numerators: mle_from_cpu(numerators),
+            denominators: mle_from_cpu(denominators),
+        },
+        Layer::LogUpSingles { denominators } => Layer::LogUpSingles { denominators: mle_from_cpu(denominators) },
+    }
+}
+
+impl MleOps<BaseField> for GpuBackend {
+    fn fix_first_variable(mle: Mle<Self, BaseField>, assignment: SecureField) -> Mle<Self, SecureField> {
+        let cpu = Mle::<CpuBackend, BaseField>::new(mle.into_evals().to_cpu());
+        mle_from_cpu(CpuBackend::fix_first_variable(cpu, assignment))
+    }
+}
+
+impl MleOps<SecureField> for GpuBackend {
+    fn fix_first_variable(mle: Mle<Self, SecureField>, assignment: SecureField) -> Mle<Self, SecureField> {
+        let cpu = Mle::<CpuBackend, SecureField>::new(mle.into_evals().to_cpu());
+        mle_from_cpu(CpuBackend::fix_first_variable(cpu, assignment))
+    }
+}
+
+impl GkrOps for GpuBackend {
+    fn gen_eq_evals(y: &[SecureField], v: SecureField) -> Mle<Self, SecureField> {
+        mle_from_cpu(CpuBackend::gen_eq_evals(y, v))
+    }
+
+    fn next_layer(layer: &Layer<Self>) -> Layer<Self> {
+        layer_from_cpu(CpuBackend::next_layer(&layer.to_cpu()))
+    }
+
+    fn sum_as_poly_in_first_variable(
+        h: &GkrMultivariatePolyOracle<'_, Self>,
+        claim: SecureField,
+    ) -> UnivariatePoly<SecureField> {
+        CpuBackend::sum_as_poly_in_first_variable(&h.to_cpu(), claim)
+    }
+}
+
+impl Backend for GpuBackend {}
+impl BackendForChannel<Blake2sMerkleChannel> for GpuBackend {}
+
+// ---------------------------------------------------------------------------------------------
+// Constraint evaluation: the framework's SIMD evaluator, folded into the GPU accumulator.
+
+fn poly_to_simd(p: &Poly<GpuBackend>) -> Poly<SimdBackend> {
+    Poly::new(
+        p.coeffs.as_ref().map(|c| CircleCoefficients::new(c.coeffs.clone())),
+        CircleEvaluation::new(p.evals.domain, p.evals.values.clone()),
+    )
+}
+
+impl<E: FrameworkEval + Sync> ComponentProver<GpuBackend> for FrameworkComponent<E> {
+    fn evaluate_constraint_quotients_on_domain(
+        &self,
+        trace: &Trace<'_, GpuBackend>,
+        evaluation_accumulator: &mut DomainEvaluationAccumulator<GpuBackend>,
+    ) {
+        use stwo::core::air::Component;
+        let n = self.n_constraints();
+        if n == 0 {
+            return;
+        }
+        if self.is_disabled() {
+            evaluation_accumulator.skip_coeffs(n);
+            return;
+        }
+        let mode = evaluation_accumulator.evaluation_mode();
+        let log_size = self.max_constraint_log_degree_bound();
+        let owned: Vec<Vec<Poly<SimdBackend>>> =
+            trace.polys.iter().map(|tree| tree.iter().map(|p| poly_to_simd(p)).collect()).collect();
+        let simd_trace = Trace { polys: TreeVec(owned.iter().map(|tree| tree.iter().collect()).collect()) };
+
+        // The GPU accumulator hands this component the powers a^k … a^(k+n-1). A SIMD accumulator
+        // with n powers of the same a gives Σ a^(n-1-j)·c_j; times a^k that is exactly what the
+        // SIMD prover would have accumulated (field arithmetic is exact).
+        let [target] = evaluation_accumulator.columns([(log_size, n)]);
+        let first = target.random_coeff_powers[0];
+        let ratio = if n >= 2 && !first.is_zero() {
+            target.random_coeff_powers[1] * first.inverse()
+        } else {
+            SecureField::one()
+        };
+        let mut simd_acc = DomainEvaluationAccumulator::<SimdBackend>::new(ratio, log_size, n, mode);
+        <Self as ComponentProver<SimdBackend>>::evaluate_constraint_quotients_on_domain(
+            self,
+            &simd_trace,
+            &mut simd_acc,
+        );
+        let [result] = simd_acc.columns([(log_size, 0)]);
+        let factor = PackedSecureField::broadcast(first);
+        let packed_len = target.col.columns[0].data.len();
+        for i in 0..packed_len {
+            let acc = PackedSecureField::from_packed_m31s(std::array::from_fn(|k| target.col.columns[k].data[i]));
+            let add = PackedSecureField::from_packed_m31s(std::array::from_fn(|k| result.col.columns[k].data[i]));
+            let sum = (acc + add * factor).into_packed_m31s();
+            for (k, v) in sum.into_iter().enumerate() {
+                target.col.columns[k].data[i] = v;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) fn transpose_vecs_for_tests(words: &mut [u32]) {
+    transpose_vecs(words)
+}

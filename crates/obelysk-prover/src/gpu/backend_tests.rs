@@ -1,0 +1,226 @@
+//! The GPU backend inside whole Stwo proofs: byte-identical to the SIMD backend's proofs, the
+//! device path really taken (counted), faults redone on the CPU. Every test name contains `gpu`,
+//! so nextest runs them one at a time; each test runs in its own process (the backend's device
+//! and counters are process-wide).
+
+use stwo::core::fields::m31::BaseField;
+use stwo::core::poly::circle::CanonicCoset;
+use stwo::prover::backend::simd::SimdBackend;
+use stwo::prover::backend::simd::column::BaseColumn;
+use stwo::prover::poly::BitReversedOrder;
+use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
+
+use super::backend::transpose_vecs_for_tests;
+use super::{GpuBackend, GpuPhase};
+use crate::config::{ProofConfig, ProveConfig, ProverBackend, VerifyPolicy};
+use crate::matmul::MatmulJob;
+use crate::statement::{JobId, WorkerAddress};
+use crate::vm::{Instruction, Program, VmJob};
+use crate::vm_jump::VmJumpJob;
+use crate::{Job, prove_with_output, verify};
+
+/// The backend's device, or a failure that says how to get one (never a silent skip).
+fn device_ready() {
+    if let Err(e) = GpuBackend::runtime() {
+        panic!(
+            "GPU backend test found no usable wgpu adapter ({e}). Without a GPU install Mesa lavapipe: \
+             apt-get install -y mesa-vulkan-drivers libvulkan1"
+        );
+    }
+    let a = GpuBackend::runtime().map(|c| c.adapter().clone()).ok();
+    eprintln!("GPU backend test adapter: {a:?}");
+    if let (Ok(expected), Some(a)) = (std::env::var("SAGE_GPU_EXPECT_ADAPTER"), a) {
+        assert!(a.name.contains(&expected), "ran on {:?}, expected an adapter matching {expected:?}", a.name);
+    }
+}
+
+fn seeded(n: usize, seed: u64) -> Vec<BaseField> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            BaseField::from_u32_unchecked(((x >> 33) % u64::from(stwo::core::fields::m31::P)) as u32)
+        })
+        .collect()
+}
+
+/// Proves `job` on the CPU and on the GPU; the envelopes must be byte-identical and the GPU run
+/// must have done every phase on the device with no fallback.
+fn assert_identical(job: &Job, proof: ProofConfig) {
+    device_ready();
+    GpuBackend::set_min_log_size(5);
+    let cpu = prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
+    GpuBackend::reset_stats();
+    let gpu = prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    let stats = GpuBackend::stats();
+    eprintln!("{stats:#?}");
+    assert_eq!(cpu.backend, ProverBackend::Cpu);
+    assert_eq!(gpu.backend, ProverBackend::Gpu);
+    assert_eq!(stats.fallbacks(), 0, "no device operation may have failed: {stats:?}");
+    for phase in [GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle] {
+        assert!(stats.phase(phase).gpu_ops > 0, "{phase:?} never ran on the device: {stats:?}");
+    }
+    assert!(stats.transfers.host_to_device > 0 && stats.transfers.device_to_host > 0);
+    assert_eq!(gpu.encoded.proof_hash, cpu.encoded.proof_hash, "proof hashes differ");
+    assert!(gpu.encoded.bytes == cpu.encoded.bytes, "GPU and CPU envelopes differ");
+    let policy = VerifyPolicy { min_security_bits: 0 };
+    verify(&gpu.envelope, job, &policy).unwrap();
+}
+
+fn worker() -> WorkerAddress {
+    WorkerAddress::from_u128(0x5a6e)
+}
+
+#[test]
+fn gpu_backend_matmul_proof_is_byte_identical_to_simd() {
+    let job = Job::matmul(JobId::from_u128(11), worker(), MatmulJob::from_seed(16, [3; 32]));
+    assert_identical(&job, ProofConfig::insecure_for_tests());
+}
+
+/// 2^18 rows: coefficient vectors above 2^16 (the SIMD backend's transposed layout), production
+/// security parameters (grinding, fold step 3).
+#[test]
+fn gpu_backend_large_matmul_production_config_is_byte_identical() {
+    let job = Job::matmul(JobId::from_u128(12), worker(), MatmulJob::from_seed(512, [9; 32]));
+    assert_identical(&job, ProofConfig::PRODUCTION);
+}
+
+fn program() -> Program {
+    Program::new(vec![
+        Instruction::mul(2, 0, 1),
+        Instruction::addi(2, 2, 5),
+        Instruction::sub(3, 2, 0),
+        Instruction::mul(3, 3, 2),
+        Instruction::add(1, 1, 3),
+    ])
+}
+
+#[test]
+fn gpu_backend_vm_proof_is_byte_identical_to_simd() {
+    let job = Job::vm(JobId::from_u128(13), worker(), VmJob { program: program(), inputs: [3, 4, 0, 0] });
+    assert_identical(&job, ProofConfig::insecure_for_tests());
+}
+
+#[test]
+fn gpu_backend_vm_jump_proof_is_byte_identical_to_simd() {
+    // r1 = 6! by a loop (branches, so the jump AIR's interaction trace is exercised).
+    let program = Program::new(vec![
+        Instruction::loadi(1, 1),
+        Instruction::loadi(2, 1),
+        Instruction::mul(1, 1, 0),
+        Instruction::sub(0, 0, 2),
+        Instruction::jnz(0, 2),
+        Instruction::HALT,
+    ]);
+    let job = Job::vm_jump(JobId::from_u128(14), worker(), VmJumpJob { program, inputs: [6, 0, 0, 0], max_steps: 64 });
+    assert_identical(&job, ProofConfig::insecure_for_tests());
+}
+
+#[test]
+fn gpu_backend_faults_are_redone_on_the_cpu_and_the_proof_is_unchanged() {
+    device_ready();
+    GpuBackend::set_min_log_size(5);
+    let job = Job::matmul(JobId::from_u128(15), worker(), MatmulJob::from_seed(16, [5; 32]));
+    let proof = ProofConfig::insecure_for_tests();
+    let cpu = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
+    GpuBackend::reset_stats();
+    GpuBackend::inject_faults(4);
+    let gpu = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    let stats = GpuBackend::stats();
+    assert_eq!(stats.fallbacks(), 4, "{stats:?}");
+    assert!(stats.gpu_ops() > 0, "after the faults the device is used again: {stats:?}");
+    assert_eq!(gpu.backend, ProverBackend::Gpu);
+    assert!(gpu.encoded.bytes == cpu.encoded.bytes, "a fallback changed the proof");
+}
+
+#[test]
+fn gpu_backend_silently_wrong_results_never_yield_a_wrong_proof() {
+    device_ready();
+    GpuBackend::set_min_log_size(5);
+    let job = Job::matmul(JobId::from_u128(18), worker(), MatmulJob::from_seed(16, [6; 32]));
+    let proof = ProofConfig::insecure_for_tests();
+    let cpu = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
+    GpuBackend::inject_corruptions(1_000);
+    let redone = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    GpuBackend::inject_corruptions(0);
+    assert_eq!(redone.backend, ProverBackend::Cpu, "a corrupted GPU proof must be redone on the CPU");
+    assert!(redone.encoded.bytes == cpu.encoded.bytes);
+    verify(&redone.envelope, &job, &VerifyPolicy { min_security_bits: 0 }).unwrap();
+}
+
+#[test]
+fn gpu_backend_keeps_small_columns_on_the_cpu() {
+    device_ready();
+    GpuBackend::set_min_log_size(30);
+    GpuBackend::reset_stats();
+    let job = Job::matmul(JobId::from_u128(16), worker(), MatmulJob::from_seed(8, [1; 32]));
+    let gpu =
+        prove_with_output(&job, &ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Gpu })
+            .unwrap();
+    let stats = GpuBackend::stats();
+    assert_eq!(stats.gpu_ops(), 0, "{stats:?}");
+    assert!(stats.phase(GpuPhase::Evaluate).small_on_cpu > 0, "{stats:?}");
+    verify(&gpu.envelope, &job, &VerifyPolicy { min_security_bits: 0 }).unwrap();
+}
+
+/// Coefficients leave the GPU FFT in the SIMD backend's order on both sides of its layout switch
+/// (2^16), and evaluations equal SIMD's on a 4× larger domain.
+#[test]
+fn gpu_backend_fft_matches_simd_layout_across_the_transpose_threshold() {
+    device_ready();
+    GpuBackend::set_min_log_size(5);
+    for log_size in [5u32, 10, 16, 17, 18] {
+        let domain = CanonicCoset::new(log_size).circle_domain();
+        let values: BaseColumn = seeded(1 << log_size, u64::from(log_size)).into_iter().collect();
+        let big = CanonicCoset::new(log_size + 2).circle_domain();
+        let simd_tw = SimdBackend::precompute_twiddles(big.half_coset);
+        let gpu_tw = GpuBackend::precompute_twiddles(big.half_coset);
+        let simd = SimdBackend::interpolate(
+            CircleEvaluation::<SimdBackend, BaseField, BitReversedOrder>::new(domain, values.clone()),
+            &simd_tw,
+        );
+        let gpu = GpuBackend::interpolate(
+            CircleEvaluation::<GpuBackend, BaseField, BitReversedOrder>::new(domain, values),
+            &gpu_tw,
+        );
+        assert!(gpu.coeffs.as_slice() == simd.coeffs.as_slice(), "coefficients differ at 2^{log_size}");
+        let simd_e = SimdBackend::evaluate(&simd, big, &simd_tw);
+        let gpu_e = GpuBackend::evaluate(&CircleCoefficients::<GpuBackend>::new(gpu.coeffs.clone()), big, &gpu_tw);
+        assert!(gpu_e.values.as_slice() == simd_e.values.as_slice(), "evaluations differ at 2^{log_size}");
+    }
+    assert_eq!(GpuBackend::stats().fallbacks(), 0);
+}
+
+#[test]
+fn gpu_transpose_vecs_is_an_involution_that_moves_blocks() {
+    for log in [6u32, 9, 17] {
+        let orig: Vec<u32> = (0..1u32 << log).collect();
+        let mut w = orig.clone();
+        transpose_vecs_for_tests(&mut w);
+        // 16-word blocks stay intact.
+        assert!(w.chunks(16).all(|c| c[0] % 16 == 0 && c.windows(2).all(|p| p[1] == p[0] + 1)));
+        if log >= 8 {
+            assert_ne!(w, orig, "2^{log}: nothing moved");
+        }
+        transpose_vecs_for_tests(&mut w);
+        assert_eq!(w, orig);
+    }
+}
+
+#[test]
+fn gpu_backend_auto_skips_a_software_adapter() {
+    device_ready();
+    let software = GpuBackend::runtime().map(|c| c.adapter().device_type == wgpu::DeviceType::Cpu).unwrap();
+    let job = Job::matmul(JobId::from_u128(17), worker(), MatmulJob::from_seed(8, [2; 32]));
+    let auto = prove_with_output(
+        &job,
+        &ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Auto },
+    )
+    .unwrap();
+    let expected = if software && std::env::var("SAGE_GPU_ALLOW_SOFTWARE").as_deref() != Ok("1") {
+        ProverBackend::Cpu
+    } else {
+        ProverBackend::Gpu
+    };
+    assert_eq!(auto.backend, expected);
+}
