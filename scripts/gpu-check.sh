@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check for obelysk-prover (issue 6): release build, the GPU differential tests (every kernel
-# bit-identical to Stwo's CPU code), then the CPU-vs-GPU kernel benchmark table.
+# bit-identical to Stwo's CPU code; whole proofs byte-identical to the SIMD backend's), then the
+# CPU-vs-GPU kernel table and the whole-proof table per phase.
 #
 #   scripts/gpu-check.sh                      # any Vulkan adapter (a real GPU, or lavapipe)
 #   SAGE_GPU_EXPECT_ADAPTER=NVIDIA scripts/gpu-check.sh   # fail unless the tests ran on it
@@ -40,7 +41,10 @@ else
     cargo test --release -p obelysk-prover --features gpu --lib gpu:: -- --test-threads=1
 fi
 
-echo "== benchmark (CPU = Stwo SIMD / scalar, GPU = wgpu)"
+echo "== kernel benchmark (CPU = Stwo SIMD / scalar, GPU = wgpu)"
 cargo bench -p obelysk-prover --features gpu --bench gpu_kernels --quiet
+
+echo "== whole-proof benchmark, per phase (SIMD backend vs GPU backend; GPU_PROVE_NS=256,512,1024[,2048])"
+cargo bench -p obelysk-prover --features gpu --bench gpu_prove --quiet
 
 echo "== gpu-check done in $(( $(date +%s) - start )) s"

@@ -178,12 +178,16 @@ fn bench(suite: &str, extra: &[String]) -> Result<()> {
     let package = match suite {
         "prover" => "obelysk-prover",
         "gpu" => {
-            let mut cmd = cargo();
-            cmd.args(["bench", "--package", "obelysk-prover", "--features", "gpu", "--bench", "gpu_kernels"]);
-            if !extra.is_empty() {
-                cmd.arg("--").args(extra);
+            // Per kernel (FFT, Merkle, field ops), then whole proofs per phase: SIMD vs GPU backend.
+            for bench in ["gpu_kernels", "gpu_prove"] {
+                let mut cmd = cargo();
+                cmd.args(["bench", "--package", "obelysk-prover", "--features", "gpu", "--bench", bench]);
+                if !extra.is_empty() {
+                    cmd.arg("--").args(extra);
+                }
+                run_step(&format!("bench gpu ({bench})"), &mut cmd)?;
             }
-            return run_step("bench gpu", &mut cmd);
+            return Ok(());
         }
         "elgamal" | "crypto" => "obelysk-elgamal",
         "wallet" => "sage-wallet",

@@ -106,6 +106,10 @@ pub struct PhaseStats {
     pub fallbacks: u64,
     /// Operations kept on the CPU because their columns were below the size threshold.
     pub small_on_cpu: u64,
+    /// Operations done on the CPU (small, fallback, or device disabled).
+    pub cpu_ops: u64,
+    /// Wall time of those CPU operations (nanoseconds).
+    pub cpu_nanos: u64,
 }
 
 /// What the GPU backend did since the last [`GpuBackend::reset_stats`].
@@ -140,6 +144,8 @@ struct Counters {
     gpu_nanos: AtomicU64,
     fallbacks: AtomicU64,
     small: AtomicU64,
+    cpu_ops: AtomicU64,
+    cpu_nanos: AtomicU64,
 }
 
 /// The process-wide device state behind [`GpuBackend`].
@@ -225,6 +231,18 @@ fn on_device<T>(phase: GpuPhase, log_size: u32, op: impl FnOnce(&Runtime) -> Res
     }
 }
 
+/// Runs the CPU side of an operation of `phase`, timed into the same counters.
+fn on_cpu<T>(phase: GpuPhase, op: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let value = op();
+    if let Some(Ok(rt)) = RUNTIME.get() {
+        let c = &rt.counters[phase_index(phase)];
+        c.cpu_ops.fetch_add(1, Ordering::Relaxed);
+        c.cpu_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+    value
+}
+
 impl GpuBackend {
     /// Sets the adapter options the device is created with. Only the first call before the device
     /// is first used counts; returns `false` when it came too late.
@@ -279,6 +297,8 @@ impl GpuBackend {
                             gpu_nanos: c.gpu_nanos.load(Ordering::Relaxed),
                             fallbacks: c.fallbacks.load(Ordering::Relaxed),
                             small_on_cpu: c.small.load(Ordering::Relaxed),
+                            cpu_ops: c.cpu_ops.load(Ordering::Relaxed),
+                            cpu_nanos: c.cpu_nanos.load(Ordering::Relaxed),
                         },
                     )
                 })
@@ -295,6 +315,8 @@ impl GpuBackend {
                 c.gpu_nanos.store(0, Ordering::Relaxed);
                 c.fallbacks.store(0, Ordering::Relaxed);
                 c.small.store(0, Ordering::Relaxed);
+                c.cpu_ops.store(0, Ordering::Relaxed);
+                c.cpu_nanos.store(0, Ordering::Relaxed);
             }
             rt.ctx.reset_transfers();
         }
@@ -541,7 +563,9 @@ impl PolyOps for GpuBackend {
     ) -> CircleCoefficients<Self> {
         match gpu_interpolate(&eval, itwiddles) {
             Some(coeffs) => CircleCoefficients::new(coeffs),
-            None => coeffs_from_simd(SimdBackend::interpolate(eval_to_simd(eval), simd_inverse(itwiddles))),
+            None => on_cpu(GpuPhase::Interpolate, || {
+                coeffs_from_simd(SimdBackend::interpolate(eval_to_simd(eval), simd_inverse(itwiddles)))
+            }),
         }
     }
 
@@ -594,10 +618,10 @@ impl PolyOps for GpuBackend {
     ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
         match gpu_evaluate_words(poly, domain, twiddles) {
             Some(words) => CircleEvaluation::new(domain, words_to_column(words)),
-            None => {
+            None => on_cpu(GpuPhase::Evaluate, || {
                 let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
                 eval_from_simd(SimdBackend::evaluate(&simd, domain, simd_forward(twiddles)))
-            }
+            }),
         }
     }
 
@@ -614,10 +638,10 @@ impl PolyOps for GpuBackend {
                 }
                 CircleEvaluation::new(domain, buffer)
             }
-            _ => {
+            _ => on_cpu(GpuPhase::Evaluate, || {
                 let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
                 eval_from_simd(SimdBackend::evaluate_into(&simd, domain, simd_forward(twiddles), buffer))
-            }
+            }),
         }
     }
 
@@ -682,7 +706,9 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
             })
         };
         gpu.unwrap_or_else(|| {
-            <SimdBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_leaves(columns, lifting_log_size)
+            on_cpu(GpuPhase::Merkle, || {
+                <SimdBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_leaves(columns, lifting_log_size)
+            })
         })
     }
 
@@ -704,7 +730,7 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
                 }
             }
         }
-        <SimdBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(prev_layer)
+        on_cpu(GpuPhase::Merkle, || <SimdBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(prev_layer))
     }
 }
 
