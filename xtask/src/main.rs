@@ -124,7 +124,7 @@ pub(crate) fn run_step(name: &str, cmd: &mut Command) -> Result<()> {
 }
 
 /// Optional features CI builds and tests too: the wgpu kernels and the QUIC transport.
-const OPTIONAL_FEATURES: &str = "obelysk-prover/gpu,sage-net/quic";
+const OPTIONAL_FEATURES: &str = "obelysk-prover/gpu,sage-worker/gpu,sage-net/quic";
 
 fn test() -> Result<()> {
     tools::ensure_cairo()?;

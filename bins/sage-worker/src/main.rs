@@ -93,6 +93,66 @@ enum Command {
     },
     /// Print the wallet's account address and public keys.
     Address,
+    /// Run a job and prove it on this machine, as the worker does for an assigned job; writes the
+    /// compressed proof envelope.
+    ///
+    /// The proof is bound to the job id and the worker address; validators check both. With
+    /// `--backend gpu` (or `auto` on a machine with a hardware GPU) the circle FFTs and Merkle
+    /// trees run on the GPU; the proof is byte-identical to the CPU one, and a GPU fault is redone
+    /// on the CPU, never turned into a wrong proof.
+    Prove {
+        /// A matmul job: n×n matrices over M31 (n a power of two, 2..=1024) derived from --seed.
+        #[arg(long, value_name = "N")]
+        matmul: u32,
+        /// 32-byte seed (hex) the matrices are derived from.
+        #[arg(long, default_value = "0x0")]
+        seed: String,
+        /// Job id (hex felt, as on-chain).
+        #[arg(long, default_value = "0x1")]
+        job_id: String,
+        /// Worker address the proof is bound to (hex felt; default: 0).
+        #[arg(long, default_value = "0x0")]
+        worker: String,
+        /// Where proving runs.
+        #[arg(long, value_enum, env = "SAGE_PROVER_BACKEND", default_value = "auto")]
+        backend: BackendArg,
+        /// Proof security: `production` (96 bits, what validators accept) or `test` (fast, about
+        /// 8 bits, rejected by validators; for trying things out).
+        #[arg(long, value_enum, default_value = "production")]
+        security: SecurityArg,
+        /// Write the compressed envelope to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    /// A hardware GPU if one is usable, else the CPU (the fallback is logged once).
+    Auto,
+    /// Stwo's SIMD backend on all cores.
+    Cpu,
+    /// The wgpu backend; an error if no GPU adapter exists or the binary was built without the
+    /// `gpu` feature.
+    Gpu,
+}
+
+impl From<BackendArg> for obelysk_prover::ProverBackend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => obelysk_prover::ProverBackend::Auto,
+            BackendArg::Cpu => obelysk_prover::ProverBackend::Cpu,
+            BackendArg::Gpu => obelysk_prover::ProverBackend::Gpu,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SecurityArg {
+    /// 96 bits (blowup 4, 38 queries, 20 grinding bits).
+    Production,
+    /// About 8 bits: fast, only for trying things out.
+    Test,
 }
 
 fn default_keystore() -> PathBuf {
@@ -102,6 +162,10 @@ fn default_keystore() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs (GPU fallbacks, backend choice) go to stderr; SAGE_LOG=info|debug for more.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SAGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -223,6 +287,9 @@ fn run(cli: Cli) -> Result<()> {
             let wallet = save(&cli, keys, &mnemonic)?;
             print_summary(&cli, &wallet.summary(Some(&cli.keystore)), "wallet imported")
         }
+        Command::Prove { matmul, seed, job_id, worker, backend, security, out } => {
+            prove(&cli, *matmul, seed, job_id, worker, *backend, *security, out.as_deref())
+        }
         Command::Address => {
             let password = password(&cli, false)?;
             let wallet = Wallet::open(&cli.keystore, &password)
@@ -230,4 +297,67 @@ fn run(cli: Cli) -> Result<()> {
             print_summary(&cli, &wallet.summary(Some(&cli.keystore)), "wallet")
         }
     }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one CLI command's flags")]
+fn prove(
+    cli: &Cli,
+    n: u32,
+    seed: &str,
+    job_id: &str,
+    worker: &str,
+    backend: BackendArg,
+    security: SecurityArg,
+    out: Option<&Path>,
+) -> Result<()> {
+    use obelysk_prover::statement::{JobId, WorkerAddress};
+    use obelysk_prover::{Job, ProofConfig, ProveConfig, matmul::MatmulJob};
+    let seed = JobId::from_hex(seed).context("--seed must be hex (up to 64 digits)")?.0;
+    let id = JobId::from_hex(job_id).context("--job-id must be a hex felt")?;
+    let worker = WorkerAddress::from_hex(worker).context("--worker must be a hex felt")?;
+    let proof = match security {
+        SecurityArg::Production => ProofConfig::PRODUCTION,
+        SecurityArg::Test => ProofConfig::insecure_for_tests(),
+    };
+    let job = Job::matmul(id, worker, MatmulJob::from_seed(n, seed));
+    if !cli.json {
+        eprintln!("proving matmul n = {n} ({} bits of security) ...", proof.security_bits());
+    }
+    let start = std::time::Instant::now();
+    let proved = obelysk_prover::prove_with_output(&job, &ProveConfig { proof, backend: backend.into() })
+        .context("proving failed")?;
+    let elapsed = start.elapsed();
+    if let Some(path) = out {
+        std::fs::write(path, &proved.encoded.bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let backend_name = match proved.backend {
+        obelysk_prover::ProverBackend::Gpu => "gpu",
+        _ => "cpu",
+    };
+    let statement = &proved.envelope.statement;
+    if cli.json {
+        let v = serde_json::json!({
+            "job_type": "matmul",
+            "n": n,
+            "job_id": statement.job_id.to_hex(),
+            "worker": statement.worker.to_hex(),
+            "backend": backend_name,
+            "security_bits": proof.security_bits(),
+            "proof_hash": proved.encoded.proof_hash.to_hex(),
+            "proof_bytes": proved.encoded.bytes.len(),
+            "output_commitment": statement.output_commitment.to_hex(),
+            "elapsed_ms": elapsed.as_secs_f64() * 1e3,
+            "out": out.map(|p| p.display().to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("proved matmul n = {n} on the {backend_name} backend in {:.1} ms", elapsed.as_secs_f64() * 1e3);
+        println!("  proof hash         {}", proved.encoded.proof_hash);
+        println!("  proof size         {} bytes", proved.encoded.bytes.len());
+        println!("  output commitment  {}", statement.output_commitment);
+        if let Some(p) = out {
+            println!("  envelope           {}", p.display());
+        }
+    }
+    Ok(())
 }

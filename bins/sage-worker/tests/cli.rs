@@ -146,3 +146,56 @@ fn help_explains_where_secrets_come_from() {
     assert!(help.contains("--password-file") && help.contains("SAGE_KEYSTORE_PASSWORD"), "{help}");
     assert!(!help.contains("--password "), "no password flag on argv");
 }
+
+#[test]
+fn prove_writes_an_envelope_that_verifies_for_the_job_and_worker() {
+    use obelysk_prover::statement::{JobId, WorkerAddress};
+    use obelysk_prover::{Job, VerifyPolicy, matmul::MatmulJob, verify_bytes};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("proof.bin");
+    let v = run_ok(
+        worker(dir.path())
+            .args(["--json", "prove", "--matmul", "16", "--seed", "0xab", "--job-id", "0x7", "--worker", "0x5a6e"])
+            .args(["--backend", "cpu", "--security", "test", "--out"])
+            .arg(&out),
+    );
+    assert_eq!(v["backend"], "cpu");
+    assert_eq!(v["n"], 16);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(v["proof_bytes"], bytes.len());
+    let mut seed = [0u8; 32];
+    seed[31] = 0xab;
+    let job = Job::matmul(JobId::from_u128(7), WorkerAddress::from_u128(0x5a6e), MatmulJob::from_seed(16, seed));
+    let verified = verify_bytes(&bytes, &job, &VerifyPolicy::insecure_for_tests()).unwrap();
+    assert_eq!(verified.statement.job_id, JobId::from_u128(7));
+    assert_eq!(verified.statement.worker, WorkerAddress::from_u128(0x5a6e));
+    // Bound to the worker: the same bytes do not verify for another worker.
+    let other = Job::matmul(JobId::from_u128(7), WorkerAddress::from_u128(0x5a6f), MatmulJob::from_seed(16, seed));
+    assert!(verify_bytes(&bytes, &other, &VerifyPolicy::insecure_for_tests()).is_err());
+}
+
+#[test]
+fn prove_on_the_gpu_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = worker(dir.path());
+    cmd.args(["--json", "prove", "--matmul", "16", "--backend", "gpu", "--security", "test"]);
+    if cfg!(feature = "gpu") {
+        // CI builds this feature and has Mesa lavapipe: an explicit `gpu` runs on it.
+        let v = run_ok(&mut cmd);
+        assert_eq!(v["backend"], "gpu");
+    } else {
+        let err = run_err(&mut cmd);
+        assert!(err.contains("unavailable") && err.contains("gpu"), "{err}");
+    }
+}
+
+#[test]
+fn prove_rejects_bad_input_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_err(worker(dir.path()).args(["prove", "--matmul", "12", "--backend", "cpu", "--security", "test"]));
+    assert!(err.contains("proving failed"), "{err}");
+    let err = run_err(worker(dir.path()).args(["prove", "--matmul", "16", "--seed", "xyz", "--backend", "cpu"]));
+    assert!(err.contains("--seed"), "{err}");
+    let err = run_err(worker(dir.path()).args(["prove", "--matmul", "16", "--backend", "tpu"]));
+    assert!(err.contains("tpu"), "{err}");
+}

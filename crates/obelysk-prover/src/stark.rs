@@ -261,7 +261,7 @@ pub(crate) fn resolve_backend(requested: ProverBackend) -> Result<Engine, ProveE
                 Ok(ctx) => {
                     let name = ctx.adapter().name.clone();
                     LOGGED.call_once(|| {
-                        tracing::warn!(adapter = %name, "backend Auto: only a software GPU adapter; proving on the SIMD CPU backend (SAGE_GPU_ALLOW_SOFTWARE=1 to use it)")
+                        tracing::info!(adapter = %name, "backend Auto: only a software GPU adapter; proving on the SIMD CPU backend (SAGE_GPU_ALLOW_SOFTWARE=1 to use it)")
                     });
                     Ok(Engine::Simd)
                 }
