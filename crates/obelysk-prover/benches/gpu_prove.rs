@@ -95,7 +95,7 @@ fn main() {
             gpu_sum += g;
             let st = gpu_stats.phase(p);
             println!(
-                "| matmul n={n} | 2^{rows} | {} | {c:.1} | {g:.1} | {} | {} | {} | | |",
+                "| matmul n={n} | 2^{rows} | {} | {c:.1} | {g:.1} | {} | {} | {} | | | |",
                 p.name(),
                 ratio(c, g),
                 st.gpu_ops / REPS as u64,
@@ -105,12 +105,12 @@ fn main() {
         let rest_cpu = ms(simd_t) - cpu_sum;
         let rest_gpu = ms(gpu_t) - gpu_sum;
         println!(
-            "| matmul n={n} | 2^{rows} | rest (CPU in both) | {rest_cpu:.1} | {rest_gpu:.1} | {} | | | | |",
+            "| matmul n={n} | 2^{rows} | rest (CPU in both) | {rest_cpu:.1} | {rest_gpu:.1} | {} | | | | | |",
             ratio(rest_cpu, rest_gpu)
         );
         let t = gpu_stats.transfers;
         println!(
-            "| matmul n={n} | 2^{rows} | **whole proof** | {:.1} | {:.1} | **{}** | {} | {} | {:.1} MB | {:.1} MB |",
+            "| matmul n={n} | 2^{rows} | **whole proof** | {:.1} | {:.1} | **{}** | {} | {} | {:.1} MB | {:.1} MB | {} columns |",
             ms(simd_t),
             ms(gpu_t),
             ratio(ms(simd_t), ms(gpu_t)),
@@ -118,6 +118,7 @@ fn main() {
             gpu_stats.fallbacks() / REPS as u64,
             t.host_to_device as f64 / 1e6 / REPS as f64,
             t.device_to_host as f64 / 1e6 / REPS as f64,
+            gpu_stats.resident_hits / REPS as u64,
         );
     }
 }

@@ -214,7 +214,10 @@ pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat)
                 tracing::error!("{why}; proving again on the SIMD CPU backend");
                 prove_on::<stwo::prover::backend::simd::SimdBackend>(job, config, cheat)
             };
-            match prove_on::<gpu::GpuBackend>(job, config, cheat) {
+            gpu::GpuBackend::clear_resident();
+            let on_gpu = prove_on::<gpu::GpuBackend>(job, config, cheat);
+            gpu::GpuBackend::clear_resident();
+            match on_gpu {
                 // Defence in depth: the GPU kernels are tested bit for bit against Stwo, but a
                 // driver fault must never turn into a wrong proof (and a slashed worker).
                 // Verifying costs milliseconds; a proof that fails is redone on the CPU.

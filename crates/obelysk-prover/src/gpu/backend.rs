@@ -119,6 +119,8 @@ pub struct GpuBackendStats {
     pub phases: Vec<(GpuPhase, PhaseStats)>,
     /// Bytes moved host → device and device → host.
     pub transfers: super::TransferStats,
+    /// Columns a phase found already on the device (not uploaded again).
+    pub resident_hits: u64,
 }
 
 impl GpuBackendStats {
@@ -155,6 +157,9 @@ struct Runtime {
     twiddles: Mutex<HashMap<(u64, u32, bool), Arc<GpuTwiddles>>>,
     /// Upper Merkle layers computed together with the leaves, served to `build_next_layer`.
     layers: Mutex<Vec<Vec<Vec<Blake2sHash>>>>,
+    /// Device copies of host columns this backend just produced (see [`Resident`]).
+    resident: Mutex<Vec<Resident>>,
+    resident_hits: AtomicU64,
     counters: [Counters; 3],
 }
 
@@ -176,12 +181,61 @@ fn runtime() -> Option<&'static Runtime> {
                     ctx,
                     twiddles: Mutex::new(HashMap::new()),
                     layers: Mutex::new(Vec::new()),
+                    resident: Mutex::new(Vec::new()),
+                    resident_hits: AtomicU64::new(0),
                     counters: Default::default(),
                 }
             })
         })
         .as_ref()
         .ok()
+}
+
+/// Fingerprint positions per resident column.
+const SAMPLES: usize = 32;
+/// Most resident columns kept, and most words in all of them (1 GiB).
+const RESIDENT_MAX_COLUMNS: usize = 256;
+const RESIDENT_MAX_WORDS: usize = 1 << 28;
+
+/// The device copy of a host column the backend produced (interpolated coefficients, extended
+/// evaluations), so that the next phase (evaluate, Merkle) does not upload it again: the column
+/// stays on the device between phases. Matched by the host buffer's address and length and a
+/// fingerprint of sampled values; taken (removed) when used, dropped at the end of each proof and
+/// when the cache is full. A stale match could only make the proof fail verification, and a GPU
+/// proof that fails verification is redone on the CPU.
+struct Resident {
+    ptr: usize,
+    len: usize,
+    sample: [u32; SAMPLES],
+    /// The device words (coefficients in CPU order, whatever the host copy's order).
+    column: super::GpuColumn,
+}
+
+fn fingerprint(values: &[BaseField]) -> [u32; SAMPLES] {
+    let n = values.len();
+    std::array::from_fn(|i| if n == 0 { 0 } else { values[(i * n) / SAMPLES + (i * 7919) % (n / SAMPLES).max(1)].0 })
+}
+
+impl Runtime {
+    fn keep(&self, host: &[BaseField], column: super::GpuColumn) {
+        let Ok(mut r) = self.resident.lock() else { return };
+        r.push(Resident { ptr: host.as_ptr() as usize, len: host.len(), sample: fingerprint(host), column });
+        while r.len() > RESIDENT_MAX_COLUMNS || r.iter().map(|e| e.column.len()).sum::<usize>() > RESIDENT_MAX_WORDS {
+            r.remove(0);
+        }
+    }
+
+    fn take(&self, host: &[BaseField]) -> Option<super::GpuColumn> {
+        let mut r = self.resident.lock().ok()?;
+        let (ptr, len) = (host.as_ptr() as usize, host.len());
+        let i = r.iter().position(|e| e.ptr == ptr && e.len == len)?;
+        let entry = r.remove(i);
+        let hit = entry.sample == fingerprint(host);
+        if hit {
+            self.resident_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        hit.then_some(entry.column)
+    }
 }
 
 fn phase_index(phase: GpuPhase) -> usize {
@@ -304,6 +358,16 @@ impl GpuBackend {
                 })
                 .collect(),
             transfers: rt.ctx.transfers(),
+            resident_hits: rt.resident_hits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Drops every resident device column (called before and after each proof).
+    pub fn clear_resident() {
+        if let Some(rt) = runtime()
+            && let Ok(mut r) = rt.resident.lock()
+        {
+            r.clear();
         }
     }
 
@@ -319,6 +383,7 @@ impl GpuBackend {
                 c.cpu_nanos.store(0, Ordering::Relaxed);
             }
             rt.ctx.reset_transfers();
+            rt.resident_hits.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -500,30 +565,45 @@ fn gpu_interpolate(
     let log_size = eval.domain.log_size();
     on_device(GpuPhase::Interpolate, log_size, |rt| {
         let tw = rt.device_twiddles(&twiddles.itwiddles, eval.domain, true)?;
-        let words: Vec<u32> = eval.values.as_slice().iter().map(|v| v.0).collect();
-        let mut coeffs = rt.ctx.interpolate_words(&words, &tw)?;
+        let device = match rt.take(eval.values.as_slice()) {
+            Some(column) => column,
+            None => rt.ctx.try_upload(&eval.values.as_slice().iter().map(|v| v.0).collect::<Vec<_>>())?,
+        };
+        rt.ctx.interpolate_with(&device, &tw)?;
+        let mut coeffs = rt.ctx.download(&device)?;
         if simd_order_is_transposed(log_size) {
             transpose_vecs(&mut coeffs);
         }
         if INJECTED_CORRUPTIONS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             coeffs[0] ^= 1;
         }
-        Ok(words_to_column(coeffs))
+        let column = words_to_column(coeffs);
+        rt.keep(column.as_slice(), device);
+        Ok(column)
     })
 }
 
+/// Evaluates on the device; returns the evaluations and their device column.
 fn gpu_evaluate_words(
     poly: &CircleCoefficients<GpuBackend>,
     domain: CircleDomain,
     twiddles: &TwiddleTree<GpuBackend>,
-) -> Option<Vec<u32>> {
+) -> Option<(Vec<u32>, super::GpuColumn)> {
     on_device(GpuPhase::Evaluate, domain.log_size(), |rt| {
-        let mut coeffs: Vec<u32> = poly.coeffs.as_slice().iter().map(|v| v.0).collect();
-        if coeffs.len() > 1 && simd_order_is_transposed(coeffs.len().ilog2()) {
-            transpose_vecs(&mut coeffs);
-        }
+        let host = poly.coeffs.as_slice();
+        let device = match rt.take(host) {
+            Some(column) => column,
+            None => {
+                let mut coeffs: Vec<u32> = host.iter().map(|v| v.0).collect();
+                if coeffs.len() > 1 && simd_order_is_transposed(coeffs.len().ilog2()) {
+                    transpose_vecs(&mut coeffs);
+                }
+                rt.ctx.try_upload(&coeffs)?
+            }
+        };
         let tw = rt.device_twiddles(&twiddles.twiddles, domain, false)?;
-        rt.ctx.evaluate_words(&coeffs, &tw)
+        let evals = rt.ctx.evaluate_column(&device, &tw)?;
+        Ok((rt.ctx.download(&evals)?, evals))
     })
 }
 
@@ -617,7 +697,7 @@ impl PolyOps for GpuBackend {
         twiddles: &TwiddleTree<Self>,
     ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
         match gpu_evaluate_words(poly, domain, twiddles) {
-            Some(words) => CircleEvaluation::new(domain, words_to_column(words)),
+            Some((words, _)) => CircleEvaluation::new(domain, words_to_column(words)),
             None => on_cpu(GpuPhase::Evaluate, || {
                 let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
                 eval_from_simd(SimdBackend::evaluate(&simd, domain, simd_forward(twiddles)))
@@ -632,9 +712,13 @@ impl PolyOps for GpuBackend {
         mut buffer: Col<Self, BaseField>,
     ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
         match gpu_evaluate_words(poly, domain, twiddles) {
-            Some(words) if buffer.len() == words.len() => {
+            Some((words, device)) if buffer.len() == words.len() => {
                 for (dst, src) in buffer.as_mut_slice().iter_mut().zip(words) {
                     *dst = M31::from_u32_unchecked(src);
+                }
+                // The commitment's Merkle tree reads these evaluations next: keep them on the device.
+                if let Some(rt) = runtime() {
+                    rt.keep(buffer.as_slice(), device);
                 }
                 CircleEvaluation::new(domain, buffer)
             }
@@ -685,10 +769,16 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
             None
         } else {
             on_device(GpuPhase::Merkle, lifting_log_size, |rt| {
-                let slices: Vec<&[BaseField]> = columns.iter().map(|c| c.as_slice()).collect();
+                let device = columns
+                    .iter()
+                    .map(|c| match rt.take(c.as_slice()) {
+                        Some(column) => Ok(column),
+                        None => rt.ctx.try_upload(&c.as_slice().iter().map(|v| v.0).collect::<Vec<_>>()),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut layers: Vec<Vec<Blake2sHash>> = rt
                     .ctx
-                    .merkle_layers(&slices, lifting_log_size)?
+                    .merkle_layers_resident(&device.iter().collect::<Vec<_>>(), lifting_log_size)?
                     .into_iter()
                     .map(|words| words_to_hashes(&words))
                     .collect();

@@ -61,6 +61,9 @@ fn assert_identical(job: &Job, proof: ProofConfig) {
         assert!(stats.phase(phase).gpu_ops > 0, "{phase:?} never ran on the device: {stats:?}");
     }
     assert!(stats.transfers.host_to_device > 0 && stats.transfers.device_to_host > 0);
+    // Coefficients go from interpolation to evaluation, and evaluations to the Merkle tree,
+    // without leaving the device.
+    assert!(stats.resident_hits >= 2, "no column stayed on the device between phases: {stats:?}");
     assert_eq!(gpu.encoded.proof_hash, cpu.encoded.proof_hash, "proof hashes differ");
     assert!(gpu.encoded.bytes == cpu.encoded.bytes, "GPU and CPU envelopes differ");
     let policy = VerifyPolicy { min_security_bits: 0 };

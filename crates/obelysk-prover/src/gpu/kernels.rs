@@ -192,30 +192,39 @@ impl GpuContext {
     /// Interpolates bit-reversed evaluations (`evals.len()` = the domain size of `twiddles`, which
     /// must be inverse twiddles) and reads the coefficients back (CPU order).
     pub fn interpolate_words(&self, evals: &[u32], twiddles: &GpuTwiddles) -> Result<Vec<u32>, GpuError> {
+        self.interpolate_keep(evals, twiddles).map(|(_, words)| words)
+    }
+
+    /// [`Self::interpolate_words`] that also returns the coefficients' device column (kept for a
+    /// later [`Self::evaluate_column`]).
+    pub fn interpolate_keep(&self, evals: &[u32], twiddles: &GpuTwiddles) -> Result<(GpuColumn, Vec<u32>), GpuError> {
         let column = self.try_upload(evals)?;
         self.interpolate_with(&column, twiddles)?;
-        self.download(&column)
+        let words = self.download(&column)?;
+        Ok((column, words))
     }
 
     /// Evaluates coefficients (CPU order, at most the domain size of `twiddles`, zero-padded on the
     /// device) on that domain and reads the bit-reversed evaluations back.
     pub fn evaluate_words(&self, coeffs: &[u32], twiddles: &GpuTwiddles) -> Result<Vec<u32>, GpuError> {
-        let n = 1usize << twiddles.log_size;
-        if coeffs.len() > n || coeffs.is_empty() {
-            return Err(GpuError::Unsupported(format!("{} coefficients on a domain of {n}", coeffs.len())));
-        }
-        let column = if coeffs.len() == n {
-            self.try_upload(coeffs)?
-        } else {
-            let small = self.try_upload(coeffs)?;
-            let column = self.try_zeroed(n)?;
-            let mut encoder = self.encoder();
-            encoder.copy_buffer_to_buffer(&small.buffer, 0, &column.buffer, 0, (coeffs.len() * 4) as u64);
-            self.submit(encoder);
-            column
-        };
-        self.evaluate_with(&column, twiddles)?;
+        let coeffs = self.try_upload(coeffs)?;
+        let column = self.evaluate_column(&coeffs, twiddles)?;
         self.download(&column)
+    }
+
+    /// Evaluates device-resident coefficients (CPU order, at most the domain size of `twiddles`)
+    /// into a new device column, zero-padding on the device; nothing crosses the bus.
+    pub fn evaluate_column(&self, coeffs: &GpuColumn, twiddles: &GpuTwiddles) -> Result<GpuColumn, GpuError> {
+        let n = 1usize << twiddles.log_size;
+        if coeffs.len > n || coeffs.len == 0 {
+            return Err(GpuError::Unsupported(format!("{} coefficients on a domain of {n}", coeffs.len)));
+        }
+        let column = self.try_zeroed(n)?;
+        let mut encoder = self.encoder();
+        encoder.copy_buffer_to_buffer(&coeffs.buffer, 0, &column.buffer, 0, (coeffs.len * 4) as u64);
+        self.submit(encoder);
+        self.evaluate_with(&column, twiddles)?;
+        Ok(column)
     }
 
     /// Builds a whole lifted Blake2s Merkle tree on the device and reads every layer back, leaves
@@ -224,8 +233,16 @@ impl GpuContext {
     pub fn merkle_layers(&self, columns: &[&[BaseField]], lifting_log_size: u32) -> Result<Vec<Vec<u32>>, GpuError> {
         let uploaded = columns.iter().map(|c| self.try_upload(&c.iter().map(|v| v.0).collect::<Vec<_>>()));
         let uploaded: Vec<GpuColumn> = uploaded.collect::<Result<_, _>>()?;
-        let mut layer = self.build_leaves_resident(&uploaded.iter().collect::<Vec<_>>(), lifting_log_size)?;
-        drop(uploaded);
+        self.merkle_layers_resident(&uploaded.iter().collect::<Vec<_>>(), lifting_log_size)
+    }
+
+    /// [`Self::merkle_layers`] over columns already on the device.
+    pub fn merkle_layers_resident(
+        &self,
+        columns: &[&GpuColumn],
+        lifting_log_size: u32,
+    ) -> Result<Vec<Vec<u32>>, GpuError> {
+        let mut layer = self.build_leaves_resident(columns, lifting_log_size)?;
         let mut layers = vec![self.download(&layer)?];
         while layer.len > HASH_WORDS {
             layer = self.build_next_layer(&layer)?;
