@@ -80,10 +80,27 @@ pub enum GpuPhase {
     Evaluate,
     /// Blake2s Merkle leaves and layers.
     Merkle,
+    /// Constraint evaluation on the extended trace (CPU: Stwo's SIMD evaluator).
+    Constraints,
+    /// DEEP quotients at the sampled points (CPU).
+    Quotients,
+    /// FRI folding (CPU).
+    Fri,
+    /// Proof-of-work grinding (CPU).
+    Grind,
 }
 
 impl GpuPhase {
-    const ALL: [GpuPhase; 3] = [GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle];
+    /// Every phase, in proving order.
+    pub const ALL: [GpuPhase; 7] = [
+        GpuPhase::Interpolate,
+        GpuPhase::Evaluate,
+        GpuPhase::Merkle,
+        GpuPhase::Constraints,
+        GpuPhase::Quotients,
+        GpuPhase::Fri,
+        GpuPhase::Grind,
+    ];
 
     /// Short name (`interpolate`, `evaluate`, `merkle`).
     pub fn name(self) -> &'static str {
@@ -91,6 +108,10 @@ impl GpuPhase {
             GpuPhase::Interpolate => "interpolate",
             GpuPhase::Evaluate => "evaluate",
             GpuPhase::Merkle => "merkle",
+            GpuPhase::Constraints => "constraints",
+            GpuPhase::Quotients => "quotients",
+            GpuPhase::Fri => "fri",
+            GpuPhase::Grind => "grind",
         }
     }
 }
@@ -160,7 +181,7 @@ struct Runtime {
     /// Device copies of host columns this backend just produced (see [`Resident`]).
     resident: Mutex<Vec<Resident>>,
     resident_hits: AtomicU64,
-    counters: [Counters; 3],
+    counters: [Counters; 7],
 }
 
 static RUNTIME: OnceLock<Result<Runtime, GpuError>> = OnceLock::new();
@@ -243,6 +264,10 @@ fn phase_index(phase: GpuPhase) -> usize {
         GpuPhase::Interpolate => 0,
         GpuPhase::Evaluate => 1,
         GpuPhase::Merkle => 2,
+        GpuPhase::Constraints => 3,
+        GpuPhase::Quotients => 4,
+        GpuPhase::Fri => 5,
+        GpuPhase::Grind => 6,
     }
 }
 
@@ -847,7 +872,7 @@ impl PackLeavesOps for GpuBackend {
 
 impl GrindOps<Blake2sChannel> for GpuBackend {
     fn grind(channel: &Blake2sChannel, pow_bits: u32) -> u64 {
-        SimdBackend::grind(channel, pow_bits)
+        on_cpu(GpuPhase::Grind, || SimdBackend::grind(channel, pow_bits))
     }
 }
 
@@ -858,18 +883,20 @@ impl QuotientOps for GpuBackend {
         accumulated_numerators_vec: &mut Vec<AccumulatedNumerators<Self>>,
         log_blowup_factor: u32,
     ) {
-        // The SIMD routine borrows evaluations; building SIMD views copies the columns once.
-        let simd_columns: Vec<CircleEvaluation<SimdBackend, BaseField, BitReversedOrder>> =
-            columns.iter().map(|c| CircleEvaluation::new(c.domain, c.values.clone())).collect();
-        let mut simd_accs: Vec<AccumulatedNumerators<SimdBackend>> =
-            std::mem::take(accumulated_numerators_vec).into_iter().map(numerators_to_simd).collect();
-        SimdBackend::accumulate_numerators(
-            &simd_columns.iter().collect::<Vec<_>>(),
-            sample_batches,
-            &mut simd_accs,
-            log_blowup_factor,
-        );
-        *accumulated_numerators_vec = simd_accs.into_iter().map(numerators_from_simd).collect();
+        on_cpu(GpuPhase::Quotients, || {
+            // The SIMD routine borrows evaluations; building SIMD views copies the columns once.
+            let simd_columns: Vec<CircleEvaluation<SimdBackend, BaseField, BitReversedOrder>> =
+                columns.iter().map(|c| CircleEvaluation::new(c.domain, c.values.clone())).collect();
+            let mut simd_accs: Vec<AccumulatedNumerators<SimdBackend>> =
+                std::mem::take(accumulated_numerators_vec).into_iter().map(numerators_to_simd).collect();
+            SimdBackend::accumulate_numerators(
+                &simd_columns.iter().collect::<Vec<_>>(),
+                sample_batches,
+                &mut simd_accs,
+                log_blowup_factor,
+            );
+            *accumulated_numerators_vec = simd_accs.into_iter().map(numerators_from_simd).collect();
+        })
     }
 
     fn compute_quotients_and_combine(
@@ -878,13 +905,15 @@ impl QuotientOps for GpuBackend {
         log_blowup_factor: u32,
         twiddles: &TwiddleTree<Self>,
     ) -> SecureEvaluation<Self, BitReversedOrder> {
-        let e = SimdBackend::compute_quotients_and_combine(
-            accs.into_iter().map(numerators_to_simd).collect(),
-            lifting_log_size,
-            log_blowup_factor,
-            simd_forward(twiddles),
-        );
-        SecureEvaluation::new(e.domain, secure_from_simd(e.values))
+        on_cpu(GpuPhase::Quotients, || {
+            let e = SimdBackend::compute_quotients_and_combine(
+                accs.into_iter().map(numerators_to_simd).collect(),
+                lifting_log_size,
+                log_blowup_factor,
+                simd_forward(twiddles),
+            );
+            SecureEvaluation::new(e.domain, secure_from_simd(e.values))
+        })
     }
 }
 
@@ -908,10 +937,14 @@ impl FriOps for GpuBackend {
     fn decompose(
         eval: &SecureEvaluation<Self, BitReversedOrder>,
     ) -> (SecureEvaluation<Self, BitReversedOrder>, SecureField) {
-        let simd =
-            SecureEvaluation::<SimdBackend, BitReversedOrder>::new(eval.domain, secure_to_simd(eval.values.clone()));
-        let (g, lambda) = SimdBackend::decompose(&simd);
-        (SecureEvaluation::new(g.domain, secure_from_simd(g.values)), lambda)
+        on_cpu(GpuPhase::Fri, || {
+            let simd = SecureEvaluation::<SimdBackend, BitReversedOrder>::new(
+                eval.domain,
+                secure_to_simd(eval.values.clone()),
+            );
+            let (g, lambda) = SimdBackend::decompose(&simd);
+            (SecureEvaluation::new(g.domain, secure_from_simd(g.values)), lambda)
+        })
     }
 
     fn fold_line(
@@ -920,8 +953,10 @@ impl FriOps for GpuBackend {
         twiddles: &TwiddleTree<Self>,
         fold_step: u32,
     ) -> LineEvaluation<Self> {
-        let simd = line_to_simd(LineEvaluation::new(eval.domain(), eval.values.clone()));
-        line_from_simd(SimdBackend::fold_line(&simd, alpha, simd_inverse(twiddles), fold_step))
+        on_cpu(GpuPhase::Fri, || {
+            let simd = line_to_simd(LineEvaluation::new(eval.domain(), eval.values.clone()));
+            line_from_simd(SimdBackend::fold_line(&simd, alpha, simd_inverse(twiddles), fold_step))
+        })
     }
 
     fn fold_circle_into_line(
@@ -929,9 +964,11 @@ impl FriOps for GpuBackend {
         alpha: SecureField,
         twiddles: &TwiddleTree<Self>,
     ) -> LineEvaluation<Self> {
-        let simd =
-            SecureEvaluation::<SimdBackend, BitReversedOrder>::new(src.domain, secure_to_simd(src.values.clone()));
-        line_from_simd(SimdBackend::fold_circle_into_line(&simd, alpha, simd_inverse(twiddles)))
+        on_cpu(GpuPhase::Fri, || {
+            let simd =
+                SecureEvaluation::<SimdBackend, BitReversedOrder>::new(src.domain, secure_to_simd(src.values.clone()));
+            line_from_simd(SimdBackend::fold_circle_into_line(&simd, alpha, simd_inverse(twiddles)))
+        })
     }
 }
 
@@ -1033,6 +1070,7 @@ impl<E: FrameworkEval + Sync> ComponentProver<GpuBackend> for FrameworkComponent
             evaluation_accumulator.skip_coeffs(n);
             return;
         }
+        let start = Instant::now();
         let mode = evaluation_accumulator.evaluation_mode();
         let log_size = self.max_constraint_log_degree_bound();
         let owned: Vec<Vec<Poly<SimdBackend>>> =
@@ -1065,6 +1103,11 @@ impl<E: FrameworkEval + Sync> ComponentProver<GpuBackend> for FrameworkComponent
             for (k, v) in sum.into_iter().enumerate() {
                 target.col.columns[k].data[i] = v;
             }
+        }
+        if let Some(Ok(rt)) = RUNTIME.get() {
+            let c = &rt.counters[phase_index(GpuPhase::Constraints)];
+            c.cpu_ops.fetch_add(1, Ordering::Relaxed);
+            c.cpu_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
     }
 }
