@@ -229,7 +229,7 @@ struct Resident {
     len: usize,
     sample: [u32; SAMPLES],
     /// The device words (coefficients in CPU order, whatever the host copy's order).
-    column: super::GpuColumn,
+    column: Arc<super::GpuColumn>,
 }
 
 fn fingerprint(values: &[BaseField]) -> [u32; SAMPLES] {
@@ -240,22 +240,44 @@ fn fingerprint(values: &[BaseField]) -> [u32; SAMPLES] {
 impl Runtime {
     fn keep(&self, host: &[BaseField], column: super::GpuColumn) {
         let Ok(mut r) = self.resident.lock() else { return };
+        let column = Arc::new(column);
         r.push(Resident { ptr: host.as_ptr() as usize, len: host.len(), sample: fingerprint(host), column });
         while r.len() > RESIDENT_MAX_COLUMNS || r.iter().map(|e| e.column.len()).sum::<usize>() > RESIDENT_MAX_WORDS {
             r.remove(0);
         }
     }
 
-    fn take(&self, host: &[BaseField]) -> Option<super::GpuColumn> {
+    /// The device copy of `host`, removed from the cache (it is about to be overwritten or is no
+    /// longer needed).
+    fn take(&self, host: &[BaseField]) -> Option<Arc<super::GpuColumn>> {
+        self.lookup(host, true)
+    }
+
+    /// The device copy of `host`, left in the cache for later phases.
+    fn peek(&self, host: &[BaseField]) -> Option<Arc<super::GpuColumn>> {
+        self.lookup(host, false)
+    }
+
+    fn lookup(&self, host: &[BaseField], remove: bool) -> Option<Arc<super::GpuColumn>> {
         let mut r = self.resident.lock().ok()?;
         let (ptr, len) = (host.as_ptr() as usize, host.len());
         let i = r.iter().position(|e| e.ptr == ptr && e.len == len)?;
-        let entry = r.remove(i);
-        let hit = entry.sample == fingerprint(host);
-        if hit {
-            self.resident_hits.fetch_add(1, Ordering::Relaxed);
+        if r[i].sample != fingerprint(host) {
+            // The host buffer was reused for other data: the device copy is stale.
+            r.remove(i);
+            return None;
         }
-        hit.then_some(entry.column)
+        self.resident_hits.fetch_add(1, Ordering::Relaxed);
+        Some(if remove { r.remove(i).column } else { Arc::clone(&r[i].column) })
+    }
+
+    /// A device column holding `host` (its first `prefix` words when uploading): the resident copy
+    /// if there is one, otherwise an upload.
+    fn device_or_upload(&self, host: &[BaseField], prefix: usize) -> Result<Arc<super::GpuColumn>, GpuError> {
+        match self.peek(host) {
+            Some(column) => Ok(column),
+            None => self.ctx.try_upload(&host[..prefix].iter().map(|v| v.0).collect::<Vec<_>>()).map(Arc::new),
+        }
     }
 }
 
@@ -592,7 +614,7 @@ fn gpu_interpolate(
         let tw = rt.device_twiddles(&twiddles.itwiddles, eval.domain, true)?;
         let device = match rt.take(eval.values.as_slice()) {
             Some(column) => column,
-            None => rt.ctx.try_upload(&eval.values.as_slice().iter().map(|v| v.0).collect::<Vec<_>>())?,
+            None => Arc::new(rt.ctx.try_upload(&eval.values.as_slice().iter().map(|v| v.0).collect::<Vec<_>>())?),
         };
         rt.ctx.interpolate_with(&device, &tw)?;
         let mut coeffs = rt.ctx.download(&device)?;
@@ -603,7 +625,9 @@ fn gpu_interpolate(
             coeffs[0] ^= 1;
         }
         let column = words_to_column(coeffs);
-        rt.keep(column.as_slice(), device);
+        if let Ok(device) = Arc::try_unwrap(device) {
+            rt.keep(column.as_slice(), device);
+        }
         Ok(column)
     })
 }
@@ -623,7 +647,7 @@ fn gpu_evaluate_words(
                 if coeffs.len() > 1 && simd_order_is_transposed(coeffs.len().ilog2()) {
                     transpose_vecs(&mut coeffs);
                 }
-                rt.ctx.try_upload(&coeffs)?
+                Arc::new(rt.ctx.try_upload(&coeffs)?)
             }
         };
         let tw = rt.device_twiddles(&twiddles.twiddles, domain, false)?;
@@ -794,16 +818,14 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
             None
         } else {
             on_device(GpuPhase::Merkle, lifting_log_size, |rt| {
+                // Extended evaluations stay resident: the DEEP quotients read them next.
                 let device = columns
                     .iter()
-                    .map(|c| match rt.take(c.as_slice()) {
-                        Some(column) => Ok(column),
-                        None => rt.ctx.try_upload(&c.as_slice().iter().map(|v| v.0).collect::<Vec<_>>()),
-                    })
+                    .map(|c| rt.device_or_upload(c.as_slice(), c.len()))
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut layers: Vec<Vec<Blake2sHash>> = rt
                     .ctx
-                    .merkle_layers_resident(&device.iter().collect::<Vec<_>>(), lifting_log_size)?
+                    .merkle_layers_resident(&device.iter().map(|c| &**c).collect::<Vec<_>>(), lifting_log_size)?
                     .into_iter()
                     .map(|words| words_to_hashes(&words))
                     .collect();
@@ -883,6 +905,17 @@ impl QuotientOps for GpuBackend {
         accumulated_numerators_vec: &mut Vec<AccumulatedNumerators<Self>>,
         log_blowup_factor: u32,
     ) {
+        let domain = columns.first().map(|c| c.domain);
+        let gpu = domain.and_then(|domain| {
+            let subdomain = domain.split(log_blowup_factor).0;
+            on_device(GpuPhase::Quotients, subdomain.log_size(), |rt| {
+                gpu_accumulate_numerators(rt, columns, sample_batches, subdomain.size())
+            })
+        });
+        if let Some(accs) = gpu {
+            accumulated_numerators_vec.extend(accs);
+            return;
+        }
         on_cpu(GpuPhase::Quotients, || {
             // The SIMD routine borrows evaluations; building SIMD views copies the columns once.
             let simd_columns: Vec<CircleEvaluation<SimdBackend, BaseField, BitReversedOrder>> =
@@ -915,6 +948,57 @@ impl QuotientOps for GpuBackend {
             SecureEvaluation::new(e.domain, secure_from_simd(e.values))
         })
     }
+}
+
+/// `accumulate_numerators` on the device: the committed evaluations are read where they already
+/// are (resident since their Merkle tree was built); only the subdomain numerators come back.
+fn gpu_accumulate_numerators(
+    rt: &Runtime,
+    columns: &[&CircleEvaluation<GpuBackend, BaseField, BitReversedOrder>],
+    sample_batches: &[ColumnSampleBatch],
+    rows: usize,
+) -> Result<Vec<AccumulatedNumerators<GpuBackend>>, GpuError> {
+    let constants = stwo::core::pcs::quotients::quotient_constants(sample_batches);
+    let mut device: HashMap<usize, Arc<super::GpuColumn>> = HashMap::new();
+    let mut out = Vec::with_capacity(sample_batches.len());
+    for (batch, coeffs) in sample_batches.iter().zip(&constants.line_coeffs) {
+        let mut cols = Vec::with_capacity(coeffs.len());
+        for data in &batch.cols_vals_randpows {
+            let i = data.column_index;
+            let host = columns
+                .get(i)
+                .ok_or_else(|| GpuError::Unsupported(format!("sample of column {i} of {}", columns.len())))?;
+            let column = match device.entry(i) {
+                std::collections::hash_map::Entry::Occupied(e) => Arc::clone(e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    Arc::clone(e.insert(rt.device_or_upload(host.values.as_slice(), rows)?))
+                }
+            };
+            cols.push(column);
+        }
+        if cols.is_empty() {
+            out.push(AccumulatedNumerators {
+                sample_point: batch.point,
+                partial_numerators_acc: SecureColumnByCoords::zeros(rows),
+                first_linear_term_acc: SecureField::zero(),
+            });
+            continue;
+        }
+        let c: Vec<[u32; 4]> = coeffs.iter().map(|(_, _, c)| c.to_m31_array().map(|v| v.0)).collect();
+        let sum_b: SecureField = coeffs.iter().map(|(_, b, _)| *b).sum();
+        let words = rt.ctx.quotient_numerators(
+            &cols.iter().map(|c| &**c).collect::<Vec<_>>(),
+            rows,
+            &c,
+            sum_b.to_m31_array().map(|v| v.0),
+        )?;
+        out.push(AccumulatedNumerators {
+            sample_point: batch.point,
+            partial_numerators_acc: SecureColumnByCoords { columns: words.map(words_to_column) },
+            first_linear_term_acc: coeffs.iter().map(|(a, ..)| *a).sum(),
+        });
+    }
+    Ok(out)
 }
 
 fn numerators_to_simd(a: AccumulatedNumerators<GpuBackend>) -> AccumulatedNumerators<SimdBackend> {

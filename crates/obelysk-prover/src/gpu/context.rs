@@ -122,6 +122,7 @@ pub(super) struct Pipelines {
     pub(super) leaf_absorb: wgpu::ComputePipeline,
     pub(super) leaf_finalize: wgpu::ComputePipeline,
     pub(super) next_layer: wgpu::ComputePipeline,
+    pub(super) quotient_numerators: wgpu::ComputePipeline,
 }
 
 /// A wgpu device with the prover's kernels compiled.
@@ -308,7 +309,7 @@ impl GpuContext {
         self.guarded("download", || self.download_inner(column))
     }
 
-    fn download_inner(&self, column: &GpuColumn) -> Result<Vec<u32>, GpuError> {
+    pub(super) fn download_inner(&self, column: &GpuColumn) -> Result<Vec<u32>, GpuError> {
         if column.len == 0 {
             return Ok(Vec::new());
         }
@@ -415,6 +416,7 @@ impl Pipelines {
         let bit_reverse = module("bit_reverse");
         let fft = module("fft");
         let blake = module("blake2s");
+        let quotients = module("quotients");
         Self {
             m31_add: pipeline(&arith, "m31_add_kernel"),
             m31_sub: pipeline(&arith, "m31_sub_kernel"),
@@ -428,6 +430,7 @@ impl Pipelines {
             leaf_absorb: pipeline(&blake, "leaf_absorb"),
             leaf_finalize: pipeline(&blake, "leaf_finalize"),
             next_layer: pipeline(&blake, "next_layer"),
+            quotient_numerators: pipeline(&quotients, "quotient_numerators"),
         }
     }
 }

@@ -466,6 +466,47 @@ impl GpuContext {
         })
     }
 
+    /// DEEP-quotient partial numerators of one sample batch, as Stwo's `accumulate_numerators`:
+    /// row `r` (of the first `rows` of each column) gets `Σ_j c_j·columns[j][r] − sum_b`, in QM31.
+    /// `c` and `sum_b` are QM31 values as 4 words each (`to_m31_array` order). Returns the four
+    /// coordinate columns.
+    pub fn quotient_numerators(
+        &self,
+        columns: &[&GpuColumn],
+        rows: usize,
+        c: &[[u32; 4]],
+        sum_b: [u32; 4],
+    ) -> Result<[Vec<u32>; 4], GpuError> {
+        self.guarded("quotient numerators", || {
+            if columns.len() != c.len() || columns.is_empty() {
+                return Err(GpuError::Unsupported(format!("{} columns, {} coefficients", columns.len(), c.len())));
+            }
+            if columns.iter().any(|col| col.len < rows) {
+                return Err(GpuError::Unsupported(format!("a column shorter than the {rows}-row subdomain")));
+            }
+            let total = checked_len(columns.len() * rows)?;
+            let packed = self.try_zeroed(total as usize)?;
+            let mut encoder = self.encoder();
+            for (j, col) in columns.iter().enumerate() {
+                encoder.copy_buffer_to_buffer(&col.buffer, 0, &packed.buffer, (j * rows * 4) as u64, (rows * 4) as u64);
+            }
+            let mut words: Vec<u32> = c.iter().flatten().copied().collect();
+            words.extend(sum_b);
+            let coeffs = self.upload(&words);
+            let out = self.try_zeroed(4 * rows)?;
+            let p = self.params([checked_len(rows)?, checked_len(columns.len())?, 0, 0]);
+            self.record(
+                &mut encoder,
+                &self.pipelines.quotient_numerators,
+                &[(0, &p), (1, &packed.buffer), (2, &coeffs.buffer), (3, &out.buffer)],
+                rows,
+            );
+            self.submit(encoder);
+            let all = self.download_inner(&out)?;
+            Ok(std::array::from_fn(|k| all[k * rows..(k + 1) * rows].to_vec()))
+        })
+    }
+
     fn expand_states(
         &self,
         encoder: &mut wgpu::CommandEncoder,

@@ -60,13 +60,20 @@ const ARITH_WGSL: &str = include_str!("shaders/arith.wgsl");
 const BIT_REVERSE_WGSL: &str = include_str!("shaders/bit_reverse.wgsl");
 const FFT_WGSL: &str = include_str!("shaders/fft.wgsl");
 const BLAKE2S_WGSL: &str = include_str!("shaders/blake2s.wgsl");
+const QUOTIENTS_WGSL: &str = include_str!("shaders/quotients.wgsl");
 
 /// The WGSL source of each shader module as the device receives it (field library + kernels).
 pub fn shader_sources() -> Vec<(&'static str, String)> {
-    [("arith", ARITH_WGSL), ("bit_reverse", BIT_REVERSE_WGSL), ("fft", FFT_WGSL), ("blake2s", BLAKE2S_WGSL)]
-        .into_iter()
-        .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{src}")))
-        .collect()
+    [
+        ("arith", ARITH_WGSL),
+        ("bit_reverse", BIT_REVERSE_WGSL),
+        ("fft", FFT_WGSL),
+        ("blake2s", BLAKE2S_WGSL),
+        ("quotients", QUOTIENTS_WGSL),
+    ]
+    .into_iter()
+    .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{src}")))
+    .collect()
 }
 
 /// Parses and validates every shader module with naga (no GPU needed).

@@ -73,7 +73,7 @@ const SIZES: [usize; 8] = [1, 7, 255, 256, 257, 1000, 4096, 1 << 16];
 #[test]
 fn naga_validates_every_shader() {
     validate_shaders().unwrap();
-    assert_eq!(shader_sources().len(), 4);
+    assert_eq!(shader_sources().len(), 5);
 }
 
 #[test]
@@ -131,6 +131,46 @@ fn gpu_qm31_mul_matches_cpu() {
         let got = gpu.qm31_mul(&gpu.upload(&flat(&a)), &gpu.upload(&flat(&b))).unwrap();
         assert_eq!(gpu.download(&got).unwrap(), flat(&want), "n = {n}");
     }
+}
+
+#[test]
+fn gpu_quotient_numerators_match_cpu() {
+    let gpu = gpu();
+    let mut rng = Rng(5);
+    let qm31 = |rng: &mut Rng| SecureField::from_m31_array(std::array::from_fn(|_| rng.m31()));
+    for (k, rows, len) in [(1usize, 16usize, 64usize), (3, 256, 1024), (7, 4096, 4096), (2, 1 << 15, 1 << 17)] {
+        let cols: Vec<Vec<BaseField>> = (0..k).map(|_| rng.m31s(len)).collect();
+        let c: Vec<SecureField> = (0..k).map(|_| qm31(&mut rng)).collect();
+        let b: Vec<SecureField> = (0..k).map(|_| qm31(&mut rng)).collect();
+        // Stwo's accumulate_row_partial_numerators: Σ_j (c_j·v_j − b_j).
+        let want: Vec<SecureField> = (0..rows)
+            .map(|r| {
+                (0..k)
+                    .map(|j| c[j] * cols[j][r] - b[j])
+                    .fold(SecureField::from_m31_array([BaseField::from(0); 4]), |x, y| x + y)
+            })
+            .collect();
+        let device: Vec<GpuColumn> = cols.iter().map(|c| gpu.upload_m31(c)).collect();
+        let got = gpu
+            .quotient_numerators(
+                &device.iter().collect::<Vec<_>>(),
+                rows,
+                &c.iter().map(|x| x.to_m31_array().map(|v| v.0)).collect::<Vec<_>>(),
+                b.iter()
+                    .fold(SecureField::from_m31_array([BaseField::from(0); 4]), |x, y| x + *y)
+                    .to_m31_array()
+                    .map(|v| v.0),
+            )
+            .unwrap();
+        for (coord, got) in got.iter().enumerate() {
+            let expect: Vec<u32> = want.iter().map(|w| w.to_m31_array()[coord].0).collect();
+            assert_eq!(*got, expect, "k = {k}, rows = {rows}, coordinate {coord}");
+        }
+    }
+    // Shapes the kernel does not take are typed errors.
+    let one = gpu.upload_m31(&rng.m31s(8));
+    assert!(matches!(gpu.quotient_numerators(&[&one], 16, &[[0; 4]], [0; 4]), Err(GpuError::Unsupported(_))));
+    assert!(matches!(gpu.quotient_numerators(&[], 8, &[], [0; 4]), Err(GpuError::Unsupported(_))));
 }
 
 #[test]
