@@ -88,12 +88,13 @@ impl Default for ProofConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum ProverBackend {
-    /// The GPU if one is usable, otherwise the CPU (the fallback is logged).
+    /// A hardware GPU if one is usable, otherwise the CPU (the choice is logged once).
     #[default]
     Auto,
     /// Stwo's SIMD CPU backend (AVX-512/AVX2/NEON where compiled in, all cores via rayon).
     Cpu,
-    /// A GPU backend. Not available yet (a later issue adds wgpu): asking for it is an error.
+    /// The wgpu backend ([`crate::gpu::GpuBackend`], feature `gpu`); an error when the build lacks
+    /// the feature or no adapter exists.
     Gpu,
 }
 

@@ -49,8 +49,12 @@
 //!
 //! # Backends
 //! [`ProverBackend::Cpu`] is Stwo's SIMD backend on all cores (rayon). [`ProverBackend::Gpu`]
-//! returns [`ProveError::BackendUnavailable`] until the wgpu backend lands;
-//! [`ProverBackend::Auto`] (the default) falls back to the CPU. The API is synchronous and
+//! (feature `gpu`) proves on [`gpu::GpuBackend`]: circle FFTs, Merkle trees and quotient
+//! numerators on a wgpu device, the rest on the SIMD backend; the proof is byte-identical to the
+//! CPU proof, a device error redoes that step on the CPU, and the GPU-made proof is verified before
+//! it is returned (redone on the CPU if it fails). Without the feature or an adapter, `Gpu` is
+//! [`ProveError::BackendUnavailable`]. [`ProverBackend::Auto`] (the default) takes a hardware GPU
+//! and otherwise the CPU (logged once); [`Proved::backend`] says which ran. The API is synchronous and
 //! CPU-bound: call it from `spawn_blocking` or a dedicated thread, never on an async runtime
 //! thread. Phases are `tracing` spans (`prove`, `execute`, `commit_main`, `stark_prove`, ...);
 //! enable span close events to get their timings.

@@ -1,35 +1,38 @@
-//! wgpu compute kernels for the prover (feature `gpu`, issue 6): the first increment of a GPU
-//! backend for Stwo.
+//! The wgpu GPU backend for the prover (feature `gpu`, issue 6).
+//!
+//! [`GpuBackend`] is a Stwo `Backend`: [`crate::prove`] runs on it for `ProverBackend::Gpu` (and
+//! for `Auto` on a hardware GPU). Circle FFTs (interpolate, evaluate, low-degree extension), the
+//! Blake2s Merkle trees and the DEEP-quotient numerators run on the device; constraint evaluation,
+//! quotient combination, FRI folding and grinding run on Stwo's SIMD backend over the same columns
+//! (no conversion: the columns are the SIMD column types). A column the device produced stays
+//! resident for the next phase. The proof is byte-identical to the SIMD backend's. See
+//! [`GpuBackend`] for the fallback rules and [`GpuBackend::stats`] for per-phase counters.
 //!
 //! [`GpuContext`] owns a wgpu device (any adapter with compute: Vulkan here; Mesa lavapipe in CI)
-//! and the compiled kernels; [`select_backend`] applies the crate's [`crate::ProverBackend`] semantics
-//! (`Gpu`: no adapter is a typed [`GpuError`]; `Auto`: CPU fallback, logged once). Every transfer
-//! between host and device is counted ([`GpuContext::transfers`]).
+//! and the compiled kernels; [`select_backend`] applies the crate's [`crate::ProverBackend`]
+//! semantics to a context of your own. Every transfer between host and device is counted
+//! ([`GpuContext::transfers`]).
 //!
 //! Kernels (WGSL in `shaders/*.wgsl`, loaded with `include_str!`, validated with naga by
-//! [`validate_shaders`]), each bit-identical to Stwo's CPU code on the same input:
+//! [`validate_shaders`]), each bit-identical to Stwo's code on the same input:
 //! - M31 add/sub/mul and QM31 mul on 32-bit limbs (WGSL has no u64),
 //! - bit reversal ([`stwo::core::utils::bit_reverse`]),
 //! - circle FFT: [`GpuContext::evaluate`] / [`GpuContext::interpolate`] run every butterfly layer on
-//!   the device with twiddles taken from Stwo's CPU twiddle tree (`CpuBackend::evaluate/interpolate`),
+//!   the device with twiddles taken from Stwo's twiddle tree (`CpuBackend::evaluate/interpolate`),
 //! - Blake2s Merkle: [`GpuContext::build_leaves`] (lifted leaves, Stwo's `Blake2sMerkleHasher`
 //!   format) and [`GpuContext::build_next_layer`] / [`GpuContext::merkle_root`],
+//! - DEEP-quotient numerators: [`GpuContext::quotient_numerators`] (Stwo's
+//!   `accumulate_numerators`),
 //! - the commit phase of one tree, [`GpuContext::commit_columns`]: interpolate → low-degree
-//!   extension → lifted Merkle root, all on the device; the root equals the one Stwo's
-//!   `CommitmentSchemeProver` (SIMD backend) commits to.
+//!   extension → lifted Merkle root, all on the device.
 //!
-//! Coefficients follow `CpuBackend`'s order. `SimdBackend` orders the coefficients of polynomials
-//! with ≥ 2^17 coefficients differently (self-consistently), so coefficient vectors must not be
-//! exchanged with it at those sizes; evaluations, and so Merkle roots, agree.
+//! The kernels' coefficients follow `CpuBackend`'s order. `SimdBackend` keeps polynomials with
+//! ≥ 2^17 coefficients with their 16-lane vectors transposed; [`GpuBackend`] converts at that
+//! boundary, so what it hands to Stwo is always in the SIMD order.
 //!
 //! wgpu errors (validation, out of memory, a lost device) inside an operation come back as
 //! [`GpuError::Operation`], never as a panic or a silently wrong result; errors outside an
-//! operation are logged. A caller that gets an error falls back to the CPU.
-//!
-//! Device buffers are [`GpuColumn`]s: they stay on the device between kernels until
-//! [`GpuContext::download`]. Not yet done: a Stwo `Backend` (`ColumnOps`, `PolyOps`,
-//! `MerkleOpsLifted`, `FriOps`, `QuotientOps`, ...) over these kernels, so [`crate::prove`] still
-//! runs on the CPU (and `ProverBackend::Gpu` in `prove` still reports the backend unavailable).
+//! operation are logged. [`GpuBackend`] redoes a failed operation on the CPU.
 //!
 //! ```no_run
 //! use obelysk_prover::gpu::{GpuContext, GpuOptions};
