@@ -123,7 +123,8 @@ pub(crate) fn run_step(name: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Optional features CI builds and tests too: the wgpu kernels and the QUIC transport.
+/// Optional features CI builds and tests too: the wgpu backend (prover and worker) and the QUIC
+/// transport.
 const OPTIONAL_FEATURES: &str = "obelysk-prover/gpu,sage-worker/gpu,sage-net/quic";
 
 fn test() -> Result<()> {
@@ -142,6 +143,8 @@ fn test() -> Result<()> {
             "obelysk-prover",
             "--package",
             "sage-net",
+            "--package",
+            "sage-worker",
             "--all-targets",
             "--features",
             OPTIONAL_FEATURES,
