@@ -59,11 +59,14 @@ pub struct GpuOptions {
     /// Accept a software adapter (lavapipe, device type `Cpu`). Default `true`: that is how CI tests
     /// the kernels; a production worker sets it to `false` so `Auto` does not pick a CPU emulation.
     pub allow_software: bool,
+    /// Use 64-bit integer products in the kernels when the adapter has `SHADER_INT64` (default
+    /// `true`); `false` forces the 32-bit-limb path everywhere.
+    pub use_int64: bool,
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        Self { backends: wgpu::Backends::PRIMARY, allow_software: true }
+        Self { backends: wgpu::Backends::PRIMARY, allow_software: true, use_int64: true }
     }
 }
 
@@ -132,6 +135,7 @@ pub struct GpuContext {
     pub(super) queue: wgpu::Queue,
     pub(super) pipelines: Pipelines,
     adapter: AdapterSummary,
+    int64: bool,
     h2d: AtomicU64,
     d2h: AtomicU64,
     lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -195,8 +199,10 @@ impl GpuContext {
                 reason: format!("only a software adapter ({}) and software adapters are not allowed", summary.name),
             });
         }
+        let int64 = options.use_int64 && adapter.features().contains(wgpu::Features::SHADER_INT64);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("obelysk-prover"),
+            required_features: if int64 { wgpu::Features::SHADER_INT64 } else { wgpu::Features::empty() },
             required_limits: adapter.limits(),
             ..Default::default()
         }))
@@ -211,14 +217,28 @@ impl GpuContext {
             lost_flag.store(true, Ordering::Relaxed);
             tracing::error!(?reason, %message, "GPU device lost");
         });
-        let pipelines = Pipelines::new(&device);
-        tracing::info!(adapter = %summary.name, device_type = ?summary.device_type, backend = ?summary.backend, "GPU context ready");
-        Ok(Self { device, queue, pipelines, adapter: summary, h2d: AtomicU64::new(0), d2h: AtomicU64::new(0), lost })
+        let pipelines = Pipelines::new(&device, int64);
+        tracing::info!(adapter = %summary.name, device_type = ?summary.device_type, backend = ?summary.backend, int64, "GPU context ready");
+        Ok(Self {
+            device,
+            queue,
+            pipelines,
+            adapter: summary,
+            int64,
+            h2d: AtomicU64::new(0),
+            d2h: AtomicU64::new(0),
+            lost,
+        })
     }
 
     /// The adapter this context runs on.
     pub fn adapter(&self) -> &AdapterSummary {
         &self.adapter
+    }
+
+    /// Whether the kernels use 64-bit products (`SHADER_INT64`), or 32-bit limbs.
+    pub fn int64(&self) -> bool {
+        self.int64
     }
 
     /// Bytes moved so far.
@@ -393,8 +413,8 @@ impl GpuContext {
 }
 
 impl Pipelines {
-    fn new(device: &wgpu::Device) -> Self {
-        let sources = super::shader_sources();
+    fn new(device: &wgpu::Device, int64: bool) -> Self {
+        let sources = super::shader_sources_for(int64);
         let module = |name: &str| {
             let (_, src) = sources.iter().find(|(n, _)| *n == name).expect("shader module exists");
             device.create_shader_module(wgpu::ShaderModuleDescriptor {

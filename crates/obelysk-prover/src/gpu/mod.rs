@@ -57,16 +57,26 @@ pub use context::{
 };
 pub use kernels::GpuTwiddles;
 
-/// Shared field library prepended to every kernel file.
+/// Shared field library prepended to every kernel file, with one of the two M31 multipliers.
 const FIELD_WGSL: &str = include_str!("shaders/field.wgsl");
+const M31_MUL_U32_WGSL: &str = include_str!("shaders/m31_mul_u32.wgsl");
+const M31_MUL_U64_WGSL: &str = include_str!("shaders/m31_mul_u64.wgsl");
 const ARITH_WGSL: &str = include_str!("shaders/arith.wgsl");
 const BIT_REVERSE_WGSL: &str = include_str!("shaders/bit_reverse.wgsl");
 const FFT_WGSL: &str = include_str!("shaders/fft.wgsl");
 const BLAKE2S_WGSL: &str = include_str!("shaders/blake2s.wgsl");
 const QUOTIENTS_WGSL: &str = include_str!("shaders/quotients.wgsl");
 
-/// The WGSL source of each shader module as the device receives it (field library + kernels).
+/// The WGSL source of each shader module as the device receives it (field library + kernels),
+/// with M31 products on 32-bit limbs (any adapter).
 pub fn shader_sources() -> Vec<(&'static str, String)> {
+    shader_sources_for(false)
+}
+
+/// [`shader_sources`], with M31 products as one 64-bit multiplication when `int64` (adapters
+/// with `wgpu::Features::SHADER_INT64`).
+pub fn shader_sources_for(int64: bool) -> Vec<(&'static str, String)> {
+    let mul = if int64 { M31_MUL_U64_WGSL } else { M31_MUL_U32_WGSL };
     [
         ("arith", ARITH_WGSL),
         ("bit_reverse", BIT_REVERSE_WGSL),
@@ -75,18 +85,23 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
         ("quotients", QUOTIENTS_WGSL),
     ]
     .into_iter()
-    .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{src}")))
+    .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{mul}\n{src}")))
     .collect()
 }
 
-/// Parses and validates every shader module with naga (no GPU needed).
+/// Parses and validates every shader module, in both M31 multiplier variants, with naga (no GPU
+/// needed).
 pub fn validate_shaders() -> Result<(), GpuError> {
-    for (name, src) in shader_sources() {
-        let module = naga::front::wgsl::parse_str(&src)
-            .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(&src) })?;
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-            .validate(&module)
-            .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(&src) })?;
+    for int64 in [false, true] {
+        let capabilities =
+            if int64 { naga::valid::Capabilities::SHADER_INT64 } else { naga::valid::Capabilities::empty() };
+        for (name, src) in shader_sources_for(int64) {
+            let module = naga::front::wgsl::parse_str(&src)
+                .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(&src) })?;
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+                .validate(&module)
+                .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(&src) })?;
+        }
     }
     Ok(())
 }

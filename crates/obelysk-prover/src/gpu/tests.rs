@@ -216,6 +216,46 @@ fn gpu_circle_fft_agrees_with_direct_evaluation_at_large_sizes() {
     }
 }
 
+/// Both M31 multipliers — one 64-bit product (`SHADER_INT64`) and 32-bit limbs — agree with the
+/// CPU on products (edge values included) and whole FFTs. `SAGE_GPU_EXPECT_INT64=1` asserts that
+/// the adapter has the 64-bit path (lavapipe and NVIDIA's Vulkan driver do).
+#[test]
+fn gpu_int64_and_u32_multipliers_match_cpu() {
+    let default = gpu();
+    let limbs = GpuContext::new(&GpuOptions { use_int64: false, ..GpuOptions::default() }).unwrap();
+    assert!(!limbs.int64(), "use_int64 = false must force the 32-bit path");
+    eprintln!("adapter SHADER_INT64 path: {}", default.int64());
+    if std::env::var("SAGE_GPU_EXPECT_INT64").as_deref() == Ok("1") {
+        assert!(default.int64(), "the adapter was expected to have SHADER_INT64");
+    }
+    let mut rng = Rng(9);
+    let edges = [0u32, 1, 2, P - 1, P - 2, 1 << 16, (1 << 16) - 1, 1 << 30, (1 << 31) - 2];
+    let mut a: Vec<BaseField> =
+        edges.iter().flat_map(|&x| edges.iter().map(move |_| x)).map(BaseField::from_u32_unchecked).collect();
+    let mut b: Vec<BaseField> =
+        edges.iter().flat_map(|_| edges.iter().copied()).map(BaseField::from_u32_unchecked).collect();
+    a.extend(rng.m31s(1 << 14));
+    b.extend(rng.m31s(1 << 14));
+    let want: Vec<u32> = a.iter().zip(&b).map(|(x, y)| (*x * *y).0).collect();
+    let domain = CanonicCoset::new(12).circle_domain();
+    let tree = CpuBackend::precompute_twiddles(CanonicCoset::new(12).half_coset());
+    let coeffs = rng.m31s(1 << 11);
+    let want_evals = CpuBackend::evaluate(&CircleCoefficients::<CpuBackend>::new(coeffs.clone()), domain, &tree).values;
+    for ctx in [&default, &limbs] {
+        assert_eq!(
+            ctx.download(&ctx.m31_mul(&ctx.upload_m31(&a), &ctx.upload_m31(&b)).unwrap()).unwrap(),
+            want,
+            "int64 = {}",
+            ctx.int64()
+        );
+        let mut padded = raw(&coeffs);
+        padded.resize(domain.size(), 0);
+        let col = ctx.upload(&padded);
+        ctx.evaluate(&col, domain, &tree).unwrap();
+        assert_eq!(ctx.download(&col).unwrap(), raw(&want_evals), "FFT, int64 = {}", ctx.int64());
+    }
+}
+
 #[test]
 fn gpu_circle_fft_matches_cpu_backend() {
     let gpu = gpu();
