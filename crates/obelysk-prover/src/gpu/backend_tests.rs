@@ -47,7 +47,7 @@ fn seeded(n: usize, seed: u64) -> Vec<BaseField> {
 /// The phases a GPU proof must have run on the device: all of them, or (`small_subdomain`) all but
 /// the quotients, whose subdomain (the trace size) is then below the device threshold.
 fn device_phases(small_subdomain: bool) -> Vec<GpuPhase> {
-    let mut phases = vec![GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle];
+    let mut phases = vec![GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle, GpuPhase::Grind];
     if !small_subdomain {
         phases.push(GpuPhase::Quotients);
     }

@@ -126,6 +126,7 @@ pub(super) struct Pipelines {
     pub(super) leaf_finalize: wgpu::ComputePipeline,
     pub(super) next_layer: wgpu::ComputePipeline,
     pub(super) quotient_numerators: wgpu::ComputePipeline,
+    pub(super) grind: wgpu::ComputePipeline,
 }
 
 /// A wgpu device with the prover's kernels compiled.
@@ -437,6 +438,7 @@ impl Pipelines {
         let fft = module("fft");
         let blake = module("blake2s");
         let quotients = module("quotients");
+        let grind = module("grind");
         Self {
             m31_add: pipeline(&arith, "m31_add_kernel"),
             m31_sub: pipeline(&arith, "m31_sub_kernel"),
@@ -451,6 +453,7 @@ impl Pipelines {
             leaf_finalize: pipeline(&blake, "leaf_finalize"),
             next_layer: pipeline(&blake, "next_layer"),
             quotient_numerators: pipeline(&quotients, "quotient_numerators"),
+            grind: pipeline(&grind, "grind"),
         }
     }
 }

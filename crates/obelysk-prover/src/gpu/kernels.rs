@@ -507,6 +507,42 @@ impl GpuContext {
         })
     }
 
+    /// Proof-of-work search as Stwo's `GrindOps` for the Blake2s channel: the smallest nonce
+    /// `hi·2^32 + low` (`low < 2^low_bits`, `hi` from 0 up) such that the first word of
+    /// Blake2s(`prefixed_digest` ‖ nonce) has at least `pow_bits` trailing zeros. `None` after
+    /// `max_hi` values of `hi` without a solution.
+    pub fn grind(
+        &self,
+        prefixed_digest: [u32; 8],
+        pow_bits: u32,
+        low_bits: u32,
+        max_hi: u32,
+    ) -> Result<Option<u64>, GpuError> {
+        if pow_bits > 32 || low_bits > 30 {
+            return Err(GpuError::Unsupported(format!("grinding {pow_bits} bits over 2^{low_bits} nonces")));
+        }
+        let digest = self.upload(&prefixed_digest);
+        for hi in 0..max_hi {
+            let best = self.guarded("grind", || {
+                let best = self.upload(&[u32::MAX]);
+                let p = self.params([pow_bits, hi, 1 << low_bits, 0]);
+                let mut encoder = self.encoder();
+                self.record(
+                    &mut encoder,
+                    &self.pipelines.grind,
+                    &[(0, &p), (1, &digest.buffer), (2, &best.buffer)],
+                    1 << low_bits,
+                );
+                self.submit(encoder);
+                self.download_inner(&best)
+            })?;
+            if best[0] != u32::MAX {
+                return Ok(Some((u64::from(hi) << 32) | u64::from(best[0])));
+            }
+        }
+        Ok(None)
+    }
+
     fn expand_states(
         &self,
         encoder: &mut wgpu::CommandEncoder,

@@ -64,7 +64,9 @@ const M31_MUL_U64_WGSL: &str = include_str!("shaders/m31_mul_u64.wgsl");
 const ARITH_WGSL: &str = include_str!("shaders/arith.wgsl");
 const BIT_REVERSE_WGSL: &str = include_str!("shaders/bit_reverse.wgsl");
 const FFT_WGSL: &str = include_str!("shaders/fft.wgsl");
+const BLAKE2S_CORE_WGSL: &str = include_str!("shaders/blake2s_core.wgsl");
 const BLAKE2S_WGSL: &str = include_str!("shaders/blake2s.wgsl");
+const GRIND_WGSL: &str = include_str!("shaders/grind.wgsl");
 const QUOTIENTS_WGSL: &str = include_str!("shaders/quotients.wgsl");
 
 /// The WGSL source of each shader module as the device receives it (field library + kernels),
@@ -77,12 +79,15 @@ pub fn shader_sources() -> Vec<(&'static str, String)> {
 /// with `wgpu::Features::SHADER_INT64`).
 pub fn shader_sources_for(int64: bool) -> Vec<(&'static str, String)> {
     let mul = if int64 { M31_MUL_U64_WGSL } else { M31_MUL_U32_WGSL };
+    let blake2s = format!("{BLAKE2S_CORE_WGSL}\n{BLAKE2S_WGSL}");
+    let grind = format!("{BLAKE2S_CORE_WGSL}\n{GRIND_WGSL}");
     [
-        ("arith", ARITH_WGSL),
-        ("bit_reverse", BIT_REVERSE_WGSL),
-        ("fft", FFT_WGSL),
-        ("blake2s", BLAKE2S_WGSL),
-        ("quotients", QUOTIENTS_WGSL),
+        ("arith", ARITH_WGSL.to_owned()),
+        ("bit_reverse", BIT_REVERSE_WGSL.to_owned()),
+        ("fft", FFT_WGSL.to_owned()),
+        ("blake2s", blake2s),
+        ("quotients", QUOTIENTS_WGSL.to_owned()),
+        ("grind", grind),
     ]
     .into_iter()
     .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{mul}\n{src}")))

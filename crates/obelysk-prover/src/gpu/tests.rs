@@ -73,7 +73,7 @@ const SIZES: [usize; 8] = [1, 7, 255, 256, 257, 1000, 4096, 1 << 16];
 #[test]
 fn naga_validates_every_shader() {
     validate_shaders().unwrap();
-    assert_eq!(shader_sources().len(), 5);
+    assert_eq!(shader_sources().len(), 6);
 }
 
 #[test]
@@ -171,6 +171,30 @@ fn gpu_quotient_numerators_match_cpu() {
     let one = gpu.upload_m31(&rng.m31s(8));
     assert!(matches!(gpu.quotient_numerators(&[&one], 16, &[[0; 4]], [0; 4]), Err(GpuError::Unsupported(_))));
     assert!(matches!(gpu.quotient_numerators(&[], 8, &[], [0; 4]), Err(GpuError::Unsupported(_))));
+}
+
+/// Grinding finds exactly the nonce Stwo's SIMD grinder finds (the smallest), for several channel
+/// states and difficulties, through the backend's `GrindOps`.
+#[test]
+fn gpu_grind_finds_the_same_nonce_as_simd() {
+    use stwo::core::channel::{Blake2sChannel, Channel};
+    use stwo::core::proof_of_work::GrindOps;
+    use stwo::prover::backend::simd::SimdBackend;
+    let _ = gpu();
+    GpuBackend::set_min_log_size(5);
+    GpuBackend::reset_stats();
+    let mut rng = Rng(11);
+    for (round, pow_bits) in [1u32, 6, 10, 14, 17].into_iter().enumerate() {
+        let mut channel = Blake2sChannel::default();
+        channel.mix_u32s(&[rng.next_u64() as u32, round as u32]);
+        let simd = SimdBackend::grind(&channel, pow_bits);
+        let gpu = GpuBackend::grind(&channel, pow_bits);
+        assert_eq!(gpu, simd, "{pow_bits} bits");
+        assert!(channel.verify_pow_nonce(pow_bits, gpu));
+    }
+    let stats = GpuBackend::stats();
+    assert_eq!(stats.phase(GpuPhase::Grind).gpu_ops, 5, "{stats:?}");
+    assert_eq!(stats.fallbacks(), 0);
 }
 
 #[test]
