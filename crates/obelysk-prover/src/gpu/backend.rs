@@ -34,7 +34,9 @@ use stwo::core::fields::qm31::{SECURE_EXTENSION_DEGREE, SecureField};
 use stwo::core::pcs::TreeVec;
 use stwo::core::pcs::quotients::ColumnSampleBatch;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::core::poly::line::LineDomain;
 use stwo::core::proof_of_work::GrindOps;
+use stwo::core::utils::bit_reverse_index;
 use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::core::vcs_lifted::blake2_merkle::{Blake2sMerkleChannel, Blake2sMerkleHasher};
 use stwo::core::vcs_lifted::verifier::PACKED_LEAF_SIZE;
@@ -171,6 +173,9 @@ struct Counters {
     cpu_nanos: AtomicU64,
 }
 
+/// A fold domain: (circle rather than line, initial index, step, log size).
+type FoldDomainKey = (bool, usize, usize, u32);
+
 /// The process-wide device state behind [`GpuBackend`].
 struct Runtime {
     ctx: GpuContext,
@@ -181,6 +186,8 @@ struct Runtime {
     /// Device copies of host columns this backend just produced (see [`Resident`]).
     resident: Mutex<Vec<Resident>>,
     resident_hits: AtomicU64,
+    /// Inverse FRI fold twiddles on the device, by domain.
+    fri_twiddles: Mutex<HashMap<FoldDomainKey, Arc<super::GpuColumn>>>,
     counters: [Counters; 7],
 }
 
@@ -204,6 +211,7 @@ fn runtime() -> Option<&'static Runtime> {
                     layers: Mutex::new(Vec::new()),
                     resident: Mutex::new(Vec::new()),
                     resident_hits: AtomicU64::new(0),
+                    fri_twiddles: Mutex::new(HashMap::new()),
                     counters: Default::default(),
                 }
             })
@@ -495,6 +503,33 @@ fn simd_inverse(tree: &TwiddleTree<GpuBackend>) -> &TwiddleTree<SimdBackend> {
 }
 
 impl Runtime {
+    /// The inverse fold twiddles of a domain (a pure function of the domain: cached), computed on
+    /// the host from `points` (one per output pair) with one batch inversion.
+    fn fri_twiddles(
+        &self,
+        circle: bool,
+        coset: Coset,
+        points: impl FnOnce() -> Vec<BaseField>,
+    ) -> Result<Arc<super::GpuColumn>, GpuError> {
+        let key = (circle, coset.initial_index.0, coset.step_size.0, coset.log_size);
+        if let Some(t) = self.fri_twiddles.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(t);
+        }
+        let points = points();
+        if points.iter().any(|p| *p == BaseField::zero()) {
+            return Err(GpuError::Unsupported("a fold twiddle of zero".into()));
+        }
+        let inverses = BaseField::batch_inverse(&points);
+        let t = Arc::new(self.ctx.try_upload(&inverses.iter().map(|v| v.0).collect::<Vec<_>>())?);
+        if let Ok(mut cache) = self.fri_twiddles.lock() {
+            if cache.len() >= 64 {
+                cache.clear();
+            }
+            cache.insert(key, Arc::clone(&t));
+        }
+        Ok(t)
+    }
+
     /// Device twiddles for `domain` from one direction of a GPU twiddle tree (uploaded once).
     fn device_twiddles(
         &self,
@@ -1063,9 +1098,37 @@ impl FriOps for GpuBackend {
         twiddles: &TwiddleTree<Self>,
         fold_step: u32,
     ) -> LineEvaluation<Self> {
-        on_cpu(GpuPhase::Fri, || {
-            let simd = line_to_simd(LineEvaluation::new(eval.domain(), eval.values.clone()));
-            line_from_simd(SimdBackend::fold_line(&simd, alpha, simd_inverse(twiddles), fold_step))
+        let log_size = eval.len().ilog2();
+        let gpu = (fold_step >= 1 && log_size >= fold_step)
+            .then(|| {
+                on_device(GpuPhase::Fri, log_size, |rt| {
+                    let mut domain = eval.domain();
+                    let mut folding_alpha = alpha;
+                    let (mut tws, mut alphas) = (Vec::new(), Vec::new());
+                    for _ in 0..fold_step {
+                        let d = domain;
+                        tws.push(rt.fri_twiddles(false, d.coset(), || {
+                            (0..d.size() / 2).map(|i| d.at(bit_reverse_index(i << 1, d.log_size()))).collect()
+                        })?);
+                        alphas.push(folding_alpha.to_m31_array().map(|v| v.0));
+                        folding_alpha = folding_alpha * folding_alpha;
+                        domain = domain.double();
+                    }
+                    let words: Vec<u32> =
+                        eval.values.columns.iter().flat_map(|c| c.as_slice().iter().map(|v| v.0)).collect();
+                    let folded = rt.ctx.fri_fold(&words, &tws.iter().map(|t| &**t).collect::<Vec<_>>(), &alphas)?;
+                    Ok(LineEvaluation::new(
+                        eval.domain().repeated_double(fold_step),
+                        SecureColumnByCoords { columns: folded.map(words_to_column) },
+                    ))
+                })
+            })
+            .flatten();
+        gpu.unwrap_or_else(|| {
+            on_cpu(GpuPhase::Fri, || {
+                let simd = line_to_simd(LineEvaluation::new(eval.domain(), eval.values.clone()));
+                line_from_simd(SimdBackend::fold_line(&simd, alpha, simd_inverse(twiddles), fold_step))
+            })
         })
     }
 
@@ -1074,10 +1137,32 @@ impl FriOps for GpuBackend {
         alpha: SecureField,
         twiddles: &TwiddleTree<Self>,
     ) -> LineEvaluation<Self> {
-        on_cpu(GpuPhase::Fri, || {
-            let simd =
-                SecureEvaluation::<SimdBackend, BitReversedOrder>::new(src.domain, secure_to_simd(src.values.clone()));
-            line_from_simd(SimdBackend::fold_circle_into_line(&simd, alpha, simd_inverse(twiddles)))
+        let log_size = src.domain.log_size();
+        let gpu = (log_size >= 1 && src.len() == 1 << log_size)
+            .then(|| {
+                on_device(GpuPhase::Fri, log_size, |rt| {
+                    let domain = src.domain;
+                    let tw = rt.fri_twiddles(true, domain.half_coset, || {
+                        (0..domain.size() / 2).map(|i| domain.at(bit_reverse_index(i << 1, log_size)).y).collect()
+                    })?;
+                    let words: Vec<u32> =
+                        src.values.columns.iter().flat_map(|c| c.as_slice().iter().map(|v| v.0)).collect();
+                    let folded = rt.ctx.fri_fold(&words, &[&*tw], &[alpha.to_m31_array().map(|v| v.0)])?;
+                    Ok(LineEvaluation::new(
+                        LineDomain::new(Coset::half_odds(log_size - 1)),
+                        SecureColumnByCoords { columns: folded.map(words_to_column) },
+                    ))
+                })
+            })
+            .flatten();
+        gpu.unwrap_or_else(|| {
+            on_cpu(GpuPhase::Fri, || {
+                let simd = SecureEvaluation::<SimdBackend, BitReversedOrder>::new(
+                    src.domain,
+                    secure_to_simd(src.values.clone()),
+                );
+                line_from_simd(SimdBackend::fold_circle_into_line(&simd, alpha, simd_inverse(twiddles)))
+            })
         })
     }
 }

@@ -49,7 +49,7 @@ fn seeded(n: usize, seed: u64) -> Vec<BaseField> {
 fn device_phases(small_subdomain: bool) -> Vec<GpuPhase> {
     let mut phases = vec![GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle, GpuPhase::Grind];
     if !small_subdomain {
-        phases.push(GpuPhase::Quotients);
+        phases.extend([GpuPhase::Quotients, GpuPhase::Fri]);
     }
     phases
 }
@@ -236,4 +236,64 @@ fn gpu_backend_auto_skips_a_software_adapter() {
         ProverBackend::Gpu
     };
     assert_eq!(auto.backend, expected);
+}
+
+/// The four coordinate columns of a secure column of either backend.
+fn coords<B: stwo::prover::backend::ColumnOps<BaseField, Column = BaseColumn>>(
+    c: &stwo::prover::secure_column::SecureColumnByCoords<B>,
+) -> Vec<Vec<BaseField>> {
+    c.columns.iter().map(|col| col.as_slice().to_vec()).collect()
+}
+
+/// FRI folds on the device equal the SIMD backend's, value for value, for circle-to-line folds and
+/// line folds of 1 to 3 steps, across sizes.
+#[test]
+fn gpu_backend_fri_folds_match_simd() {
+    use stwo::core::fields::qm31::SecureField;
+    use stwo::prover::fri::FriOps;
+    use stwo::prover::line::LineEvaluation;
+    use stwo::prover::poly::circle::SecureEvaluation;
+    use stwo::prover::secure_column::SecureColumnByCoords;
+    device_ready();
+    GpuBackend::set_min_log_size(5);
+    GpuBackend::reset_stats();
+    let secure = |n: usize, seed: u64| -> SecureColumnByCoords<SimdBackend> {
+        SecureColumnByCoords { columns: std::array::from_fn(|k| seeded(n, seed * 4 + k as u64).into_iter().collect()) }
+    };
+    let alpha = SecureField::from_m31_array(std::array::from_fn(|k| BaseField::from(1_000_003 * (k as u32 + 1))));
+    let mut expected_ops = 0;
+    for log_size in [5u32, 8, 11, 14] {
+        let domain = CanonicCoset::new(log_size).circle_domain();
+        let big = CanonicCoset::new(log_size + 1).circle_domain();
+        let simd_tw = SimdBackend::precompute_twiddles(big.half_coset);
+        let gpu_tw = GpuBackend::precompute_twiddles(big.half_coset);
+        let values = secure(1 << log_size, u64::from(log_size));
+        let simd_src = SecureEvaluation::<SimdBackend, BitReversedOrder>::new(domain, values.clone());
+        let gpu_src = SecureEvaluation::<GpuBackend, BitReversedOrder>::new(
+            domain,
+            SecureColumnByCoords { columns: values.columns.clone() },
+        );
+        let simd_line = SimdBackend::fold_circle_into_line(&simd_src, alpha, &simd_tw);
+        let gpu_line = GpuBackend::fold_circle_into_line(&gpu_src, alpha, &gpu_tw);
+        expected_ops += 1;
+        assert_eq!(gpu_line.domain().coset(), simd_line.domain().coset());
+        assert!(coords(&gpu_line.values) == coords(&simd_line.values), "circle fold at 2^{log_size}");
+        for fold_step in 1..=3u32 {
+            if log_size - 1 < fold_step + 4 {
+                continue;
+            }
+            let simd = SimdBackend::fold_line(&simd_line, alpha, &simd_tw, fold_step);
+            let gpu_in = LineEvaluation::<GpuBackend>::new(
+                gpu_line.domain(),
+                SecureColumnByCoords { columns: gpu_line.values.columns.clone() },
+            );
+            let gpu = GpuBackend::fold_line(&gpu_in, alpha, &gpu_tw, fold_step);
+            expected_ops += 1;
+            assert_eq!(gpu.domain().coset(), simd.domain().coset());
+            assert!(coords(&gpu.values) == coords(&simd.values), "line fold of 2^{} by {fold_step}", log_size - 1);
+        }
+    }
+    let stats = GpuBackend::stats();
+    assert_eq!(stats.phase(GpuPhase::Fri).gpu_ops, expected_ops, "{stats:?}");
+    assert_eq!(stats.fallbacks(), 0);
 }

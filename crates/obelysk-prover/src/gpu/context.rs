@@ -127,6 +127,7 @@ pub(super) struct Pipelines {
     pub(super) next_layer: wgpu::ComputePipeline,
     pub(super) quotient_numerators: wgpu::ComputePipeline,
     pub(super) grind: wgpu::ComputePipeline,
+    pub(super) fri_fold: wgpu::ComputePipeline,
 }
 
 /// A wgpu device with the prover's kernels compiled.
@@ -439,6 +440,7 @@ impl Pipelines {
         let blake = module("blake2s");
         let quotients = module("quotients");
         let grind = module("grind");
+        let fri = module("fri");
         Self {
             m31_add: pipeline(&arith, "m31_add_kernel"),
             m31_sub: pipeline(&arith, "m31_sub_kernel"),
@@ -454,6 +456,7 @@ impl Pipelines {
             next_layer: pipeline(&blake, "next_layer"),
             quotient_numerators: pipeline(&quotients, "quotient_numerators"),
             grind: pipeline(&grind, "grind"),
+            fri_fold: pipeline(&fri, "fri_fold"),
         }
     }
 }

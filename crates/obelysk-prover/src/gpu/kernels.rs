@@ -543,6 +543,55 @@ impl GpuContext {
         Ok(None)
     }
 
+    /// FRI folds on the device: `folds` successive folds of a QM31 column (4 coordinate columns
+    /// of `len` words each, concatenated), fold `k` with `twiddles[k]` (one inverse twiddle per
+    /// output pair) and challenge `alphas[k]`. Returns the folded column (4 coordinate columns).
+    pub fn fri_fold(
+        &self,
+        src: &[u32],
+        twiddles: &[&GpuColumn],
+        alphas: &[[u32; 4]],
+    ) -> Result<[Vec<u32>; 4], GpuError> {
+        self.guarded("fri fold", || {
+            let len = src.len() / 4;
+            if !src.len().is_multiple_of(4)
+                || !len.is_power_of_two()
+                || twiddles.len() != alphas.len()
+                || len >> twiddles.len() == 0
+            {
+                return Err(GpuError::Unsupported(format!(
+                    "{} folds of a QM31 column of {} words",
+                    twiddles.len(),
+                    src.len()
+                )));
+            }
+            let mut current = self.try_upload(src)?;
+            let mut encoder = self.encoder();
+            let mut m = len;
+            let mut keep = Vec::new();
+            for (tw, alpha) in twiddles.iter().zip(alphas) {
+                m /= 2;
+                if tw.len < m {
+                    return Err(GpuError::Unsupported(format!("{} twiddles for {m} pairs", tw.len)));
+                }
+                let out = self.try_zeroed(4 * m)?;
+                let p = self.params([checked_len(m)?, 0, 0, 0]);
+                let a = self.params(*alpha);
+                self.record(
+                    &mut encoder,
+                    &self.pipelines.fri_fold,
+                    &[(0, &p), (1, &current.buffer), (2, &tw.buffer), (3, &out.buffer), (4, &a)],
+                    m,
+                );
+                keep.push(std::mem::replace(&mut current, out));
+            }
+            self.submit(encoder);
+            drop(keep);
+            let all = self.download_inner(&current)?;
+            Ok(std::array::from_fn(|k| all[k * m..(k + 1) * m].to_vec()))
+        })
+    }
+
     fn expand_states(
         &self,
         encoder: &mut wgpu::CommandEncoder,

@@ -67,6 +67,7 @@ const FFT_WGSL: &str = include_str!("shaders/fft.wgsl");
 const BLAKE2S_CORE_WGSL: &str = include_str!("shaders/blake2s_core.wgsl");
 const BLAKE2S_WGSL: &str = include_str!("shaders/blake2s.wgsl");
 const GRIND_WGSL: &str = include_str!("shaders/grind.wgsl");
+const FRI_WGSL: &str = include_str!("shaders/fri.wgsl");
 const QUOTIENTS_WGSL: &str = include_str!("shaders/quotients.wgsl");
 
 /// The WGSL source of each shader module as the device receives it (field library + kernels),
@@ -88,6 +89,7 @@ pub fn shader_sources_for(int64: bool) -> Vec<(&'static str, String)> {
         ("blake2s", blake2s),
         ("quotients", QUOTIENTS_WGSL.to_owned()),
         ("grind", grind),
+        ("fri", FRI_WGSL.to_owned()),
     ]
     .into_iter()
     .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{mul}\n{src}")))

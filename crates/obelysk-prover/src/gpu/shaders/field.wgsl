@@ -48,6 +48,18 @@ fn qm31_mul(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
     return vec4<u32>(c0, c1);
 }
 
+fn qm31_add(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    return vec4<u32>(m31_add(a.x, b.x), m31_add(a.y, b.y), m31_add(a.z, b.z), m31_add(a.w, b.w));
+}
+
+fn qm31_sub(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
+    return vec4<u32>(m31_sub(a.x, b.x), m31_sub(a.y, b.y), m31_sub(a.z, b.z), m31_sub(a.w, b.w));
+}
+
+fn qm31_mul_m31(a: vec4<u32>, v: u32) -> vec4<u32> {
+    return vec4<u32>(m31_mul(a.x, v), m31_mul(a.y, v), m31_mul(a.z, v), m31_mul(a.w, v));
+}
+
 // Index of this invocation in a 1-D problem dispatched as a 2-D grid of 256-wide workgroups.
 fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 256u;

@@ -11,17 +11,7 @@
 @group(0) @binding(2) var<storage, read> coeffs: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
-fn qm31_add(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
-    return vec4<u32>(m31_add(a.x, b.x), m31_add(a.y, b.y), m31_add(a.z, b.z), m31_add(a.w, b.w));
-}
-
-fn qm31_sub(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
-    return vec4<u32>(m31_sub(a.x, b.x), m31_sub(a.y, b.y), m31_sub(a.z, b.z), m31_sub(a.w, b.w));
-}
-
-fn qm31_mul_m31(a: vec4<u32>, v: u32) -> vec4<u32> {
-    return vec4<u32>(m31_mul(a.x, v), m31_mul(a.y, v), m31_mul(a.z, v), m31_mul(a.w, v));
-}
+// qm31_add, qm31_sub and qm31_mul_m31 come from field.wgsl.
 
 @compute @workgroup_size(256)
 fn quotient_numerators(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
