@@ -1,12 +1,13 @@
 //! [`GpuBackend`]: a Stwo backend whose circle FFTs (interpolate, evaluate, low-degree
-//! extension) and Blake2s Merkle trees run on the wgpu device, everything else on Stwo's SIMD
-//! backend.
+//! extension), Blake2s Merkle trees, DEEP-quotient numerators, FRI folds and proof-of-work
+//! grinding run on the wgpu device, everything else on Stwo's SIMD backend.
 //!
-//! Columns are the SIMD backend's own column types, so every operation that is not on the device
-//! hands its data to `SimdBackend` without a copy, and the proof is byte-identical to the SIMD
-//! proof: the device kernels compute exactly what Stwo's code computes (field arithmetic is exact),
-//! and coefficients are put into the SIMD backend's order (above 2^16 coefficients it keeps them
-//! with 16-lane vectors transposed) before they leave an FFT.
+//! Columns are the SIMD backend's own column types, so an operation that is not on the device hands
+//! its data to `SimdBackend` unchanged (owned data moves; borrowed data is copied once), and the
+//! proof is byte-identical to the SIMD proof: the kernels compute exactly what Stwo's code computes
+//! (field arithmetic is exact; grinding returns the same smallest nonce), and coefficients are put
+//! into the SIMD backend's order (above 2^16 coefficients it keeps them with 16-lane vectors
+//! transposed) before they leave an FFT.
 //!
 //! The device is a process-wide [`GpuContext`] ([`GpuBackend::runtime`]). Each device operation is
 //! checked: when it fails (validation, out of memory, lost device, injected fault) the same
@@ -14,10 +15,14 @@
 //! and counted in [`GpuBackendStats`], and the proof goes on. Operations on columns smaller than
 //! [`GpuBackend::min_log_size`] stay on the CPU (the transfer costs more than the work).
 //!
-//! What still runs on the CPU: constraint evaluation (the constraint framework only evaluates
-//! FrameworkEval AIRs on SIMD; [`ComponentProver`] for `GpuBackend` delegates to it on the same
-//! columns and folds the result into the GPU accumulator), DEEP quotients, FRI folds, grinding and
-//! GKR. Columns live on the host between operations.
+//! Every column also lives on the host (Stwo's prover reads them there: decommitments, OODS).
+//! A column the device produced stays resident for the next device phase (coefficients →
+//! extension → Merkle tree → quotient numerators), so it is uploaded once ([`Resident`]).
+//!
+//! Still on the CPU: constraint evaluation (the constraint framework evaluates FrameworkEval AIRs
+//! only on SIMD; [`ComponentProver`] for `GpuBackend` runs that evaluator on the same columns and
+//! folds the result into the GPU accumulator), the quotient combination (denominators and the
+//! quotient's extension), out-of-domain sampling, and GKR (unused by this crate's AIRs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

@@ -2,9 +2,9 @@
 //!
 //! [`GpuBackend`] is a Stwo `Backend`: [`crate::prove`] runs on it for `ProverBackend::Gpu` (and
 //! for `Auto` on a hardware GPU). Circle FFTs (interpolate, evaluate, low-degree extension), the
-//! Blake2s Merkle trees and the DEEP-quotient numerators run on the device; constraint evaluation,
-//! quotient combination, FRI folding and grinding run on Stwo's SIMD backend over the same columns
-//! (no conversion: the columns are the SIMD column types). A column the device produced stays
+//! Blake2s Merkle trees, the DEEP-quotient numerators, FRI folds and grinding run on the device;
+//! constraint evaluation and the quotient combination run on Stwo's SIMD backend over the same
+//! columns (no conversion: the columns are the SIMD column types). A column the device produced stays
 //! resident for the next phase. The proof is byte-identical to the SIMD backend's. See
 //! [`GpuBackend`] for the fallback rules and [`GpuBackend::stats`] for per-phase counters.
 //!
@@ -15,7 +15,8 @@
 //!
 //! Kernels (WGSL in `shaders/*.wgsl`, loaded with `include_str!`, validated with naga by
 //! [`validate_shaders`]), each bit-identical to Stwo's code on the same input:
-//! - M31 add/sub/mul and QM31 mul on 32-bit limbs (WGSL has no u64),
+//! - M31 add/sub/mul and QM31 mul: one 64-bit product where the adapter has `SHADER_INT64`,
+//!   32-bit limbs otherwise (both validated and tested),
 //! - bit reversal ([`stwo::core::utils::bit_reverse`]),
 //! - circle FFT: [`GpuContext::evaluate`] / [`GpuContext::interpolate`] run every butterfly layer on
 //!   the device with twiddles taken from Stwo's twiddle tree (`CpuBackend::evaluate/interpolate`),
@@ -23,6 +24,8 @@
 //!   format) and [`GpuContext::build_next_layer`] / [`GpuContext::merkle_root`],
 //! - DEEP-quotient numerators: [`GpuContext::quotient_numerators`] (Stwo's
 //!   `accumulate_numerators`),
+//! - FRI folds: [`GpuContext::fri_fold`] (`fold_circle_into_line`, `fold_line`),
+//! - proof-of-work grinding: [`GpuContext::grind`] (the smallest nonce, as the SIMD grinder),
 //! - the commit phase of one tree, [`GpuContext::commit_columns`]: interpolate → low-degree
 //!   extension → lifted Merkle root, all on the device.
 //!
