@@ -66,8 +66,10 @@ fn main() {
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![256, 512, 1024]);
     println!();
-    println!("| job | rows | phase | SIMD ms | GPU ms | SIMD/GPU | GPU ops | fallbacks | host→device | device→host |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| job | rows | phase | SIMD ms | GPU ms | SIMD/GPU | GPU ops | fallbacks | host→device | device→host | stayed on device |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for n in ns {
         let job = Job::matmul(
             JobId::from_u128(u128::from(n)),

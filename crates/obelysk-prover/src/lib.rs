@@ -216,10 +216,14 @@ pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat)
         stark::Engine::Gpu => {
             let cpu = |why: &str| {
                 tracing::error!("{why}; proving again on the SIMD CPU backend");
+                // The kept preprocessed tree may be what went wrong: rebuild it next time.
+                stark::forget_prepared_circuit();
                 prove_on::<stwo::prover::backend::simd::SimdBackend>(job, config, cheat)
             };
             gpu::GpuBackend::clear_resident();
-            let on_gpu = prove_on::<gpu::GpuBackend>(job, config, cheat);
+            // A panic anywhere in the GPU run (commitments included) becomes an error, then a redo.
+            let on_gpu = stark::guarded(|| prove_on::<gpu::GpuBackend>(job, config, cheat))
+                .unwrap_or_else(|panic| Err(ProveError::Panicked(panic)));
             gpu::GpuBackend::clear_resident();
             match on_gpu {
                 // Defence in depth: the GPU kernels are tested bit for bit against Stwo, but a

@@ -175,6 +175,17 @@ impl<B: StarkBackend> PreparedCircuit<B> {
     }
 }
 
+type CircuitSlot = Option<(TypeId, PinKey, Arc<dyn Any + Send + Sync>)>;
+static LAST_CIRCUIT: OnceLock<Mutex<CircuitSlot>> = OnceLock::new();
+
+/// Drops the kept prepared circuit (after a GPU-made proof failed: its preprocessed tree may be
+/// the cause, and must not be reused).
+pub(crate) fn forget_prepared_circuit() {
+    if let Some(last) = LAST_CIRCUIT.get() {
+        *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
 /// The prepared circuit for `key` on backend `B`. The most recently used circuit is kept for the
 /// next proof (one entry: at n = 1024 and blowup 8 it holds about 0.6 GB of Merkle layers and
 /// twiddles).
@@ -184,9 +195,7 @@ pub(crate) fn prepared_circuit<B: StarkBackend>(
     pcs: PcsConfig,
     columns: impl FnOnce() -> Vec<Eval>,
 ) -> Arc<PreparedCircuit<B>> {
-    type Slot = Option<(TypeId, PinKey, Arc<dyn Any + Send + Sync>)>;
-    static LAST: OnceLock<Mutex<Slot>> = OnceLock::new();
-    let last = LAST.get_or_init(|| Mutex::new(None));
+    let last = LAST_CIRCUIT.get_or_init(|| Mutex::new(None));
     if let Ok(guard) = last.lock()
         && let Some((t, k, c)) = guard.as_ref()
         && *t == TypeId::of::<B>()

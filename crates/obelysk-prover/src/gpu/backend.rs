@@ -87,13 +87,13 @@ pub enum GpuPhase {
     Evaluate,
     /// Blake2s Merkle leaves and layers.
     Merkle,
-    /// Constraint evaluation on the extended trace (CPU: Stwo's SIMD evaluator).
+    /// Constraint evaluation on the extended trace (on the CPU: Stwo's SIMD evaluator).
     Constraints,
-    /// DEEP quotients at the sampled points (CPU).
+    /// DEEP quotients at the sampled points (numerators on the device, combination on the CPU).
     Quotients,
-    /// FRI folding (CPU).
+    /// FRI folding (device).
     Fri,
-    /// Proof-of-work grinding (CPU).
+    /// Proof-of-work grinding (device).
     Grind,
 }
 
@@ -109,7 +109,7 @@ impl GpuPhase {
         GpuPhase::Grind,
     ];
 
-    /// Short name (`interpolate`, `evaluate`, `merkle`).
+    /// Short name (`interpolate`, `evaluate`, `merkle`, `constraints`, `quotients`, `fri`, `grind`).
     pub fn name(self) -> &'static str {
         match self {
             GpuPhase::Interpolate => "interpolate",
@@ -225,8 +225,14 @@ fn runtime() -> Option<&'static Runtime> {
         .ok()
 }
 
+/// A poisoned cache lock (a panic while it was held) still guards consistent data: every cache
+/// entry is inserted whole.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Fingerprint positions per resident column.
-const SAMPLES: usize = 32;
+const SAMPLES: usize = 64;
 /// Most resident columns kept, and most words in all of them (1 GiB).
 const RESIDENT_MAX_COLUMNS: usize = 256;
 const RESIDENT_MAX_WORDS: usize = 1 << 28;
@@ -234,9 +240,11 @@ const RESIDENT_MAX_WORDS: usize = 1 << 28;
 /// The device copy of a host column the backend produced (interpolated coefficients, extended
 /// evaluations), so that the next phase (evaluate, Merkle) does not upload it again: the column
 /// stays on the device between phases. Matched by the host buffer's address and length and a
-/// fingerprint of sampled values; taken (removed) when used, dropped at the end of each proof and
-/// when the cache is full. A stale match could only make the proof fail verification, and a GPU
-/// proof that fails verification is redone on the CPU.
+/// fingerprint of 64 sampled values (one entry per address: a newer column replaces it); taken
+/// (removed) when no longer needed, dropped at the end of each proof and when the cache is full.
+/// A stale match (the host buffer reused for data that agrees at every sampled position) would feed
+/// old data to a kernel: the proof would then fail the verification `prove()` runs on every
+/// GPU-made proof, and be redone on the CPU with the prepared circuit rebuilt.
 struct Resident {
     ptr: usize,
     len: usize,
@@ -252,8 +260,10 @@ fn fingerprint(values: &[BaseField]) -> [u32; SAMPLES] {
 
 impl Runtime {
     fn keep(&self, host: &[BaseField], column: super::GpuColumn) {
-        let Ok(mut r) = self.resident.lock() else { return };
+        let mut r = lock(&self.resident);
         let column = Arc::new(column);
+        // A newer column at the same host address replaces any older entry.
+        r.retain(|e| e.ptr != host.as_ptr() as usize || e.len != host.len());
         r.push(Resident { ptr: host.as_ptr() as usize, len: host.len(), sample: fingerprint(host), column });
         while r.len() > RESIDENT_MAX_COLUMNS || r.iter().map(|e| e.column.len()).sum::<usize>() > RESIDENT_MAX_WORDS {
             r.remove(0);
@@ -272,7 +282,7 @@ impl Runtime {
     }
 
     fn lookup(&self, host: &[BaseField], remove: bool) -> Option<Arc<super::GpuColumn>> {
-        let mut r = self.resident.lock().ok()?;
+        let mut r = lock(&self.resident);
         let (ptr, len) = (host.as_ptr() as usize, host.len());
         let i = r.iter().position(|e| e.ptr == ptr && e.len == len)?;
         if r[i].sample != fingerprint(host) {
@@ -424,10 +434,8 @@ impl GpuBackend {
 
     /// Drops every resident device column (called before and after each proof).
     pub fn clear_resident() {
-        if let Some(rt) = runtime()
-            && let Ok(mut r) = rt.resident.lock()
-        {
-            r.clear();
+        if let Some(rt) = runtime() {
+            lock(&rt.resident).clear();
         }
     }
 
@@ -517,7 +525,7 @@ impl Runtime {
         points: impl FnOnce() -> Vec<BaseField>,
     ) -> Result<Arc<super::GpuColumn>, GpuError> {
         let key = (circle, coset.initial_index.0, coset.step_size.0, coset.log_size);
-        if let Some(t) = self.fri_twiddles.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        if let Some(t) = lock(&self.fri_twiddles).get(&key).cloned() {
             return Ok(t);
         }
         let points = points();
@@ -526,7 +534,8 @@ impl Runtime {
         }
         let inverses = BaseField::batch_inverse(&points);
         let t = Arc::new(self.ctx.try_upload(&inverses.iter().map(|v| v.0).collect::<Vec<_>>())?);
-        if let Ok(mut cache) = self.fri_twiddles.lock() {
+        {
+            let mut cache = lock(&self.fri_twiddles);
             if cache.len() >= 64 {
                 cache.clear();
             }
@@ -543,14 +552,15 @@ impl Runtime {
         inverse: bool,
     ) -> Result<Arc<GpuTwiddles>, GpuError> {
         let key = (buffer.id, domain.log_size(), inverse);
-        if let Some(t) = self.twiddles.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        if let Some(t) = lock(&self.twiddles).get(&key).cloned() {
             return Ok(t);
         }
         // SIMD trees hold doubled twiddles (2·x, below 2^32); the device kernels take x.
         let doubled = if inverse { &buffer.simd.itwiddles } else { &buffer.simd.twiddles };
         let tree: Vec<BaseField> = doubled.iter().map(|&d| M31::from_u32_unchecked(d >> 1)).collect();
         let t = Arc::new(self.ctx.fft_twiddles_from_tree(domain, &tree, inverse)?);
-        if let Ok(mut cache) = self.twiddles.lock() {
+        {
+            let mut cache = lock(&self.twiddles);
             if cache.len() >= 32 {
                 cache.clear();
             }
@@ -800,7 +810,8 @@ impl PolyOps for GpuBackend {
         twiddles: &TwiddleTree<Self>,
         mut buffer: Col<Self, BaseField>,
     ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
-        match gpu_evaluate_words(poly, domain, twiddles) {
+        let gpu = if buffer.len() == domain.size() { gpu_evaluate_words(poly, domain, twiddles) } else { None };
+        match gpu {
             Some((words, device)) if buffer.len() == words.len() => {
                 for (dst, src) in buffer.as_mut_slice().iter_mut().zip(words) {
                     *dst = M31::from_u32_unchecked(src);
@@ -870,7 +881,8 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
                     .map(|words| words_to_hashes(&words))
                     .collect();
                 let leaves = layers.remove(0);
-                if let Ok(mut cache) = rt.layers.lock() {
+                {
+                    let mut cache = lock(&rt.layers);
                     // Keep at most a couple of trees: the prover asks for the layers right away.
                     if cache.len() >= 2 {
                         cache.remove(0);
@@ -890,9 +902,8 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
     }
 
     fn build_next_layer(prev_layer: &Col<Self, Blake2sHash>) -> Col<Self, Blake2sHash> {
-        if let Some(rt) = runtime()
-            && let Ok(mut cache) = rt.layers.lock()
-        {
+        if let Some(rt) = runtime() {
+            let mut cache = lock(&rt.layers);
             // The layer above `prev_layer` if the device already built it (matched on content).
             for t in 0..cache.len() {
                 if let Some(i) = cache[t].iter().position(|l| l.len() == prev_layer.len())
@@ -939,7 +950,7 @@ impl GrindOps<Blake2sChannel> for GpuBackend {
                 on_device(GpuPhase::Grind, GRIND_LOW_BITS, |rt| {
                     rt.ctx
                         .grind(pow_prefixed_digest(channel, pow_bits), pow_bits, GRIND_LOW_BITS, GRIND_MAX_HI)?
-                        .ok_or_else(|| GpuError::Unsupported(format!("no {pow_bits}-bit nonce below 2^{}", 32 + 12)))
+                        .ok_or_else(|| GpuError::Unsupported(format!("no {pow_bits}-bit nonce with hi < p")))
                 })
             })
             .flatten();
@@ -949,8 +960,9 @@ impl GrindOps<Blake2sChannel> for GpuBackend {
 
 /// Nonces per `hi` value, as Stwo's SIMD grinder enumerates them (`low < 2^20`).
 const GRIND_LOW_BITS: u32 = 20;
-/// `hi` values the device tries before handing the search to the CPU (2^32 nonces in all).
-const GRIND_MAX_HI: u32 = 1 << 12;
+/// `hi` values the device may try: all of them (`hi < p`), as the SIMD grinder; a 32-bit search
+/// needs about 2^12 dispatches.
+const GRIND_MAX_HI: u32 = stwo::core::fields::m31::P;
 
 /// `H(POW_PREFIX, [0; 12], channel digest, pow_bits)`, the fixed part of every grinding hash, as
 /// eight little-endian words.

@@ -1,7 +1,8 @@
 //! The GPU backend inside whole Stwo proofs: byte-identical to the SIMD backend's proofs, the
 //! device path really taken (counted), faults redone on the CPU. Every test name contains `gpu`,
-//! so nextest runs them one at a time; each test runs in its own process (the backend's device
-//! and counters are process-wide).
+//! so nextest runs them one at a time. The backend's device and counters are process-wide: each
+//! test holds [`super::BACKEND_TEST_LOCK`] (taken by [`device_ready`]) so that `cargo test`, which
+//! runs tests as threads of one process, cannot interleave them.
 
 use stwo::core::fields::m31::BaseField;
 use stwo::core::poly::circle::CanonicCoset;
@@ -19,8 +20,10 @@ use crate::vm::{Instruction, Program, VmJob};
 use crate::vm_jump::VmJumpJob;
 use crate::{Job, prove_with_output, verify};
 
-/// The backend's device, or a failure that says how to get one (never a silent skip).
-fn device_ready() {
+/// The backend's device, or a failure that says how to get one (never a silent skip); holds the
+/// backend test lock until the returned guard drops.
+fn device_ready() -> std::sync::MutexGuard<'static, ()> {
+    let guard = super::BACKEND_TEST_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Err(e) = GpuBackend::runtime() {
         panic!(
             "GPU backend test found no usable wgpu adapter ({e}). Without a GPU install Mesa lavapipe: \
@@ -32,6 +35,7 @@ fn device_ready() {
     if let (Ok(expected), Some(a)) = (std::env::var("SAGE_GPU_EXPECT_ADAPTER"), a) {
         assert!(a.name.contains(&expected), "ran on {:?}, expected an adapter matching {expected:?}", a.name);
     }
+    guard
 }
 
 fn seeded(n: usize, seed: u64) -> Vec<BaseField> {
@@ -57,7 +61,7 @@ fn device_phases(small_subdomain: bool) -> Vec<GpuPhase> {
 /// Proves `job` on the CPU and on the GPU; the envelopes must be byte-identical and the GPU run
 /// must have done `phases` on the device with no fallback.
 fn assert_identical(job: &Job, proof: ProofConfig, phases: &[GpuPhase]) {
-    device_ready();
+    let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
     let cpu = prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
     GpuBackend::reset_stats();
@@ -131,7 +135,7 @@ fn gpu_backend_vm_jump_proof_is_byte_identical_to_simd() {
 
 #[test]
 fn gpu_backend_faults_are_redone_on_the_cpu_and_the_proof_is_unchanged() {
-    device_ready();
+    let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
     let job = Job::matmul(JobId::from_u128(15), worker(), MatmulJob::from_seed(16, [5; 32]));
     let proof = ProofConfig::insecure_for_tests();
@@ -148,7 +152,7 @@ fn gpu_backend_faults_are_redone_on_the_cpu_and_the_proof_is_unchanged() {
 
 #[test]
 fn gpu_backend_silently_wrong_results_never_yield_a_wrong_proof() {
-    device_ready();
+    let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
     let job = Job::matmul(JobId::from_u128(18), worker(), MatmulJob::from_seed(16, [6; 32]));
     let proof = ProofConfig::insecure_for_tests();
@@ -163,7 +167,7 @@ fn gpu_backend_silently_wrong_results_never_yield_a_wrong_proof() {
 
 #[test]
 fn gpu_backend_keeps_small_columns_on_the_cpu() {
-    device_ready();
+    let _lock = device_ready();
     GpuBackend::set_min_log_size(30);
     GpuBackend::reset_stats();
     let job = Job::matmul(JobId::from_u128(16), worker(), MatmulJob::from_seed(8, [1; 32]));
@@ -180,8 +184,9 @@ fn gpu_backend_keeps_small_columns_on_the_cpu() {
 /// (2^16), and evaluations equal SIMD's on a 4× larger domain.
 #[test]
 fn gpu_backend_fft_matches_simd_layout_across_the_transpose_threshold() {
-    device_ready();
+    let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
+    GpuBackend::reset_stats();
     for log_size in [5u32, 10, 16, 17, 18] {
         let domain = CanonicCoset::new(log_size).circle_domain();
         let values: BaseColumn = seeded(1 << log_size, u64::from(log_size)).into_iter().collect();
@@ -222,7 +227,7 @@ fn gpu_transpose_vecs_is_an_involution_that_moves_blocks() {
 
 #[test]
 fn gpu_backend_auto_skips_a_software_adapter() {
-    device_ready();
+    let _lock = device_ready();
     let software = GpuBackend::runtime().map(|c| c.adapter().device_type == wgpu::DeviceType::Cpu).unwrap();
     let job = Job::matmul(JobId::from_u128(17), worker(), MatmulJob::from_seed(8, [2; 32]));
     let auto = prove_with_output(
@@ -254,7 +259,7 @@ fn gpu_backend_fri_folds_match_simd() {
     use stwo::prover::line::LineEvaluation;
     use stwo::prover::poly::circle::SecureEvaluation;
     use stwo::prover::secure_column::SecureColumnByCoords;
-    device_ready();
+    let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
     GpuBackend::reset_stats();
     let secure = |n: usize, seed: u64| -> SecureColumnByCoords<SimdBackend> {

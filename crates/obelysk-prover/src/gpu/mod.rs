@@ -49,6 +49,11 @@
 mod backend;
 #[cfg(test)]
 mod backend_tests;
+/// Serialises the tests that use [`GpuBackend`]'s process-wide state (device, counters, size
+/// threshold, injected faults) when they share a process (`cargo test`; nextest runs each test in
+/// its own process anyway).
+#[cfg(test)]
+static BACKEND_TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 mod context;
 mod kernels;
 #[cfg(test)]
