@@ -163,6 +163,10 @@ fn gpu_backend_silently_wrong_results_never_yield_a_wrong_proof() {
     assert_eq!(redone.backend, ProverBackend::Cpu, "a corrupted GPU proof must be redone on the CPU");
     assert!(redone.encoded.bytes == cpu.encoded.bytes);
     verify(&redone.envelope, &job, &VerifyPolicy { min_security_bits: 0 }).unwrap();
+    // Nothing corrupted is kept: the next GPU proof is made (and passes) on the GPU.
+    let again = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    assert_eq!(again.backend, ProverBackend::Gpu);
+    assert!(again.encoded.bytes == cpu.encoded.bytes);
 }
 
 #[test]
