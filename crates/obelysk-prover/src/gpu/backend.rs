@@ -193,6 +193,10 @@ struct Runtime {
     resident_hits: AtomicU64,
     /// Inverse FRI fold twiddles on the device, by domain.
     fri_twiddles: Mutex<HashMap<FoldDomainKey, Arc<super::GpuColumn>>>,
+    /// Quotient subdomain points (x then y, bit-reversed order) on the device, by subdomain.
+    subdomain_points: Mutex<HashMap<(usize, usize, u32), Arc<super::GpuColumn>>>,
+    /// Inverse twiddles of a quotient subdomain, by (twiddle buffer id, domain, subdomain log size).
+    subdomain_twiddles: Mutex<HashMap<(u64, u32, u32), Arc<GpuTwiddles>>>,
     counters: [Counters; 7],
 }
 
@@ -217,6 +221,8 @@ fn runtime() -> Option<&'static Runtime> {
                     resident: Mutex::new(Vec::new()),
                     resident_hits: AtomicU64::new(0),
                     fri_twiddles: Mutex::new(HashMap::new()),
+                    subdomain_points: Mutex::new(HashMap::new()),
+                    subdomain_twiddles: Mutex::new(HashMap::new()),
                     counters: Default::default(),
                 }
             })
@@ -541,6 +547,51 @@ impl Runtime {
             }
             cache.insert(key, Arc::clone(&t));
         }
+        Ok(t)
+    }
+
+    /// The points of `domain` in bit-reversed order on the device: x coordinates, then y.
+    fn subdomain_points(&self, domain: CircleDomain) -> Result<Arc<super::GpuColumn>, GpuError> {
+        let c = domain.half_coset;
+        let key = (c.initial_index.0, c.step_size.0, c.log_size);
+        if let Some(p) = lock(&self.subdomain_points).get(&key).cloned() {
+            return Ok(p);
+        }
+        let (mut xs, mut ys) = (Vec::with_capacity(domain.size()), Vec::with_capacity(domain.size()));
+        for p in stwo::prover::backend::simd::domain::CircleDomainBitRevIterator::new(domain) {
+            xs.extend(p.x.to_array().map(|v| v.0));
+            ys.extend(p.y.to_array().map(|v| v.0));
+        }
+        xs.extend(ys);
+        let p = Arc::new(self.ctx.try_upload(&xs)?);
+        let mut cache = lock(&self.subdomain_points);
+        if cache.len() >= 16 {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&p));
+        Ok(p)
+    }
+
+    /// Inverse twiddles of `subdomain` (a prefix of `domain` in bit-reversed order), extracted
+    /// from a GPU twiddle tree direction exactly as Stwo's quotient code extracts them.
+    fn subdomain_itwiddles(
+        &self,
+        buffer: &GpuTwiddleBuffer,
+        domain: CircleDomain,
+        subdomain: CircleDomain,
+    ) -> Result<Arc<GpuTwiddles>, GpuError> {
+        let key = (buffer.id, domain.log_size(), subdomain.log_size());
+        if let Some(t) = lock(&self.subdomain_twiddles).get(&key).cloned() {
+            return Ok(t);
+        }
+        let doubled = buffer.simd.itwiddles.extract_subdomain_twiddles(domain.log_size(), subdomain.log_size());
+        let tree: Vec<BaseField> = doubled.iter().map(|&d| M31::from_u32_unchecked(d >> 1)).collect();
+        let t = Arc::new(self.ctx.fft_twiddles_from_tree(subdomain, &tree, true)?);
+        let mut cache = lock(&self.subdomain_twiddles);
+        if cache.len() >= 16 {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&t));
         Ok(t)
     }
 
@@ -1016,6 +1067,12 @@ impl QuotientOps for GpuBackend {
         log_blowup_factor: u32,
         twiddles: &TwiddleTree<Self>,
     ) -> SecureEvaluation<Self, BitReversedOrder> {
+        let gpu = on_device(GpuPhase::Quotients, lifting_log_size.saturating_sub(log_blowup_factor), |rt| {
+            gpu_compute_quotients(rt, &accs, lifting_log_size, log_blowup_factor, twiddles)
+        });
+        if let Some(evaluation) = gpu {
+            return evaluation;
+        }
         on_cpu(GpuPhase::Quotients, || {
             let e = SimdBackend::compute_quotients_and_combine(
                 accs.into_iter().map(numerators_to_simd).collect(),
@@ -1077,6 +1134,54 @@ fn gpu_accumulate_numerators(
         });
     }
     Ok(out)
+}
+
+/// `compute_quotients_and_combine` on the device: the combination on the subdomain, then the
+/// extension to the whole evaluation domain (interpolate, evaluate), read back once.
+fn gpu_compute_quotients(
+    rt: &Runtime,
+    accs: &[AccumulatedNumerators<GpuBackend>],
+    lifting_log_size: u32,
+    log_blowup_factor: u32,
+    twiddles: &TwiddleTree<GpuBackend>,
+) -> Result<SecureEvaluation<GpuBackend, BitReversedOrder>, GpuError> {
+    let eval_domain = CanonicCoset::new(lifting_log_size).circle_domain();
+    let subdomain = eval_domain.split(log_blowup_factor).0;
+    let (log_rows, rows) = (subdomain.log_size(), subdomain.size());
+    if log_rows < LOG_LANES || accs.is_empty() {
+        return Err(GpuError::Unsupported(format!("a quotient subdomain of 2^{log_rows} with {} samples", accs.len())));
+    }
+    let mut meta = Vec::with_capacity(16 * accs.len());
+    let mut partials = Vec::new();
+    for acc in accs {
+        let len = acc.partial_numerators_acc.len();
+        if !len.is_power_of_two() || len > rows || len < 2 {
+            return Err(GpuError::Unsupported(format!("quotient numerators of {len} rows on 2^{log_rows}")));
+        }
+        let offset = u32::try_from(partials.len())
+            .map_err(|_| GpuError::Unsupported("quotient numerators exceed u32 indexing".into()))?;
+        let x = acc.sample_point.x.to_m31_array();
+        let y = acc.sample_point.y.to_m31_array();
+        meta.extend([x[0], x[1], x[2], x[3], y[0], y[1], y[2], y[3]].map(|v| v.0));
+        meta.extend(acc.first_linear_term_acc.to_m31_array().map(|v| v.0));
+        meta.extend([log_rows - len.ilog2(), len as u32, offset, 0]);
+        for column in &acc.partial_numerators_acc.columns {
+            partials.extend(column.as_slice().iter().map(|v| v.0));
+        }
+    }
+    let points = rt.subdomain_points(subdomain)?;
+    let quotient = rt.ctx.quotient_combine(&points, rows, &meta, &partials)?;
+    let sub_itwiddles = rt.subdomain_itwiddles(&twiddles.itwiddles, eval_domain, subdomain)?;
+    let eval_twiddles = rt.device_twiddles(&twiddles.twiddles, eval_domain, false)?;
+    let mut columns = Vec::with_capacity(4);
+    for column in &quotient {
+        rt.ctx.interpolate_with(column, &sub_itwiddles)?;
+        let extended = rt.ctx.evaluate_column(column, &eval_twiddles)?;
+        columns.push(words_to_column(rt.ctx.download(&extended)?));
+    }
+    let columns: [BaseColumn; 4] =
+        columns.try_into().map_err(|_| GpuError::Unsupported("four quotient coordinates".into()))?;
+    Ok(SecureEvaluation::new(eval_domain, SecureColumnByCoords { columns }))
 }
 
 fn numerators_to_simd(a: AccumulatedNumerators<GpuBackend>) -> AccumulatedNumerators<SimdBackend> {

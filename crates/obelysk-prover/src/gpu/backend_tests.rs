@@ -74,6 +74,11 @@ fn assert_identical(job: &Job, proof: ProofConfig, phases: &[GpuPhase]) {
     for &phase in phases {
         assert!(stats.phase(phase).gpu_ops > 0, "{phase:?} never ran on the device: {stats:?}");
     }
+    if phases.contains(&GpuPhase::Quotients) {
+        // Numerators and the combination, both on the device.
+        assert!(stats.phase(GpuPhase::Quotients).gpu_ops >= 2, "{stats:?}");
+        assert_eq!(stats.phase(GpuPhase::Quotients).cpu_ops, 0, "{stats:?}");
+    }
     assert!(stats.transfers.host_to_device > 0 && stats.transfers.device_to_host > 0);
     // Coefficients go from interpolation to evaluation, and evaluations to the Merkle tree,
     // without leaving the device.
@@ -304,5 +309,64 @@ fn gpu_backend_fri_folds_match_simd() {
     }
     let stats = GpuBackend::stats();
     assert_eq!(stats.phase(GpuPhase::Fri).gpu_ops, expected_ops, "{stats:?}");
+    assert_eq!(stats.fallbacks(), 0);
+}
+
+/// The DEEP-quotient combination (denominators, lifting of shorter numerators, extension to the
+/// whole domain) on the device equals the SIMD backend's on seeded inputs of several sizes.
+#[test]
+fn gpu_backend_quotient_combination_matches_simd() {
+    use stwo::core::circle::CirclePoint;
+    use stwo::core::fields::qm31::SecureField;
+    use stwo::prover::QuotientOps;
+    use stwo::prover::pcs::quotient_ops::AccumulatedNumerators;
+    use stwo::prover::secure_column::SecureColumnByCoords;
+    let _lock = device_ready();
+    GpuBackend::set_min_log_size(5);
+    GpuBackend::reset_stats();
+    let qm31 = |seed: u64| SecureField::from_m31_array(std::array::from_fn(|k| seeded(1, seed * 8 + k as u64)[0]));
+    let mut runs = 0;
+    for (lifting, blowup) in [(6u32, 1u32), (10, 2), (13, 1), (15, 2)] {
+        let rows = 1usize << (lifting - blowup);
+        let big = CanonicCoset::new(lifting + 1).circle_domain();
+        let simd_tw = SimdBackend::precompute_twiddles(big.half_coset);
+        let gpu_tw = GpuBackend::precompute_twiddles(big.half_coset);
+        // Two sample points: one with full-length numerators, one with half-length (lifted).
+        let accs: Vec<(CirclePoint<SecureField>, Vec<Vec<BaseField>>, SecureField)> = [(rows, 1u64), (rows / 2, 2)]
+            .into_iter()
+            .map(|(len, seed)| {
+                let point = CirclePoint { x: qm31(seed * 100 + u64::from(lifting)), y: qm31(seed * 100 + 50) };
+                let cols = (0..4).map(|c| seeded(len, seed * 1000 + c + u64::from(lifting))).collect();
+                (point, cols, qm31(seed * 7 + 3))
+            })
+            .collect();
+        let simd_accs = accs
+            .iter()
+            .map(|(p, cols, a)| AccumulatedNumerators::<SimdBackend> {
+                sample_point: *p,
+                partial_numerators_acc: SecureColumnByCoords {
+                    columns: std::array::from_fn(|c| cols[c].iter().copied().collect()),
+                },
+                first_linear_term_acc: *a,
+            })
+            .collect();
+        let gpu_accs = accs
+            .iter()
+            .map(|(p, cols, a)| AccumulatedNumerators::<GpuBackend> {
+                sample_point: *p,
+                partial_numerators_acc: SecureColumnByCoords {
+                    columns: std::array::from_fn(|c| cols[c].iter().copied().collect()),
+                },
+                first_linear_term_acc: *a,
+            })
+            .collect();
+        let simd = SimdBackend::compute_quotients_and_combine(simd_accs, lifting, blowup, &simd_tw);
+        let gpu = GpuBackend::compute_quotients_and_combine(gpu_accs, lifting, blowup, &gpu_tw);
+        runs += 1;
+        assert_eq!(gpu.domain.log_size(), simd.domain.log_size());
+        assert!(coords(&gpu.values) == coords(&simd.values), "quotients differ at 2^{lifting}, blowup 2^{blowup}");
+    }
+    let stats = GpuBackend::stats();
+    assert_eq!(stats.phase(GpuPhase::Quotients).gpu_ops, runs, "{stats:?}");
     assert_eq!(stats.fallbacks(), 0);
 }

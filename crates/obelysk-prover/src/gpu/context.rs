@@ -128,6 +128,7 @@ pub(super) struct Pipelines {
     pub(super) quotient_numerators: wgpu::ComputePipeline,
     pub(super) grind: wgpu::ComputePipeline,
     pub(super) fri_fold: wgpu::ComputePipeline,
+    pub(super) quotient_combine: wgpu::ComputePipeline,
 }
 
 /// A wgpu device with the prover's kernels compiled.
@@ -441,6 +442,7 @@ impl Pipelines {
         let quotients = module("quotients");
         let grind = module("grind");
         let fri = module("fri");
+        let combine = module("quotient_combine");
         Self {
             m31_add: pipeline(&arith, "m31_add_kernel"),
             m31_sub: pipeline(&arith, "m31_sub_kernel"),
@@ -457,6 +459,7 @@ impl Pipelines {
             quotient_numerators: pipeline(&quotients, "quotient_numerators"),
             grind: pipeline(&grind, "grind"),
             fri_fold: pipeline(&fri, "fri_fold"),
+            quotient_combine: pipeline(&combine, "quotient_combine"),
         }
     }
 }

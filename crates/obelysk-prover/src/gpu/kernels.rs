@@ -592,6 +592,45 @@ impl GpuContext {
         })
     }
 
+    /// The DEEP-quotient combination on the evaluation subdomain (see `quotient_combine.wgsl`):
+    /// `points` holds the subdomain's x then y coordinates in bit-reversed order (2·`rows` words),
+    /// `accs` 16 words per accumulation, `partials` the accumulations' numerators. Returns the four
+    /// coordinate columns of the quotient on the subdomain, on the device.
+    pub fn quotient_combine(
+        &self,
+        points: &GpuColumn,
+        rows: usize,
+        accs: &[u32],
+        partials: &[u32],
+    ) -> Result<[GpuColumn; 4], GpuError> {
+        self.guarded("quotient combine", || {
+            if points.len != 2 * rows || accs.is_empty() || !accs.len().is_multiple_of(16) {
+                return Err(GpuError::Unsupported(format!(
+                    "{} point words for {rows} rows, {} accumulation words",
+                    points.len,
+                    accs.len()
+                )));
+            }
+            let accs_buffer = self.try_upload(accs)?;
+            let partials = self.try_upload(partials)?;
+            let out = self.try_zeroed(4 * rows)?;
+            let p = self.params([checked_len(rows)?, checked_len(accs.len() / 16)?, 0, 0]);
+            let mut encoder = self.encoder();
+            self.record(
+                &mut encoder,
+                &self.pipelines.quotient_combine,
+                &[(0, &p), (1, &points.buffer), (2, &accs_buffer.buffer), (3, &out.buffer), (4, &partials.buffer)],
+                rows,
+            );
+            let columns: [GpuColumn; 4] = std::array::from_fn(|_| self.zeroed(rows));
+            for (c, column) in columns.iter().enumerate() {
+                encoder.copy_buffer_to_buffer(&out.buffer, (c * rows * 4) as u64, &column.buffer, 0, (rows * 4) as u64);
+            }
+            self.submit(encoder);
+            Ok(columns)
+        })
+    }
+
     fn expand_states(
         &self,
         encoder: &mut wgpu::CommandEncoder,
