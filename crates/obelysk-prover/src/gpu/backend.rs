@@ -21,8 +21,8 @@
 //!
 //! Still on the CPU: constraint evaluation (the constraint framework evaluates FrameworkEval AIRs
 //! only on SIMD; [`ComponentProver`] for `GpuBackend` runs that evaluator on the same columns and
-//! folds the result into the GPU accumulator), the quotient combination (denominators and the
-//! quotient's extension), out-of-domain sampling, and GKR (unused by this crate's AIRs).
+//! folds the result into the GPU accumulator), out-of-domain sampling, and GKR (unused by this
+//! crate's AIRs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -89,7 +89,7 @@ pub enum GpuPhase {
     Merkle,
     /// Constraint evaluation on the extended trace (on the CPU: Stwo's SIMD evaluator).
     Constraints,
-    /// DEEP quotients at the sampled points (numerators on the device, combination on the CPU).
+    /// DEEP quotients at the sampled points: numerators, combination and extension (device).
     Quotients,
     /// FRI folding (device).
     Fri,

@@ -2,9 +2,9 @@
 //!
 //! [`GpuBackend`] is a Stwo `Backend`: [`crate::prove`] runs on it for `ProverBackend::Gpu` (and
 //! for `Auto` on a hardware GPU). Circle FFTs (interpolate, evaluate, low-degree extension), the
-//! Blake2s Merkle trees, the DEEP-quotient numerators, FRI folds and grinding run on the device;
-//! constraint evaluation and the quotient combination run on Stwo's SIMD backend over the same
-//! columns (no conversion: the columns are the SIMD column types). A column the device produced stays
+//! Blake2s Merkle trees, the DEEP quotients (numerators, combination, extension), FRI folds and
+//! grinding run on the device; constraint evaluation and out-of-domain sampling run on Stwo's SIMD
+//! backend over the same columns (no conversion: the columns are the SIMD column types). A column the device produced stays
 //! resident for the next phase. The proof is byte-identical to the SIMD backend's. See
 //! [`GpuBackend`] for the fallback rules and [`GpuBackend::stats`] for per-phase counters.
 //!
@@ -22,8 +22,8 @@
 //!   the device with twiddles taken from Stwo's twiddle tree (`CpuBackend::evaluate/interpolate`),
 //! - Blake2s Merkle: [`GpuContext::build_leaves`] (lifted leaves, Stwo's `Blake2sMerkleHasher`
 //!   format) and [`GpuContext::build_next_layer`] / [`GpuContext::merkle_root`],
-//! - DEEP-quotient numerators: [`GpuContext::quotient_numerators`] (Stwo's
-//!   `accumulate_numerators`),
+//! - DEEP quotients: [`GpuContext::quotient_numerators`] (Stwo's `accumulate_numerators`) and
+//!   [`GpuContext::quotient_combine`] (`compute_quotients_and_combine`, CM31 denominators),
 //! - FRI folds: [`GpuContext::fri_fold`] (`fold_circle_into_line`, `fold_line`),
 //! - proof-of-work grinding: [`GpuContext::grind`] (the smallest nonce, as the SIMD grinder),
 //! - the commit phase of one tree, [`GpuContext::commit_columns`]: interpolate → low-degree
