@@ -334,8 +334,23 @@ impl GpuContext {
     }
 
     /// [`Self::build_leaves`] over columns already on the device (no host transfer: each group of
-    /// equal-length columns is packed with device-to-device copies).
+    /// equal-length columns is packed with device-to-device copies). When the streaming states of
+    /// all leaves (26 words each) exceed the device's storage-binding limit, the leaves are built
+    /// in chunks that fit.
     pub fn build_leaves_resident(&self, columns: &[&GpuColumn], lifting_log_size: u32) -> Result<GpuColumn, GpuError> {
+        let limit_words = self.device.limits().max_storage_buffer_binding_size as usize / 4;
+        let chunk_states = if limit_words >= STATE_WORDS { 1usize << (limit_words / STATE_WORDS).ilog2() } else { 1 };
+        self.build_leaves_chunked(columns, lifting_log_size, chunk_states)
+    }
+
+    /// [`Self::build_leaves_resident`] with at most `chunk_states` streaming states per stage and
+    /// chunk (a power of two; chunking is exercised by the tests with small values).
+    pub(crate) fn build_leaves_chunked(
+        &self,
+        columns: &[&GpuColumn],
+        lifting_log_size: u32,
+        chunk_states: usize,
+    ) -> Result<GpuColumn, GpuError> {
         self.guarded("merkle leaves", || {
             if columns.is_empty() {
                 let states = self.zeroed(STATE_WORDS);
@@ -360,62 +375,94 @@ impl GpuContext {
             if columns.iter().any(|c| c.len < 2 || !c.len.is_power_of_two()) {
                 return Err(GpuError::Unsupported("column lengths must be powers of two >= 2".into()));
             }
+            if !chunk_states.is_power_of_two() || chunk_states < 2 {
+                return Err(GpuError::Unsupported(format!("leaf chunks of {chunk_states} states")));
+            }
             let max_log = columns[columns.len() - 1].len.ilog2();
             if lifting_log_size < max_log {
                 return Err(GpuError::Unsupported(format!(
                     "lifting log size {lifting_log_size} < largest column 2^{max_log}"
                 )));
             }
+            // Stages: (log size, packed input of the group's columns, number of columns).
             let mut encoder = self.encoder();
-            let mut states = self.zeroed(2 * STATE_WORDS);
-            let p = self.params([2, 0, 0, 0]);
-            self.record(&mut encoder, &self.pipelines.leaf_init, &[(0, &p), (1, &states.buffer)], 2);
-            let mut log_prev = 1u32;
+            let mut stages: Vec<(u32, Option<GpuColumn>, usize, usize)> = Vec::new();
             let mut start = 0;
-            // Packed groups stay alive until the encoder is submitted.
-            let mut keep = Vec::new();
             while start < columns.len() {
                 let log_size = columns[start].len.ilog2();
                 let end = start + columns[start..].iter().take_while(|c| c.len.ilog2() == log_size).count();
-                if log_size > log_prev {
-                    states = self.expand_states(&mut encoder, &states, log_size, log_size - log_prev)?;
-                }
                 let n = 1usize << log_size;
-                let input = if end - start == 1 {
+                let packed = if end - start == 1 {
                     None
                 } else {
-                    let packed = self.zeroed(n * (end - start));
+                    let packed = self.try_zeroed(n * (end - start))?;
                     for (k, c) in columns[start..end].iter().enumerate() {
                         encoder.copy_buffer_to_buffer(&c.buffer, 0, &packed.buffer, (k * n * 4) as u64, (n * 4) as u64);
                     }
                     Some(packed)
                 };
-                let input_buffer = input.as_ref().map_or(&columns[start].buffer, |p| &p.buffer);
-                let p = self.params([checked_len(n)?, checked_len(end - start)?, 0, 0]);
-                self.record(
-                    &mut encoder,
-                    &self.pipelines.leaf_absorb,
-                    &[(0, &p), (1, &states.buffer), (2, input_buffer)],
-                    n,
-                );
-                keep.extend(input);
-                log_prev = log_size;
+                stages.push((log_size, packed, start, end - start));
                 start = end;
             }
-            if lifting_log_size > log_prev {
-                states = self.expand_states(&mut encoder, &states, lifting_log_size, lifting_log_size - log_prev)?;
+            let n_leaves = 1usize << lifting_log_size;
+            let out = self.try_zeroed(n_leaves * HASH_WORDS)?;
+            let chunk = chunk_states.min(n_leaves);
+            // Stage indices of the leaves [s, s + chunk): [2·(s >> (r + 1)), + max(chunk >> r, 2)).
+            let range = |s: usize, log_size: u32| {
+                let r = lifting_log_size - log_size;
+                (2 * (s >> (r + 1)), (chunk >> r).max(2).min(1 << log_size))
+            };
+            for s in (0..n_leaves).step_by(chunk) {
+                let mut states = self.try_zeroed(2 * STATE_WORDS)?;
+                let p = self.params([2, 0, 0, 0]);
+                self.record(&mut encoder, &self.pipelines.leaf_init, &[(0, &p), (1, &states.buffer)], 2);
+                let (mut prev_log, mut prev_base) = (1u32, 0usize);
+                for (log_size, packed, first, count) in &stages {
+                    let (base, len) = range(s, *log_size);
+                    if *log_size > prev_log {
+                        states =
+                            self.expand_states(&mut encoder, &states, len, *log_size - prev_log, base, prev_base)?;
+                    }
+                    let input = packed.as_ref().map_or(&columns[*first].buffer, |p| &p.buffer);
+                    let p = self.params([
+                        checked_len(len)?,
+                        checked_len(*count)?,
+                        checked_len(base)?,
+                        checked_len(1 << log_size)?,
+                    ]);
+                    self.record(
+                        &mut encoder,
+                        &self.pipelines.leaf_absorb,
+                        &[(0, &p), (1, &states.buffer), (2, input)],
+                        len,
+                    );
+                    (prev_log, prev_base) = (*log_size, base);
+                }
+                let (base, len) = range(s, lifting_log_size);
+                if lifting_log_size > prev_log {
+                    states =
+                        self.expand_states(&mut encoder, &states, len, lifting_log_size - prev_log, base, prev_base)?;
+                }
+                let hashes = self.try_zeroed(len * HASH_WORDS)?;
+                let p = self.params([checked_len(len)?, 0, 0, 0]);
+                self.record(
+                    &mut encoder,
+                    &self.pipelines.leaf_finalize,
+                    &[(0, &p), (1, &states.buffer), (3, &hashes.buffer)],
+                    len,
+                );
+                encoder.copy_buffer_to_buffer(
+                    &hashes.buffer,
+                    0,
+                    &out.buffer,
+                    (base * HASH_WORDS * 4) as u64,
+                    (len * HASH_WORDS * 4) as u64,
+                );
+                // One submission per chunk keeps the chunk's temporaries short-lived.
+                self.submit(std::mem::replace(&mut encoder, self.encoder()));
             }
-            let n = 1usize << lifting_log_size;
-            let out = self.zeroed(n * HASH_WORDS);
-            let p = self.params([checked_len(n)?, 0, 0, 0]);
-            self.record(
-                &mut encoder,
-                &self.pipelines.leaf_finalize,
-                &[(0, &p), (1, &states.buffer), (3, &out.buffer)],
-                n,
-            );
             self.submit(encoder);
-            drop(keep);
+            drop(stages);
             Ok(out)
         })
     }
@@ -631,17 +678,20 @@ impl GpuContext {
         })
     }
 
+    /// Expands `states` (a chunk of a stage starting at global state `in_base`) into `len` states
+    /// of a stage `log_ratio` times larger, starting at global state `out_base`.
     fn expand_states(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         states: &GpuColumn,
-        log_size: u32,
+        len: usize,
         log_ratio: u32,
+        out_base: usize,
+        in_base: usize,
     ) -> Result<GpuColumn, GpuError> {
-        let n = 1usize << log_size;
-        let out = self.zeroed(n * STATE_WORDS);
-        let p = self.params([checked_len(n)?, log_ratio, 0, 0]);
-        self.record(encoder, &self.pipelines.leaf_expand, &[(0, &p), (2, &states.buffer), (3, &out.buffer)], n);
+        let out = self.try_zeroed(len * STATE_WORDS)?;
+        let p = self.params([checked_len(len)?, log_ratio, checked_len(out_base)?, checked_len(in_base)?]);
+        self.record(encoder, &self.pipelines.leaf_expand, &[(0, &p), (2, &states.buffer), (3, &out.buffer)], len);
         Ok(out)
     }
 

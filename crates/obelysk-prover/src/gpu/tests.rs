@@ -370,6 +370,33 @@ fn gpu_blake2s_merkle_leaves_match_stwo() {
     }
 }
 
+/// Leaves built in chunks (as on a device whose storage-binding limit cannot hold every leaf's
+/// streaming state) equal Stwo's, whatever the chunk size.
+#[test]
+fn gpu_blake2s_chunked_leaves_match_stwo() {
+    let gpu = gpu();
+    let mut rng = Rng(12);
+    let cases: Vec<(Vec<u32>, u32)> = vec![
+        (vec![1], 4),
+        (vec![3], 6),
+        (vec![2, 2, 3, 5, 5, 5, 8], 8),
+        (vec![3, 3, 3, 6, 6, 9], 11),
+        ([vec![5; 20], vec![7; 17], vec![10; 3]].concat(), 12),
+        (vec![12; 3], 12),
+    ];
+    for (logs, lifting) in cases {
+        let columns: Vec<Vec<BaseField>> = logs.iter().map(|&l| rng.m31s(1 << l)).collect();
+        let refs: Vec<&Vec<BaseField>> = columns.iter().collect();
+        let want = cpu_leaves(&refs, lifting);
+        let device: Vec<GpuColumn> = columns.iter().map(|c| gpu.upload_m31(c)).collect();
+        let device: Vec<&GpuColumn> = device.iter().collect();
+        for chunk in [2usize, 4, 16, 256, 1 << 20] {
+            let got = gpu.download(&gpu.build_leaves_chunked(&device, lifting, chunk).unwrap()).unwrap();
+            assert_eq!(got, want, "columns 2^{logs:?}, lifting 2^{lifting}, chunks of {chunk}");
+        }
+    }
+}
+
 #[test]
 fn gpu_blake2s_merkle_layers_and_root_match_stwo() {
     let gpu = gpu();

@@ -32,26 +32,30 @@ fn leaf_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
 }
 
-// Lifting: output state idx = input state ((idx >> (log_ratio + 1)) << 1) + (idx & 1).
-// params.x = number of output states, params.y = log_ratio. Reads `input`, writes `output`.
+// Lifting: output state g = input state ((g >> (log_ratio + 1)) << 1) + (g & 1), in global state
+// indices. params.x = number of output states, params.y = log_ratio, params.z = global index of
+// the first output state, params.w = global index of the first input state (the arrays may hold
+// one chunk of a larger stage). Reads `input`, writes `output`.
 @compute @workgroup_size(256)
 fn leaf_expand(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= params.x) { return; }
-    let src = (((i >> (params.y + 1u)) << 1u) + (i & 1u)) * STATE_WORDS;
+    let g = params.z + i;
+    let src = ((((g >> (params.y + 1u)) << 1u) + (g & 1u)) - params.w) * STATE_WORDS;
     let dst = i * STATE_WORDS;
     for (var k = 0u; k < STATE_WORDS; k++) {
         output[dst + k] = input[src + k];
     }
 }
 
-// Absorbs one value of each of params.y columns (column-major in `input`, params.x rows) into
-// the state of each row.
+// Absorbs one value of each of params.y columns (column-major in `input`, params.w rows each)
+// into the state of each of params.x rows starting at global row params.z.
 @compute @workgroup_size(256)
 fn leaf_absorb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    let n = params.x;
-    if (i >= n) { return; }
+    let n = params.w;
+    if (i >= params.x) { return; }
+    let row = params.z + i;
     let base = i * STATE_WORDS;
     var h: array<u32, 8>;
     var m: array<u32, 16>;
@@ -69,7 +73,7 @@ fn leaf_absorb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
             compress(&h, &m, t, false);
             len = 0u;
         }
-        m[len] = input[c * n + i];
+        m[len] = input[c * n + row];
         len += 1u;
     }
     for (var k = 0u; k < 8u; k++) {
