@@ -180,6 +180,7 @@ static LAST_CIRCUIT: OnceLock<Mutex<CircuitSlot>> = OnceLock::new();
 
 /// Drops the kept prepared circuit (after a GPU-made proof failed: its preprocessed tree may be
 /// the cause, and must not be reused).
+#[cfg(feature = "gpu")]
 pub(crate) fn forget_prepared_circuit() {
     if let Some(last) = LAST_CIRCUIT.get() {
         *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
