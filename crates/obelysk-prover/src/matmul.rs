@@ -353,6 +353,14 @@ pub(crate) struct MatmulEval {
     expected: SecureField,
 }
 
+impl MatmulEval {
+    /// (log rows, δ, expected Freivalds value): what the GPU constraint kernel needs.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code, reason = "read by the GPU constraint evaluator"))]
+    pub(crate) fn parameters(&self) -> (u32, SecureField, SecureField) {
+        (self.log_size, self.delta, self.expected)
+    }
+}
+
 impl FrameworkEval for MatmulEval {
     fn log_size(&self) -> u32 {
         self.log_size

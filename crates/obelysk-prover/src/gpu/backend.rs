@@ -1372,13 +1372,80 @@ fn poly_to_simd(p: &Poly<GpuBackend>) -> Poly<SimdBackend> {
     )
 }
 
-impl<E: FrameworkEval + Sync> ComponentProver<GpuBackend> for FrameworkComponent<E> {
+/// Adds `scale · contribution` into `target` (four coordinate columns of equal length).
+fn add_scaled(target: &mut SecureColumnByCoords<GpuBackend>, contribution: [&BaseColumn; 4], scale: SecureField) {
+    let factor = PackedSecureField::broadcast(scale);
+    for i in 0..target.columns[0].data.len() {
+        let acc = PackedSecureField::from_packed_m31s(std::array::from_fn(|k| target.columns[k].data[i]));
+        let add = PackedSecureField::from_packed_m31s(std::array::from_fn(|k| contribution[k].data[i]));
+        let sum = (acc + add * factor).into_packed_m31s();
+        for (k, v) in sum.into_iter().enumerate() {
+            target.columns[k].data[i] = v;
+        }
+    }
+}
+
+/// The matmul AIR's constraint quotients on the device (SubDomain mode only): the committed
+/// evaluations are read where they already are, the contributions come back once.
+fn gpu_matmul_constraints<E: FrameworkEval>(
+    rt: &Runtime,
+    component: &FrameworkComponent<E>,
+    eval: &crate::matmul::MatmulEval,
+    trace: &Trace<'_, GpuBackend>,
+    log_expansion: u32,
+    eval_log: u32,
+    powers: &[SecureField],
+) -> Result<[BaseColumn; 4], GpuError> {
+    use stwo::core::utils::bit_reverse;
+    let (trace_log, delta, expected) = eval.parameters();
+    let rows = 1usize << eval_log;
+    let locations = component.trace_locations();
+    let preprocessed = component.preprocessed_column_indices();
+    let unsupported = || GpuError::Unsupported("a matmul component with an unexpected trace layout".into());
+    if powers.len() != 2 || locations.len() < 3 || preprocessed.len() != 1 {
+        return Err(unsupported());
+    }
+    let (main, interaction) = (&locations[1], &locations[2]);
+    if main.col_end - main.col_start != 1 || interaction.col_end - interaction.col_start != 4 {
+        return Err(unsupported());
+    }
+    let column = |tree: usize, index: usize| -> Result<&[BaseField], GpuError> {
+        let values = trace.polys.get(tree).and_then(|t| t.get(index)).ok_or_else(unsupported)?.evals.values.as_slice();
+        if values.len() < rows { Err(unsupported()) } else { Ok(values) }
+    };
+    let hosts = [
+        column(0, preprocessed[0])?,
+        column(main.tree_index, main.col_start)?,
+        column(interaction.tree_index, interaction.col_start)?,
+        column(interaction.tree_index, interaction.col_start + 1)?,
+        column(interaction.tree_index, interaction.col_start + 2)?,
+        column(interaction.tree_index, interaction.col_start + 3)?,
+    ];
+    let device = hosts.iter().map(|h| rt.device_or_upload(h, rows)).collect::<Result<Vec<_>, _>>()?;
+    // Denominator inverses exactly as the framework computes them for SubDomain mode.
+    let trace_domain = CanonicCoset::new(trace_log);
+    let eval_domain = CanonicCoset::new(eval_log + log_expansion).circle_domain().split(log_expansion).0;
+    let mut denom_inv: Vec<BaseField> = (0..1usize << (eval_log - trace_log))
+        .map(|i| stwo::core::constraints::coset_vanishing(trace_domain.coset(), eval_domain.at(i)).inverse())
+        .collect();
+    bit_reverse(&mut denom_inv);
+    // Constraint j gets the j-th power from the top (the framework reverses its powers).
+    let mut consts: Vec<u32> =
+        [delta, expected, powers[1], powers[0]].iter().flat_map(|v| v.to_m31_array().map(|m| m.0)).collect();
+    consts.extend(denom_inv.iter().map(|v| v.0));
+    let cols: [&super::GpuColumn; 6] = std::array::from_fn(|k| &*device[k]);
+    let words = rt.ctx.matmul_constraints(&cols, rows, trace_log, &consts)?;
+    Ok(words.map(words_to_column))
+}
+
+impl<E: FrameworkEval + Sync + 'static> ComponentProver<GpuBackend> for FrameworkComponent<E> {
     fn evaluate_constraint_quotients_on_domain(
         &self,
         trace: &Trace<'_, GpuBackend>,
         evaluation_accumulator: &mut DomainEvaluationAccumulator<GpuBackend>,
     ) {
         use stwo::core::air::Component;
+        use stwo::prover::EvaluationMode;
         let n = self.n_constraints();
         if n == 0 {
             return;
@@ -1387,45 +1454,45 @@ impl<E: FrameworkEval + Sync> ComponentProver<GpuBackend> for FrameworkComponent
             evaluation_accumulator.skip_coeffs(n);
             return;
         }
-        let start = Instant::now();
         let mode = evaluation_accumulator.evaluation_mode();
         let log_size = self.max_constraint_log_degree_bound();
-        let owned: Vec<Vec<Poly<SimdBackend>>> =
-            trace.polys.iter().map(|tree| tree.iter().map(|p| poly_to_simd(p)).collect()).collect();
-        let simd_trace = Trace { polys: TreeVec(owned.iter().map(|tree| tree.iter().collect()).collect()) };
-
-        // The GPU accumulator hands this component the powers a^k … a^(k+n-1). A SIMD accumulator
-        // with n powers of the same a gives Σ a^(n-1-j)·c_j; times a^k that is exactly what the
-        // SIMD prover would have accumulated (field arithmetic is exact).
         let [target] = evaluation_accumulator.columns([(log_size, n)]);
-        let first = target.random_coeff_powers[0];
-        let ratio = if n >= 2 && !first.is_zero() {
-            target.random_coeff_powers[1] * first.inverse()
-        } else {
-            SecureField::one()
-        };
-        let mut simd_acc = DomainEvaluationAccumulator::<SimdBackend>::new(ratio, log_size, n, mode);
-        <Self as ComponentProver<SimdBackend>>::evaluate_constraint_quotients_on_domain(
-            self,
-            &simd_trace,
-            &mut simd_acc,
-        );
-        let [result] = simd_acc.columns([(log_size, 0)]);
-        let factor = PackedSecureField::broadcast(first);
-        let packed_len = target.col.columns[0].data.len();
-        for i in 0..packed_len {
-            let acc = PackedSecureField::from_packed_m31s(std::array::from_fn(|k| target.col.columns[k].data[i]));
-            let add = PackedSecureField::from_packed_m31s(std::array::from_fn(|k| result.col.columns[k].data[i]));
-            let sum = (acc + add * factor).into_packed_m31s();
-            for (k, v) in sum.into_iter().enumerate() {
-                target.col.columns[k].data[i] = v;
+
+        // The project's matmul AIR has a device kernel.
+        let matmul = (&**self as &dyn std::any::Any).downcast_ref::<crate::matmul::MatmulEval>();
+        if let (Some(eval), EvaluationMode::SubDomain { log_expansion }) = (matmul, mode) {
+            let powers = target.random_coeff_powers.clone();
+            let gpu = on_device(GpuPhase::Constraints, log_size, |rt| {
+                gpu_matmul_constraints(rt, self, eval, trace, log_expansion, log_size, &powers)
+            });
+            if let Some(contribution) = gpu {
+                add_scaled(target.col, contribution.each_ref(), SecureField::one());
+                return;
             }
         }
-        if let Some(Ok(rt)) = RUNTIME.get() {
-            let c = &rt.counters[phase_index(GpuPhase::Constraints)];
-            c.cpu_ops.fetch_add(1, Ordering::Relaxed);
-            c.cpu_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        }
+
+        on_cpu(GpuPhase::Constraints, || {
+            let owned: Vec<Vec<Poly<SimdBackend>>> =
+                trace.polys.iter().map(|tree| tree.iter().map(|p| poly_to_simd(p)).collect()).collect();
+            let simd_trace = Trace { polys: TreeVec(owned.iter().map(|tree| tree.iter().collect()).collect()) };
+            // The GPU accumulator hands this component the powers a^k … a^(k+n-1). A SIMD
+            // accumulator with n powers of the same a gives Σ a^(n-1-j)·c_j; times a^k that is
+            // exactly what the SIMD prover would have accumulated (field arithmetic is exact).
+            let first = target.random_coeff_powers[0];
+            let ratio = if n >= 2 && !first.is_zero() {
+                target.random_coeff_powers[1] * first.inverse()
+            } else {
+                SecureField::one()
+            };
+            let mut simd_acc = DomainEvaluationAccumulator::<SimdBackend>::new(ratio, log_size, n, mode);
+            <Self as ComponentProver<SimdBackend>>::evaluate_constraint_quotients_on_domain(
+                self,
+                &simd_trace,
+                &mut simd_acc,
+            );
+            let [result] = simd_acc.columns([(log_size, 0)]);
+            add_scaled(target.col, result.col.columns.each_ref(), first);
+        });
     }
 }
 

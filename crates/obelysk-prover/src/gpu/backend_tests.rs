@@ -48,12 +48,16 @@ fn seeded(n: usize, seed: u64) -> Vec<BaseField> {
         .collect()
 }
 
-/// The phases a GPU proof must have run on the device: all of them, or (`small_subdomain`) all but
-/// the quotients, whose subdomain (the trace size) is then below the device threshold.
-fn device_phases(small_subdomain: bool) -> Vec<GpuPhase> {
+/// The phases a GPU proof must have run on the device: the FFTs, Merkle trees and grinding always;
+/// the quotients and FRI unless the trace is below the device threshold (`small_subdomain`);
+/// the constraints for the matmul AIR (the one AIR with a device kernel).
+fn device_phases(small_subdomain: bool, matmul: bool) -> Vec<GpuPhase> {
     let mut phases = vec![GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle, GpuPhase::Grind];
     if !small_subdomain {
         phases.extend([GpuPhase::Quotients, GpuPhase::Fri]);
+    }
+    if matmul {
+        phases.push(GpuPhase::Constraints);
     }
     phases
 }
@@ -96,7 +100,7 @@ fn worker() -> WorkerAddress {
 #[test]
 fn gpu_backend_matmul_proof_is_byte_identical_to_simd() {
     let job = Job::matmul(JobId::from_u128(11), worker(), MatmulJob::from_seed(16, [3; 32]));
-    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(false));
+    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(false, true));
 }
 
 /// 2^18 rows: coefficient vectors above 2^16 (the SIMD backend's transposed layout), production
@@ -104,7 +108,7 @@ fn gpu_backend_matmul_proof_is_byte_identical_to_simd() {
 #[test]
 fn gpu_backend_large_matmul_production_config_is_byte_identical() {
     let job = Job::matmul(JobId::from_u128(12), worker(), MatmulJob::from_seed(512, [9; 32]));
-    assert_identical(&job, ProofConfig::PRODUCTION, &device_phases(false));
+    assert_identical(&job, ProofConfig::PRODUCTION, &device_phases(false, true));
 }
 
 fn program() -> Program {
@@ -120,7 +124,7 @@ fn program() -> Program {
 #[test]
 fn gpu_backend_vm_proof_is_byte_identical_to_simd() {
     let job = Job::vm(JobId::from_u128(13), worker(), VmJob { program: program(), inputs: [3, 4, 0, 0] });
-    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true));
+    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true, false));
 }
 
 #[test]
@@ -135,7 +139,7 @@ fn gpu_backend_vm_jump_proof_is_byte_identical_to_simd() {
         Instruction::HALT,
     ]);
     let job = Job::vm_jump(JobId::from_u128(14), worker(), VmJumpJob { program, inputs: [6, 0, 0, 0], max_steps: 64 });
-    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true));
+    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true, false));
 }
 
 #[test]

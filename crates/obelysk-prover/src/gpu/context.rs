@@ -129,6 +129,7 @@ pub(super) struct Pipelines {
     pub(super) grind: wgpu::ComputePipeline,
     pub(super) fri_fold: wgpu::ComputePipeline,
     pub(super) quotient_combine: wgpu::ComputePipeline,
+    pub(super) matmul_constraints: wgpu::ComputePipeline,
 }
 
 /// A wgpu device with the prover's kernels compiled.
@@ -443,6 +444,7 @@ impl Pipelines {
         let grind = module("grind");
         let fri = module("fri");
         let combine = module("quotient_combine");
+        let matmul = module("matmul_constraints");
         Self {
             m31_add: pipeline(&arith, "m31_add_kernel"),
             m31_sub: pipeline(&arith, "m31_sub_kernel"),
@@ -460,6 +462,7 @@ impl Pipelines {
             grind: pipeline(&grind, "grind"),
             fri_fold: pipeline(&fri, "fri_fold"),
             quotient_combine: pipeline(&combine, "quotient_combine"),
+            matmul_constraints: pipeline(&matmul, "matmul_constraints"),
         }
     }
 }

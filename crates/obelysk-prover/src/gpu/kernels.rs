@@ -678,6 +678,48 @@ impl GpuContext {
         })
     }
 
+    /// The matmul AIR's constraint contributions on the evaluation subdomain (see
+    /// `matmul_constraints.wgsl`): `columns` = is_first, c and the interaction column's four
+    /// coordinates, each the first `rows` values of its committed evaluation; `consts` = δ,
+    /// expected, the two random coefficients (4 words each), then the denominator inverses.
+    /// Returns the four coordinate columns of the contributions.
+    pub fn matmul_constraints(
+        &self,
+        columns: &[&GpuColumn; 6],
+        rows: usize,
+        trace_log: u32,
+        consts: &[u32],
+    ) -> Result<[Vec<u32>; 4], GpuError> {
+        self.guarded("matmul constraints", || {
+            let eval_log = rows.ilog2();
+            if !rows.is_power_of_two() || eval_log <= trace_log || columns.iter().any(|c| c.len < rows) {
+                return Err(GpuError::Unsupported(format!(
+                    "matmul constraints on 2^{eval_log} rows of a 2^{trace_log} trace"
+                )));
+            }
+            if consts.len() < 16 + (rows >> trace_log) {
+                return Err(GpuError::Unsupported(format!("{} constant words", consts.len())));
+            }
+            let packed = self.try_zeroed(6 * rows)?;
+            let mut encoder = self.encoder();
+            for (k, col) in columns.iter().enumerate() {
+                encoder.copy_buffer_to_buffer(&col.buffer, 0, &packed.buffer, (k * rows * 4) as u64, (rows * 4) as u64);
+            }
+            let consts = self.upload(consts);
+            let out = self.try_zeroed(4 * rows)?;
+            let p = self.params([checked_len(rows)?, trace_log, eval_log, 0]);
+            self.record(
+                &mut encoder,
+                &self.pipelines.matmul_constraints,
+                &[(0, &p), (1, &packed.buffer), (2, &consts.buffer), (3, &out.buffer)],
+                rows,
+            );
+            self.submit(encoder);
+            let all = self.download_inner(&out)?;
+            Ok(std::array::from_fn(|k| all[k * rows..(k + 1) * rows].to_vec()))
+        })
+    }
+
     /// Expands `states` (a chunk of a stage starting at global state `in_base`) into `len` states
     /// of a stage `log_ratio` times larger, starting at global state `out_base`.
     fn expand_states(

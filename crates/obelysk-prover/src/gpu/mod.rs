@@ -78,6 +78,7 @@ const GRIND_WGSL: &str = include_str!("shaders/grind.wgsl");
 const FRI_WGSL: &str = include_str!("shaders/fri.wgsl");
 const QUOTIENTS_WGSL: &str = include_str!("shaders/quotients.wgsl");
 const QUOTIENT_COMBINE_WGSL: &str = include_str!("shaders/quotient_combine.wgsl");
+const MATMUL_CONSTRAINTS_WGSL: &str = include_str!("shaders/matmul_constraints.wgsl");
 
 /// The WGSL source of each shader module as the device receives it (field library + kernels),
 /// with M31 products on 32-bit limbs (any adapter).
@@ -100,6 +101,7 @@ pub fn shader_sources_for(int64: bool) -> Vec<(&'static str, String)> {
         ("grind", grind),
         ("fri", FRI_WGSL.to_owned()),
         ("quotient_combine", QUOTIENT_COMBINE_WGSL.to_owned()),
+        ("matmul_constraints", MATMUL_CONSTRAINTS_WGSL.to_owned()),
     ]
     .into_iter()
     .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{mul}\n{src}")))

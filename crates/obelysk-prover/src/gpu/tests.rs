@@ -73,7 +73,7 @@ const SIZES: [usize; 8] = [1, 7, 255, 256, 257, 1000, 4096, 1 << 16];
 #[test]
 fn naga_validates_every_shader() {
     validate_shaders().unwrap();
-    assert_eq!(shader_sources().len(), 8);
+    assert_eq!(shader_sources().len(), 9);
 }
 
 #[test]
