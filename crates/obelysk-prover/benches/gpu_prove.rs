@@ -11,8 +11,7 @@
 //!   `ProverBackend::Gpu` (which includes verifying the GPU-made proof before returning it).
 //! - per phase: the GPU backend's own counters, once with the device switched off (every phase on
 //!   the SIMD code, timed through the same wrapper: the baseline) and once with it on.
-//!   Interpolate, evaluate, Merkle, quotients, FRI and grinding run on the device; constraints on
-//!   the CPU in both (their GPU column shows the adapter's overhead); `rest` (out-of-domain
+//!   Every phase listed runs on the device (constraints: the matmul kernel); `rest` (out-of-domain
 //!   sampling, channel, trace generation) is the whole proof minus the phases.
 //!
 //! The three proofs of a job are checked byte-identical before anything is printed. On a software

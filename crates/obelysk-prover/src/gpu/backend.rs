@@ -1,6 +1,6 @@
 //! [`GpuBackend`]: a Stwo backend whose circle FFTs (interpolate, evaluate, low-degree
-//! extension), Blake2s Merkle trees, DEEP-quotient numerators, FRI folds and proof-of-work
-//! grinding run on the wgpu device, everything else on Stwo's SIMD backend.
+//! extension), Blake2s Merkle trees, DEEP quotients, FRI folds, proof-of-work grinding and the
+//! matmul AIR's constraints run on the wgpu device, everything else on Stwo's SIMD backend.
 //!
 //! Columns are the SIMD backend's own column types, so an operation that is not on the device hands
 //! its data to `SimdBackend` unchanged (owned data moves; borrowed data is copied once), and the
@@ -19,10 +19,10 @@
 //! A column the device produced stays resident for the next device phase (coefficients →
 //! extension → Merkle tree → quotient numerators), so it is uploaded once ([`Resident`]).
 //!
-//! Still on the CPU: constraint evaluation (the constraint framework evaluates FrameworkEval AIRs
-//! only on SIMD; [`ComponentProver`] for `GpuBackend` runs that evaluator on the same columns and
-//! folds the result into the GPU accumulator), out-of-domain sampling, and GKR (unused by this
-//! crate's AIRs).
+//! Constraint evaluation: the matmul AIR has a device kernel; for other AIRs (the VMs)
+//! [`ComponentProver`] for `GpuBackend` runs the framework's SIMD evaluator on the same columns and
+//! folds the result into the GPU accumulator. Also on the CPU: out-of-domain sampling, and GKR
+//! (unused by this crate's AIRs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -87,7 +87,7 @@ pub enum GpuPhase {
     Evaluate,
     /// Blake2s Merkle leaves and layers.
     Merkle,
-    /// Constraint evaluation on the extended trace (on the CPU: Stwo's SIMD evaluator).
+    /// Constraint evaluation on the extended trace (device for matmul, SIMD evaluator otherwise).
     Constraints,
     /// DEEP quotients at the sampled points: numerators, combination and extension (device).
     Quotients,

@@ -2,9 +2,10 @@
 //!
 //! [`GpuBackend`] is a Stwo `Backend`: [`crate::prove`] runs on it for `ProverBackend::Gpu` (and
 //! for `Auto` on a hardware GPU). Circle FFTs (interpolate, evaluate, low-degree extension), the
-//! Blake2s Merkle trees, the DEEP quotients (numerators, combination, extension), FRI folds and
-//! grinding run on the device; constraint evaluation and out-of-domain sampling run on Stwo's SIMD
-//! backend over the same columns (no conversion: the columns are the SIMD column types). A column the device produced stays
+//! Blake2s Merkle trees, the DEEP quotients (numerators, combination, extension), FRI folds,
+//! grinding and the matmul AIR's constraint evaluation run on the device; the VM AIRs' constraint
+//! evaluation and out-of-domain sampling run on Stwo's SIMD backend over the same columns (no
+//! conversion: the columns are the SIMD column types). A column the device produced stays
 //! resident for the next phase. The proof is byte-identical to the SIMD backend's. See
 //! [`GpuBackend`] for the fallback rules and [`GpuBackend::stats`] for per-phase counters.
 //!
@@ -26,6 +27,8 @@
 //!   [`GpuContext::quotient_combine`] (`compute_quotients_and_combine`, CM31 denominators),
 //! - FRI folds: [`GpuContext::fri_fold`] (`fold_circle_into_line`, `fold_line`),
 //! - proof-of-work grinding: [`GpuContext::grind`] (the smallest nonce, as the SIMD grinder),
+//! - the matmul AIR's constraints: [`GpuContext::matmul_constraints`] (Stwo's bit-reversed mask
+//!   offsets and SubDomain denominators),
 //! - the commit phase of one tree, [`GpuContext::commit_columns`]: interpolate → low-degree
 //!   extension → lifted Merkle root, all on the device.
 //!
