@@ -30,9 +30,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Median wall time of `REPS` proofs after one warm-up, the last proof, and the GPU backend's
-/// counters summed over the timed runs.
-fn run(job: &Job, backend: ProverBackend) -> (Duration, Proved, GpuBackendStats) {
+/// Median and mean wall time of `REPS` proofs after one warm-up, the last proof, and the GPU
+/// backend's counters summed over the timed runs.
+fn run(job: &Job, backend: ProverBackend) -> (Duration, Duration, Proved, GpuBackendStats) {
     let config = ProveConfig { proof: ProofConfig::PRODUCTION, backend };
     let mut last = prove_with_output(job, &config).expect("warm-up proof");
     GpuBackend::reset_stats();
@@ -42,8 +42,9 @@ fn run(job: &Job, backend: ProverBackend) -> (Duration, Proved, GpuBackendStats)
         last = prove_with_output(job, &config).expect("proof");
         times.push(t.elapsed());
     }
+    let mean = times.iter().sum::<Duration>() / REPS as u32;
     times.sort();
-    (times[REPS / 2], last, GpuBackend::stats())
+    (times[REPS / 2], mean, last, GpuBackend::stats())
 }
 
 fn ratio(base: f64, new: f64) -> String {
@@ -77,11 +78,11 @@ fn main() {
         );
         let rows = 2 * n.ilog2();
 
-        let (simd_t, simd, _) = run(&job, ProverBackend::Cpu);
+        let (simd_t, _, simd, _) = run(&job, ProverBackend::Cpu);
         GpuBackend::set_min_log_size(u32::MAX);
-        let (off_t, off, off_stats) = run(&job, ProverBackend::Gpu);
+        let (off_t, off_mean, off, off_stats) = run(&job, ProverBackend::Gpu);
         GpuBackend::set_min_log_size(DEFAULT_MIN_LOG_SIZE);
-        let (gpu_t, gpu, gpu_stats) = run(&job, ProverBackend::Gpu);
+        let (gpu_t, gpu_mean, gpu, gpu_stats) = run(&job, ProverBackend::Gpu);
         assert_eq!(gpu.backend, ProverBackend::Gpu, "the GPU proof was redone on the CPU");
         assert!(simd.encoded.bytes == gpu.encoded.bytes, "GPU and SIMD proofs differ at n = {n}");
         assert!(simd.encoded.bytes == off.encoded.bytes, "device-off and SIMD proofs differ at n = {n}");
@@ -105,9 +106,10 @@ fn main() {
                 st.fallbacks / REPS as u64,
             );
         }
-        // The device-off run is the per-phase baseline; its own total gives its remainder.
-        let rest_cpu = ms(off_t) - cpu_sum;
-        let rest_gpu = ms(gpu_t) - gpu_sum;
+        // The device-off run is the per-phase baseline; phases are means over the timed runs, so
+        // the remainder is taken from the mean total of the same runs.
+        let rest_cpu = ms(off_mean) - cpu_sum;
+        let rest_gpu = ms(gpu_mean) - gpu_sum;
         println!(
             "| matmul n={n} | 2^{rows} | rest (OODS, channel, trace) | {rest_cpu:.1} | {rest_gpu:.1} | {} | | | | | |",
             ratio(rest_cpu, rest_gpu)
