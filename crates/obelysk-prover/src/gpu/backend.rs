@@ -187,7 +187,7 @@ struct Runtime {
     /// Device twiddles by (twiddle buffer id, domain log size, inverse).
     twiddles: Mutex<HashMap<(u64, u32, bool), Arc<GpuTwiddles>>>,
     /// Upper Merkle layers computed together with the leaves, served to `build_next_layer`.
-    layers: Mutex<Vec<Vec<Vec<Blake2sHash>>>>,
+    layers: Mutex<Vec<TreeLayers>>,
     /// Device copies of host columns this backend just produced (see [`Resident`]).
     resident: Mutex<Vec<Resident>>,
     resident_hits: AtomicU64,
@@ -229,6 +229,26 @@ fn runtime() -> Option<&'static Runtime> {
         })
         .as_ref()
         .ok()
+}
+
+/// The layers of one Merkle tree the device built at once. Stwo asks for them one at a time
+/// (`build_next_layer(previous layer)`): each layer is recognised by the address and length of
+/// the vector handed out for the layer below it (it is moved, not copied, so the address holds)
+/// and by its first and last hashes, and is handed out by moving it too.
+struct TreeLayers {
+    /// (address, length, first hash, last hash) of each layer, leaves first.
+    keys: Vec<(usize, usize, Blake2sHash, Blake2sHash)>,
+    /// The layers not handed out yet (`None` once handed out).
+    layers: Vec<Option<Vec<Blake2sHash>>>,
+}
+
+fn layer_key(layer: &[Blake2sHash]) -> (usize, usize, Blake2sHash, Blake2sHash) {
+    (
+        layer.as_ptr() as usize,
+        layer.len(),
+        layer.first().copied().unwrap_or_default(),
+        layer.last().copied().unwrap_or_default(),
+    )
 }
 
 /// A poisoned cache lock (a panic while it was held) still guards consistent data: every cache
@@ -675,6 +695,13 @@ fn line_from_simd(e: LineEvaluation<SimdBackend>) -> LineEvaluation<GpuBackend> 
     LineEvaluation::new(domain, secure_from_simd(e.values))
 }
 
+/// Reads a device column straight into a SIMD column (one copy from the mapped buffer).
+fn download_column(rt: &Runtime, column: &super::GpuColumn) -> Result<BaseColumn, GpuError> {
+    let mut host = BaseColumn::zeros(column.len());
+    rt.ctx.download_into(column, bytemuck::cast_slice_mut(host.as_mut_slice()))?;
+    Ok(host)
+}
+
 fn words_to_column(words: Vec<u32>) -> BaseColumn {
     words.into_iter().map(M31::from_u32_unchecked).collect()
 }
@@ -718,14 +745,14 @@ fn gpu_interpolate(
             None => Arc::new(rt.ctx.try_upload(&eval.values.as_slice().iter().map(|v| v.0).collect::<Vec<_>>())?),
         };
         rt.ctx.interpolate_with(&device, &tw)?;
-        let mut coeffs = rt.ctx.download(&device)?;
+        let mut column = download_column(rt, &device)?;
+        let words: &mut [u32] = bytemuck::cast_slice_mut(column.as_mut_slice());
         if simd_order_is_transposed(log_size) {
-            transpose_vecs(&mut coeffs);
+            transpose_vecs(words);
         }
         if INJECTED_CORRUPTIONS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            coeffs[0] ^= 1;
+            words[0] ^= 1;
         }
-        let column = words_to_column(coeffs);
         if let Ok(device) = Arc::try_unwrap(device) {
             rt.keep(column.as_slice(), device);
         }
@@ -733,12 +760,13 @@ fn gpu_interpolate(
     })
 }
 
-/// Evaluates on the device; returns the evaluations and their device column.
-fn gpu_evaluate_words(
+/// Evaluates on the device into `dst` (the domain's size); returns the evaluations' device column.
+fn gpu_evaluate_into(
     poly: &CircleCoefficients<GpuBackend>,
     domain: CircleDomain,
     twiddles: &TwiddleTree<GpuBackend>,
-) -> Option<(Vec<u32>, super::GpuColumn)> {
+    dst: &mut [BaseField],
+) -> Option<super::GpuColumn> {
     on_device(GpuPhase::Evaluate, domain.log_size(), |rt| {
         let host = poly.coeffs.as_slice();
         let device = match rt.take(host) {
@@ -753,7 +781,8 @@ fn gpu_evaluate_words(
         };
         let tw = rt.device_twiddles(&twiddles.twiddles, domain, false)?;
         let evals = rt.ctx.evaluate_column(&device, &tw)?;
-        Ok((rt.ctx.download(&evals)?, evals))
+        rt.ctx.download_into(&evals, bytemuck::cast_slice_mut(dst))?;
+        Ok(evals)
     })
 }
 
@@ -846,8 +875,9 @@ impl PolyOps for GpuBackend {
         domain: CircleDomain,
         twiddles: &TwiddleTree<Self>,
     ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
-        match gpu_evaluate_words(poly, domain, twiddles) {
-            Some((words, _)) => CircleEvaluation::new(domain, words_to_column(words)),
+        let mut values = BaseColumn::zeros(domain.size());
+        match gpu_evaluate_into(poly, domain, twiddles, values.as_mut_slice()) {
+            Some(_) => CircleEvaluation::new(domain, values),
             None => on_cpu(GpuPhase::Evaluate, || {
                 let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
                 eval_from_simd(SimdBackend::evaluate(&simd, domain, simd_forward(twiddles)))
@@ -861,12 +891,13 @@ impl PolyOps for GpuBackend {
         twiddles: &TwiddleTree<Self>,
         mut buffer: Col<Self, BaseField>,
     ) -> CircleEvaluation<Self, BaseField, BitReversedOrder> {
-        let gpu = if buffer.len() == domain.size() { gpu_evaluate_words(poly, domain, twiddles) } else { None };
+        let gpu = if buffer.len() == domain.size() {
+            gpu_evaluate_into(poly, domain, twiddles, buffer.as_mut_slice())
+        } else {
+            None
+        };
         match gpu {
-            Some((words, device)) if buffer.len() == words.len() => {
-                for (dst, src) in buffer.as_mut_slice().iter_mut().zip(words) {
-                    *dst = M31::from_u32_unchecked(src);
-                }
+            Some(device) => {
                 // The commitment's Merkle tree reads these evaluations next: keep them on the device.
                 if let Some(rt) = runtime() {
                     rt.keep(buffer.as_slice(), device);
@@ -925,23 +956,20 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
                     .iter()
                     .map(|c| rt.device_or_upload(c.as_slice(), c.len()))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut layers: Vec<Vec<Blake2sHash>> = rt
+                let mut layers: Vec<Option<Vec<Blake2sHash>>> = rt
                     .ctx
                     .merkle_layers_resident(&device.iter().map(|c| &**c).collect::<Vec<_>>(), lifting_log_size)?
                     .into_iter()
-                    .map(|words| words_to_hashes(&words))
+                    .map(Some)
                     .collect();
-                let leaves = layers.remove(0);
-                {
-                    let mut cache = lock(&rt.layers);
-                    // Keep at most a couple of trees: the prover asks for the layers right away.
-                    if cache.len() >= 2 {
-                        cache.remove(0);
-                    }
-                    let mut tree = vec![leaves.clone()];
-                    tree.extend(layers);
-                    cache.push(tree);
+                let keys = layers.iter().flatten().map(|l| layer_key(l)).collect();
+                let leaves = layers[0].take().unwrap_or_default();
+                let mut cache = lock(&rt.layers);
+                // Keep at most a couple of trees: the prover asks for the layers right away.
+                if cache.len() >= 2 {
+                    cache.remove(0);
                 }
+                cache.push(TreeLayers { keys, layers });
                 Ok(leaves)
             })
         };
@@ -955,14 +983,13 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
     fn build_next_layer(prev_layer: &Col<Self, Blake2sHash>) -> Col<Self, Blake2sHash> {
         if let Some(rt) = runtime() {
             let mut cache = lock(&rt.layers);
-            // The layer above `prev_layer` if the device already built it (matched on content).
+            // The layer above `prev_layer` if the device already built it.
+            let key = layer_key(prev_layer);
             for t in 0..cache.len() {
-                if let Some(i) = cache[t].iter().position(|l| l.len() == prev_layer.len())
-                    && cache[t][i] == *prev_layer
-                    && i + 1 < cache[t].len()
+                if let Some(i) = cache[t].keys.iter().position(|k| *k == key)
+                    && let Some(next) = cache[t].layers.get_mut(i + 1).and_then(Option::take)
                 {
-                    let next = cache[t][i + 1].clone();
-                    if i + 2 == cache[t].len() {
+                    if i + 2 == cache[t].layers.len() {
                         cache.remove(t);
                     }
                     return next;
@@ -971,19 +998,6 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
         }
         on_cpu(GpuPhase::Merkle, || <SimdBackend as MerkleOpsLifted<Blake2sMerkleHasher>>::build_next_layer(prev_layer))
     }
-}
-
-fn words_to_hashes(words: &[u32]) -> Vec<Blake2sHash> {
-    words
-        .chunks_exact(8)
-        .map(|h| {
-            let mut bytes = [0u8; 32];
-            for (dst, w) in bytes.chunks_exact_mut(4).zip(h) {
-                dst.copy_from_slice(&w.to_le_bytes());
-            }
-            Blake2sHash(bytes)
-        })
-        .collect()
 }
 
 impl PackLeavesOps for GpuBackend {
@@ -1177,7 +1191,7 @@ fn gpu_compute_quotients(
     for column in &quotient {
         rt.ctx.interpolate_with(column, &sub_itwiddles)?;
         let extended = rt.ctx.evaluate_column(column, &eval_twiddles)?;
-        columns.push(words_to_column(rt.ctx.download(&extended)?));
+        columns.push(download_column(rt, &extended)?);
     }
     let columns: [BaseColumn; 4] =
         columns.try_into().map_err(|_| GpuError::Unsupported("four quotient coordinates".into()))?;

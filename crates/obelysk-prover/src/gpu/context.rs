@@ -334,8 +334,22 @@ impl GpuContext {
     }
 
     pub(super) fn download_inner(&self, column: &GpuColumn) -> Result<Vec<u32>, GpuError> {
+        let mut words = vec![0u32; column.len];
+        self.download_into_inner(column, bytemuck::cast_slice_mut(&mut words))?;
+        Ok(words)
+    }
+
+    /// Reads `column` back into `dst` (exactly `4 × len` bytes), without an intermediate vector.
+    pub fn download_into(&self, column: &GpuColumn, dst: &mut [u8]) -> Result<(), GpuError> {
+        self.guarded("download", || self.download_into_inner(column, dst))
+    }
+
+    pub(super) fn download_into_inner(&self, column: &GpuColumn, dst: &mut [u8]) -> Result<(), GpuError> {
+        if dst.len() != column.len * 4 {
+            return Err(GpuError::Unsupported(format!("reading {} words into {} bytes", column.len, dst.len())));
+        }
         if column.len == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let size = (column.len * 4) as u64;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -353,13 +367,13 @@ impl GpuContext {
         });
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
         rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let words = {
+        {
             let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
-            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
-        };
+            dst.copy_from_slice(&view);
+        }
         staging.unmap();
         self.d2h.fetch_add(size, Ordering::Relaxed);
-        Ok(words)
+        Ok(())
     }
 
     /// Waits until all submitted work is done (for timing).

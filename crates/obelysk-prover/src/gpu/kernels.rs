@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use stwo::core::fields::m31::BaseField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
+use stwo::core::vcs::blake2_hash::Blake2sHash;
 use stwo::prover::backend::CpuBackend;
 use stwo::prover::poly::twiddles::TwiddleTree;
 
@@ -233,20 +234,27 @@ impl GpuContext {
     pub fn merkle_layers(&self, columns: &[&[BaseField]], lifting_log_size: u32) -> Result<Vec<Vec<u32>>, GpuError> {
         let uploaded = columns.iter().map(|c| self.try_upload(&c.iter().map(|v| v.0).collect::<Vec<_>>()));
         let uploaded: Vec<GpuColumn> = uploaded.collect::<Result<_, _>>()?;
-        self.merkle_layers_resident(&uploaded.iter().collect::<Vec<_>>(), lifting_log_size)
+        let layers = self.merkle_layers_resident(&uploaded.iter().collect::<Vec<_>>(), lifting_log_size)?;
+        Ok(layers.iter().map(|l| bytemuck::cast_slice::<Blake2sHash, u32>(l).to_vec()).collect())
     }
 
-    /// [`Self::merkle_layers`] over columns already on the device.
+    /// [`Self::merkle_layers`] over columns already on the device, each layer read straight into
+    /// Stwo's hash type.
     pub fn merkle_layers_resident(
         &self,
         columns: &[&GpuColumn],
         lifting_log_size: u32,
-    ) -> Result<Vec<Vec<u32>>, GpuError> {
+    ) -> Result<Vec<Vec<Blake2sHash>>, GpuError> {
+        let read = |layer: &GpuColumn| -> Result<Vec<Blake2sHash>, GpuError> {
+            let mut hashes = vec![Blake2sHash::default(); layer.len / HASH_WORDS];
+            self.download_into(layer, bytemuck::cast_slice_mut(&mut hashes))?;
+            Ok(hashes)
+        };
         let mut layer = self.build_leaves_resident(columns, lifting_log_size)?;
-        let mut layers = vec![self.download(&layer)?];
+        let mut layers = vec![read(&layer)?];
         while layer.len > HASH_WORDS {
             layer = self.build_next_layer(&layer)?;
-            layers.push(self.download(&layer)?);
+            layers.push(read(&layer)?);
         }
         Ok(layers)
     }
