@@ -12,7 +12,7 @@ use stwo::prover::poly::BitReversedOrder;
 use stwo::prover::poly::circle::{CircleCoefficients, CircleEvaluation, PolyOps};
 
 use super::backend::transpose_vecs_for_tests;
-use super::{GpuBackend, GpuPhase};
+use super::{GpuBackend, GpuBackendStats, GpuPhase};
 use crate::config::{ProofConfig, ProveConfig, ProverBackend, VerifyPolicy};
 use crate::matmul::MatmulJob;
 use crate::statement::{JobId, WorkerAddress};
@@ -64,7 +64,7 @@ fn device_phases(small_subdomain: bool, matmul: bool) -> Vec<GpuPhase> {
 
 /// Proves `job` on the CPU and on the GPU; the envelopes must be byte-identical and the GPU run
 /// must have done `phases` on the device with no fallback.
-fn assert_identical(job: &Job, proof: ProofConfig, phases: &[GpuPhase]) {
+fn assert_identical(job: &Job, proof: ProofConfig, phases: &[GpuPhase]) -> GpuBackendStats {
     let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
     let cpu = prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
@@ -91,6 +91,7 @@ fn assert_identical(job: &Job, proof: ProofConfig, phases: &[GpuPhase]) {
     assert!(gpu.encoded.bytes == cpu.encoded.bytes, "GPU and CPU envelopes differ");
     let policy = VerifyPolicy { min_security_bits: 0 };
     verify(&gpu.envelope, job, &policy).unwrap();
+    stats
 }
 
 fn worker() -> WorkerAddress {
@@ -108,7 +109,12 @@ fn gpu_backend_matmul_proof_is_byte_identical_to_simd() {
 #[test]
 fn gpu_backend_large_matmul_production_config_is_byte_identical() {
     let job = Job::matmul(JobId::from_u128(12), worker(), MatmulJob::from_seed(512, [9; 32]));
-    assert_identical(&job, ProofConfig::PRODUCTION, &device_phases(false, true));
+    let stats = assert_identical(&job, ProofConfig::PRODUCTION, &device_phases(false, true));
+    // At this size nothing of the heavy work is left to the CPU: every Merkle layer came from the
+    // device, and so did the constraints and quotients.
+    for phase in [GpuPhase::Merkle, GpuPhase::Constraints, GpuPhase::Quotients, GpuPhase::Evaluate] {
+        assert_eq!(stats.phase(phase).cpu_ops, 0, "{phase:?} ran on the CPU: {stats:?}");
+    }
 }
 
 fn program() -> Program {
