@@ -462,6 +462,8 @@ impl GpuBackend {
     pub fn clear_resident() {
         if let Some(rt) = runtime() {
             lock(&rt.resident).clear();
+            // Also layers a panicked commit left half handed out.
+            lock(&rt.layers).clear();
         }
     }
 
@@ -904,10 +906,16 @@ impl PolyOps for GpuBackend {
                 }
                 CircleEvaluation::new(domain, buffer)
             }
-            _ => on_cpu(GpuPhase::Evaluate, || {
-                let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
-                eval_from_simd(SimdBackend::evaluate_into(&simd, domain, simd_forward(twiddles), buffer))
-            }),
+            _ => {
+                // The buffer's old device copy (if any) no longer matches what is written below.
+                if let Some(rt) = runtime() {
+                    rt.take(buffer.as_slice());
+                }
+                on_cpu(GpuPhase::Evaluate, || {
+                    let simd = CircleCoefficients::<SimdBackend>::new(poly.coeffs.clone());
+                    eval_from_simd(SimdBackend::evaluate_into(&simd, domain, simd_forward(twiddles), buffer))
+                })
+            }
         }
     }
 
@@ -985,7 +993,8 @@ impl MerkleOpsLifted<Blake2sMerkleHasher> for GpuBackend {
             let mut cache = lock(&rt.layers);
             // The layer above `prev_layer` if the device already built it.
             let key = layer_key(prev_layer);
-            for t in 0..cache.len() {
+            // Newest tree first.
+            for t in (0..cache.len()).rev() {
                 if let Some(i) = cache[t].keys.iter().position(|k| *k == key)
                     && let Some(next) = cache[t].layers.get_mut(i + 1).and_then(Option::take)
                 {

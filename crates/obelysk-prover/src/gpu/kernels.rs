@@ -220,10 +220,13 @@ impl GpuContext {
         if coeffs.len > n || coeffs.len == 0 {
             return Err(GpuError::Unsupported(format!("{} coefficients on a domain of {n}", coeffs.len)));
         }
-        let column = self.try_zeroed(n)?;
-        let mut encoder = self.encoder();
-        encoder.copy_buffer_to_buffer(&coeffs.buffer, 0, &column.buffer, 0, (coeffs.len * 4) as u64);
-        self.submit(encoder);
+        let column = self.guarded("evaluate", || {
+            let column = self.zeroed(n);
+            let mut encoder = self.encoder();
+            encoder.copy_buffer_to_buffer(&coeffs.buffer, 0, &column.buffer, 0, (coeffs.len * 4) as u64);
+            self.submit(encoder);
+            Ok(column)
+        })?;
         self.evaluate_with(&column, twiddles)?;
         Ok(column)
     }
@@ -576,7 +579,7 @@ impl GpuContext {
         if pow_bits > 32 || low_bits > 30 {
             return Err(GpuError::Unsupported(format!("grinding {pow_bits} bits over 2^{low_bits} nonces")));
         }
-        let digest = self.upload(&prefixed_digest);
+        let digest = self.try_upload(&prefixed_digest)?;
         for hi in 0..max_hi {
             let best = self.guarded("grind", || {
                 let best = self.upload(&[u32::MAX]);
@@ -699,12 +702,12 @@ impl GpuContext {
         consts: &[u32],
     ) -> Result<[Vec<u32>; 4], GpuError> {
         self.guarded("matmul constraints", || {
-            let eval_log = rows.ilog2();
-            if !rows.is_power_of_two() || eval_log <= trace_log || columns.iter().any(|c| c.len < rows) {
+            if !rows.is_power_of_two() || rows.ilog2() <= trace_log || columns.iter().any(|c| c.len < rows) {
                 return Err(GpuError::Unsupported(format!(
-                    "matmul constraints on 2^{eval_log} rows of a 2^{trace_log} trace"
+                    "matmul constraints on {rows} rows of a 2^{trace_log} trace"
                 )));
             }
+            let eval_log = rows.ilog2();
             if consts.len() < 16 + (rows >> trace_log) {
                 return Err(GpuError::Unsupported(format!("{} constant words", consts.len())));
             }
