@@ -543,6 +543,32 @@ fn simd_inverse(tree: &TwiddleTree<GpuBackend>) -> &TwiddleTree<SimdBackend> {
     &tree.itwiddles.simd
 }
 
+/// The value cached under `key`, or `make()` stored there (the whole cache is dropped when it
+/// holds `capacity` entries: the values are cheap to rebuild and a proof uses few of them).
+fn cached<K: std::hash::Hash + Eq, V>(
+    cache: &Mutex<HashMap<K, Arc<V>>>,
+    key: K,
+    capacity: usize,
+    make: impl FnOnce() -> Result<V, GpuError>,
+) -> Result<Arc<V>, GpuError> {
+    if let Some(v) = lock(cache).get(&key).cloned() {
+        return Ok(v);
+    }
+    let v = Arc::new(make()?);
+    let mut cache = lock(cache);
+    if cache.len() >= capacity {
+        cache.clear();
+    }
+    cache.insert(key, Arc::clone(&v));
+    Ok(v)
+}
+
+/// A SIMD twiddle tree direction as the device kernels take it: SIMD trees hold doubled twiddles
+/// (2·x, below 2^32).
+fn halved(doubled: &[u32]) -> Vec<BaseField> {
+    doubled.iter().map(|&d| M31::from_u32_unchecked(d >> 1)).collect()
+}
+
 impl Runtime {
     /// The inverse fold twiddles of a domain (a pure function of the domain: cached), computed on
     /// the host from `points` (one per output pair) with one batch inversion.
@@ -553,45 +579,28 @@ impl Runtime {
         points: impl FnOnce() -> Vec<BaseField>,
     ) -> Result<Arc<super::GpuColumn>, GpuError> {
         let key = (circle, coset.initial_index.0, coset.step_size.0, coset.log_size);
-        if let Some(t) = lock(&self.fri_twiddles).get(&key).cloned() {
-            return Ok(t);
-        }
-        let points = points();
-        if points.iter().any(|p| *p == BaseField::zero()) {
-            return Err(GpuError::Unsupported("a fold twiddle of zero".into()));
-        }
-        let inverses = BaseField::batch_inverse(&points);
-        let t = Arc::new(self.ctx.try_upload(&inverses.iter().map(|v| v.0).collect::<Vec<_>>())?);
-        {
-            let mut cache = lock(&self.fri_twiddles);
-            if cache.len() >= 64 {
-                cache.clear();
+        cached(&self.fri_twiddles, key, 64, || {
+            let points = points();
+            if points.iter().any(|p| *p == BaseField::zero()) {
+                return Err(GpuError::Unsupported("a fold twiddle of zero".into()));
             }
-            cache.insert(key, Arc::clone(&t));
-        }
-        Ok(t)
+            let inverses = BaseField::batch_inverse(&points);
+            self.ctx.try_upload(&inverses.iter().map(|v| v.0).collect::<Vec<_>>())
+        })
     }
 
     /// The points of `domain` in bit-reversed order on the device: x coordinates, then y.
     fn subdomain_points(&self, domain: CircleDomain) -> Result<Arc<super::GpuColumn>, GpuError> {
         let c = domain.half_coset;
-        let key = (c.initial_index.0, c.step_size.0, c.log_size);
-        if let Some(p) = lock(&self.subdomain_points).get(&key).cloned() {
-            return Ok(p);
-        }
-        let (mut xs, mut ys) = (Vec::with_capacity(domain.size()), Vec::with_capacity(domain.size()));
-        for p in stwo::prover::backend::simd::domain::CircleDomainBitRevIterator::new(domain) {
-            xs.extend(p.x.to_array().map(|v| v.0));
-            ys.extend(p.y.to_array().map(|v| v.0));
-        }
-        xs.extend(ys);
-        let p = Arc::new(self.ctx.try_upload(&xs)?);
-        let mut cache = lock(&self.subdomain_points);
-        if cache.len() >= 16 {
-            cache.clear();
-        }
-        cache.insert(key, Arc::clone(&p));
-        Ok(p)
+        cached(&self.subdomain_points, (c.initial_index.0, c.step_size.0, c.log_size), 16, || {
+            let (mut xs, mut ys) = (Vec::with_capacity(domain.size()), Vec::with_capacity(domain.size()));
+            for p in stwo::prover::backend::simd::domain::CircleDomainBitRevIterator::new(domain) {
+                xs.extend(p.x.to_array().map(|v| v.0));
+                ys.extend(p.y.to_array().map(|v| v.0));
+            }
+            xs.extend(ys);
+            self.ctx.try_upload(&xs)
+        })
     }
 
     /// Inverse twiddles of `subdomain` (a prefix of `domain` in bit-reversed order), extracted
@@ -603,18 +612,10 @@ impl Runtime {
         subdomain: CircleDomain,
     ) -> Result<Arc<GpuTwiddles>, GpuError> {
         let key = (buffer.id, domain.log_size(), subdomain.log_size());
-        if let Some(t) = lock(&self.subdomain_twiddles).get(&key).cloned() {
-            return Ok(t);
-        }
-        let doubled = buffer.simd.itwiddles.extract_subdomain_twiddles(domain.log_size(), subdomain.log_size());
-        let tree: Vec<BaseField> = doubled.iter().map(|&d| M31::from_u32_unchecked(d >> 1)).collect();
-        let t = Arc::new(self.ctx.fft_twiddles_from_tree(subdomain, &tree, true)?);
-        let mut cache = lock(&self.subdomain_twiddles);
-        if cache.len() >= 16 {
-            cache.clear();
-        }
-        cache.insert(key, Arc::clone(&t));
-        Ok(t)
+        cached(&self.subdomain_twiddles, key, 16, || {
+            let doubled = buffer.simd.itwiddles.extract_subdomain_twiddles(domain.log_size(), subdomain.log_size());
+            self.ctx.fft_twiddles_from_tree(subdomain, &halved(&doubled), true)
+        })
     }
 
     /// Device twiddles for `domain` from one direction of a GPU twiddle tree (uploaded once).
@@ -624,22 +625,10 @@ impl Runtime {
         domain: CircleDomain,
         inverse: bool,
     ) -> Result<Arc<GpuTwiddles>, GpuError> {
-        let key = (buffer.id, domain.log_size(), inverse);
-        if let Some(t) = lock(&self.twiddles).get(&key).cloned() {
-            return Ok(t);
-        }
-        // SIMD trees hold doubled twiddles (2·x, below 2^32); the device kernels take x.
-        let doubled = if inverse { &buffer.simd.itwiddles } else { &buffer.simd.twiddles };
-        let tree: Vec<BaseField> = doubled.iter().map(|&d| M31::from_u32_unchecked(d >> 1)).collect();
-        let t = Arc::new(self.ctx.fft_twiddles_from_tree(domain, &tree, inverse)?);
-        {
-            let mut cache = lock(&self.twiddles);
-            if cache.len() >= 32 {
-                cache.clear();
-            }
-            cache.insert(key, Arc::clone(&t));
-        }
-        Ok(t)
+        cached(&self.twiddles, (buffer.id, domain.log_size(), inverse), 32, || {
+            let doubled = if inverse { &buffer.simd.itwiddles } else { &buffer.simd.twiddles };
+            self.ctx.fft_twiddles_from_tree(domain, &halved(doubled), inverse)
+        })
     }
 }
 
