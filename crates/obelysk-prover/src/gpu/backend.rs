@@ -693,10 +693,6 @@ fn download_column(rt: &Runtime, column: &super::GpuColumn) -> Result<BaseColumn
     Ok(host)
 }
 
-fn words_to_column(words: Vec<u32>) -> BaseColumn {
-    words.into_iter().map(M31::from_u32_unchecked).collect()
-}
-
 /// The SIMD FFT keeps polynomials above 2^16 coefficients with their 16-lane vectors transposed
 /// (vector index `a‖b‖c` ↔ `c‖b‖a`, `|a| = |c|`); this permutation is its own inverse.
 fn transpose_vecs(words: &mut [u32]) {
@@ -1141,7 +1137,7 @@ fn gpu_accumulate_numerators(
         )?;
         out.push(AccumulatedNumerators {
             sample_point: batch.point,
-            partial_numerators_acc: SecureColumnByCoords { columns: words.map(words_to_column) },
+            partial_numerators_acc: SecureColumnByCoords { columns: words },
             first_linear_term_acc: coeffs.iter().map(|(a, ..)| *a).sum(),
         });
     }
@@ -1253,7 +1249,7 @@ impl FriOps for GpuBackend {
                     let folded = rt.ctx.fri_fold(&words, &tws.iter().map(|t| &**t).collect::<Vec<_>>(), &alphas)?;
                     Ok(LineEvaluation::new(
                         eval.domain().repeated_double(fold_step),
-                        SecureColumnByCoords { columns: folded.map(words_to_column) },
+                        SecureColumnByCoords { columns: folded },
                     ))
                 })
             })
@@ -1284,7 +1280,7 @@ impl FriOps for GpuBackend {
                     let folded = rt.ctx.fri_fold(&words, &[&*tw], &[alpha.to_m31_array().map(|v| v.0)])?;
                     Ok(LineEvaluation::new(
                         LineDomain::new(Coset::half_odds(log_size - 1)),
-                        SecureColumnByCoords { columns: folded.map(words_to_column) },
+                        SecureColumnByCoords { columns: folded },
                     ))
                 })
             })
@@ -1446,8 +1442,7 @@ fn gpu_matmul_constraints<E: FrameworkEval>(
         [delta, expected, powers[1], powers[0]].iter().flat_map(|v| v.to_m31_array().map(|m| m.0)).collect();
     consts.extend(denom_inv.iter().map(|v| v.0));
     let cols: [&super::GpuColumn; 6] = std::array::from_fn(|k| &*device[k]);
-    let words = rt.ctx.matmul_constraints(&cols, rows, trace_log, &consts)?;
-    Ok(words.map(words_to_column))
+    rt.ctx.matmul_constraints(&cols, rows, trace_log, &consts)
 }
 
 impl<E: FrameworkEval + Sync + 'static> ComponentProver<GpuBackend> for FrameworkComponent<E> {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use stwo::core::fields::m31::BaseField;
 use stwo::core::poly::circle::{CanonicCoset, CircleDomain};
 use stwo::core::vcs::blake2_hash::Blake2sHash;
+use stwo::prover::backend::Column;
 use stwo::prover::backend::CpuBackend;
+use stwo::prover::backend::simd::column::BaseColumn;
 use stwo::prover::poly::twiddles::TwiddleTree;
 
 use super::context::{GpuColumn, GpuContext, GpuError};
@@ -190,29 +192,6 @@ impl GpuContext {
         })
     }
 
-    /// Interpolates bit-reversed evaluations (`evals.len()` = the domain size of `twiddles`, which
-    /// must be inverse twiddles) and reads the coefficients back (CPU order).
-    pub fn interpolate_words(&self, evals: &[u32], twiddles: &GpuTwiddles) -> Result<Vec<u32>, GpuError> {
-        self.interpolate_keep(evals, twiddles).map(|(_, words)| words)
-    }
-
-    /// [`Self::interpolate_words`] that also returns the coefficients' device column (kept for a
-    /// later [`Self::evaluate_column`]).
-    pub fn interpolate_keep(&self, evals: &[u32], twiddles: &GpuTwiddles) -> Result<(GpuColumn, Vec<u32>), GpuError> {
-        let column = self.try_upload(evals)?;
-        self.interpolate_with(&column, twiddles)?;
-        let words = self.download(&column)?;
-        Ok((column, words))
-    }
-
-    /// Evaluates coefficients (CPU order, at most the domain size of `twiddles`, zero-padded on the
-    /// device) on that domain and reads the bit-reversed evaluations back.
-    pub fn evaluate_words(&self, coeffs: &[u32], twiddles: &GpuTwiddles) -> Result<Vec<u32>, GpuError> {
-        let coeffs = self.try_upload(coeffs)?;
-        let column = self.evaluate_column(&coeffs, twiddles)?;
-        self.download(&column)
-    }
-
     /// Evaluates device-resident coefficients (CPU order, at most the domain size of `twiddles`)
     /// into a new device column, zero-padding on the device; nothing crosses the bus.
     pub fn evaluate_column(&self, coeffs: &GpuColumn, twiddles: &GpuTwiddles) -> Result<GpuColumn, GpuError> {
@@ -231,18 +210,9 @@ impl GpuContext {
         Ok(column)
     }
 
-    /// Builds a whole lifted Blake2s Merkle tree on the device and reads every layer back, leaves
-    /// first (each layer as 8 words per hash), as Stwo's `build_leaves` then `build_next_layer`
-    /// until the root.
-    pub fn merkle_layers(&self, columns: &[&[BaseField]], lifting_log_size: u32) -> Result<Vec<Vec<u32>>, GpuError> {
-        let uploaded = columns.iter().map(|c| self.try_upload(&c.iter().map(|v| v.0).collect::<Vec<_>>()));
-        let uploaded: Vec<GpuColumn> = uploaded.collect::<Result<_, _>>()?;
-        let layers = self.merkle_layers_resident(&uploaded.iter().collect::<Vec<_>>(), lifting_log_size)?;
-        Ok(layers.iter().map(|l| bytemuck::cast_slice::<Blake2sHash, u32>(l).to_vec()).collect())
-    }
-
-    /// [`Self::merkle_layers`] over columns already on the device, each layer read straight into
-    /// Stwo's hash type.
+    /// Builds a whole lifted Blake2s Merkle tree over device columns and reads every layer back
+    /// (leaves first, straight into Stwo's hash type), as Stwo's `build_leaves` then
+    /// `build_next_layer` until the root.
     pub fn merkle_layers_resident(
         &self,
         columns: &[&GpuColumn],
@@ -534,7 +504,7 @@ impl GpuContext {
         rows: usize,
         c: &[[u32; 4]],
         sum_b: [u32; 4],
-    ) -> Result<[Vec<u32>; 4], GpuError> {
+    ) -> Result<[BaseColumn; 4], GpuError> {
         self.guarded("quotient numerators", || {
             if columns.len() != c.len() || columns.is_empty() {
                 return Err(GpuError::Unsupported(format!("{} columns, {} coefficients", columns.len(), c.len())));
@@ -560,8 +530,7 @@ impl GpuContext {
                 rows,
             );
             self.submit(encoder);
-            let all = self.download_inner(&out)?;
-            Ok(std::array::from_fn(|k| all[k * rows..(k + 1) * rows].to_vec()))
+            self.download_coordinates(&out)
         })
     }
 
@@ -609,7 +578,7 @@ impl GpuContext {
         src: &[u32],
         twiddles: &[&GpuColumn],
         alphas: &[[u32; 4]],
-    ) -> Result<[Vec<u32>; 4], GpuError> {
+    ) -> Result<[BaseColumn; 4], GpuError> {
         self.guarded("fri fold", || {
             let len = src.len() / 4;
             if !src.len().is_multiple_of(4)
@@ -645,8 +614,7 @@ impl GpuContext {
             }
             self.submit(encoder);
             drop(keep);
-            let all = self.download_inner(&current)?;
-            Ok(std::array::from_fn(|k| all[k * m..(k + 1) * m].to_vec()))
+            self.download_coordinates(&current)
         })
     }
 
@@ -700,7 +668,7 @@ impl GpuContext {
         rows: usize,
         trace_log: u32,
         consts: &[u32],
-    ) -> Result<[Vec<u32>; 4], GpuError> {
+    ) -> Result<[BaseColumn; 4], GpuError> {
         self.guarded("matmul constraints", || {
             if !rows.is_power_of_two() || rows.ilog2() <= trace_log || columns.iter().any(|c| c.len < rows) {
                 return Err(GpuError::Unsupported(format!(
@@ -726,9 +694,20 @@ impl GpuContext {
                 rows,
             );
             self.submit(encoder);
-            let all = self.download_inner(&out)?;
-            Ok(std::array::from_fn(|k| all[k * rows..(k + 1) * rows].to_vec()))
+            self.download_coordinates(&out)
         })
+    }
+
+    /// Reads a column of four coordinate columns (a `SecureColumnByCoords`, `4·n` words) back as
+    /// four SIMD columns.
+    fn download_coordinates(&self, column: &GpuColumn) -> Result<[BaseColumn; 4], GpuError> {
+        let n = column.len / 4;
+        let words = self.download_inner(column)?;
+        Ok(std::array::from_fn(|k| {
+            let mut c = BaseColumn::zeros(n);
+            bytemuck::cast_slice_mut::<BaseField, u32>(c.as_mut_slice()).copy_from_slice(&words[k * n..(k + 1) * n]);
+            c
+        }))
     }
 
     /// Expands `states` (a chunk of a stage starting at global state `in_base`) into `len` states
