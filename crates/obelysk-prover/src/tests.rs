@@ -31,7 +31,7 @@ fn vm_program() -> Program {
         Instruction::NOP,
     ])
 }
-fn vm_job() -> Job {
+pub(crate) fn vm_job() -> Job {
     Job::vm(
         JobId::from_u128(2),
         WorkerAddress::from_u128(0x1234),
@@ -448,7 +448,7 @@ fn pinned_production_roots_match_circuit() {
 }
 
 /// `r1 = r0!` by a loop: r1 = 1; r2 = 1; loop { r1 *= r0; r0 -= r2; if r0 != 0 goto loop }; halt.
-fn factorial_job(n: u32, max_steps: u32) -> Job {
+pub(crate) fn factorial_job(n: u32, max_steps: u32) -> Job {
     let program = Program::new(vec![
         Instruction::loadi(1, 1),
         Instruction::loadi(2, 1),

@@ -16,8 +16,6 @@ use super::{GpuBackend, GpuBackendStats, GpuPhase};
 use crate::config::{ProofConfig, ProveConfig, ProverBackend, VerifyPolicy};
 use crate::matmul::MatmulJob;
 use crate::statement::{JobId, WorkerAddress};
-use crate::vm::{Instruction, Program, VmJob};
-use crate::vm_jump::VmJumpJob;
 use crate::{Job, prove_with_output, verify};
 
 /// The backend's device, or a failure that says how to get one (never a silent skip); holds the
@@ -117,34 +115,15 @@ fn gpu_backend_large_matmul_production_config_is_byte_identical() {
     }
 }
 
-fn program() -> Program {
-    Program::new(vec![
-        Instruction::mul(2, 0, 1),
-        Instruction::addi(2, 2, 5),
-        Instruction::sub(3, 2, 0),
-        Instruction::mul(3, 3, 2),
-        Instruction::add(1, 1, 3),
-    ])
-}
-
 #[test]
 fn gpu_backend_vm_proof_is_byte_identical_to_simd() {
-    let job = Job::vm(JobId::from_u128(13), worker(), VmJob { program: program(), inputs: [3, 4, 0, 0] });
-    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true, false));
+    assert_identical(&crate::tests::vm_job(), ProofConfig::insecure_for_tests(), &device_phases(true, false));
 }
 
 #[test]
 fn gpu_backend_vm_jump_proof_is_byte_identical_to_simd() {
     // r1 = 6! by a loop (branches, so the jump AIR's interaction trace is exercised).
-    let program = Program::new(vec![
-        Instruction::loadi(1, 1),
-        Instruction::loadi(2, 1),
-        Instruction::mul(1, 1, 0),
-        Instruction::sub(0, 0, 2),
-        Instruction::jnz(0, 2),
-        Instruction::HALT,
-    ]);
-    let job = Job::vm_jump(JobId::from_u128(14), worker(), VmJumpJob { program, inputs: [6, 0, 0, 0], max_steps: 64 });
+    let job = crate::tests::factorial_job(6, 64);
     assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true, false));
 }
 
@@ -322,6 +301,28 @@ fn gpu_backend_fri_folds_match_simd() {
     assert_eq!(stats.fallbacks(), 0);
 }
 
+/// Sample point, numerator coordinate columns and first linear term of one accumulation.
+type Numerators = (
+    stwo::core::circle::CirclePoint<stwo::core::fields::qm31::SecureField>,
+    Vec<Vec<BaseField>>,
+    stwo::core::fields::qm31::SecureField,
+);
+
+/// The same accumulations on backend `B` (SIMD or GPU: the same column types).
+fn numerators<B: stwo::prover::backend::ColumnOps<BaseField, Column = BaseColumn>>(
+    accs: &[Numerators],
+) -> Vec<stwo::prover::pcs::quotient_ops::AccumulatedNumerators<B>> {
+    accs.iter()
+        .map(|(p, cols, a)| stwo::prover::pcs::quotient_ops::AccumulatedNumerators {
+            sample_point: *p,
+            partial_numerators_acc: stwo::prover::secure_column::SecureColumnByCoords {
+                columns: std::array::from_fn(|c| cols[c].iter().copied().collect()),
+            },
+            first_linear_term_acc: *a,
+        })
+        .collect()
+}
+
 /// The DEEP-quotient combination (denominators, lifting of shorter numerators, extension to the
 /// whole domain) on the device equals the SIMD backend's on seeded inputs of several sizes.
 #[test]
@@ -329,8 +330,6 @@ fn gpu_backend_quotient_combination_matches_simd() {
     use stwo::core::circle::CirclePoint;
     use stwo::core::fields::qm31::SecureField;
     use stwo::prover::QuotientOps;
-    use stwo::prover::pcs::quotient_ops::AccumulatedNumerators;
-    use stwo::prover::secure_column::SecureColumnByCoords;
     let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
     GpuBackend::reset_stats();
@@ -342,7 +341,7 @@ fn gpu_backend_quotient_combination_matches_simd() {
         let simd_tw = SimdBackend::precompute_twiddles(big.half_coset);
         let gpu_tw = GpuBackend::precompute_twiddles(big.half_coset);
         // Two sample points: one with full-length numerators, one with half-length (lifted).
-        let accs: Vec<(CirclePoint<SecureField>, Vec<Vec<BaseField>>, SecureField)> = [(rows, 1u64), (rows / 2, 2)]
+        let accs: Vec<Numerators> = [(rows, 1u64), (rows / 2, 2)]
             .into_iter()
             .map(|(len, seed)| {
                 let point = CirclePoint { x: qm31(seed * 100 + u64::from(lifting)), y: qm31(seed * 100 + 50) };
@@ -350,26 +349,8 @@ fn gpu_backend_quotient_combination_matches_simd() {
                 (point, cols, qm31(seed * 7 + 3))
             })
             .collect();
-        let simd_accs = accs
-            .iter()
-            .map(|(p, cols, a)| AccumulatedNumerators::<SimdBackend> {
-                sample_point: *p,
-                partial_numerators_acc: SecureColumnByCoords {
-                    columns: std::array::from_fn(|c| cols[c].iter().copied().collect()),
-                },
-                first_linear_term_acc: *a,
-            })
-            .collect();
-        let gpu_accs = accs
-            .iter()
-            .map(|(p, cols, a)| AccumulatedNumerators::<GpuBackend> {
-                sample_point: *p,
-                partial_numerators_acc: SecureColumnByCoords {
-                    columns: std::array::from_fn(|c| cols[c].iter().copied().collect()),
-                },
-                first_linear_term_acc: *a,
-            })
-            .collect();
+        let simd_accs = numerators::<SimdBackend>(&accs);
+        let gpu_accs = numerators::<GpuBackend>(&accs);
         let simd = SimdBackend::compute_quotients_and_combine(simd_accs, lifting, blowup, &simd_tw);
         let gpu = GpuBackend::compute_quotients_and_combine(gpu_accs, lifting, blowup, &gpu_tw);
         runs += 1;
