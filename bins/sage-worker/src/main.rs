@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sage_wallet::{Derivation, KeystoreOptions, Mnemonic, ScryptParams, Wallet, WalletSummary};
 use zeroize::Zeroizing;
 
+mod config;
+mod start;
+
 /// Sage worker: run a verifiable GPU worker on Starknet.
 ///
 /// Secrets never come from the command line: the keystore password is read from
@@ -124,9 +127,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run the worker: join the network, send heartbeats, prove the jobs the coordinator assigns
+    /// to this wallet's address, serve the proofs and announce the results. Runs until SIGINT or
+    /// SIGTERM.
+    ///
+    /// Settings come from a TOML config file (default: config.toml next to the keystore; see
+    /// docs/OPERATORS.md); flags override it. Only assignments signed by the configured
+    /// coordinator key are acted on. Progress goes to stdout, one JSON object per line with --json.
+    Start(start::StartArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum BackendArg {
     /// A hardware GPU if one is usable, else the CPU (the fallback is logged once).
     Auto,
@@ -147,7 +159,8 @@ impl From<BackendArg> for obelysk_prover::ProverBackend {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum SecurityArg {
     /// 96 bits (blowup 4, 38 queries, 20 grinding bits).
     Production,
@@ -290,6 +303,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prove { matmul, seed, job_id, worker, backend, security, out } => {
             prove(&cli, *matmul, seed, job_id, worker, *backend, *security, out.as_deref())
         }
+        Command::Start(args) => start::start(args, &cli.keystore, || password(&cli, false), cli.json),
         Command::Address => {
             let password = password(&cli, false)?;
             let wallet = Wallet::open(&cli.keystore, &password)

@@ -194,6 +194,20 @@ pub struct Proved {
     pub backend: ProverBackend,
 }
 
+/// The backend [`prove`] will run on for `requested`: `Cpu` or `Gpu`, never `Auto`.
+///
+/// `Gpu` without a usable device (or in a build without the `gpu` feature) is
+/// [`ProveError::BackendUnavailable`]; `Auto` resolves as `gpu::auto_accepts` says (a hardware
+/// GPU; the CPU otherwise, logged once). A long-running worker calls this at start-up to report
+/// its backend and to fail early; the GPU device it opens is the one later proofs use.
+pub fn effective_backend(requested: ProverBackend) -> Result<ProverBackend, ProveError> {
+    Ok(match stark::resolve_backend(requested)? {
+        stark::Engine::Simd => ProverBackend::Cpu,
+        #[cfg(feature = "gpu")]
+        stark::Engine::Gpu => ProverBackend::Gpu,
+    })
+}
+
 /// Proves `job`. See [`prove_with_output`] to also get the job's output.
 pub fn prove(job: &Job, config: &ProveConfig) -> Result<Envelope, ProveError> {
     prove_with_output(job, config).map(|p| p.envelope)

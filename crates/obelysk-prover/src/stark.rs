@@ -239,8 +239,8 @@ pub(crate) enum Engine {
 /// Resolves the backend request to the backend that will run.
 ///
 /// `Gpu` needs a device (a software adapter such as lavapipe counts: that is how CI tests it).
-/// `Auto` takes a hardware GPU only — an emulated one is slower than the SIMD backend — unless
-/// `SAGE_GPU_ALLOW_SOFTWARE=1`; otherwise it falls back to the CPU and says so once.
+/// `Auto` takes what [`crate::gpu::auto_accepts`] accepts (a hardware GPU, or a software one with
+/// `SAGE_GPU_ALLOW_SOFTWARE=1`); otherwise it falls back to the CPU and says so once.
 pub(crate) fn resolve_backend(requested: ProverBackend) -> Result<Engine, ProveError> {
     match requested {
         ProverBackend::Cpu => Ok(Engine::Simd),
@@ -265,9 +265,8 @@ pub(crate) fn resolve_backend(requested: ProverBackend) -> Result<Engine, ProveE
         #[cfg(feature = "gpu")]
         ProverBackend::Auto => {
             static LOGGED: std::sync::Once = std::sync::Once::new();
-            let software_ok = std::env::var("SAGE_GPU_ALLOW_SOFTWARE").is_ok_and(|v| v == "1");
             match crate::gpu::GpuBackend::runtime() {
-                Ok(ctx) if software_ok || ctx.adapter().device_type != wgpu::DeviceType::Cpu => Ok(Engine::Gpu),
+                Ok(ctx) if crate::gpu::auto_accepts(ctx.adapter()) => Ok(Engine::Gpu),
                 Ok(ctx) => {
                     let name = ctx.adapter().name.clone();
                     LOGGED.call_once(|| {

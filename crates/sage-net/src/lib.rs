@@ -1,7 +1,8 @@
 //! Sage's peer-to-peer fabric over libp2p.
 //!
 //! One behaviour serves workers, validators and coordinators: gossipsub topics for job
-//! announcements, heartbeats and votes ([`Topic`]); Kademlia + identify for discovery from
+//! assignments, heartbeats, votes and job results ([`Topic`]; the job payloads are
+//! [`JobAssignment`] and [`JobResult`]); Kademlia + identify for discovery from
 //! bootstrap peers; request-response for fetching proofs and job inputs by content hash (proofs
 //! exceed gossip's 64 KiB limit); noise + yamux over TCP (QUIC behind the `quic` feature). The
 //! node's libp2p identity is persisted next to its keystore ([`load_or_create_identity`]).
@@ -28,9 +29,11 @@
 //! # Ok(()) }
 //! ```
 
+mod job;
 mod message;
 mod node;
 
+pub use job::{JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES};
 pub use libp2p::{Multiaddr, PeerId};
 pub use message::{Heartbeat, MAX_PAYLOAD_BYTES, MESSAGE_VERSION, MessageError, SignedMessage, Topic};
 pub use node::{

@@ -31,11 +31,13 @@ pub enum Topic {
     Heartbeats,
     /// Validator votes.
     Votes,
+    /// Job results (workers → coordinator and validators).
+    Results,
 }
 
 impl Topic {
     /// All topics.
-    pub const ALL: [Topic; 3] = [Topic::Jobs, Topic::Heartbeats, Topic::Votes];
+    pub const ALL: [Topic; 4] = [Topic::Jobs, Topic::Heartbeats, Topic::Votes, Topic::Results];
 
     /// The gossipsub topic string.
     pub fn name(self) -> &'static str {
@@ -43,6 +45,7 @@ impl Topic {
             Self::Jobs => "/sage/1/jobs",
             Self::Heartbeats => "/sage/1/heartbeats",
             Self::Votes => "/sage/1/votes",
+            Self::Results => "/sage/1/results",
         }
     }
 
@@ -56,6 +59,7 @@ impl Topic {
             Self::Jobs => 1u8,
             Self::Heartbeats => 2,
             Self::Votes => 3,
+            Self::Results => 4,
         })
     }
 }

@@ -239,6 +239,10 @@ fn gpu_backend_auto_skips_a_software_adapter() {
         ProverBackend::Gpu
     };
     assert_eq!(auto.backend, expected);
+    // One definition of Auto: the public resolver and `select_backend` agree with `prove`.
+    assert_eq!(crate::effective_backend(ProverBackend::Auto).unwrap(), expected);
+    let selected = super::select_backend(ProverBackend::Auto, &super::GpuOptions::default()).unwrap();
+    assert_eq!(matches!(selected, super::BackendSelection::Gpu(_)), expected == ProverBackend::Gpu);
 }
 
 /// The four coordinate columns of a secure column of either backend.

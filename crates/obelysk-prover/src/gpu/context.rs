@@ -56,8 +56,8 @@ pub struct GpuOptions {
     /// wgpu backends to enumerate (default: Vulkan, Metal, DX12 as compiled in; overridable
     /// through `WGPU_BACKEND`). An empty set finds no adapter (used to test the fallback).
     pub backends: wgpu::Backends,
-    /// Accept a software adapter (lavapipe, device type `Cpu`). Default `true`: that is how CI tests
-    /// the kernels; a production worker sets it to `false` so `Auto` does not pick a CPU emulation.
+    /// Accept a software adapter (lavapipe, device type `Cpu`) at all. Default `true`: that is how
+    /// CI tests the kernels. `Auto` additionally requires [`auto_accepts`].
     pub allow_software: bool,
     /// Use 64-bit integer products in the kernels when the adapter has `SHADER_INT64` (default
     /// `true`); `false` forces the 32-bit-limb path everywhere.
@@ -162,14 +162,28 @@ pub enum BackendSelection {
 
 static AUTO_FALLBACK_LOGGED: Once = Once::new();
 
-/// Applies [`ProverBackend`]: `Cpu` → CPU; `Gpu` → a device or [`GpuError`]; `Auto` → a device if
-/// one is usable, otherwise the CPU (the first fallback in a process is logged at `warn`).
+/// The one definition of [`ProverBackend::Auto`]'s choice: any hardware GPU; a software adapter
+/// (lavapipe, device type `Cpu`) only when `SAGE_GPU_ALLOW_SOFTWARE=1`, because an emulated GPU is
+/// slower than the SIMD backend. [`select_backend`] and [`crate::prove`] both apply it.
+pub fn auto_accepts(adapter: &AdapterSummary) -> bool {
+    adapter.device_type != wgpu::DeviceType::Cpu || std::env::var("SAGE_GPU_ALLOW_SOFTWARE").is_ok_and(|v| v == "1")
+}
+
+/// Applies [`ProverBackend`]: `Cpu` → CPU; `Gpu` → a device (software ones too, if `options`
+/// allow them) or [`GpuError`]; `Auto` → a device that [`auto_accepts`], otherwise the CPU (the
+/// first fallback in a process is logged).
 pub fn select_backend(requested: ProverBackend, options: &GpuOptions) -> Result<BackendSelection, GpuError> {
     match requested {
         ProverBackend::Cpu => Ok(BackendSelection::Cpu),
         ProverBackend::Gpu => GpuContext::new(options).map(|g| BackendSelection::Gpu(Box::new(g))),
         ProverBackend::Auto => match GpuContext::new(options) {
-            Ok(g) => Ok(BackendSelection::Gpu(Box::new(g))),
+            Ok(g) if auto_accepts(g.adapter()) => Ok(BackendSelection::Gpu(Box::new(g))),
+            Ok(g) => {
+                AUTO_FALLBACK_LOGGED.call_once(|| {
+                    tracing::info!(adapter = %g.adapter().name, "backend Auto: only a software GPU adapter, falling back to the SIMD CPU backend (SAGE_GPU_ALLOW_SOFTWARE=1 to use it)");
+                });
+                Ok(BackendSelection::Cpu)
+            }
             Err(e) => {
                 AUTO_FALLBACK_LOGGED.call_once(|| {
                     tracing::warn!(error = %e, "backend Auto: no usable GPU, falling back to the SIMD CPU backend");

@@ -64,7 +64,8 @@ mod tests;
 
 pub use backend::{DEFAULT_MIN_LOG_SIZE, GpuBackend, GpuBackendStats, GpuPhase, GpuTwiddleBuffer, PhaseStats};
 pub use context::{
-    AdapterSummary, BackendSelection, GpuColumn, GpuContext, GpuError, GpuOptions, TransferStats, select_backend,
+    AdapterSummary, BackendSelection, GpuColumn, GpuContext, GpuError, GpuOptions, TransferStats, auto_accepts,
+    select_backend,
 };
 pub use kernels::GpuTwiddles;
 

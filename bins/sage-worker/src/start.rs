@@ -1,0 +1,555 @@
+//! `sage-worker start`: join the network, send heartbeats, prove the jobs the coordinator assigns
+//! to this worker, serve the proofs and announce the results.
+//!
+//! Assignments arrive on the jobs topic. Only those signed by the configured coordinator key and
+//! naming this worker's address are acted on; an expired or oversized one is answered with a
+//! refusal. Jobs are proved one at a time on the configured backend, off the network task, so
+//! heartbeats and gossip keep flowing while a proof runs. Each envelope is written to the proofs
+//! directory (atomically) before it is announced; a job whose envelope is already there and
+//! verifies is answered from the file instead of being proved again.
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result, bail};
+use obelysk_prover::{
+    Job, ProofConfig, ProveConfig, ProverBackend, VerifyPolicy,
+    matmul::MatmulJob,
+    statement::{JobId, WorkerAddress},
+};
+use sage_consensus::vote::ValidatorKey;
+use sage_net::{
+    Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES, Multiaddr, NetConfig, NetEvent,
+    NodeHandle, SignedMessage, Topic, load_or_create_identity,
+};
+use starknet_types_core::felt::Felt;
+use tokio::sync::mpsc;
+
+use crate::{BackendArg, SecurityArg, config::WorkerConfig};
+
+/// Command-line flags of `start`; each overrides the config file.
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// Config file (TOML, no secrets; see docs/OPERATORS.md). Default: config.toml next to the
+    /// keystore, if it exists.
+    #[arg(long, env = "SAGE_WORKER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where proving runs (config: prover.backend; default auto).
+    #[arg(long, value_enum, env = "SAGE_PROVER_BACKEND")]
+    backend: Option<BackendArg>,
+    /// Proof security (config: prover.security; default production).
+    #[arg(long, value_enum)]
+    security: Option<SecurityArg>,
+    /// libp2p listen address (config: network.listen; default /ip4/0.0.0.0/tcp/7400).
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Option<String>,
+    /// Bootstrap peer, `…/p2p/<peer id>` (repeatable; added to network.bootstrap).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// The coordinator's Stark public key: only its assignments are acted on (config:
+    /// network.coordinator; required).
+    #[arg(long, value_name = "FELT")]
+    coordinator: Option<String>,
+    /// Directory for proof envelopes (config: storage.proofs_dir; default proofs/ next to the
+    /// keystore).
+    #[arg(long)]
+    proofs_dir: Option<PathBuf>,
+}
+
+/// Everything `start` runs with, after merging flags, environment, file and defaults.
+#[derive(Debug)]
+struct Settings {
+    backend: ProverBackend,
+    proof: ProofConfig,
+    max_n: u32,
+    net: NetConfig,
+    coordinator: Felt,
+    identity: PathBuf,
+    proofs_dir: PathBuf,
+    gpu_tier: String,
+    heartbeat: Duration,
+}
+
+fn parse_felt(text: &str, what: &str) -> Result<Felt> {
+    Felt::from_hex(text.trim()).map_err(|e| anyhow::anyhow!("{what} {text:?} is not a hex felt: {e}"))
+}
+
+fn parse_addr(text: &str) -> Result<Multiaddr> {
+    text.parse().with_context(|| format!("{text:?} is not a multiaddr"))
+}
+
+impl Settings {
+    fn resolve(args: &StartArgs, keystore: &Path) -> Result<Self> {
+        let home = keystore.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let (path, explicit) = match &args.config {
+            Some(p) => (p.clone(), true),
+            None => (home.join("config.toml"), false),
+        };
+        let file = WorkerConfig::load(&path, explicit)?;
+        let backend = args.backend.or(file.prover.backend).unwrap_or(BackendArg::Auto);
+        let proof = match args.security.or(file.prover.security).unwrap_or(SecurityArg::Production) {
+            SecurityArg::Production => ProofConfig::PRODUCTION,
+            SecurityArg::Test => ProofConfig::insecure_for_tests(),
+        };
+        let coordinator = args.coordinator.as_deref().or(file.network.coordinator.as_deref()).with_context(|| {
+            format!(
+                "no coordinator key: set network.coordinator in {} or pass --coordinator (the worker acts only on \
+                 assignments signed by it)",
+                path.display()
+            )
+        })?;
+        let listen = args.listen.as_deref().or(file.network.listen.as_deref()).unwrap_or("/ip4/0.0.0.0/tcp/7400");
+        let bootstrap =
+            file.network.bootstrap.iter().chain(&args.bootstrap).map(|a| parse_addr(a)).collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            backend: backend.into(),
+            proof,
+            max_n: file.prover.max_matmul_n,
+            net: NetConfig { listen: parse_addr(listen)?, bootstrap, ..NetConfig::default() },
+            coordinator: parse_felt(coordinator, "the coordinator key")?,
+            identity: file.network.identity.unwrap_or_else(|| home.join("p2p.key")),
+            proofs_dir: args.proofs_dir.clone().or(file.storage.proofs_dir).unwrap_or_else(|| home.join("proofs")),
+            gpu_tier: file.worker.gpu_tier,
+            heartbeat: Duration::from_secs(file.worker.heartbeat_secs),
+        })
+    }
+}
+
+/// Progress lines on stdout: one JSON object per line with `--json`, text otherwise.
+#[derive(Clone, Copy)]
+struct Reporter {
+    json: bool,
+}
+
+impl Reporter {
+    fn event(self, event: &str, fields: serde_json::Value) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let line = if self.json {
+            let mut object = serde_json::Map::new();
+            object.insert("event".into(), event.into());
+            if let serde_json::Value::Object(map) = fields {
+                object.extend(map);
+            }
+            serde_json::Value::Object(object).to_string()
+        } else {
+            let parts: Vec<String> = match fields {
+                serde_json::Value::Object(map) => map
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        serde_json::Value::String(s) => format!("{k}={s}"),
+                        other => format!("{k}={other}"),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            format!("{event:<9} {}", parts.join(" "))
+        };
+        // stdout closed (a pipe whose reader left): nothing useful to do about it.
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    }
+}
+
+/// What to do with a message that arrived on the jobs topic.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// Prove it.
+    Accept(JobAssignment),
+    /// Answer with a refusal (the job can be reassigned).
+    Refuse { job_id: Felt, reason: String },
+    /// Not acted on, and worth telling the operator why.
+    Ignore(String),
+    /// Someone else's job: not acted on, nothing to report.
+    NotForUs,
+}
+
+fn judge(
+    msg: &SignedMessage,
+    coordinator: Felt,
+    address: Felt,
+    max_n: u32,
+    now: u64,
+    in_progress: &HashSet<Felt>,
+) -> Verdict {
+    if msg.signer != coordinator {
+        return Verdict::Ignore(format!(
+            "assignment signed by {:#x}, not by the configured coordinator {coordinator:#x}",
+            msg.signer
+        ));
+    }
+    let job = match JobAssignment::from_message(msg) {
+        Ok(job) => job,
+        Err(e) => return Verdict::Ignore(format!("malformed assignment: {e}")),
+    };
+    if job.worker != address {
+        return Verdict::NotForUs;
+    }
+    if in_progress.contains(&job.job_id) {
+        return Verdict::Ignore(format!("job {:#x} is already being proved", job.job_id));
+    }
+    let refuse = |reason: String| Verdict::Refuse { job_id: job.job_id, reason };
+    if job.expires_at < now {
+        return refuse(format!("assignment expired at {} (now {now})", job.expires_at));
+    }
+    match &job.request {
+        JobRequest::Matmul { n, .. } => {
+            use obelysk_prover::matmul::MIN_N;
+            if *n < MIN_N || !n.is_power_of_two() {
+                return refuse(format!("matmul n = {n} is not a power of two of at least {MIN_N}"));
+            }
+            if *n > max_n {
+                return refuse(format!("matmul n = {n} exceeds this worker's limit of {max_n}"));
+            }
+        }
+        other => return refuse(format!("unsupported job type {other:?}")),
+    }
+    Verdict::Accept(job)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn truncate(mut reason: String) -> String {
+    if reason.len() > MAX_REASON_BYTES {
+        let mut cut = MAX_REASON_BYTES;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    reason
+}
+
+/// The proof of one job, made now or read back from the proofs directory.
+struct Done {
+    bytes: Vec<u8>,
+    proof_hash: String,
+    backend: &'static str,
+    prove_ms: u64,
+    path: PathBuf,
+    reused: bool,
+}
+
+fn backend_name(b: ProverBackend) -> &'static str {
+    match b {
+        ProverBackend::Gpu => "gpu",
+        _ => "cpu",
+    }
+}
+
+fn felt_bytes(f: Felt) -> [u8; 32] {
+    f.to_bytes_be()
+}
+
+/// Proves `assignment` (blocking), or reuses a stored envelope that verifies for the same job.
+fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> Result<Done> {
+    let JobRequest::Matmul { n, seed } = &assignment.request else {
+        bail!("unsupported job type");
+    };
+    let job = Job::matmul(
+        JobId(felt_bytes(assignment.job_id)),
+        WorkerAddress(felt_bytes(address)),
+        MatmulJob::from_seed(*n, felt_bytes(*seed)),
+    );
+    let path = settings.proofs_dir.join(format!("job-{}.sage-proof", job.id.to_hex()));
+    let policy = if settings.proof.security_bits() >= ProofConfig::MIN_PRODUCTION_SECURITY_BITS {
+        VerifyPolicy::default()
+    } else {
+        VerifyPolicy::insecure_for_tests()
+    };
+    if let Ok(bytes) = std::fs::read(&path) {
+        match obelysk_prover::verify_bytes(&bytes, &job, &policy) {
+            Ok(_) => {
+                let proof_hash = obelysk_prover::proof_hash(&bytes).to_hex();
+                return Ok(Done { bytes, proof_hash, backend: "stored", prove_ms: 0, path, reused: true });
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "stored envelope does not verify; proving again")
+            }
+        }
+    }
+    let start = Instant::now();
+    let proved =
+        obelysk_prover::prove_with_output(&job, &ProveConfig { proof: settings.proof, backend: settings.backend })
+            .context("proving failed")?;
+    let prove_ms = start.elapsed().as_millis() as u64;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, &proved.encoded.bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Done {
+        proof_hash: proved.encoded.proof_hash.to_hex(),
+        bytes: proved.encoded.bytes,
+        backend: backend_name(proved.backend),
+        prove_ms,
+        path,
+        reused: false,
+    })
+}
+
+/// Gossips `result`, retrying while the mesh forms (a fresh node has no topic peers yet).
+async fn announce(node: &NodeHandle, key: &ValidatorKey, result: &JobResult) -> Result<()> {
+    let message = result.sign(key).context("signing the result")?;
+    let mut last = None;
+    for _ in 0..40 {
+        match node.publish_signed(&message).await {
+            Ok(()) => return Ok(()),
+            Err(sage_net::NetError::Stopped) => bail!("the network node stopped"),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("publish failed"), anyhow::Error::from)).context("announcing the result")
+}
+
+struct Ctx {
+    settings: Settings,
+    key: ValidatorKey,
+    address: Felt,
+    node: NodeHandle,
+    out: Reporter,
+    busy: AtomicBool,
+}
+
+/// Proves queued jobs one at a time and announces each outcome; tells the main loop which job
+/// finished.
+async fn prover_loop(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<JobAssignment>, finished: mpsc::Sender<Felt>) {
+    while let Some(assignment) = jobs.recv().await {
+        ctx.busy.store(true, Ordering::Relaxed);
+        let job_id = assignment.job_id;
+        let worker_ctx = Arc::clone(&ctx);
+        let done =
+            tokio::task::spawn_blocking(move || prove_job(&assignment, worker_ctx.address, &worker_ctx.settings))
+                .await
+                .map_err(|e| anyhow::anyhow!("the proving task failed: {e}"))
+                .and_then(|r| r);
+        let outcome = match done {
+            Ok(done) => match ctx.node.provide(done.bytes.clone()).await {
+                Ok(blob) => {
+                    ctx.out.event(
+                        "proved",
+                        serde_json::json!({
+                            "job_id": format!("{job_id:#x}"),
+                            "proof_hash": done.proof_hash,
+                            "bytes": done.bytes.len(),
+                            "backend": done.backend,
+                            "prove_ms": done.prove_ms,
+                            "reused": done.reused,
+                            "path": done.path.display().to_string(),
+                        }),
+                    );
+                    JobOutcome::Proved {
+                        proof_hash: done.proof_hash,
+                        blob,
+                        provider: ctx.node.peer_id().to_string(),
+                        bytes: done.bytes.len() as u64,
+                        backend: done.backend.into(),
+                        prove_ms: done.prove_ms,
+                    }
+                }
+                Err(e) => JobOutcome::Refused { reason: truncate(format!("cannot serve the proof: {e}")) },
+            },
+            Err(e) => JobOutcome::Refused { reason: truncate(format!("{e:#}")) },
+        };
+        if let JobOutcome::Refused { reason } = &outcome {
+            ctx.out.event("refused", serde_json::json!({ "job_id": format!("{job_id:#x}"), "reason": reason }));
+        }
+        let result = JobResult { job_id, worker: ctx.address, outcome };
+        if let Err(e) = announce(&ctx.node, &ctx.key, &result).await {
+            tracing::error!(job_id = %format!("{job_id:#x}"), error = %format!("{e:#}"), "result not announced");
+        }
+        ctx.busy.store(false, Ordering::Relaxed);
+        if finished.send(job_id).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the worker until SIGINT or SIGTERM.
+///
+/// The settings are checked before `password` is asked for, so a bad config fails before a prompt.
+pub fn start(
+    args: &StartArgs,
+    keystore: &Path,
+    password: impl FnOnce() -> Result<zeroize::Zeroizing<String>>,
+    json: bool,
+) -> Result<()> {
+    let settings = Settings::resolve(args, keystore)?;
+    let wallet = sage_wallet::Wallet::open(keystore, &password()?)
+        .with_context(|| format!("opening keystore {}", keystore.display()))?;
+    let key = ValidatorKey::from_secret(wallet.signer().expose_secret()).context("the wallet's Stark key")?;
+    let address = wallet.address();
+    drop(wallet);
+    let backend = obelysk_prover::effective_backend(settings.backend).context("choosing the prover backend")?;
+    std::fs::create_dir_all(&settings.proofs_dir)
+        .with_context(|| format!("creating the proofs directory {}", settings.proofs_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let result = runtime.block_on(run(settings, key, address, backend, Reporter { json }));
+    // A proof still running is abandoned: its envelope is written atomically, so nothing half
+    // written is left behind, and the job can be reassigned.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+async fn run(
+    settings: Settings,
+    key: ValidatorKey,
+    address: Felt,
+    backend: ProverBackend,
+    out: Reporter,
+) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let identity = load_or_create_identity(&settings.identity)?;
+    let (node, mut events) =
+        NodeHandle::start(settings.net.clone(), identity, key.clone()).await.context("starting the network node")?;
+    out.event(
+        "ready",
+        serde_json::json!({
+            "address": format!("{address:#x}"),
+            "public_key": format!("{:#x}", key.public_key()),
+            "peer_id": node.peer_id().to_string(),
+            "listen": node.listen_addr().to_string(),
+            "backend": backend_name(backend),
+            "coordinator": format!("{:#x}", settings.coordinator),
+            "proofs_dir": settings.proofs_dir.display().to_string(),
+        }),
+    );
+    let (job_tx, job_rx) = mpsc::channel::<JobAssignment>(64);
+    let (finished_tx, mut finished_rx) = mpsc::channel::<Felt>(64);
+    let ctx = Arc::new(Ctx { settings, key, address, node, out, busy: AtomicBool::new(false) });
+    let prover = tokio::spawn(prover_loop(Arc::clone(&ctx), job_rx, finished_tx));
+    let mut in_progress = HashSet::new();
+    let mut heartbeat = tokio::time::interval(ctx.settings.heartbeat);
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let signal_name = loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { bail!("the network node stopped") };
+                let NetEvent::Message { message, .. } = event else { continue };
+                if message.topic != Topic::Jobs {
+                    continue;
+                }
+                let s = &ctx.settings;
+                match judge(&message, s.coordinator, ctx.address, s.max_n, unix_now(), &in_progress) {
+                    Verdict::Accept(job) => {
+                        let JobRequest::Matmul { n, .. } = &job.request else { continue };
+                        out.event("assigned", serde_json::json!({ "job_id": format!("{:#x}", job.job_id), "matmul_n": n }));
+                        in_progress.insert(job.job_id);
+                        if job_tx.try_send(job).is_err() {
+                            tracing::error!("the job queue is full; assignment dropped");
+                        }
+                    }
+                    Verdict::Refuse { job_id, reason } => {
+                        let reason = truncate(reason);
+                        out.event("refused", serde_json::json!({ "job_id": format!("{job_id:#x}"), "reason": reason }));
+                        let result = JobResult { job_id, worker: ctx.address, outcome: JobOutcome::Refused { reason } };
+                        if let Err(e) = announce(&ctx.node, &ctx.key, &result).await {
+                            tracing::error!(error = %format!("{e:#}"), "refusal not announced");
+                        }
+                    }
+                    Verdict::Ignore(reason) => {
+                        tracing::warn!(%reason, "assignment ignored");
+                        out.event("ignored", serde_json::json!({ "reason": reason }));
+                    }
+                    Verdict::NotForUs => {}
+                }
+            }
+            Some(job_id) = finished_rx.recv() => {
+                in_progress.remove(&job_id);
+            }
+            _ = heartbeat.tick() => {
+                let beat = Heartbeat {
+                    worker: ctx.address,
+                    gpu_tier: ctx.settings.gpu_tier.clone(),
+                    backend: backend_name(backend).into(),
+                    load_percent: if ctx.busy.load(Ordering::Relaxed) { 100 } else { 0 },
+                    timestamp: unix_now(),
+                };
+                match beat.sign(&ctx.key) {
+                    // No peers yet is normal right after start; the next tick tries again.
+                    Ok(msg) => if let Err(e) = ctx.node.publish_signed(&msg).await {
+                        tracing::debug!(error = %e, "heartbeat not sent");
+                    },
+                    Err(e) => tracing::error!(error = %e, "cannot sign a heartbeat"),
+                }
+            }
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = sigint.recv() => break "SIGINT",
+        }
+    };
+    prover.abort();
+    out.event("stopped", serde_json::json!({ "signal": signal_name }));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(secret: u8) -> ValidatorKey {
+        ValidatorKey::from_secret(Felt::from(secret)).unwrap()
+    }
+
+    fn assignment(n: u32, worker: Felt, expires_at: u64) -> JobAssignment {
+        JobAssignment {
+            job_id: Felt::from(42u8),
+            worker,
+            request: JobRequest::Matmul { n, seed: Felt::from(1u8) },
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn only_the_coordinators_fresh_assignments_for_this_worker_within_limits_are_accepted() {
+        let coord = key(7);
+        let me = Felt::from(0x1234u32);
+        let none = HashSet::new();
+        let judge_with = |msg: &SignedMessage| judge(msg, coord.public_key(), me, 64, 1_000, &none);
+
+        let ok = assignment(16, me, 2_000);
+        assert_eq!(judge_with(&ok.sign(&coord).unwrap()), Verdict::Accept(ok.clone()));
+        // Signed by someone else: ignored, naming the signer.
+        match judge_with(&ok.sign(&key(8)).unwrap()) {
+            Verdict::Ignore(reason) => assert!(reason.contains(&format!("{:#x}", key(8).public_key())), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(judge_with(&assignment(16, Felt::from(9u8), 2_000).sign(&coord).unwrap()), Verdict::NotForUs);
+        for (job, needle) in [
+            (assignment(16, me, 999), "expired"),
+            (assignment(128, me, 2_000), "limit of 64"),
+            (assignment(24, me, 2_000), "power of two"),
+            (assignment(1, me, 2_000), "power of two"),
+        ] {
+            match judge_with(&job.sign(&coord).unwrap()) {
+                Verdict::Refuse { job_id, reason } => {
+                    assert_eq!(job_id, Felt::from(42u8));
+                    assert!(reason.contains(needle), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let busy: HashSet<Felt> = [Felt::from(42u8)].into();
+        assert!(matches!(
+            judge(&ok.sign(&coord).unwrap(), coord.public_key(), me, 64, 1_000, &busy),
+            Verdict::Ignore(_)
+        ));
+        let garbage = SignedMessage::sign(Topic::Jobs, b"{\"job_id\":1}".to_vec(), &coord).unwrap();
+        assert!(matches!(judge_with(&garbage), Verdict::Ignore(r) if r.starts_with("malformed")));
+    }
+
+    #[test]
+    fn long_reasons_are_cut_on_a_character_boundary() {
+        let cut = truncate("é".repeat(MAX_REASON_BYTES));
+        assert!(cut.len() <= MAX_REASON_BYTES && cut.len() >= MAX_REASON_BYTES - 1);
+        assert_eq!(truncate("short".into()), "short");
+    }
+}

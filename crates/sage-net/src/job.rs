@@ -1,0 +1,240 @@
+//! Job assignments and job results: the payloads of [`Topic::Jobs`] and [`Topic::Results`].
+//!
+//! A coordinator gossips a [`JobAssignment`] naming the worker that must prove the job; that worker
+//! answers with a [`JobResult`]: either where to fetch the proof envelope (by content hash, over
+//! request-response: envelopes exceed gossip's limit) or why it refused the job. Both travel
+//! inside a [`SignedMessage`], so the receiver knows who sent them; each side pins whose messages
+//! it acts on (a worker acts only on its configured coordinator's key).
+
+use serde::{Deserialize, Serialize};
+use starknet_types_core::felt::Felt;
+
+use crate::message::{MessageError, SignedMessage, Topic};
+use sage_consensus::vote::ValidatorKey;
+
+/// Longest refusal reason carried in a [`JobOutcome::Refused`].
+pub const MAX_REASON_BYTES: usize = 512;
+
+/// What a job computes, with its inputs (small enough for gossip; large inputs would travel as
+/// blobs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobRequest {
+    /// `C = A·B` over M31 for n×n matrices derived from `seed`.
+    Matmul {
+        /// Matrix size.
+        n: u32,
+        /// Seed the matrices are derived from.
+        seed: Felt,
+    },
+}
+
+/// A coordinator's assignment of one job to one worker (payload of [`Topic::Jobs`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobAssignment {
+    /// Job id, as on-chain.
+    pub job_id: Felt,
+    /// Account address of the worker that must prove it (the proof is bound to it).
+    pub worker: Felt,
+    /// What to compute.
+    pub request: JobRequest,
+    /// Unix seconds after which the worker must not start the job.
+    pub expires_at: u64,
+}
+
+/// What a worker did with a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobOutcome {
+    /// Proved: fetch the envelope by `blob` from `provider`.
+    Proved {
+        /// The envelope's proof hash (blake3, what validators vote on), `0x`-hex.
+        proof_hash: String,
+        /// sha256 of the compressed envelope: the request-response key.
+        #[serde(with = "hex32")]
+        blob: [u8; 32],
+        /// Peer id serving the blob.
+        provider: String,
+        /// Compressed envelope size.
+        bytes: u64,
+        /// Backend that made the proof (`cpu`, `gpu`).
+        backend: String,
+        /// Proving time in milliseconds.
+        prove_ms: u64,
+    },
+    /// Refused (too large, expired, proving failed); the job can be reassigned.
+    Refused {
+        /// Why, for people (at most [`MAX_REASON_BYTES`]).
+        reason: String,
+    },
+}
+
+/// A worker's answer to an assignment (payload of [`Topic::Results`]; the envelope's signer is the
+/// worker's Stark key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// Job id.
+    pub job_id: Felt,
+    /// Worker account address.
+    pub worker: Felt,
+    /// Outcome.
+    pub outcome: JobOutcome,
+}
+
+fn read<T: serde::de::DeserializeOwned>(msg: &SignedMessage, topic: Topic) -> Result<T, MessageError> {
+    if msg.topic != topic {
+        return Err(MessageError::WrongTopic { signed: msg.topic, arrived: topic });
+    }
+    serde_json::from_slice(&msg.payload).map_err(|e| MessageError::Malformed(e.to_string()))
+}
+
+fn sign<T: Serialize>(value: &T, topic: Topic, key: &ValidatorKey) -> Result<SignedMessage, MessageError> {
+    let payload = serde_json::to_vec(value).map_err(|e| MessageError::Malformed(e.to_string()))?;
+    SignedMessage::sign(topic, payload, key)
+}
+
+impl JobAssignment {
+    /// Signs this assignment into a gossip message for [`Topic::Jobs`].
+    pub fn sign(&self, key: &ValidatorKey) -> Result<SignedMessage, MessageError> {
+        sign(self, Topic::Jobs, key)
+    }
+
+    /// Reads an assignment out of a verified message (the caller still checks the signer).
+    pub fn from_message(msg: &SignedMessage) -> Result<Self, MessageError> {
+        read(msg, Topic::Jobs)
+    }
+}
+
+impl JobResult {
+    /// Signs this result into a gossip message for [`Topic::Results`].
+    pub fn sign(&self, key: &ValidatorKey) -> Result<SignedMessage, MessageError> {
+        self.check()?;
+        sign(self, Topic::Results, key)
+    }
+
+    /// Reads a result out of a verified message (the caller still checks the signer).
+    pub fn from_message(msg: &SignedMessage) -> Result<Self, MessageError> {
+        let result: Self = read(msg, Topic::Results)?;
+        result.check()?;
+        Ok(result)
+    }
+
+    fn check(&self) -> Result<(), MessageError> {
+        match &self.outcome {
+            JobOutcome::Refused { reason } if reason.len() > MAX_REASON_BYTES => Err(MessageError::Malformed(format!(
+                "refusal reason of {} bytes exceeds {MAX_REASON_BYTES}",
+                reason.len()
+            ))),
+            JobOutcome::Proved { provider, .. } if provider.parse::<libp2p::PeerId>().is_err() => {
+                Err(MessageError::Malformed(format!("provider {provider:?} is not a peer id")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        let mut text = String::with_capacity(66);
+        text.push_str("0x");
+        for b in bytes {
+            text.push_str(&format!("{b:02x}"));
+        }
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let digits = text.strip_prefix("0x").unwrap_or(&text);
+        if digits.len() != 64 || !digits.is_ascii() {
+            return Err(D::Error::custom("expected 32 bytes as 64 hex digits"));
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(D::Error::custom)?;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(secret: u8) -> ValidatorKey {
+        ValidatorKey::from_secret(Felt::from(secret)).unwrap()
+    }
+
+    #[test]
+    fn assignment_roundtrip_is_bound_to_its_topic() {
+        let job = JobAssignment {
+            job_id: Felt::from(7u8),
+            worker: Felt::from(9u8),
+            request: JobRequest::Matmul { n: 64, seed: Felt::from(3u8) },
+            expires_at: 1_900_000_000,
+        };
+        let msg = job.sign(&key(5)).unwrap();
+        let got = SignedMessage::decode_and_verify(&msg.encode(), Topic::Jobs).unwrap();
+        assert_eq!(got.signer, key(5).public_key());
+        assert_eq!(JobAssignment::from_message(&got).unwrap(), job);
+        // The same bytes presented as a result are refused.
+        assert!(matches!(JobResult::from_message(&got), Err(MessageError::WrongTopic { .. })));
+        assert!(matches!(
+            SignedMessage::decode_and_verify(&msg.encode(), Topic::Results),
+            Err(MessageError::WrongTopic { .. })
+        ));
+    }
+
+    #[test]
+    fn results_roundtrip_and_bad_fields_are_refused() {
+        let provider = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id().to_string();
+        let proved = JobResult {
+            job_id: Felt::from(7u8),
+            worker: Felt::from(9u8),
+            outcome: JobOutcome::Proved {
+                proof_hash: "0xab".into(),
+                blob: [0xcd; 32],
+                provider: provider.clone(),
+                bytes: 1234,
+                backend: "gpu".into(),
+                prove_ms: 50,
+            },
+        };
+        let msg = proved.sign(&key(5)).unwrap();
+        let text = String::from_utf8(msg.payload.clone()).unwrap();
+        assert!(text.contains(&format!("\"0x{}\"", "cd".repeat(32))), "{text}");
+        let got = SignedMessage::decode_and_verify(&msg.encode(), Topic::Results).unwrap();
+        assert_eq!(JobResult::from_message(&got).unwrap(), proved);
+
+        let long =
+            JobResult { outcome: JobOutcome::Refused { reason: "x".repeat(MAX_REASON_BYTES + 1) }, ..proved.clone() };
+        assert!(matches!(long.sign(&key(5)), Err(MessageError::Malformed(_))));
+        let bad_provider = JobResult {
+            outcome: JobOutcome::Proved {
+                proof_hash: "0x1".into(),
+                blob: [0; 32],
+                provider: "not a peer".into(),
+                bytes: 1,
+                backend: "cpu".into(),
+                prove_ms: 1,
+            },
+            ..proved
+        };
+        assert!(matches!(bad_provider.sign(&key(5)), Err(MessageError::Malformed(_))));
+        // A result whose blob hash is short is malformed, not silently padded.
+        let forged = SignedMessage::sign(
+            Topic::Results,
+            format!(
+                r#"{{"job_id":"0x7","worker":"0x9","outcome":{{"status":"proved","proof_hash":"0x1","blob":"0xabcd","provider":"{provider}","bytes":1,"backend":"cpu","prove_ms":1}}}}"#
+            )
+            .into_bytes(),
+            &key(5),
+        )
+        .unwrap();
+        assert!(matches!(JobResult::from_message(&forged), Err(MessageError::Malformed(_))));
+    }
+}
