@@ -1129,12 +1129,16 @@ fn gpu_accumulate_numerators(
         }
         let c: Vec<[u32; 4]> = coeffs.iter().map(|(_, _, c)| c.to_m31_array().map(|v| v.0)).collect();
         let sum_b: SecureField = coeffs.iter().map(|(_, b, _)| *b).sum();
-        let words = rt.ctx.quotient_numerators(
+        let (words, device) = rt.ctx.quotient_numerators(
             &cols.iter().map(|c| &**c).collect::<Vec<_>>(),
             rows,
             &c,
             sum_b.to_m31_array().map(|v| v.0),
         )?;
+        // The combination reads them next: keep the device copies instead of uploading again.
+        for (host, column) in words.iter().zip(device) {
+            rt.keep(host.as_slice(), column);
+        }
         out.push(AccumulatedNumerators {
             sample_point: batch.point,
             partial_numerators_acc: SecureColumnByCoords { columns: words },
@@ -1160,25 +1164,31 @@ fn gpu_compute_quotients(
         return Err(GpuError::Unsupported(format!("a quotient subdomain of 2^{log_rows} with {} samples", accs.len())));
     }
     let mut meta = Vec::with_capacity(16 * accs.len());
-    let mut partials = Vec::new();
+    let mut partials = Vec::with_capacity(4 * accs.len());
+    let mut words = 0usize;
     for acc in accs {
         let len = acc.partial_numerators_acc.len();
         if !len.is_power_of_two() || len > rows || len < 2 {
             return Err(GpuError::Unsupported(format!("quotient numerators of {len} rows on 2^{log_rows}")));
         }
-        let offset = u32::try_from(partials.len())
-            .map_err(|_| GpuError::Unsupported("quotient numerators exceed u32 indexing".into()))?;
+        let offset =
+            u32::try_from(words).map_err(|_| GpuError::Unsupported("quotient numerators exceed u32 indexing".into()))?;
         let x = acc.sample_point.x.to_m31_array();
         let y = acc.sample_point.y.to_m31_array();
         meta.extend([x[0], x[1], x[2], x[3], y[0], y[1], y[2], y[3]].map(|v| v.0));
         meta.extend(acc.first_linear_term_acc.to_m31_array().map(|v| v.0));
         meta.extend([log_rows - len.ilog2(), len as u32, offset, 0]);
         for column in &acc.partial_numerators_acc.columns {
-            partials.extend(column.as_slice().iter().map(|v| v.0));
+            // Resident when `accumulate_numerators` ran on the device (and no lift rewrote it).
+            partials.push(match rt.take(column.as_slice()) {
+                Some(device) => device,
+                None => rt.device_or_upload(column.as_slice(), len)?,
+            });
+            words += len;
         }
     }
     let points = rt.subdomain_points(subdomain)?;
-    let quotient = rt.ctx.quotient_combine(&points, rows, &meta, &partials)?;
+    let quotient = rt.ctx.quotient_combine(&points, rows, &meta, &partials.iter().map(|c| &**c).collect::<Vec<_>>())?;
     let sub_itwiddles = rt.subdomain_itwiddles(&twiddles.itwiddles, eval_domain, subdomain)?;
     let eval_twiddles = rt.device_twiddles(&twiddles.twiddles, eval_domain, false)?;
     let mut columns = Vec::with_capacity(4);
@@ -1308,6 +1318,15 @@ impl AccumulationOps for GpuBackend {
     }
 
     fn lift_and_accumulate(cols: Vec<SecureColumnByCoords<Self>>) -> Option<SecureColumnByCoords<Self>> {
+        // Accumulating rewrites the largest column in place: its device copy (if the numerators
+        // were made on the device) would be stale.
+        if cols.len() > 1
+            && let Some(Ok(rt)) = RUNTIME.get()
+        {
+            for column in cols.iter().flat_map(|c| &c.columns) {
+                rt.take(column.as_slice());
+            }
+        }
         SimdBackend::lift_and_accumulate(cols.into_iter().map(secure_to_simd).collect()).map(secure_from_simd)
     }
 }

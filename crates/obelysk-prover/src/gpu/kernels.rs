@@ -497,14 +497,15 @@ impl GpuContext {
     /// DEEP-quotient partial numerators of one sample batch, as Stwo's `accumulate_numerators`:
     /// row `r` (of the first `rows` of each column) gets `Σ_j c_j·columns[j][r] − sum_b`, in QM31.
     /// `c` and `sum_b` are QM31 values as 4 words each (`to_m31_array` order). Returns the four
-    /// coordinate columns.
+    /// coordinate columns, read back, and their device copies (for [`Self::quotient_combine`]).
+    #[allow(clippy::type_complexity, reason = "the same four columns on both sides")]
     pub fn quotient_numerators(
         &self,
         columns: &[&GpuColumn],
         rows: usize,
         c: &[[u32; 4]],
         sum_b: [u32; 4],
-    ) -> Result<[BaseColumn; 4], GpuError> {
+    ) -> Result<([BaseColumn; 4], [GpuColumn; 4]), GpuError> {
         self.guarded("quotient numerators", || {
             if columns.len() != c.len() || columns.is_empty() {
                 return Err(GpuError::Unsupported(format!("{} columns, {} coefficients", columns.len(), c.len())));
@@ -529,9 +530,19 @@ impl GpuContext {
                 &[(0, &p), (1, &packed.buffer), (2, &coeffs.buffer), (3, &out.buffer)],
                 rows,
             );
+            let device = self.split_coordinates(&mut encoder, &out, rows);
             self.submit(encoder);
-            self.download_coordinates(&out)
+            Ok((self.download_coordinates(&out)?, device))
         })
+    }
+
+    /// Copies the four coordinate columns of `out` (`4·rows` words) into four device columns.
+    fn split_coordinates(&self, encoder: &mut wgpu::CommandEncoder, out: &GpuColumn, rows: usize) -> [GpuColumn; 4] {
+        let columns: [GpuColumn; 4] = std::array::from_fn(|_| self.zeroed(rows));
+        for (c, column) in columns.iter().enumerate() {
+            encoder.copy_buffer_to_buffer(&out.buffer, (c * rows * 4) as u64, &column.buffer, 0, (rows * 4) as u64);
+        }
+        columns
     }
 
     /// Proof-of-work search as Stwo's `GrindOps` for the Blake2s channel: the smallest nonce
@@ -620,38 +631,42 @@ impl GpuContext {
 
     /// The DEEP-quotient combination on the evaluation subdomain (see `quotient_combine.wgsl`):
     /// `points` holds the subdomain's x then y coordinates in bit-reversed order (2·`rows` words),
-    /// `accs` 16 words per accumulation, `partials` the accumulations' numerators. Returns the four
+    /// `accs` 16 words per accumulation, `partials` the accumulations' numerator columns in order
+    /// (four coordinates each; packed on the device at the offsets `accs` names). Returns the four
     /// coordinate columns of the quotient on the subdomain, on the device.
     pub fn quotient_combine(
         &self,
         points: &GpuColumn,
         rows: usize,
         accs: &[u32],
-        partials: &[u32],
+        partials: &[&GpuColumn],
     ) -> Result<[GpuColumn; 4], GpuError> {
         self.guarded("quotient combine", || {
-            if points.len != 2 * rows || accs.is_empty() || !accs.len().is_multiple_of(16) {
+            if points.len != 2 * rows || accs.is_empty() || !accs.len().is_multiple_of(16) || partials.is_empty() {
                 return Err(GpuError::Unsupported(format!(
-                    "{} point words for {rows} rows, {} accumulation words",
+                    "{} point words for {rows} rows, {} accumulation words, {} numerator columns",
                     points.len,
-                    accs.len()
+                    accs.len(),
+                    partials.len()
                 )));
             }
             let accs_buffer = self.try_upload(accs)?;
-            let partials = self.try_upload(partials)?;
+            let packed = self.try_zeroed(checked_len(partials.iter().map(|c| c.len).sum())? as usize)?;
             let out = self.try_zeroed(4 * rows)?;
             let p = self.params([checked_len(rows)?, checked_len(accs.len() / 16)?, 0, 0]);
             let mut encoder = self.encoder();
+            let mut offset = 0;
+            for column in partials {
+                encoder.copy_buffer_to_buffer(&column.buffer, 0, &packed.buffer, offset, (column.len * 4) as u64);
+                offset += (column.len * 4) as u64;
+            }
             self.record(
                 &mut encoder,
                 &self.pipelines.quotient_combine,
-                &[(0, &p), (1, &points.buffer), (2, &accs_buffer.buffer), (3, &out.buffer), (4, &partials.buffer)],
+                &[(0, &p), (1, &points.buffer), (2, &accs_buffer.buffer), (3, &out.buffer), (4, &packed.buffer)],
                 rows,
             );
-            let columns: [GpuColumn; 4] = std::array::from_fn(|_| self.zeroed(rows));
-            for (c, column) in columns.iter().enumerate() {
-                encoder.copy_buffer_to_buffer(&out.buffer, (c * rows * 4) as u64, &column.buffer, 0, (rows * 4) as u64);
-            }
+            let columns = self.split_coordinates(&mut encoder, &out, rows);
             self.submit(encoder);
             Ok(columns)
         })

@@ -151,7 +151,7 @@ fn gpu_quotient_numerators_match_cpu() {
             })
             .collect();
         let device: Vec<GpuColumn> = cols.iter().map(|c| gpu.upload_m31(c)).collect();
-        let got = gpu
+        let (got, on_device) = gpu
             .quotient_numerators(
                 &device.iter().collect::<Vec<_>>(),
                 rows,
@@ -165,6 +165,8 @@ fn gpu_quotient_numerators_match_cpu() {
         for (coord, got) in got.iter().enumerate() {
             let expect: Vec<u32> = want.iter().map(|w| w.to_m31_array()[coord].0).collect();
             assert_eq!(raw(got.as_slice()), expect, "k = {k}, rows = {rows}, coordinate {coord}");
+            // The device copy kept for the combination holds the same words.
+            assert_eq!(gpu.download(&on_device[coord]).unwrap(), expect, "device copy, coordinate {coord}");
         }
     }
     // Shapes the kernel does not take are typed errors.
