@@ -353,14 +353,6 @@ pub(crate) struct MatmulEval {
     expected: SecureField,
 }
 
-impl MatmulEval {
-    /// (log rows, δ, expected Freivalds value): what the GPU constraint kernel needs.
-    #[cfg_attr(not(feature = "gpu"), allow(dead_code, reason = "read by the GPU constraint evaluator"))]
-    pub(crate) fn parameters(&self) -> (u32, SecureField, SecureField) {
-        (self.log_size, self.delta, self.expected)
-    }
-}
-
 impl FrameworkEval for MatmulEval {
     fn log_size(&self) -> u32 {
         self.log_size
@@ -382,7 +374,7 @@ impl FrameworkEval for MatmulEval {
     }
 }
 
-fn component(log_size: u32, delta: SecureField, expected: SecureField) -> FrameworkComponent<MatmulEval> {
+pub(crate) fn component(log_size: u32, delta: SecureField, expected: SecureField) -> FrameworkComponent<MatmulEval> {
     FrameworkComponent::new(
         &mut TraceLocationAllocator::default(),
         MatmulEval { log_size, delta, expected },

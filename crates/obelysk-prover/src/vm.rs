@@ -454,7 +454,11 @@ fn pin_key(program: &Program, config: &ProofConfig) -> PinKey {
     PinKey { job_type: JobType::Vm, circuit: program.commitment().0.to_vec(), config: *config }
 }
 
-fn component(log_size: u32, inputs: [u32; N_REGISTERS], outputs: [u32; N_REGISTERS]) -> FrameworkComponent<VmEval> {
+pub(crate) fn component(
+    log_size: u32,
+    inputs: [u32; N_REGISTERS],
+    outputs: [u32; N_REGISTERS],
+) -> FrameworkComponent<VmEval> {
     FrameworkComponent::new(
         &mut TraceLocationAllocator::default(),
         VmEval { log_size, inputs, outputs },

@@ -376,7 +376,7 @@ impl FrameworkEval for VmJumpEval {
     }
 }
 
-fn component(
+pub(crate) fn component(
     log_size: u32,
     inputs: [u32; N_REGISTERS],
     outputs: [u32; N_REGISTERS],

@@ -197,6 +197,8 @@ struct Runtime {
     subdomain_points: Mutex<HashMap<(usize, usize, u32), Arc<super::GpuColumn>>>,
     /// Inverse twiddles of a quotient subdomain, by (twiddle buffer id, domain, subdomain log size).
     subdomain_twiddles: Mutex<HashMap<(u64, u32, u32), Arc<GpuTwiddles>>>,
+    /// Compiled constraint kernels, by row program (one per circuit structure).
+    constraint_pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     counters: [Counters; 7],
 }
 
@@ -223,6 +225,7 @@ fn runtime() -> Option<&'static Runtime> {
                     fri_twiddles: Mutex::new(HashMap::new()),
                     subdomain_points: Mutex::new(HashMap::new()),
                     subdomain_twiddles: Mutex::new(HashMap::new()),
+                    constraint_pipelines: Mutex::new(HashMap::new()),
                     counters: Default::default(),
                 }
             })
@@ -1171,8 +1174,8 @@ fn gpu_compute_quotients(
         if !len.is_power_of_two() || len > rows || len < 2 {
             return Err(GpuError::Unsupported(format!("quotient numerators of {len} rows on 2^{log_rows}")));
         }
-        let offset =
-            u32::try_from(words).map_err(|_| GpuError::Unsupported("quotient numerators exceed u32 indexing".into()))?;
+        let offset = u32::try_from(words)
+            .map_err(|_| GpuError::Unsupported("quotient numerators exceed u32 indexing".into()))?;
         let x = acc.sample_point.x.to_m31_array();
         let y = acc.sample_point.y.to_m31_array();
         meta.extend([x[0], x[1], x[2], x[3], y[0], y[1], y[2], y[3]].map(|v| v.0));
@@ -1412,56 +1415,51 @@ fn add_scaled(target: &mut SecureColumnByCoords<GpuBackend>, contribution: [&Bas
     }
 }
 
-/// The matmul AIR's constraint quotients on the device (SubDomain mode only): the committed
-/// evaluations are read where they already are, the contributions come back once.
-fn gpu_matmul_constraints<E: FrameworkEval>(
+/// A component's constraint quotients on the device (SubDomain mode): its constraints compiled
+/// into a row program (the pipeline cached by program text), the committed evaluations read where
+/// they already are, the contributions read back once.
+fn gpu_constraints<E: FrameworkEval>(
     rt: &Runtime,
     component: &FrameworkComponent<E>,
-    eval: &crate::matmul::MatmulEval,
     trace: &Trace<'_, GpuBackend>,
     log_expansion: u32,
     eval_log: u32,
     powers: &[SecureField],
 ) -> Result<[BaseColumn; 4], GpuError> {
-    use stwo::core::utils::bit_reverse;
-    let (trace_log, delta, expected) = eval.parameters();
+    let eval: &E = component;
+    let trace_log = eval.log_size();
     let rows = 1usize << eval_log;
-    let locations = component.trace_locations();
-    let preprocessed = component.preprocessed_column_indices();
-    let unsupported = || GpuError::Unsupported("a matmul component with an unexpected trace layout".into());
-    if powers.len() != 2 || locations.len() < 3 || preprocessed.len() != 1 {
-        return Err(unsupported());
+    if eval_log <= trace_log {
+        return Err(GpuError::Unsupported(format!(
+            "constraints of degree bound 2^{eval_log} on a 2^{trace_log} trace"
+        )));
     }
-    let (main, interaction) = (&locations[1], &locations[2]);
-    if main.col_end - main.col_start != 1 || interaction.col_end - interaction.col_start != 4 {
-        return Err(unsupported());
-    }
-    let column = |tree: usize, index: usize| -> Result<&[BaseField], GpuError> {
-        let values = trace.polys.get(tree).and_then(|t| t.get(index)).ok_or_else(unsupported)?.evals.values.as_slice();
-        if values.len() < rows { Err(unsupported()) } else { Ok(values) }
-    };
-    let hosts = [
-        column(0, preprocessed[0])?,
-        column(main.tree_index, main.col_start)?,
-        column(interaction.tree_index, interaction.col_start)?,
-        column(interaction.tree_index, interaction.col_start + 1)?,
-        column(interaction.tree_index, interaction.col_start + 2)?,
-        column(interaction.tree_index, interaction.col_start + 3)?,
-    ];
-    let device = hosts.iter().map(|h| rt.device_or_upload(h, rows)).collect::<Result<Vec<_>, _>>()?;
-    // Denominator inverses exactly as the framework computes them for SubDomain mode.
-    let trace_domain = CanonicCoset::new(trace_log);
-    let eval_domain = CanonicCoset::new(eval_log + log_expansion).circle_domain().split(log_expansion).0;
-    let mut denom_inv: Vec<BaseField> = (0..1usize << (eval_log - trace_log))
-        .map(|i| stwo::core::constraints::coset_vanishing(trace_domain.coset(), eval_domain.at(i)).inverse())
-        .collect();
-    bit_reverse(&mut denom_inv);
-    // Constraint j gets the j-th power from the top (the framework reverses its powers).
-    let mut consts: Vec<u32> =
-        [delta, expected, powers[1], powers[0]].iter().flat_map(|v| v.to_m31_array().map(|m| m.0)).collect();
-    consts.extend(denom_inv.iter().map(|v| v.0));
-    let cols: [&super::GpuColumn; 6] = std::array::from_fn(|k| &*device[k]);
-    rt.ctx.matmul_constraints(&cols, rows, trace_log, &consts)
+    let program = super::constraints::compile(eval, powers)?;
+    let hosts = super::constraints::slot_columns(
+        &program.slots,
+        component.preprocessed_column_indices(),
+        component.trace_locations(),
+    )?;
+    let device = hosts
+        .iter()
+        .map(|&(tree, index)| {
+            let values = trace
+                .polys
+                .get(tree)
+                .and_then(|t| t.get(index))
+                .map(|p| p.evals.values.as_slice())
+                .filter(|v| v.len() >= rows)
+                .ok_or_else(|| GpuError::Unsupported(format!("trace column {index} of tree {tree}")))?;
+            rt.device_or_upload(values, rows)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let pipeline =
+        cached(&rt.constraint_pipelines, program.body.clone(), 32, || rt.ctx.constraint_pipeline(&program.body))?;
+    let mut consts = program.consts;
+    let denominators_at = consts.len();
+    consts.extend(super::constraints::denominator_inverses(trace_log, eval_log, log_expansion).iter().map(|v| v.0));
+    let columns: Vec<&super::GpuColumn> = device.iter().map(|c| &**c).collect();
+    rt.ctx.evaluate_constraints(&pipeline, &columns, rows, trace_log, &consts, denominators_at)
 }
 
 impl<E: FrameworkEval + Sync + 'static> ComponentProver<GpuBackend> for FrameworkComponent<E> {
@@ -1484,12 +1482,11 @@ impl<E: FrameworkEval + Sync + 'static> ComponentProver<GpuBackend> for Framewor
         let log_size = self.max_constraint_log_degree_bound();
         let [target] = evaluation_accumulator.columns([(log_size, n)]);
 
-        // The project's matmul AIR has a device kernel.
-        let matmul = (&**self as &dyn std::any::Any).downcast_ref::<crate::matmul::MatmulEval>();
-        if let (Some(eval), EvaluationMode::SubDomain { log_expansion }) = (matmul, mode) {
+        // Every constraint-framework AIR the row-program compiler takes runs on the device.
+        if let EvaluationMode::SubDomain { log_expansion } = mode {
             let powers = target.random_coeff_powers.clone();
             let gpu = on_device(GpuPhase::Constraints, log_size, |rt| {
-                gpu_matmul_constraints(rt, self, eval, trace, log_expansion, log_size, &powers)
+                gpu_constraints(rt, self, trace, log_expansion, log_size, &powers)
             });
             if let Some(contribution) = gpu {
                 add_scaled(target.col, contribution.each_ref(), SecureField::one());

@@ -46,16 +46,14 @@ fn seeded(n: usize, seed: u64) -> Vec<BaseField> {
         .collect()
 }
 
-/// The phases a GPU proof must have run on the device: the FFTs, Merkle trees and grinding always;
-/// the quotients and FRI unless the trace is below the device threshold (`small_subdomain`);
-/// the constraints for the matmul AIR (the one AIR with a device kernel).
-fn device_phases(small_subdomain: bool, matmul: bool) -> Vec<GpuPhase> {
-    let mut phases = vec![GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle, GpuPhase::Grind];
+/// The phases a GPU proof must have run on the device: the FFTs, Merkle trees, grinding and the
+/// constraints (every project AIR compiles to a device row program) always; the quotients and FRI
+/// unless the trace is below the device threshold (`small_subdomain`).
+fn device_phases(small_subdomain: bool) -> Vec<GpuPhase> {
+    let mut phases =
+        vec![GpuPhase::Interpolate, GpuPhase::Evaluate, GpuPhase::Merkle, GpuPhase::Grind, GpuPhase::Constraints];
     if !small_subdomain {
         phases.extend([GpuPhase::Quotients, GpuPhase::Fri]);
-    }
-    if matmul {
-        phases.push(GpuPhase::Constraints);
     }
     phases
 }
@@ -99,7 +97,7 @@ fn worker() -> WorkerAddress {
 #[test]
 fn gpu_backend_matmul_proof_is_byte_identical_to_simd() {
     let job = Job::matmul(JobId::from_u128(11), worker(), MatmulJob::from_seed(16, [3; 32]));
-    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(false, true));
+    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(false));
 }
 
 /// 2^18 rows: coefficient vectors above 2^16 (the SIMD backend's transposed layout), production
@@ -107,7 +105,7 @@ fn gpu_backend_matmul_proof_is_byte_identical_to_simd() {
 #[test]
 fn gpu_backend_large_matmul_production_config_is_byte_identical() {
     let job = Job::matmul(JobId::from_u128(12), worker(), MatmulJob::from_seed(512, [9; 32]));
-    let stats = assert_identical(&job, ProofConfig::PRODUCTION, &device_phases(false, true));
+    let stats = assert_identical(&job, ProofConfig::PRODUCTION, &device_phases(false));
     // At this size nothing of the heavy work is left to the CPU: every Merkle layer came from the
     // device, and so did the constraints and quotients.
     for phase in [GpuPhase::Merkle, GpuPhase::Constraints, GpuPhase::Quotients, GpuPhase::Evaluate] {
@@ -117,14 +115,14 @@ fn gpu_backend_large_matmul_production_config_is_byte_identical() {
 
 #[test]
 fn gpu_backend_vm_proof_is_byte_identical_to_simd() {
-    assert_identical(&crate::tests::vm_job(), ProofConfig::insecure_for_tests(), &device_phases(true, false));
+    assert_identical(&crate::tests::vm_job(), ProofConfig::insecure_for_tests(), &device_phases(true));
 }
 
 #[test]
 fn gpu_backend_vm_jump_proof_is_byte_identical_to_simd() {
     // r1 = 6! by a loop (branches, so the jump AIR's interaction trace is exercised).
     let job = crate::tests::factorial_job(6, 64);
-    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true, false));
+    assert_identical(&job, ProofConfig::insecure_for_tests(), &device_phases(true));
 }
 
 #[test]

@@ -129,7 +129,6 @@ pub(super) struct Pipelines {
     pub(super) grind: wgpu::ComputePipeline,
     pub(super) fri_fold: wgpu::ComputePipeline,
     pub(super) quotient_combine: wgpu::ComputePipeline,
-    pub(super) matmul_constraints: wgpu::ComputePipeline,
 }
 
 /// A wgpu device with the prover's kernels compiled.
@@ -442,6 +441,27 @@ impl GpuContext {
     pub(super) fn submit(&self, encoder: wgpu::CommandEncoder) {
         self.queue.submit([encoder.finish()]);
     }
+
+    /// Compiles the constraint kernel with `body` as its row program (checked by naga first, so a
+    /// bad program is a typed error naming the problem).
+    pub(super) fn constraint_pipeline(&self, body: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+        let source = super::constraint_kernel_source(body, self.int64);
+        super::validate_source("constraints (generated)", &source, self.int64)?;
+        self.guarded("compile constraints", || {
+            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("constraints"),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
+            });
+            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("constraints"),
+                layout: None,
+                module: &module,
+                entry_point: Some("constraints"),
+                compilation_options: Default::default(),
+                cache: None,
+            }))
+        })
+    }
 }
 
 impl Pipelines {
@@ -472,7 +492,6 @@ impl Pipelines {
         let grind = module("grind");
         let fri = module("fri");
         let combine = module("quotient_combine");
-        let matmul = module("matmul_constraints");
         Self {
             m31_add: pipeline(&arith, "m31_add_kernel"),
             m31_sub: pipeline(&arith, "m31_sub_kernel"),
@@ -490,7 +509,6 @@ impl Pipelines {
             grind: pipeline(&grind, "grind"),
             fri_fold: pipeline(&fri, "fri_fold"),
             quotient_combine: pipeline(&combine, "quotient_combine"),
-            matmul_constraints: pipeline(&matmul, "matmul_constraints"),
         }
     }
 }

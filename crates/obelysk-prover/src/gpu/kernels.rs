@@ -672,39 +672,39 @@ impl GpuContext {
         })
     }
 
-    /// The matmul AIR's constraint contributions on the evaluation subdomain (see
-    /// `matmul_constraints.wgsl`): `columns` = is_first, c and the interaction column's four
-    /// coordinates, each the first `rows` values of its committed evaluation; `consts` = δ,
-    /// expected, the two random coefficients (4 words each), then the denominator inverses.
-    /// Returns the four coordinate columns of the contributions.
-    pub fn matmul_constraints(
+    /// A component's constraint contributions on the evaluation subdomain with a compiled
+    /// constraint kernel (see `constraints.wgsl`): `columns` are the program's slots, each the
+    /// first `rows` values of its committed evaluation; `consts` the program's constants and
+    /// coefficients followed by the denominator inverses. Returns the four coordinate columns.
+    pub(crate) fn evaluate_constraints(
         &self,
-        columns: &[&GpuColumn; 6],
+        pipeline: &wgpu::ComputePipeline,
+        columns: &[&GpuColumn],
         rows: usize,
         trace_log: u32,
         consts: &[u32],
+        denominators_at: usize,
     ) -> Result<[BaseColumn; 4], GpuError> {
-        self.guarded("matmul constraints", || {
+        self.guarded("constraints", || {
             if !rows.is_power_of_two() || rows.ilog2() <= trace_log || columns.iter().any(|c| c.len < rows) {
-                return Err(GpuError::Unsupported(format!(
-                    "matmul constraints on {rows} rows of a 2^{trace_log} trace"
-                )));
+                return Err(GpuError::Unsupported(format!("constraints on {rows} rows of a 2^{trace_log} trace")));
             }
             let eval_log = rows.ilog2();
-            if consts.len() < 16 + (rows >> trace_log) {
+            if consts.len() < denominators_at + (rows >> trace_log) {
                 return Err(GpuError::Unsupported(format!("{} constant words", consts.len())));
             }
-            let packed = self.try_zeroed(6 * rows)?;
+            // A program may read no column (constant constraints): bind one word.
+            let packed = self.try_zeroed((columns.len() * rows).max(1))?;
             let mut encoder = self.encoder();
             for (k, col) in columns.iter().enumerate() {
                 encoder.copy_buffer_to_buffer(&col.buffer, 0, &packed.buffer, (k * rows * 4) as u64, (rows * 4) as u64);
             }
             let consts = self.upload(consts);
             let out = self.try_zeroed(4 * rows)?;
-            let p = self.params([checked_len(rows)?, trace_log, eval_log, 0]);
+            let p = self.params([checked_len(rows)?, trace_log, eval_log, checked_len(denominators_at)?]);
             self.record(
                 &mut encoder,
-                &self.pipelines.matmul_constraints,
+                pipeline,
                 &[(0, &p), (1, &packed.buffer), (2, &consts.buffer), (3, &out.buffer)],
                 rows,
             );

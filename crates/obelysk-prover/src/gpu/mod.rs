@@ -3,9 +3,9 @@
 //! [`GpuBackend`] is a Stwo `Backend`: [`crate::prove`] runs on it for `ProverBackend::Gpu` (and
 //! for `Auto` on a hardware GPU). Circle FFTs (interpolate, evaluate, low-degree extension), the
 //! Blake2s Merkle trees, the DEEP quotients (numerators, combination, extension), FRI folds,
-//! grinding and the matmul AIR's constraint evaluation run on the device; the VM AIRs' constraint
-//! evaluation and out-of-domain sampling run on Stwo's SIMD backend over the same columns (no
-//! conversion: the columns are the SIMD column types). A column the device produced stays
+//! grinding and the constraint evaluation of every project AIR run on the device; out-of-domain
+//! sampling (and anything the device cannot take) runs on Stwo's SIMD backend over the same
+//! columns (no conversion: the columns are the SIMD column types). A column the device produced stays
 //! resident for the next phase. The proof is byte-identical to the SIMD backend's. See
 //! [`GpuBackend`] for the fallback rules and [`GpuBackend::stats`] for per-phase counters.
 //!
@@ -27,8 +27,10 @@
 //!   [`GpuContext::quotient_combine`] (`compute_quotients_and_combine`, CM31 denominators),
 //! - FRI folds: [`GpuContext::fri_fold`] (`fold_circle_into_line`, `fold_line`),
 //! - proof-of-work grinding: [`GpuContext::grind`] (the smallest nonce, as the SIMD grinder),
-//! - the matmul AIR's constraints: [`GpuContext::matmul_constraints`] (Stwo's bit-reversed mask
-//!   offsets and SubDomain denominators),
+//! - constraint evaluation for any constraint-framework AIR (matmul, VM, VM-jump):
+//!   [`GpuContext::evaluate_constraints`] runs a row program compiled from the component's
+//!   symbolic constraints into `shaders/constraints.wgsl` (Stwo's bit-reversed mask offsets and
+//!   SubDomain denominators; one pipeline per circuit structure, cached),
 //! - the commit phase of one tree, [`GpuContext::commit_columns`]: interpolate → low-degree
 //!   extension → lifted Merkle root, all on the device.
 //!
@@ -57,6 +59,7 @@ mod backend_tests;
 /// its own process anyway).
 #[cfg(test)]
 static BACKEND_TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+mod constraints;
 mod context;
 mod kernels;
 #[cfg(test)]
@@ -82,7 +85,7 @@ const GRIND_WGSL: &str = include_str!("shaders/grind.wgsl");
 const FRI_WGSL: &str = include_str!("shaders/fri.wgsl");
 const QUOTIENTS_WGSL: &str = include_str!("shaders/quotients.wgsl");
 const QUOTIENT_COMBINE_WGSL: &str = include_str!("shaders/quotient_combine.wgsl");
-const MATMUL_CONSTRAINTS_WGSL: &str = include_str!("shaders/matmul_constraints.wgsl");
+const CONSTRAINTS_WGSL: &str = include_str!("shaders/constraints.wgsl");
 
 /// The WGSL source of each shader module as the device receives it (field library + kernels),
 /// with M31 products on 32-bit limbs (any adapter).
@@ -105,7 +108,7 @@ pub fn shader_sources_for(int64: bool) -> Vec<(&'static str, String)> {
         ("grind", grind),
         ("fri", FRI_WGSL.to_owned()),
         ("quotient_combine", QUOTIENT_COMBINE_WGSL.to_owned()),
-        ("matmul_constraints", MATMUL_CONSTRAINTS_WGSL.to_owned()),
+        ("constraints", CONSTRAINTS_WGSL.to_owned()),
     ]
     .into_iter()
     .map(|(name, src)| (name, format!("{FIELD_WGSL}\n{mul}\n{src}")))
@@ -116,15 +119,27 @@ pub fn shader_sources_for(int64: bool) -> Vec<(&'static str, String)> {
 /// needed).
 pub fn validate_shaders() -> Result<(), GpuError> {
     for int64 in [false, true] {
-        let capabilities =
-            if int64 { naga::valid::Capabilities::SHADER_INT64 } else { naga::valid::Capabilities::empty() };
         for (name, src) in shader_sources_for(int64) {
-            let module = naga::front::wgsl::parse_str(&src)
-                .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(&src) })?;
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
-                .validate(&module)
-                .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(&src) })?;
+            validate_source(name, &src, int64)?;
         }
     }
     Ok(())
+}
+
+/// Parses and validates one complete WGSL module with naga.
+fn validate_source(name: &'static str, src: &str, int64: bool) -> Result<(), GpuError> {
+    let capabilities = if int64 { naga::valid::Capabilities::SHADER_INT64 } else { naga::valid::Capabilities::empty() };
+    let module = naga::front::wgsl::parse_str(src)
+        .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(src) })?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+        .validate(&module)
+        .map_err(|e| GpuError::Shader { module: name, message: e.emit_to_string(src) })?;
+    Ok(())
+}
+
+/// The constraint kernel with `body` as its row program (see [`constraints`]), as the device
+/// receives it.
+fn constraint_kernel_source(body: &str, int64: bool) -> String {
+    let mul = if int64 { M31_MUL_U64_WGSL } else { M31_MUL_U32_WGSL };
+    format!("{FIELD_WGSL}\n{mul}\n{}", constraints::kernel_source(CONSTRAINTS_WGSL, body))
 }
