@@ -44,7 +44,7 @@ fi
 echo "== kernel benchmark (CPU = Stwo SIMD / scalar, GPU = wgpu)"
 cargo bench -p obelysk-prover --features gpu --bench gpu_kernels --quiet
 
-echo "== whole-proof benchmark, per phase (SIMD backend vs GPU backend; GPU_PROVE_NS=256,512,1024[,2048])"
+echo "== whole-proof benchmark, per phase (SIMD backend vs GPU backend; GPU_PROVE_NS=256,512,1024[,2048], GPU_PROVE_VM=16,18,20)"
 cargo bench -p obelysk-prover --features gpu --bench gpu_prove --quiet
 
 echo "== gpu-check done in $(( $(date +%s) - start )) s"

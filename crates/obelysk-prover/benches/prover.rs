@@ -11,11 +11,14 @@ use std::time::Instant;
 
 use criterion::Criterion;
 use obelysk_prover::matmul::{self, MatmulJob};
-use obelysk_prover::vm::{Instruction, Opcode, Program, VmJob};
+use obelysk_prover::vm::{Instruction, Program, VmJob};
+
+mod support;
 use obelysk_prover::vm_jump::VmJumpJob;
 use obelysk_prover::{
     Job, JobId, ProveConfig, Proved, VerifyPolicy, WorkerAddress, prove_with_output, verify, verify_bytes,
 };
+use support::vm_program;
 
 fn env_list(name: &str, default: &str) -> Vec<u32> {
     std::env::var(name)
@@ -113,33 +116,6 @@ fn prove_and_verify(label: &str, job: &Job, config: &ProveConfig) -> Option<Meas
     let warm = verify(&proved.envelope, job, &policy);
     let verify_ms = t.elapsed().as_secs_f64() * 1e3;
     Some(Measured { proved, prove_s, verify_cold_ms, verify_ms, ok: cold.is_ok() && warm.is_ok() })
-}
-
-fn vm_program(steps: usize) -> Program {
-    // A deterministic pseudo-random mix of all opcodes (an unrolled hash-like loop).
-    let mut x = 0x9e37_79b9_u32;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        x
-    };
-    let ops = [Opcode::Add, Opcode::Sub, Opcode::Mul, Opcode::AddI, Opcode::Mov, Opcode::LoadI];
-    Program::new(
-        (0..steps)
-            .map(|_| {
-                let op = ops[(next() % 6) as usize];
-                let r = next();
-                Instruction::new(
-                    op,
-                    (r & 3) as u8,
-                    ((r >> 2) & 3) as u8,
-                    ((r >> 4) & 3) as u8,
-                    next() >> 1 & 0x3fff_ffff,
-                )
-            })
-            .collect(),
-    )
 }
 
 fn vm_figures(log_steps: u32, config: &ProveConfig) {
