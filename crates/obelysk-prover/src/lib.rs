@@ -50,7 +50,7 @@
 //! # Backends
 //! [`ProverBackend::Cpu`] is Stwo's SIMD backend on all cores (rayon). [`ProverBackend::Gpu`]
 //! (feature `gpu`) proves on [`gpu::GpuBackend`]: circle FFTs, Merkle trees, DEEP quotients, FRI
-//! folds, grinding and the matmul constraints on a wgpu device, the rest on the SIMD backend; the proof is byte-identical to the
+//! folds, grinding and constraint evaluation on a wgpu device, the rest on the SIMD backend; the proof is byte-identical to the
 //! CPU proof, a device error redoes that step on the CPU, and the GPU-made proof is verified before
 //! it is returned (redone on the CPU if it fails). Without the feature or an adapter, `Gpu` is
 //! [`ProveError::BackendUnavailable`]. [`ProverBackend::Auto`] (the default) takes a hardware GPU

@@ -1,6 +1,6 @@
 //! [`GpuBackend`]: a Stwo backend whose circle FFTs (interpolate, evaluate, low-degree
 //! extension), Blake2s Merkle trees, DEEP quotients, FRI folds, proof-of-work grinding and the
-//! matmul AIR's constraints run on the wgpu device, everything else on Stwo's SIMD backend.
+//! AIRs' constraint evaluation run on the wgpu device, everything else on Stwo's SIMD backend.
 //!
 //! Columns are the SIMD backend's own column types, so an operation that is not on the device hands
 //! its data to `SimdBackend` unchanged (owned data moves; borrowed data is copied once), and the
@@ -19,10 +19,12 @@
 //! A column the device produced stays resident for the next device phase (coefficients →
 //! extension → Merkle tree → quotient numerators), so it is uploaded once ([`Resident`]).
 //!
-//! Constraint evaluation: the matmul AIR has a device kernel; for other AIRs (the VMs)
-//! [`ComponentProver`] for `GpuBackend` runs the framework's SIMD evaluator on the same columns and
-//! folds the result into the GPU accumulator. Also on the CPU: out-of-domain sampling, and GKR
-//! (unused by this crate's AIRs).
+//! Constraint evaluation: [`ComponentProver`] for `GpuBackend` compiles the component's constraints
+//! into a device row program (see `constraints.rs`) and runs it on the committed evaluations where
+//! they already are. A component the compiler refuses (logup relations, inverses), and the
+//! ExtendToEvalDomain mode, run the framework's SIMD evaluator on the same columns instead, folded
+//! into the GPU accumulator. Also on the CPU: out-of-domain sampling, and GKR (unused by this
+//! crate's AIRs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -87,7 +89,8 @@ pub enum GpuPhase {
     Evaluate,
     /// Blake2s Merkle leaves and layers.
     Merkle,
-    /// Constraint evaluation on the extended trace (device for matmul, SIMD evaluator otherwise).
+    /// Constraint evaluation on the extended trace (compiled row program; SIMD evaluator for what
+    /// the compiler refuses).
     Constraints,
     /// DEEP quotients at the sampled points: numerators, combination and extension (device).
     Quotients,
