@@ -34,6 +34,9 @@ use tokio::sync::mpsc;
 
 use crate::{BackendArg, SecurityArg, config::WorkerConfig};
 
+/// Assignments waiting to be proved; more are refused (the coordinator reassigns them).
+const QUEUE: usize = 64;
+
 /// Command-line flags of `start`; each overrides the config file.
 #[derive(clap::Args)]
 pub struct StartArgs {
@@ -310,6 +313,16 @@ async fn announce(node: &NodeHandle, key: &ValidatorKey, result: &JobResult) -> 
     Err(last.map_or_else(|| anyhow::anyhow!("publish failed"), anyhow::Error::from)).context("announcing the result")
 }
 
+/// Reports and announces a refusal.
+async fn refuse(ctx: &Ctx, job_id: Felt, reason: String) {
+    let reason = truncate(reason);
+    ctx.out.event("refused", serde_json::json!({ "job_id": format!("{job_id:#x}"), "reason": reason }));
+    let result = JobResult { job_id, worker: ctx.address, outcome: JobOutcome::Refused { reason } };
+    if let Err(e) = announce(&ctx.node, &ctx.key, &result).await {
+        tracing::error!(error = %format!("{e:#}"), "refusal not announced");
+    }
+}
+
 struct Ctx {
     settings: Settings,
     key: ValidatorKey,
@@ -422,8 +435,8 @@ async fn run(
             "proofs_dir": settings.proofs_dir.display().to_string(),
         }),
     );
-    let (job_tx, job_rx) = mpsc::channel::<JobAssignment>(64);
-    let (finished_tx, mut finished_rx) = mpsc::channel::<Felt>(64);
+    let (job_tx, job_rx) = mpsc::channel::<JobAssignment>(QUEUE);
+    let (finished_tx, mut finished_rx) = mpsc::channel::<Felt>(QUEUE);
     let ctx = Arc::new(Ctx { settings, key, address, node, out, busy: AtomicBool::new(false) });
     let prover = tokio::spawn(prover_loop(Arc::clone(&ctx), job_rx, finished_tx));
     let mut in_progress = HashSet::new();
@@ -442,20 +455,16 @@ async fn run(
                 match judge(&message, s.coordinator, ctx.address, s.max_n, unix_now(), &in_progress) {
                     Verdict::Accept(job) => {
                         let JobRequest::Matmul { n, .. } = &job.request else { continue };
-                        out.event("assigned", serde_json::json!({ "job_id": format!("{:#x}", job.job_id), "matmul_n": n }));
-                        in_progress.insert(job.job_id);
-                        if job_tx.try_send(job).is_err() {
-                            tracing::error!("the job queue is full; assignment dropped");
+                        let (job_id, n) = (job.job_id, *n);
+                        match job_tx.try_send(job) {
+                            Ok(()) => {
+                                in_progress.insert(job_id);
+                                out.event("assigned", serde_json::json!({ "job_id": format!("{job_id:#x}"), "matmul_n": n }));
+                            }
+                            Err(_) => refuse(&ctx, job_id, format!("the worker's queue of {QUEUE} jobs is full")).await,
                         }
                     }
-                    Verdict::Refuse { job_id, reason } => {
-                        let reason = truncate(reason);
-                        out.event("refused", serde_json::json!({ "job_id": format!("{job_id:#x}"), "reason": reason }));
-                        let result = JobResult { job_id, worker: ctx.address, outcome: JobOutcome::Refused { reason } };
-                        if let Err(e) = announce(&ctx.node, &ctx.key, &result).await {
-                            tracing::error!(error = %format!("{e:#}"), "refusal not announced");
-                        }
-                    }
+                    Verdict::Refuse { job_id, reason } => refuse(&ctx, job_id, reason).await,
                     Verdict::Ignore(reason) => {
                         tracing::warn!(%reason, "assignment ignored");
                         out.event("ignored", serde_json::json!({ "reason": reason }));

@@ -21,6 +21,8 @@ use crate::message::{MessageError, SignedMessage, Topic};
 
 /// Largest blob served or fetched by request-response (proof envelopes are capped at 256 KiB).
 pub const MAX_BLOB_BYTES: usize = 4 * 1024 * 1024;
+/// Default cap on the bytes a node keeps to serve ([`NetConfig::max_served_bytes`]).
+pub const DEFAULT_MAX_SERVED_BYTES: usize = 256 * 1024 * 1024;
 /// Default gossip transmit limit (gossipsub's own default).
 pub const DEFAULT_MAX_GOSSIP_BYTES: usize = 64 * 1024;
 const BLOB_PROTOCOL: &str = "/sage/blob/1";
@@ -37,6 +39,9 @@ pub struct NetConfig {
     pub max_gossip_bytes: usize,
     /// Gossip mesh degree (lower for small networks).
     pub mesh_n: usize,
+    /// Most bytes of provided blobs kept to serve; beyond it the oldest are forgotten (a
+    /// long-running worker provides a proof per job).
+    pub max_served_bytes: usize,
 }
 
 impl Default for NetConfig {
@@ -46,6 +51,7 @@ impl Default for NetConfig {
             bootstrap: Vec::new(),
             max_gossip_bytes: DEFAULT_MAX_GOSSIP_BYTES,
             mesh_n: 6,
+            max_served_bytes: DEFAULT_MAX_SERVED_BYTES,
         }
     }
 }
@@ -223,7 +229,7 @@ impl NodeHandle {
         let peer_id = *swarm.local_peer_id();
         let (tx, rx) = mpsc::channel(256);
         let (events_tx, events_rx) = mpsc::channel(1024);
-        tokio::spawn(run(swarm, rx, events_tx));
+        tokio::spawn(run(swarm, rx, events_tx, config.max_served_bytes));
         let listen = listen.with(Protocol::P2p(peer_id));
         Ok((Self { peer_id, listen, key, tx }, events_rx))
     }
@@ -264,7 +270,8 @@ impl NodeHandle {
         self.call(|reply| Command::Publish { topic, bytes, reply }).await?
     }
 
-    /// Serves `data` to peers by its content hash; returns the hash.
+    /// Serves `data` to peers by its content hash; returns the hash. The node keeps at most
+    /// [`NetConfig::max_served_bytes`] of blobs: the oldest are forgotten first.
     pub async fn provide(&self, data: Vec<u8>) -> Result<[u8; 32], NetError> {
         self.call(|reply| Command::Provide { data: Arc::new(data), reply }).await
     }
@@ -350,8 +357,40 @@ fn fetch_error(peer: PeerId, hash: &[u8; 32], reason: impl Into<String>) -> NetE
 
 type PendingFetch = (PeerId, [u8; 32], oneshot::Sender<Result<Vec<u8>, NetError>>);
 
-async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>, events: mpsc::Sender<NetEvent>) {
-    let mut blobs: HashMap<[u8; 32], Arc<Vec<u8>>> = HashMap::new();
+/// The blobs a node serves, oldest forgotten first once they exceed the byte cap.
+struct Served {
+    blobs: HashMap<[u8; 32], Arc<Vec<u8>>>,
+    order: std::collections::VecDeque<[u8; 32]>,
+    bytes: usize,
+    max: usize,
+}
+
+impl Served {
+    fn insert(&mut self, hash: [u8; 32], data: Arc<Vec<u8>>) {
+        if self.blobs.contains_key(&hash) {
+            return;
+        }
+        self.bytes += data.len();
+        self.blobs.insert(hash, data);
+        self.order.push_back(hash);
+        // The newest blob is always kept, even alone over the cap.
+        while self.bytes > self.max && self.order.len() > 1 {
+            if let Some(old) = self.order.pop_front()
+                && let Some(d) = self.blobs.remove(&old)
+            {
+                self.bytes -= d.len();
+            }
+        }
+    }
+}
+
+async fn run(
+    mut swarm: Swarm<Behaviour>,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetEvent>,
+    max_served_bytes: usize,
+) {
+    let mut served = Served { blobs: HashMap::new(), order: Default::default(), bytes: 0, max: max_served_bytes };
     let mut pending: HashMap<request_response::OutboundRequestId, PendingFetch> = HashMap::new();
     let mut stats = NetStats::default();
     let mut bootstrapped = HashSet::new();
@@ -371,7 +410,7 @@ async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>,
                     }
                     Command::Provide { data, reply } => {
                         let hash = blob_hash(&data);
-                        blobs.insert(hash, data);
+                        served.insert(hash, data);
                         let _ = reply.send(hash);
                     }
                     Command::Fetch { peer, hash, reply } => {
@@ -435,7 +474,7 @@ async fn run(mut swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>,
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Blobs(request_response::Event::Message { message, .. })) => match message {
                     request_response::Message::Request { request, channel, .. } => {
-                        let found = <[u8; 32]>::try_from(request.hash.as_slice()).ok().and_then(|h| blobs.get(&h).cloned());
+                        let found = <[u8; 32]>::try_from(request.hash.as_slice()).ok().and_then(|h| served.blobs.get(&h).cloned());
                         let response = match found {
                             Some(data) => BlobResponse { data: data.as_ref().clone(), found: true },
                             None => BlobResponse { data: Vec::new(), found: false },

@@ -132,6 +132,31 @@ async fn a_200_kib_proof_is_fetched_by_hash_and_checked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serves_its_newest_blobs_up_to_its_byte_cap() {
+    let config = NetConfig { mesh_n: 2, max_served_bytes: 2048, ..NetConfig::default() };
+    let (a, _a_rx) = NodeHandle::start(config, libp2p_identity(), key(20)).await.unwrap();
+    let (b, _b_rx) = node(21, Some(&a), None).await;
+    let blob = |i: u8| vec![i; 1000];
+    let mut hashes = Vec::new();
+    for i in 0..3 {
+        hashes.push(a.provide(blob(i)).await.unwrap());
+    }
+    // Providing the same blob again neither duplicates nor evicts anything.
+    assert_eq!(a.provide(blob(2)).await.unwrap(), hashes[2]);
+    eventually("B connected to A", || {
+        let b = b.clone();
+        let a_id = a.peer_id();
+        async move { b.connected_peers().await.unwrap().contains(&a_id) }
+    })
+    .await;
+    // 3000 bytes over a 2048-byte cap: the oldest blob was forgotten, the two newest are served.
+    let err = b.fetch(a.peer_id(), hashes[0]).await.unwrap_err();
+    assert!(err.to_string().contains("does not have it"), "{err}");
+    assert_eq!(b.fetch(a.peer_id(), hashes[1]).await.unwrap(), blob(1));
+    assert_eq!(b.fetch(a.peer_id(), hashes[2]).await.unwrap(), blob(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_oversized_gossip_is_rejected_and_harms_nobody() {
     let (honest, mut honest_rx) = node(20, None, None).await;
     // The attacker's codec allows 1 MiB messages; honest peers keep the 64 KiB default.
