@@ -142,7 +142,13 @@ pub struct GpuContext {
     h2d: AtomicU64,
     d2h: AtomicU64,
     lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// A read-back staging buffer kept for the next read-back (allocating host-visible memory per
+    /// read-back costs more than the copy on a discrete GPU).
+    staging: std::sync::Mutex<Option<wgpu::Buffer>>,
 }
+
+/// Largest staging buffer kept between read-backs.
+const MAX_KEPT_STAGING: u64 = 1 << 30;
 
 /// Workgroup size of every kernel (`@workgroup_size(256)`).
 pub(super) const WORKGROUP: u32 = 256;
@@ -245,6 +251,7 @@ impl GpuContext {
             h2d: AtomicU64::new(0),
             d2h: AtomicU64::new(0),
             lost,
+            staging: std::sync::Mutex::new(None),
         })
     }
 
@@ -365,26 +372,38 @@ impl GpuContext {
             return Ok(());
         }
         let size = (column.len * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        // Reuse the kept staging buffer when it is large enough (taken: a concurrent read-back
+        // allocates its own); otherwise allocate one rounded up to a power of two.
+        let kept = self.staging.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let staging = match kept {
+            Some(buffer) if buffer.size() >= size => buffer,
+            _ => self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: size.next_power_of_two(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(&column.buffer, 0, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..size, move |r| {
             let _ = tx.send(r);
         });
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
         rx.recv().map_err(|e| GpuError::Readback(e.to_string()))?.map_err(|e| GpuError::Readback(e.to_string()))?;
         {
-            let view = staging.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?;
+            let view = staging.get_mapped_range(..size).map_err(|e| GpuError::Readback(e.to_string()))?;
             dst.copy_from_slice(&view);
         }
         staging.unmap();
+        if staging.size() <= MAX_KEPT_STAGING {
+            let mut slot = self.staging.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.as_ref().is_none_or(|b| b.size() < staging.size()) {
+                *slot = Some(staging);
+            }
+        }
         self.d2h.fetch_add(size, Ordering::Relaxed);
         Ok(())
     }
