@@ -3,6 +3,7 @@
 mod contracts;
 mod demo;
 mod tools;
+mod worker_demo;
 
 use std::{
     path::{Path, PathBuf},
@@ -46,8 +47,9 @@ enum Cmd {
     },
     /// Declare and deploy all contracts, wire roles, fund the faucet, write the manifest.
     Deploy(demo::DeployArgs),
-    /// Start a devnet, deploy, create a fresh account, drip from the faucet, print where
-    /// everything is.
+    /// Start a devnet, deploy, create a fresh account, drip from the faucet; then start a real
+    /// worker (`sage-worker start`) that proves a job a coordinator assigns over libp2p, fetch the
+    /// proof by hash and verify it; print where everything is.
     Demo(demo::DemoArgs),
     /// Everything CI runs: tools, fmt --check, clippy -D warnings, contracts --check, tests
     /// (including the GPU kernels, on Mesa lavapipe when no GPU is present).
