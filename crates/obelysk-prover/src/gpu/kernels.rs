@@ -693,8 +693,9 @@ impl GpuContext {
             if consts.len() < denominators_at + (rows >> trace_log) {
                 return Err(GpuError::Unsupported(format!("{} constant words", consts.len())));
             }
-            // A program may read no column (constant constraints): bind one word.
-            let packed = self.try_zeroed((columns.len() * rows).max(1))?;
+            // The kernel indexes `slot · rows + row` in u32. A program may read no column
+            // (constant constraints): bind one word.
+            let packed = self.try_zeroed((checked_len(columns.len() * rows)? as usize).max(1))?;
             let mut encoder = self.encoder();
             for (k, col) in columns.iter().enumerate() {
                 encoder.copy_buffer_to_buffer(&col.buffer, 0, &packed.buffer, (k * rows * 4) as u64, (rows * 4) as u64);
