@@ -28,7 +28,7 @@
 //! - FRI folds: [`GpuContext::fri_fold`] (`fold_circle_into_line`, `fold_line`),
 //! - proof-of-work grinding: [`GpuContext::grind`] (the smallest nonce, as the SIMD grinder),
 //! - constraint evaluation for any constraint-framework AIR (matmul, VM, VM-jump):
-//!   [`GpuContext::evaluate_constraints`] runs a row program compiled from the component's
+//!   `GpuContext::evaluate_constraints` runs a row program compiled from the component's
 //!   symbolic constraints into `shaders/constraints.wgsl` (Stwo's bit-reversed mask offsets and
 //!   SubDomain denominators; one pipeline per circuit structure, cached),
 //! - the commit phase of one tree, [`GpuContext::commit_columns`]: interpolate → low-degree
