@@ -9,7 +9,7 @@
 //! verifies is answered from the file instead of being proved again.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -36,6 +36,12 @@ use crate::{BackendArg, SecurityArg, config::WorkerConfig};
 
 /// Assignments waiting to be proved; more are refused (the coordinator reassigns them).
 const QUEUE: usize = 64;
+/// Longest an assignment may stay valid (a captured one cannot be replayed for ever).
+const MAX_LIFETIME_SECS: u64 = 24 * 3600;
+/// How long after its expiry a handled assignment is still recognised as a repeat.
+const REPLAY_GRACE_SECS: u64 = 600;
+/// Most assignment digests (and foreign signers) remembered.
+const MAX_REMEMBERED: usize = 65_536;
 
 /// Command-line flags of `start`; each overrides the config file.
 #[derive(clap::Args)]
@@ -166,9 +172,10 @@ enum Verdict {
     /// Prove it.
     Accept(JobAssignment),
     /// Answer with a refusal (the job can be reassigned).
-    Refuse { job_id: Felt, reason: String },
-    /// Not acted on, and worth telling the operator why.
-    Ignore(String),
+    Refuse { job_id: Felt, reason: String, expires_at: u64 },
+    /// Not acted on, and worth telling the operator why (`signer`: a key other than the
+    /// coordinator's, reported once).
+    Ignore { reason: String, signer: Option<Felt> },
     /// Someone else's job: not acted on, nothing to report.
     NotForUs,
 }
@@ -182,24 +189,33 @@ fn judge(
     in_progress: &HashSet<Felt>,
 ) -> Verdict {
     if msg.signer != coordinator {
-        return Verdict::Ignore(format!(
-            "assignment signed by {:#x}, not by the configured coordinator {coordinator:#x}",
-            msg.signer
-        ));
+        return Verdict::Ignore {
+            reason: format!(
+                "assignment signed by {:#x}, not by the configured coordinator {coordinator:#x}",
+                msg.signer
+            ),
+            signer: Some(msg.signer),
+        };
     }
     let job = match JobAssignment::from_message(msg) {
         Ok(job) => job,
-        Err(e) => return Verdict::Ignore(format!("malformed assignment: {e}")),
+        Err(e) => return Verdict::Ignore { reason: format!("malformed assignment: {e}"), signer: None },
     };
     if job.worker != address {
         return Verdict::NotForUs;
     }
     if in_progress.contains(&job.job_id) {
-        return Verdict::Ignore(format!("job {:#x} is already being proved", job.job_id));
+        return Verdict::Ignore { reason: format!("job {:#x} is already being proved", job.job_id), signer: None };
     }
-    let refuse = |reason: String| Verdict::Refuse { job_id: job.job_id, reason };
+    let refuse = |reason: String| Verdict::Refuse { job_id: job.job_id, reason, expires_at: job.expires_at };
     if job.expires_at < now {
         return refuse(format!("assignment expired at {} (now {now})", job.expires_at));
+    }
+    if job.expires_at > now.saturating_add(MAX_LIFETIME_SECS) {
+        return refuse(format!(
+            "assignment expires at {}, more than {MAX_LIFETIME_SECS} s ahead (now {now})",
+            job.expires_at
+        ));
     }
     match &job.request {
         JobRequest::Matmul { n, .. } => {
@@ -285,9 +301,14 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
             .context("proving failed")?;
     let prove_ms = start.elapsed().as_millis() as u64;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, &proved.encoded.bytes)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .with_context(|| format!("writing {}", path.display()))?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&proved.encoded.bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().with_context(|| format!("writing {}", path.display()))?;
     Ok(Done {
         proof_hash: proved.encoded.proof_hash.to_hex(),
         bytes: proved.encoded.bytes,
@@ -313,14 +334,28 @@ async fn announce(node: &NodeHandle, key: &ValidatorKey, result: &JobResult) -> 
     Err(last.map_or_else(|| anyhow::anyhow!("publish failed"), anyhow::Error::from)).context("announcing the result")
 }
 
+/// Announces results in order on its own task, so that retries (a mesh still forming) never stall
+/// the network loop or the prover.
+async fn announcer(node: NodeHandle, key: ValidatorKey, mut results: mpsc::Receiver<JobResult>) {
+    while let Some(result) = results.recv().await {
+        if let Err(e) = announce(&node, &key, &result).await {
+            tracing::error!(job_id = %format!("{:#x}", result.job_id), error = %format!("{e:#}"), "result not announced");
+        }
+    }
+}
+
+/// Queues `result` for the announcer; a full queue drops it (logged): the coordinator reassigns.
+fn queue_result(ctx: &Ctx, result: JobResult) {
+    if ctx.results.try_send(result).is_err() {
+        tracing::error!("the result queue is full or closed; a result was not announced");
+    }
+}
+
 /// Reports and announces a refusal.
-async fn refuse(ctx: &Ctx, job_id: Felt, reason: String) {
+fn refuse(ctx: &Ctx, job_id: Felt, reason: String) {
     let reason = truncate(reason);
     ctx.out.event("refused", serde_json::json!({ "job_id": format!("{job_id:#x}"), "reason": reason }));
-    let result = JobResult { job_id, worker: ctx.address, outcome: JobOutcome::Refused { reason } };
-    if let Err(e) = announce(&ctx.node, &ctx.key, &result).await {
-        tracing::error!(error = %format!("{e:#}"), "refusal not announced");
-    }
+    queue_result(ctx, JobResult { job_id, worker: ctx.address, outcome: JobOutcome::Refused { reason } });
 }
 
 struct Ctx {
@@ -330,14 +365,22 @@ struct Ctx {
     node: NodeHandle,
     out: Reporter,
     busy: AtomicBool,
+    results: mpsc::Sender<JobResult>,
 }
 
 /// Proves queued jobs one at a time and announces each outcome; tells the main loop which job
 /// finished.
 async fn prover_loop(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<JobAssignment>, finished: mpsc::Sender<Felt>) {
     while let Some(assignment) = jobs.recv().await {
-        ctx.busy.store(true, Ordering::Relaxed);
         let job_id = assignment.job_id;
+        if assignment.expires_at < unix_now() {
+            refuse(&ctx, job_id, format!("assignment expired at {} while queued", assignment.expires_at));
+            if finished.send(job_id).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        ctx.busy.store(true, Ordering::Relaxed);
         let worker_ctx = Arc::clone(&ctx);
         let done =
             tokio::task::spawn_blocking(move || prove_job(&assignment, worker_ctx.address, &worker_ctx.settings))
@@ -375,10 +418,7 @@ async fn prover_loop(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<JobAssignment>, fin
         if let JobOutcome::Refused { reason } = &outcome {
             ctx.out.event("refused", serde_json::json!({ "job_id": format!("{job_id:#x}"), "reason": reason }));
         }
-        let result = JobResult { job_id, worker: ctx.address, outcome };
-        if let Err(e) = announce(&ctx.node, &ctx.key, &result).await {
-            tracing::error!(job_id = %format!("{job_id:#x}"), error = %format!("{e:#}"), "result not announced");
-        }
+        queue_result(&ctx, JobResult { job_id, worker: ctx.address, outcome });
         ctx.busy.store(false, Ordering::Relaxed);
         if finished.send(job_id).await.is_err() {
             return;
@@ -388,7 +428,8 @@ async fn prover_loop(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<JobAssignment>, fin
 
 /// Runs the worker until SIGINT or SIGTERM.
 ///
-/// The settings are checked before `password` is asked for, so a bad config fails before a prompt.
+/// The settings and the backend are checked before `password` is asked for, so a bad config or
+/// a missing GPU fails before a prompt.
 pub fn start(
     args: &StartArgs,
     keystore: &Path,
@@ -396,12 +437,12 @@ pub fn start(
     json: bool,
 ) -> Result<()> {
     let settings = Settings::resolve(args, keystore)?;
+    let backend = obelysk_prover::effective_backend(settings.backend).context("choosing the prover backend")?;
     let wallet = sage_wallet::Wallet::open(keystore, &password()?)
         .with_context(|| format!("opening keystore {}", keystore.display()))?;
     let key = ValidatorKey::from_secret(wallet.signer().expose_secret()).context("the wallet's Stark key")?;
     let address = wallet.address();
     drop(wallet);
-    let backend = obelysk_prover::effective_backend(settings.backend).context("choosing the prover backend")?;
     std::fs::create_dir_all(&settings.proofs_dir)
         .with_context(|| format!("creating the proofs directory {}", settings.proofs_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
@@ -437,10 +478,19 @@ async fn run(
     );
     let (job_tx, job_rx) = mpsc::channel::<JobAssignment>(QUEUE);
     let (finished_tx, mut finished_rx) = mpsc::channel::<Felt>(QUEUE);
-    let ctx = Arc::new(Ctx { settings, key, address, node, out, busy: AtomicBool::new(false) });
+    let (results_tx, results_rx) = mpsc::channel::<JobResult>(4 * QUEUE);
+    let announcing = tokio::spawn(announcer(node.clone(), key.clone(), results_rx));
+
+    let ctx = Arc::new(Ctx { settings, key, address, node, out, busy: AtomicBool::new(false), results: results_tx });
     let prover = tokio::spawn(prover_loop(Arc::clone(&ctx), job_rx, finished_tx));
     let mut in_progress = HashSet::new();
+    // Assignments already acted on (by payload hash) until a while after they expire: a replay,
+    // even re-wrapped in a new gossip envelope, is not proved or answered again.
+    let mut handled: HashMap<[u8; 32], u64> = HashMap::new();
+    // Foreign signers are reported once each (a flood of forged assignments is not a log flood).
+    let mut reported_signers: HashSet<Felt> = HashSet::new();
     let mut heartbeat = tokio::time::interval(ctx.settings.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let signal_name = loop {
@@ -452,7 +502,22 @@ async fn run(
                     continue;
                 }
                 let s = &ctx.settings;
-                match judge(&message, s.coordinator, ctx.address, s.max_n, unix_now(), &in_progress) {
+                let now = unix_now();
+                let verdict = judge(&message, s.coordinator, ctx.address, s.max_n, now, &in_progress);
+                if let Verdict::Accept(JobAssignment { expires_at, .. }) | Verdict::Refuse { expires_at, .. } = &verdict {
+                    let digest = sage_net::blob_hash(&message.payload);
+                    if handled.contains_key(&digest) {
+                        tracing::debug!("a repeated assignment ignored");
+                        continue;
+                    }
+                    if handled.len() >= MAX_REMEMBERED {
+                        handled.retain(|_, keep_until| *keep_until >= now);
+                    }
+                    if handled.len() < MAX_REMEMBERED {
+                        handled.insert(digest, (*expires_at).max(now).saturating_add(REPLAY_GRACE_SECS));
+                    }
+                }
+                match verdict {
                     Verdict::Accept(job) => {
                         let JobRequest::Matmul { n, .. } = &job.request else { continue };
                         let (job_id, n) = (job.job_id, *n);
@@ -461,13 +526,22 @@ async fn run(
                                 in_progress.insert(job_id);
                                 out.event("assigned", serde_json::json!({ "job_id": format!("{job_id:#x}"), "matmul_n": n }));
                             }
-                            Err(_) => refuse(&ctx, job_id, format!("the worker's queue of {QUEUE} jobs is full")).await,
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                refuse(&ctx, job_id, format!("the worker's queue of {QUEUE} jobs is full"));
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => bail!("the prover task stopped"),
                         }
                     }
-                    Verdict::Refuse { job_id, reason } => refuse(&ctx, job_id, reason).await,
-                    Verdict::Ignore(reason) => {
-                        tracing::warn!(%reason, "assignment ignored");
-                        out.event("ignored", serde_json::json!({ "reason": reason }));
+                    Verdict::Refuse { job_id, reason, .. } => refuse(&ctx, job_id, reason),
+                    Verdict::Ignore { reason, signer } => {
+                        tracing::debug!(%reason, "assignment ignored");
+                        let first = match signer {
+                            Some(signer) => reported_signers.len() < MAX_REMEMBERED && reported_signers.insert(signer),
+                            None => true,
+                        };
+                        if first {
+                            out.event("ignored", serde_json::json!({ "reason": reason }));
+                        }
                     }
                     Verdict::NotForUs => {}
                 }
@@ -496,6 +570,7 @@ async fn run(
         }
     };
     prover.abort();
+    announcing.abort();
     out.event("stopped", serde_json::json!({ "signal": signal_name }));
     Ok(())
 }
@@ -528,7 +603,10 @@ mod tests {
         assert_eq!(judge_with(&ok.sign(&coord).unwrap()), Verdict::Accept(ok.clone()));
         // Signed by someone else: ignored, naming the signer.
         match judge_with(&ok.sign(&key(8)).unwrap()) {
-            Verdict::Ignore(reason) => assert!(reason.contains(&format!("{:#x}", key(8).public_key())), "{reason}"),
+            Verdict::Ignore { reason, signer } => {
+                assert!(reason.contains(&format!("{:#x}", key(8).public_key())), "{reason}");
+                assert_eq!(signer, Some(key(8).public_key()));
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(judge_with(&assignment(16, Felt::from(9u8), 2_000).sign(&coord).unwrap()), Verdict::NotForUs);
@@ -537,9 +615,11 @@ mod tests {
             (assignment(128, me, 2_000), "limit of 64"),
             (assignment(24, me, 2_000), "power of two"),
             (assignment(1, me, 2_000), "power of two"),
+            // A captured assignment cannot stay valid for ever.
+            (assignment(16, me, 1_000 + MAX_LIFETIME_SECS + 1), "ahead"),
         ] {
             match judge_with(&job.sign(&coord).unwrap()) {
-                Verdict::Refuse { job_id, reason } => {
+                Verdict::Refuse { job_id, reason, .. } => {
                     assert_eq!(job_id, Felt::from(42u8));
                     assert!(reason.contains(needle), "{reason}");
                 }
@@ -549,16 +629,20 @@ mod tests {
         let busy: HashSet<Felt> = [Felt::from(42u8)].into();
         assert!(matches!(
             judge(&ok.sign(&coord).unwrap(), coord.public_key(), me, 64, 1_000, &busy),
-            Verdict::Ignore(_)
+            Verdict::Ignore { signer: None, .. }
         ));
         let garbage = SignedMessage::sign(Topic::Jobs, b"{\"job_id\":1}".to_vec(), &coord).unwrap();
-        assert!(matches!(judge_with(&garbage), Verdict::Ignore(r) if r.starts_with("malformed")));
+        assert!(
+            matches!(judge_with(&garbage), Verdict::Ignore { reason, signer: None } if reason.starts_with("malformed"))
+        );
     }
 
     #[test]
     fn long_reasons_are_cut_on_a_character_boundary() {
-        let cut = truncate("é".repeat(MAX_REASON_BYTES));
-        assert!(cut.len() <= MAX_REASON_BYTES && cut.len() >= MAX_REASON_BYTES - 1);
+        // "a" first: byte MAX_REASON_BYTES then falls inside a two-byte character.
+        let cut = truncate(format!("a{}", "é".repeat(MAX_REASON_BYTES)));
+        assert_eq!(cut.len(), MAX_REASON_BYTES - 1);
+        assert!(cut.ends_with('é'));
         assert_eq!(truncate("short".into()), "short");
     }
 }

@@ -238,6 +238,22 @@ async fn worker_serves_assignments(backend: &str) {
     assert!(matches!(&result.outcome, JobOutcome::Proved { proof_hash: h, .. } if *h == proof_hash), "{result:?}");
     assert_eq!(worker.expect("proved")["reused"], true);
 
+    // A replay of an assignment already handled, re-wrapped so gossip sees new bytes, is not
+    // answered: the next result on the topic is the one for the job sent after it.
+    let original = again.sign(&coordinator).unwrap().encode();
+    let mut rewrapped = b" ".to_vec();
+    rewrapped.extend_from_slice(&original);
+    for _ in 0..100 {
+        if node.publish_unchecked(Topic::Jobs, rewrapped.clone()).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = job(5, address, 128, unix_now() + 600);
+    publish(&node, &after.sign(&coordinator).unwrap()).await;
+    let next = JobResult::from_message(&next_from(&mut events, Topic::Results, public_key).await).unwrap();
+    assert_eq!(next.job_id, after.job_id, "the replayed assignment was answered: {next:?}");
+
     let status = worker.terminate();
     assert!(status.success(), "{status:?}");
 }
@@ -287,5 +303,6 @@ fn start_refuses_a_config_without_a_coordinator_before_asking_for_the_password()
     // A typo in the file is named, not ignored.
     std::fs::write(&cfg, "[prover]\nbackedn = \"cpu\"\n").unwrap();
     let out = worker_cmd(home.path()).args(["start", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("backedn"));
 }

@@ -59,7 +59,8 @@ pub enum JobOutcome {
         provider: String,
         /// Compressed envelope size.
         bytes: u64,
-        /// Backend that made the proof (`cpu`, `gpu`).
+        /// Backend that made the proof (`cpu`, `gpu`; `stored` when answered from a proof made
+        /// earlier).
         backend: String,
         /// Proving time in milliseconds.
         prove_ms: u64,
@@ -149,9 +150,10 @@ mod hex32 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let text = String::deserialize(d)?;
-        let digits = text.strip_prefix("0x").unwrap_or(&text);
-        if digits.len() != 64 || !digits.is_ascii() {
-            return Err(D::Error::custom("expected 32 bytes as 64 hex digits"));
+        // One encoding per value: `0x` and exactly 64 hex digits.
+        let digits = text.strip_prefix("0x").unwrap_or_default();
+        if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(D::Error::custom("expected 32 bytes as 0x and 64 hex digits"));
         }
         let mut out = [0u8; 32];
         for (i, byte) in out.iter_mut().enumerate() {
@@ -236,5 +238,13 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(JobResult::from_message(&forged), Err(MessageError::Malformed(_))));
+        // One encoding per hash: no missing prefix, no sign characters.
+        for blob in ["cd".repeat(32), format!("0x+f{}", "0".repeat(62))] {
+            let text = format!(
+                r#"{{"job_id":"0x7","worker":"0x9","outcome":{{"status":"proved","proof_hash":"0x1","blob":"{blob}","provider":"{provider}","bytes":1,"backend":"cpu","prove_ms":1}}}}"#
+            );
+            let msg = SignedMessage::sign(Topic::Results, text.into_bytes(), &key(5)).unwrap();
+            assert!(matches!(JobResult::from_message(&msg), Err(MessageError::Malformed(_))), "{blob}");
+        }
     }
 }

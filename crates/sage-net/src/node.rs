@@ -250,7 +250,8 @@ impl NodeHandle {
         rx.await.map_err(|_| NetError::Stopped)
     }
 
-    /// Signs `payload` with this node's Stark key and gossips it on `topic`.
+    /// Signs `payload` with this node's Stark key and gossips it on `topic`. Bytes identical to a
+    /// message gossiped moments ago are not sent again (and this returns `Ok`).
     pub async fn publish(&self, topic: Topic, payload: Vec<u8>) -> Result<(), NetError> {
         let bytes = SignedMessage::sign(topic, payload, &self.key)?.encode();
         self.call(|reply| Command::Publish { topic, bytes, reply }).await?
@@ -400,12 +401,17 @@ async fn run(
                 let Some(command) = command else { return };
                 match command {
                     Command::Publish { topic, bytes, reply } => {
-                        let result = swarm
+                        // The same bytes again within gossipsub's duplicate window were already
+                        // gossiped: publishing them is a no-op, not an error (signatures are
+                        // deterministic, so an honest resend is byte-identical).
+                        let result = match swarm
                             .behaviour_mut()
                             .gossipsub
                             .publish(gossipsub::IdentTopic::new(topic.name()), bytes)
-                            .map(drop)
-                            .map_err(|e| NetError::Publish(e.to_string()));
+                        {
+                            Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
+                            Err(e) => Err(NetError::Publish(e.to_string())),
+                        };
                         let _ = reply.send(result);
                     }
                     Command::Provide { data, reply } => {

@@ -316,8 +316,19 @@ impl<'a> Compiler<'a> {
 
     fn ext(&mut self, e: &ExtExpr) -> Result<Val, GpuError> {
         let is_zero = |b: &BaseExpr| matches!(b, BaseExpr::Const(v) if v.0 == 0);
+        let is_const = |b: &BaseExpr| matches!(b, BaseExpr::Const(_));
         Ok(match e {
-            // A base value embedded in QM31 (`From<BaseExpr>`) stays a base value.
+            // A QM31 constant (`From<SecureField>`): four pool words whatever their values, so the
+            // kernel text never depends on a job's numbers.
+            ExtExpr::SecureCol([a, b, c, d]) if is_const(a) && is_const(b) && is_const(c) && is_const(d) => {
+                let words = [a, b, c, d].map(|p| match **p {
+                    BaseExpr::Const(v) => v.0,
+                    _ => 0,
+                });
+                let at = self.constant(&words);
+                self.emit(format!("cst4({at}u)"), true)
+            }
+            // A base expression embedded in QM31 (`From<BaseExpr>`) stays a base value.
             ExtExpr::SecureCol([a, b, c, d]) if is_zero(b) && is_zero(c) && is_zero(d) => Val::Base(self.base(a)?),
             ExtExpr::SecureCol([a, b, c, d]) => {
                 let parts = [self.base(a)?, self.base(b)?, self.base(c)?, self.base(d)?];
@@ -442,6 +453,10 @@ mod tests {
         // is_first, c and the interaction column's four coordinates; g read at offsets 0 and −1.
         assert_eq!(matmul.slots.len(), 6, "{matmul:?}");
         assert!(matmul.body.contains("offset_row(r, -1i)"), "{}", matmul.body);
+        // QM31 parameters that happen to be zero or to lie in M31 give the same kernel text.
+        let m31 = |v: u32| SecureField::from(BaseField::from(v));
+        let same = check(&crate::matmul::component(6, qm31(5), qm31(6)), &crate::matmul::component(6, m31(0), m31(3)));
+        assert_eq!(same.body, matmul.body);
 
         let vm = check(&crate::vm::component(5, [1, 2, 3, 4], [5, 6, 7, 8]), &crate::vm::component(5, [0; 4], [9; 4]));
         assert!(vm.body.contains("offset_row(r, 1i)"), "{}", vm.body);

@@ -693,9 +693,18 @@ impl GpuContext {
             if consts.len() < denominators_at + (rows >> trace_log) {
                 return Err(GpuError::Unsupported(format!("{} constant words", consts.len())));
             }
-            // The kernel indexes `slot · rows + row` in u32. A program may read no column
-            // (constant constraints): bind one word.
-            let packed = self.try_zeroed((checked_len(columns.len() * rows)? as usize).max(1))?;
+            // The kernel indexes `slot · rows + row` and `3 · rows + r` in u32. A program may read
+            // no column (constant constraints): bind one word.
+            checked_len(4 * rows)?;
+            let words = (checked_len(columns.len() * rows)? as usize).max(1);
+            let limit = self.device.limits().max_storage_buffer_binding_size as u64;
+            if (words as u64) * 4 > limit || (4 * rows as u64) * 4 > limit {
+                return Err(GpuError::Unsupported(format!(
+                    "{} constraint columns of {rows} rows exceed the device's {limit}-byte binding limit",
+                    columns.len()
+                )));
+            }
+            let packed = self.try_zeroed(words)?;
             let mut encoder = self.encoder();
             for (k, col) in columns.iter().enumerate() {
                 encoder.copy_buffer_to_buffer(&col.buffer, 0, &packed.buffer, (k * rows * 4) as u64, (rows * 4) as u64);
