@@ -697,7 +697,7 @@ impl GpuContext {
             // no column (constant constraints): bind one word.
             checked_len(4 * rows)?;
             let words = (checked_len(columns.len() * rows)? as usize).max(1);
-            let limit = self.device.limits().max_storage_buffer_binding_size as u64;
+            let limit = self.device.limits().max_storage_buffer_binding_size;
             if (words as u64) * 4 > limit || (4 * rows as u64) * 4 > limit {
                 return Err(GpuError::Unsupported(format!(
                     "{} constraint columns of {rows} rows exceed the device's {limit}-byte binding limit",
