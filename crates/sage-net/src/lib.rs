@@ -22,7 +22,7 @@
 //! let identity = load_or_create_identity(std::path::Path::new("/var/lib/sage/p2p.key"))?;
 //! let (node, mut events) = NodeHandle::start(NetConfig::default(), identity, key).await?;
 //! println!("listening on {}", node.listen_addr());
-//! node.publish(Topic::Jobs, b"job 42".to_vec()).await?;
+//! node.publish(Topic::Votes, b"a vote".to_vec()).await?;
 //! while let Some(event) = events.recv().await {
 //!     println!("{event:?}");
 //! }

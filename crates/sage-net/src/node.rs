@@ -253,12 +253,15 @@ impl NodeHandle {
     /// Signs `payload` with this node's Stark key and gossips it on `topic`. Bytes identical to a
     /// message gossiped moments ago are not sent again (and this returns `Ok`).
     pub async fn publish(&self, topic: Topic, payload: Vec<u8>) -> Result<(), NetError> {
-        let bytes = SignedMessage::sign(topic, payload, &self.key)?.encode();
+        let message = SignedMessage::sign(topic, payload, &self.key)?;
+        check_payload(&message)?;
+        let bytes = message.encode();
         self.call(|reply| Command::Publish { topic, bytes, reply }).await?
     }
 
     /// Publishes an already signed message (e.g. a heartbeat built with `Heartbeat::sign`).
     pub async fn publish_signed(&self, message: &SignedMessage) -> Result<(), NetError> {
+        check_payload(message)?;
         let bytes = message.encode();
         let topic = message.topic;
         self.call(|reply| Command::Publish { topic, bytes, reply }).await?
@@ -358,6 +361,18 @@ fn fetch_error(peer: PeerId, hash: &[u8; 32], reason: impl Into<String>) -> NetE
 
 type PendingFetch = (PeerId, [u8; 32], oneshot::Sender<Result<Vec<u8>, NetError>>);
 
+/// Checks a verified message's payload against its topic's type (votes are checked by the
+/// consensus layer, which knows the validator set): a malformed assignment, heartbeat or result
+/// is neither delivered nor forwarded, and is refused before it is sent.
+fn check_payload(msg: &SignedMessage) -> Result<(), MessageError> {
+    match msg.topic {
+        Topic::Jobs => crate::JobAssignment::from_message(msg).map(drop),
+        Topic::Heartbeats => crate::Heartbeat::from_message(msg).map(drop),
+        Topic::Results => crate::JobResult::from_message(msg).map(drop),
+        Topic::Votes => Ok(()),
+    }
+}
+
 /// The blobs a node serves, oldest forgotten first once they exceed the byte cap.
 struct Served {
     blobs: HashMap<[u8; 32], Arc<Vec<u8>>>,
@@ -442,7 +457,8 @@ async fn run(
                 SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
                     let verdict = Topic::from_name(message.topic.as_str())
                         .ok_or_else(|| MessageError::Malformed("unknown topic".into()))
-                        .and_then(|topic| SignedMessage::decode_and_verify(&message.data, topic));
+                        .and_then(|topic| SignedMessage::decode_and_verify(&message.data, topic))
+                        .and_then(|msg| check_payload(&msg).map(|()| msg));
                     let acceptance = match verdict {
                         Ok(msg) => {
                             stats.delivered += 1;

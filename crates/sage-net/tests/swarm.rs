@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sage_consensus::vote::ValidatorKey;
 use sage_net::{
-    Heartbeat, NetConfig, NetEvent, NodeHandle, PeerId, SignedMessage, Topic, blob_hash, load_or_create_identity,
+    Heartbeat, NetConfig, NetError, NetEvent, NodeHandle, PeerId, SignedMessage, Topic, blob_hash,
+    load_or_create_identity,
 };
 use starknet_types_core::felt::Felt;
 use tokio::{sync::mpsc::Receiver, time::timeout};
@@ -176,12 +177,17 @@ async fn garbage_and_oversized_gossip_is_rejected_and_harms_nobody() {
     let mut forged = SignedMessage::sign(Topic::Jobs, b"forged".to_vec(), &key(21)).unwrap();
     forged.signer = key(20).public_key();
     attacker.publish_unchecked(Topic::Jobs, forged.encode()).await.unwrap();
-    // 100 KiB: over the honest node's transmit limit.
+    // A valid signature over a payload that is not a job assignment (refused on the sending side
+    // too: an honest node cannot publish it).
+    let not_a_job = SignedMessage::sign(Topic::Jobs, b"not a job".to_vec(), &key(21)).unwrap();
+    assert!(matches!(attacker.publish_signed(&not_a_job).await, Err(NetError::Message(_))));
+    attacker.publish_unchecked(Topic::Jobs, not_a_job.encode()).await.unwrap();
+    // Last: 100 KiB, over the honest node's transmit limit (its codec drops the stream).
     attacker.publish_unchecked(Topic::Jobs, vec![b'x'; 100 * 1024]).await.unwrap();
 
-    eventually("the honest node to reject the three invalid envelopes", || {
+    eventually("the honest node to reject the four invalid messages", || {
         let honest = honest.clone();
-        async move { honest.stats().await.unwrap().rejected >= 3 }
+        async move { honest.stats().await.unwrap().rejected >= 4 }
     })
     .await;
     assert!(
@@ -190,9 +196,9 @@ async fn garbage_and_oversized_gossip_is_rejected_and_harms_nobody() {
     );
 
     // Everyone is still up: a valid message from the other node gets through.
-    publish_when_ready(&other, Topic::Jobs, b"real job".to_vec()).await;
+    publish_when_ready(&other, Topic::Votes, b"real vote".to_vec()).await;
     let (_, msg) = next_message(&mut honest_rx, Duration::from_secs(20)).await.expect("valid message after the attack");
-    assert_eq!(msg.payload, b"real job");
+    assert_eq!(msg.payload, b"real vote");
     assert_eq!(honest.stats().await.unwrap().delivered, 1);
 }
 
@@ -223,7 +229,7 @@ async fn quic_transport_carries_gossip_and_blobs() {
     let (a, _a_rx) = NodeHandle::start(quic(None), libp2p_identity(), key(30)).await.unwrap();
     assert!(a.listen_addr().to_string().contains("/quic-v1/"), "{}", a.listen_addr());
     let (b, mut b_rx) = NodeHandle::start(quic(Some(&a)), libp2p_identity(), key(31)).await.unwrap();
-    publish_when_ready(&a, Topic::Jobs, b"over quic".to_vec()).await;
+    publish_when_ready(&a, Topic::Votes, b"over quic".to_vec()).await;
     let (_, msg) = next_message(&mut b_rx, Duration::from_secs(20)).await.expect("gossip over QUIC");
     assert_eq!(msg.payload, b"over quic");
     let blob = vec![7u8; 150 * 1024];
