@@ -22,6 +22,7 @@
 //! ```
 //!
 //! Precedence: command-line flag, then environment variable, then this file, then the default.
+//! Relative paths in the file are relative to the file's folder.
 
 use std::path::{Path, PathBuf};
 

@@ -90,6 +90,11 @@ fn parse_felt(text: &str, what: &str) -> Result<Felt> {
     Felt::from_hex(text.trim()).map_err(|e| anyhow::anyhow!("{what} {text:?} is not a hex felt: {e}"))
 }
 
+/// `p` resolved against the folder of the config file `config` (unchanged when absolute).
+fn beside(config: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() { p } else { config.parent().unwrap_or(Path::new(".")).join(p) }
+}
+
 fn parse_addr(text: &str) -> Result<Multiaddr> {
     text.parse().with_context(|| format!("{text:?} is not a multiaddr"))
 }
@@ -123,8 +128,13 @@ impl Settings {
             max_n: file.prover.max_matmul_n,
             net: NetConfig { listen: parse_addr(listen)?, bootstrap, ..NetConfig::default() },
             coordinator: parse_felt(coordinator, "the coordinator key")?,
-            identity: file.network.identity.unwrap_or_else(|| home.join("p2p.key")),
-            proofs_dir: args.proofs_dir.clone().or(file.storage.proofs_dir).unwrap_or_else(|| home.join("proofs")),
+            // Relative paths in the file are relative to the file (flags: to the working directory).
+            identity: file.network.identity.map(|p| beside(&path, p)).unwrap_or_else(|| home.join("p2p.key")),
+            proofs_dir: args
+                .proofs_dir
+                .clone()
+                .or(file.storage.proofs_dir.map(|p| beside(&path, p)))
+                .unwrap_or_else(|| home.join("proofs")),
             gpu_tier: file.worker.gpu_tier,
             heartbeat: Duration::from_secs(file.worker.heartbeat_secs),
         })
@@ -635,6 +645,35 @@ mod tests {
         assert!(
             matches!(judge_with(&garbage), Verdict::Ignore { reason, signer: None } if reason.starts_with("malformed"))
         );
+    }
+
+    #[test]
+    fn relative_paths_in_the_config_file_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("etc").join("worker.toml");
+        std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+        std::fs::write(
+            &cfg,
+            "[network]\ncoordinator = \"0x7\"\nidentity = \"keys/p2p.key\"\n[storage]\nproofs_dir = \"/var/proofs\"\n",
+        )
+        .unwrap();
+        let args = StartArgs {
+            config: Some(cfg.clone()),
+            backend: None,
+            security: None,
+            listen: None,
+            bootstrap: vec![],
+            coordinator: None,
+            proofs_dir: None,
+        };
+        let s = Settings::resolve(&args, &dir.path().join("ks.json")).unwrap();
+        assert_eq!(s.identity, dir.path().join("etc").join("keys/p2p.key"));
+        assert_eq!(s.proofs_dir, Path::new("/var/proofs"));
+        assert_eq!(s.coordinator, Felt::from(7u8));
+        // Defaults sit next to the keystore.
+        let bare = StartArgs { config: None, coordinator: Some("0x7".into()), ..args };
+        let s = Settings::resolve(&bare, &dir.path().join("ks.json")).unwrap();
+        assert_eq!((s.identity, s.proofs_dir), (dir.path().join("p2p.key"), dir.path().join("proofs")));
     }
 
     #[test]
