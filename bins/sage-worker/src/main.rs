@@ -168,6 +168,14 @@ enum SecurityArg {
     Test,
 }
 
+/// How a backend that made a proof is named in output (`cpu`, `gpu`).
+fn backend_name(backend: obelysk_prover::ProverBackend) -> &'static str {
+    match backend {
+        obelysk_prover::ProverBackend::Gpu => "gpu",
+        _ => "cpu",
+    }
+}
+
 fn default_keystore() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".sage").join("worker").join("keystore.json")
@@ -344,10 +352,7 @@ fn prove(
     if let Some(path) = out {
         std::fs::write(path, &proved.encoded.bytes).with_context(|| format!("writing {}", path.display()))?;
     }
-    let backend_name = match proved.backend {
-        obelysk_prover::ProverBackend::Gpu => "gpu",
-        _ => "cpu",
-    };
+    let backend_name = backend_name(proved.backend);
     let statement = &proved.envelope.statement;
     if cli.json {
         let v = serde_json::json!({

@@ -228,10 +228,10 @@ fn judge(
         ));
     }
     match &job.request {
-        JobRequest::Matmul { n, .. } => {
-            use obelysk_prover::matmul::MIN_N;
-            if *n < MIN_N || !n.is_power_of_two() {
-                return refuse(format!("matmul n = {n} is not a power of two of at least {MIN_N}"));
+        JobRequest::Matmul { n, seed } => {
+            // The prover's own size rule (a seeded job is validated without building its matrices).
+            if let Err(e) = MatmulJob::from_seed(*n, seed.to_bytes_be()).validate() {
+                return refuse(format!("matmul: {e}"));
             }
             if *n > max_n {
                 return refuse(format!("matmul n = {n} exceeds this worker's limit of {max_n}"));
@@ -267,26 +267,15 @@ struct Done {
     reused: bool,
 }
 
-fn backend_name(b: ProverBackend) -> &'static str {
-    match b {
-        ProverBackend::Gpu => "gpu",
-        _ => "cpu",
-    }
-}
-
-fn felt_bytes(f: Felt) -> [u8; 32] {
-    f.to_bytes_be()
-}
-
 /// Proves `assignment` (blocking), or reuses a stored envelope that verifies for the same job.
 fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> Result<Done> {
     let JobRequest::Matmul { n, seed } = &assignment.request else {
         bail!("unsupported job type");
     };
     let job = Job::matmul(
-        JobId(felt_bytes(assignment.job_id)),
-        WorkerAddress(felt_bytes(address)),
-        MatmulJob::from_seed(*n, felt_bytes(*seed)),
+        JobId(assignment.job_id.to_bytes_be()),
+        WorkerAddress(address.to_bytes_be()),
+        MatmulJob::from_seed(*n, seed.to_bytes_be()),
     );
     let path = settings.proofs_dir.join(format!("job-{}.sage-proof", job.id.to_hex()));
     let policy = if settings.proof.security_bits() >= ProofConfig::MIN_PRODUCTION_SECURITY_BITS {
@@ -322,7 +311,7 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
     Ok(Done {
         proof_hash: proved.encoded.proof_hash.to_hex(),
         bytes: proved.encoded.bytes,
-        backend: backend_name(proved.backend),
+        backend: crate::backend_name(proved.backend),
         prove_ms,
         path,
         reused: false,
@@ -385,55 +374,54 @@ async fn prover_loop(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<JobAssignment>, fin
         let job_id = assignment.job_id;
         if assignment.expires_at < unix_now() {
             refuse(&ctx, job_id, format!("assignment expired at {} while queued", assignment.expires_at));
-            if finished.send(job_id).await.is_err() {
-                return;
+        } else {
+            ctx.busy.store(true, Ordering::Relaxed);
+            let worker_ctx = Arc::clone(&ctx);
+            let done =
+                tokio::task::spawn_blocking(move || prove_job(&assignment, worker_ctx.address, &worker_ctx.settings))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the proving task failed: {e}"))
+                    .and_then(|r| r);
+            match done {
+                Ok(done) => serve_proof(&ctx, job_id, done).await,
+                Err(e) => refuse(&ctx, job_id, format!("{e:#}")),
             }
-            continue;
+            ctx.busy.store(false, Ordering::Relaxed);
         }
-        ctx.busy.store(true, Ordering::Relaxed);
-        let worker_ctx = Arc::clone(&ctx);
-        let done =
-            tokio::task::spawn_blocking(move || prove_job(&assignment, worker_ctx.address, &worker_ctx.settings))
-                .await
-                .map_err(|e| anyhow::anyhow!("the proving task failed: {e}"))
-                .and_then(|r| r);
-        let outcome = match done {
-            Ok(done) => match ctx.node.provide(done.bytes.clone()).await {
-                Ok(blob) => {
-                    ctx.out.event(
-                        "proved",
-                        serde_json::json!({
-                            "job_id": format!("{job_id:#x}"),
-                            "proof_hash": done.proof_hash,
-                            "bytes": done.bytes.len(),
-                            "backend": done.backend,
-                            "prove_ms": done.prove_ms,
-                            "reused": done.reused,
-                            "path": done.path.display().to_string(),
-                        }),
-                    );
-                    JobOutcome::Proved {
-                        proof_hash: done.proof_hash,
-                        blob,
-                        provider: ctx.node.peer_id().to_string(),
-                        bytes: done.bytes.len() as u64,
-                        backend: done.backend.into(),
-                        prove_ms: done.prove_ms,
-                    }
-                }
-                Err(e) => JobOutcome::Refused { reason: truncate(format!("cannot serve the proof: {e}")) },
-            },
-            Err(e) => JobOutcome::Refused { reason: truncate(format!("{e:#}")) },
-        };
-        if let JobOutcome::Refused { reason } = &outcome {
-            ctx.out.event("refused", serde_json::json!({ "job_id": format!("{job_id:#x}"), "reason": reason }));
-        }
-        queue_result(&ctx, JobResult { job_id, worker: ctx.address, outcome });
-        ctx.busy.store(false, Ordering::Relaxed);
         if finished.send(job_id).await.is_err() {
             return;
         }
     }
+}
+
+/// Serves a proof by its hash, reports it and queues its announcement (a refusal if it cannot be
+/// served).
+async fn serve_proof(ctx: &Ctx, job_id: Felt, done: Done) {
+    let blob = match ctx.node.provide(done.bytes.clone()).await {
+        Ok(blob) => blob,
+        Err(e) => return refuse(ctx, job_id, format!("cannot serve the proof: {e}")),
+    };
+    ctx.out.event(
+        "proved",
+        serde_json::json!({
+            "job_id": format!("{job_id:#x}"),
+            "proof_hash": done.proof_hash,
+            "bytes": done.bytes.len(),
+            "backend": done.backend,
+            "prove_ms": done.prove_ms,
+            "reused": done.reused,
+            "path": done.path.display().to_string(),
+        }),
+    );
+    let outcome = JobOutcome::Proved {
+        proof_hash: done.proof_hash,
+        blob,
+        provider: ctx.node.peer_id().to_string(),
+        bytes: done.bytes.len() as u64,
+        backend: done.backend.into(),
+        prove_ms: done.prove_ms,
+    };
+    queue_result(ctx, JobResult { job_id, worker: ctx.address, outcome });
 }
 
 /// Runs the worker until SIGINT or SIGTERM.
@@ -481,7 +469,7 @@ async fn run(
             "public_key": format!("{:#x}", key.public_key()),
             "peer_id": node.peer_id().to_string(),
             "listen": node.listen_addr().to_string(),
-            "backend": backend_name(backend),
+            "backend": crate::backend_name(backend),
             "coordinator": format!("{:#x}", settings.coordinator),
             "proofs_dir": settings.proofs_dir.display().to_string(),
         }),
@@ -563,7 +551,7 @@ async fn run(
                 let beat = Heartbeat {
                     worker: ctx.address,
                     gpu_tier: ctx.settings.gpu_tier.clone(),
-                    backend: backend_name(backend).into(),
+                    backend: crate::backend_name(backend).into(),
                     load_percent: if ctx.busy.load(Ordering::Relaxed) { 100 } else { 0 },
                     timestamp: unix_now(),
                 };
