@@ -467,20 +467,28 @@ impl GpuContext {
         let source = super::constraint_kernel_source(body, self.int64);
         super::validate_source("constraints (generated)", &source, self.int64)?;
         self.guarded("compile constraints", || {
-            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("constraints"),
-                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
-            });
-            Ok(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("constraints"),
-                layout: None,
-                module: &module,
-                entry_point: Some("constraints"),
-                compilation_options: Default::default(),
-                cache: None,
-            }))
+            Ok(compute_pipeline(&self.device, &shader_module(&self.device, "constraints", &source), "constraints"))
         })
     }
+}
+
+fn shader_module(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ShaderModule {
+    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    })
+}
+
+/// The compute pipeline of `entry` in `module` (layout derived from the shader).
+fn compute_pipeline(device: &wgpu::Device, module: &wgpu::ShaderModule, entry: &str) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
 }
 
 impl Pipelines {
@@ -488,21 +496,9 @@ impl Pipelines {
         let sources = super::shader_sources_for(int64);
         let module = |name: &str| {
             let (_, src) = sources.iter().find(|(n, _)| *n == name).expect("shader module exists");
-            device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(src.as_str().into()),
-            })
+            shader_module(device, name, src)
         };
-        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
+        let pipeline = |module: &wgpu::ShaderModule, entry: &str| compute_pipeline(device, module, entry);
         let arith = module("arith");
         let bit_reverse = module("bit_reverse");
         let fft = module("fft");

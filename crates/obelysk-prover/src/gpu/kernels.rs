@@ -37,6 +37,13 @@ fn checked_len(len: usize) -> Result<u32, GpuError> {
     u32::try_from(len).map_err(|_| GpuError::Unsupported(format!("{len} elements exceed u32 indexing")))
 }
 
+/// Records copies of the first `rows` words of each column, one after another, into `packed`.
+fn pack_prefixes(encoder: &mut wgpu::CommandEncoder, columns: &[&GpuColumn], rows: usize, packed: &GpuColumn) {
+    for (k, column) in columns.iter().enumerate() {
+        encoder.copy_buffer_to_buffer(&column.buffer, 0, &packed.buffer, (k * rows * 4) as u64, (rows * 4) as u64);
+    }
+}
+
 #[derive(Clone, Copy)]
 enum BinOp {
     Add,
@@ -377,9 +384,7 @@ impl GpuContext {
                     None
                 } else {
                     let packed = self.try_zeroed(n * (end - start))?;
-                    for (k, c) in columns[start..end].iter().enumerate() {
-                        encoder.copy_buffer_to_buffer(&c.buffer, 0, &packed.buffer, (k * n * 4) as u64, (n * 4) as u64);
-                    }
+                    pack_prefixes(&mut encoder, &columns[start..end], n, &packed);
                     Some(packed)
                 };
                 stages.push((log_size, packed, start, end - start));
@@ -516,9 +521,7 @@ impl GpuContext {
             let total = checked_len(columns.len() * rows)?;
             let packed = self.try_zeroed(total as usize)?;
             let mut encoder = self.encoder();
-            for (j, col) in columns.iter().enumerate() {
-                encoder.copy_buffer_to_buffer(&col.buffer, 0, &packed.buffer, (j * rows * 4) as u64, (rows * 4) as u64);
-            }
+            pack_prefixes(&mut encoder, columns, rows, &packed);
             let mut words: Vec<u32> = c.iter().flatten().copied().collect();
             words.extend(sum_b);
             let coeffs = self.upload(&words);
@@ -706,9 +709,7 @@ impl GpuContext {
             }
             let packed = self.try_zeroed(words)?;
             let mut encoder = self.encoder();
-            for (k, col) in columns.iter().enumerate() {
-                encoder.copy_buffer_to_buffer(&col.buffer, 0, &packed.buffer, (k * rows * 4) as u64, (rows * 4) as u64);
-            }
+            pack_prefixes(&mut encoder, columns, rows, &packed);
             let consts = self.upload(consts);
             let out = self.try_zeroed(4 * rows)?;
             let p = self.params([checked_len(rows)?, trace_log, eval_log, checked_len(denominators_at)?]);
