@@ -1,78 +1,62 @@
-//! Sage project automation. Run `cargo xtask --help`.
+//! Sage project automation: `cargo xtask <command>`; `cargo xtask help` lists the commands.
+//!
+//! This binary depends on `anyhow` alone, so it builds in seconds on a fresh machine. It checks the
+//! machine and installs the pinned tools first, says before every long step what it is and how long
+//! it takes on 2 cores, and only then builds what links the workspace (`sage-devkit` for the chain
+//! and demo tasks, the workspace for the tests).
 
-mod contracts;
-mod demo;
+mod cairo_paths;
+#[path = "../../crates/sage-chain/src/devnet/paths.rs"]
+mod devnet_paths;
+mod preflight;
 mod tools;
-mod worker_demo;
 
 use std::{
     path::{Path, PathBuf},
     process::Command,
+    time::Instant,
 };
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use preflight::Purpose;
 
-#[derive(Parser)]
-#[command(name = "cargo xtask", about = "Sage project automation: tools, contracts, devnet, deploy, demo, test, bench")]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
+const HELP: &str = "\
+Sage project automation
 
-#[derive(Subcommand)]
-enum Cmd {
-    /// Install the pinned external tools into the Sage cache (reused when present):
-    /// starknet-devnet 0.10.1 (built once, ~25 minutes on 2 cores) and the Cairo 2.4.0 compiler.
-    Tools {
-        /// Skip starknet-devnet (only the Cairo compiler).
-        #[arg(long)]
-        no_devnet: bool,
-    },
-    /// Compile every contract in contracts/ to Sierra, compute CASM and class hashes, and write
-    /// contracts/artifacts/ (commit the result).
-    Contracts {
-        /// Do not write: fail if the committed artifacts differ from a fresh compilation.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Run a local devnet in the foreground (Ctrl-C stops it).
-    Devnet {
-        /// Loopback port.
-        #[arg(long, default_value_t = 5050)]
-        port: u16,
-        /// Seed of the predeployed accounts.
-        #[arg(long, default_value_t = 0)]
-        seed: u32,
-    },
-    /// Declare and deploy all contracts, wire roles, fund the faucet, write the manifest.
-    Deploy(demo::DeployArgs),
-    /// Start a devnet, deploy, create a fresh account, drip from the faucet; then start a real
-    /// worker (`sage-worker start`) that proves a job a coordinator assigns over libp2p, fetch the
-    /// proof by hash and verify it; print where everything is.
-    Demo(demo::DemoArgs),
-    /// Everything CI runs: tools, fmt --check, clippy -D warnings, contracts --check, tests
-    /// (including the GPU kernels, on Mesa lavapipe when no GPU is present).
-    Test,
-    /// Alias of `test`.
-    Ci,
-    /// Run a benchmark suite: `prover`, `gpu`, `crypto` (elgamal), `wallet`, `consensus`, `net` (figures beside baselines),
-    /// `contracts` (settlement gas and fees on a local devnet).
-    Bench {
-        /// Which suite.
-        suite: String,
-        /// Extra arguments for criterion (after `--`).
-        #[arg(last = true)]
-        extra: Vec<String>,
-    },
-}
+Usage: cargo xtask <command> [options]
+
+The two README commands:
+  demo [--json] [--keep]   local devnet + contracts + account + faucet drip, then a real worker
+                           proves a job a coordinator assigns over libp2p (--json: summary on
+                           stdout; --keep: leave the devnet running)
+  test                     everything CI runs: fmt --check, clippy -D warnings, contracts --check,
+                           all tests (GPU kernels on Mesa's lavapipe when no GPU is present)
+Both first check the machine (installing missing system packages when run as root, otherwise
+naming the apt-get line), install the pinned tools into ~/.cache/sage, then build.
+
+Other commands:
+  doctor                   list what is present and what is missing; changes nothing
+  tools [--no-devnet]      install/verify the pinned tools (starknet-devnet 0.10.1, Cairo 2.4.0)
+  install [--portable] [--gpu] [--root DIR]
+                           build and install the operator binaries (bins/*) for THIS machine's
+                           CPU (-C target-cpu=native, ~2.6x faster proving); --portable builds for
+                           any x86-64 (what distributed artifacts use); --gpu adds the wgpu backend
+  contracts [--check]      Cairo -> Sierra -> CASM + class hashes into contracts/artifacts/
+  devnet [--port P] [--seed S]
+                           a local devnet in the foreground
+  deploy --rpc URL [--manifest PATH] [--chain-id ID] [--json]
+                           declare + deploy all contracts, fund the faucet, write the manifest
+  bench <suite> [-- criterion args]
+                           prover | gpu | crypto | wallet | consensus | net | contracts
+  ci                       alias of test
+
+Environment: SAGE_CACHE_DIR (tool cache, default ~/.cache/sage), SAGE_DEVNET_BIN (use this devnet
+binary), CARGO_TARGET_DIR (build folder).
+";
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(err) = run(Cli::parse()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(err) = run(&args) {
         eprintln!("error: {err}");
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");
@@ -81,26 +65,97 @@ fn main() {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Cmd::Tools { no_devnet } => {
+fn run(args: &[String]) -> Result<()> {
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    match command {
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        "doctor" => doctor(),
+        "tools" => {
+            let no_devnet = flags(rest, &["--no-devnet"])?.contains(&"--no-devnet");
             tools::ensure_cairo()?;
             if !no_devnet {
                 tools::ensure_devnet()?;
             }
             Ok(())
         }
-        Cmd::Contracts { check } => contracts::run(check),
-        Cmd::Devnet { port, seed } => runtime()?.block_on(demo::devnet_foreground(port, seed)),
-        Cmd::Deploy(args) => runtime()?.block_on(demo::deploy(args)),
-        Cmd::Demo(args) => runtime()?.block_on(demo::demo(args)),
-        Cmd::Test | Cmd::Ci => test(),
-        Cmd::Bench { suite, extra } => bench(&suite, &extra),
+        "demo" => {
+            flags(rest, &["--json", "--keep"])?;
+            prepare(Purpose::Demo)?;
+            build_devkit(&["--package", "sage-worker"], "sage-devkit and sage-worker", "10-12")?;
+            devkit("demo", rest)
+        }
+        "test" | "ci" => {
+            flags(rest, &[])?;
+            test()
+        }
+        "install" => install(rest),
+        "contracts" => {
+            flags(rest, &["--check"])?;
+            preflight::system_packages(Purpose::Demo)?;
+            tools::ensure_cairo()?;
+            build_devkit(&[], "sage-devkit", "8-10")?;
+            devkit("contracts", rest)
+        }
+        "devnet" | "deploy" => {
+            prepare(Purpose::Demo)?;
+            build_devkit(&[], "sage-devkit", "8-10")?;
+            devkit(command, rest)
+        }
+        "bench" => bench(rest),
+        other => bail!("unknown command {other:?} (`cargo xtask help` lists them)"),
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+/// Refuses arguments other than the known flags (each tool's own parser checks the rest).
+fn flags<'a>(args: &'a [String], known: &[&str]) -> Result<Vec<&'a str>> {
+    for a in args {
+        if !known.contains(&a.as_str()) {
+            bail!("unexpected argument {a:?} (`cargo xtask help` lists the options)");
+        }
+    }
+    Ok(args.iter().map(String::as_str).collect())
+}
+
+/// System packages, then the pinned tools: everything before the first long build.
+fn prepare(purpose: Purpose) -> Result<()> {
+    eprintln!("==> checking the machine ({})", if purpose == Purpose::Test { "tests" } else { "demo" });
+    preflight::system_packages(purpose)?;
+    if purpose == Purpose::Test {
+        preflight::test_toolchain()?;
+    }
+    eprintln!("==> pinned tools in {}", devnet_paths::cache_dir().display());
+    tools::ensure_cairo()?;
+    tools::ensure_devnet()
+}
+
+/// Builds sage-devkit (plus `extra` packages) with cargo's own progress shown.
+fn build_devkit(extra: &[&str], what: &str, cold_minutes: &str) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--locked", "--package", "sage-devkit"]).args(extra);
+    run_step(
+        &format!("building {what} (first time about {cold_minutes} minutes on 2 cores; seconds when up to date)"),
+        &mut cmd,
+    )
+}
+
+/// Runs an already built sage-devkit command.
+fn devkit(command: &str, args: &[String]) -> Result<()> {
+    let status = cargo()
+        .args(["run", "--quiet", "--locked", "--package", "sage-devkit", "--", command])
+        .args(args)
+        .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary())
+        .status()
+        .context("running sage-devkit")?;
+    if !status.success() {
+        bail!("cargo xtask {command} failed ({status})");
+    }
+    Ok(())
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -108,20 +163,75 @@ pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
+pub(crate) fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
 pub(crate) fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = Command::new(cargo_bin());
     cmd.current_dir(workspace_root());
     cmd
 }
 
+/// Announces a step, runs it, reports its time.
 pub(crate) fn run_step(name: &str, cmd: &mut Command) -> Result<()> {
     eprintln!("==> {name}");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let status = cmd.status().with_context(|| format!("running {name}"))?;
     if !status.success() {
         bail!("{name} failed ({status})");
     }
-    eprintln!("    {name} ok in {:.1?}", started.elapsed());
+    eprintln!("    ok in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "ok     " } else { "MISSING" }
+}
+
+fn doctor() -> Result<()> {
+    let mut missing = 0;
+    let mut line = |ok: bool, what: &str, how: String| {
+        if !ok {
+            missing += 1;
+        }
+        println!("{} {what}{}", mark(ok), if ok || how.is_empty() { String::new() } else { format!("  ({how})") });
+    };
+    let rustc =
+        Command::new("rustc").arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    line(
+        rustc.is_ok(),
+        &format!("rustc: {}", rustc.as_deref().unwrap_or("not found")),
+        "install Rust 1.95 with rustup".into(),
+    );
+    line(preflight::nextest_present(), "cargo-nextest (tests)", "cargo xtask test installs it".into());
+    line(preflight::cargo_subcommand_present("clippy"), "clippy (tests)", "rustup component add clippy".into());
+    line(preflight::cargo_subcommand_present("fmt"), "rustfmt (tests)", "rustup component add rustfmt".into());
+    for (ok, what, packages) in preflight::report(Purpose::Test) {
+        line(ok, what, format!("Debian package: {packages}"));
+    }
+    let cache = devnet_paths::cache_dir();
+    let devnet = tools::devnet_present();
+    line(
+        devnet.is_some(),
+        &format!("starknet-devnet {}: {}", devnet_paths::DEVNET_VERSION, devnet_paths::devnet_binary().display()),
+        "cargo xtask tools (about 20-25 minutes on 2 cores)".into(),
+    );
+    let cairo = cairo_paths::starknet_compile(&cache);
+    line(cairo.exists(), &format!("Cairo 2.4.0 compiler: {}", cairo.display()), "cargo xtask tools --no-devnet".into());
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    println!(
+        "info    build folder: {} ({})",
+        target.display(),
+        if target.exists() { "exists" } else { "empty: the first build is cold" }
+    );
+    if missing == 0 {
+        println!("everything the demo and the tests need is present");
+    } else {
+        println!(
+            "{missing} missing: `cargo xtask demo` and `cargo xtask test` install the tools and, as root, the packages"
+        );
+    }
     Ok(())
 }
 
@@ -130,15 +240,15 @@ pub(crate) fn run_step(name: &str, cmd: &mut Command) -> Result<()> {
 const OPTIONAL_FEATURES: &str = "obelysk-prover/gpu,sage-worker/gpu,sage-net/quic";
 
 fn test() -> Result<()> {
-    tools::ensure_cairo()?;
-    tools::ensure_devnet()?;
-    run_step("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
+    let started = Instant::now();
+    prepare(Purpose::Test)?;
+    run_step("cargo fmt --check (seconds)", cargo().args(["fmt", "--all", "--check"]))?;
     run_step(
-        "cargo clippy -D warnings",
+        "cargo clippy -D warnings (first time about 10-15 minutes on 2 cores: this builds the whole workspace)",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
     )?;
     run_step(
-        "cargo clippy -D warnings (optional features: gpu, quic)",
+        "cargo clippy -D warnings, optional features gpu + quic (first time a few minutes)",
         cargo().args([
             "clippy",
             "--package",
@@ -156,28 +266,82 @@ fn test() -> Result<()> {
             "warnings",
         ]),
     )?;
-    eprintln!("==> contracts --check");
-    contracts::run(true)?;
+    build_devkit(&[], "sage-devkit (for contracts --check)", "5-8")?;
+    devkit("contracts", &["--check".to_owned()])?;
     run_step(
-        "cargo nextest",
-        // The GPU kernels run on whatever Vulkan adapter exists: Mesa lavapipe in CI (see .ci/run).
+        "cargo nextest: build the tests (first time about 10-15 minutes on 2 cores), then run them (about 2 minutes)",
+        // The GPU kernels run on whatever Vulkan adapter exists: Mesa lavapipe without a GPU.
         cargo()
             .args(["nextest", "run", "--workspace", "--features", OPTIONAL_FEATURES, "--locked", "--no-fail-fast"])
-            .env("SAGE_DEVNET_BIN", sage_chain::devnet::devnet_binary()),
+            .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary()),
     )?;
-    run_step("doc tests", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
-    eprintln!("all checks passed");
+    run_step("doc tests (first time a few minutes)", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
+    eprintln!("all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
 
-fn bench(suite: &str, extra: &[String]) -> Result<()> {
+/// `cargo xtask install`: the operator binaries, built for this machine's CPU unless `--portable`.
+fn install(args: &[String]) -> Result<()> {
+    let mut portable = false;
+    let mut gpu = false;
+    let mut root: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--portable" => portable = true,
+            "--gpu" => gpu = true,
+            "--root" => root = Some(PathBuf::from(it.next().context("--root needs a folder")?)),
+            other => bail!("unexpected argument {other:?} (install takes --portable, --gpu, --root DIR)"),
+        }
+    }
+    preflight::system_packages(Purpose::Demo)?;
+    let mut bins: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("bins"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("Cargo.toml").exists())
+        .collect();
+    bins.sort();
+    let flavour = if portable { "portable" } else { "native" };
+    for bin in bins {
+        let name = bin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut cmd = cargo();
+        cmd.args(["install", "--locked", "--force", "--path"]).arg(&bin);
+        if gpu && name == "sage-worker" {
+            cmd.args(["--features", "gpu"]);
+        }
+        if let Some(root) = &root {
+            cmd.arg("--root").arg(root);
+        }
+        // A separate build folder per flavour so switching does not rebuild the other.
+        cmd.env("CARGO_TARGET_DIR", devnet_paths::cache_dir().join("build").join(format!("install-{flavour}")));
+        if !portable {
+            let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+            flags.push_str(" -C target-cpu=native");
+            cmd.env("RUSTFLAGS", flags.trim());
+        }
+        run_step(
+            &format!(
+                "installing {name} ({} build, release profile; first time about 10 minutes on 2 cores)",
+                if portable { "portable x86-64" } else { "-C target-cpu=native: for this machine only" }
+            ),
+            &mut cmd,
+        )?;
+    }
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let (suite, extra) = match args.split_first() {
+        Some((s, rest)) => (s.as_str(), rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
+        None => bail!("bench needs a suite: prover, gpu, crypto, wallet, consensus, net, contracts"),
+    };
     if suite == "contracts" {
+        prepare(Purpose::Demo)?;
         // Settlement entry points on a local devnet: L2 gas and fees from receipts and traces.
         return run_step(
-            "bench contracts",
+            "bench contracts (settlement gas on a local devnet)",
             cargo()
                 .args(["run", "--quiet", "--package", "sage-payments", "--example", "contract_costs"])
-                .env("SAGE_DEVNET_BIN", sage_chain::devnet::devnet_binary()),
+                .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary()),
         );
     }
     let package = match suite {

@@ -8,7 +8,7 @@ use cairo_lang_starknet_classes::{casm_contract_class::CasmContractClass, contra
 use sage_chain::{ArtifactEntry, ArtifactIndex, artifacts::INDEX_FILE};
 use starknet_rust::core::types::contract::{CompiledClass, SierraClass};
 
-use crate::{tools, workspace_root};
+use crate::{cairo_paths, workspace_root};
 
 /// Every contract: (name, Cairo module path inside the `sage` crate).
 pub const CONTRACTS: &[(&str, &str)] = &[
@@ -26,7 +26,10 @@ const SIERRA_COMPILER: &str = "starknet-compile 2.4.0 (PyPI cairo-lang 0.13.0)";
 const CASM_COMPILER: &str = "cairo-lang-starknet-classes 2.19.4 (Blake2s compiled class hash)";
 
 pub fn run(check: bool) -> Result<()> {
-    tools::ensure_cairo()?;
+    let compiler = cairo_paths::starknet_compile(&sage_chain::devnet::cache_dir());
+    if !compiler.exists() {
+        bail!("the Cairo compiler is not installed at {} (run `cargo xtask tools --no-devnet`)", compiler.display());
+    }
     let root = workspace_root().join("contracts");
     let out_dir = root.join("artifacts");
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -37,7 +40,7 @@ pub fn run(check: bool) -> Result<()> {
     };
     for (name, module) in CONTRACTS {
         let started = std::time::Instant::now();
-        let sierra = compile_sierra(&root, module)?;
+        let sierra = compile_sierra(&compiler, &root, module)?;
         let (class_hash, compiled_class_hash, casm) = hashes(name, &sierra)?;
         index.contracts.insert(
             (*name).into(),
@@ -91,10 +94,10 @@ pub fn run(check: bool) -> Result<()> {
     Ok(())
 }
 
-fn compile_sierra(project: &Path, module: &str) -> Result<Vec<u8>> {
+fn compile_sierra(compiler: &Path, project: &Path, module: &str) -> Result<Vec<u8>> {
     let tmp =
         std::env::temp_dir().join(format!("sage-sierra-{}-{}.json", std::process::id(), module.replace("::", "_")));
-    let out = Command::new(tools::starknet_compile())
+    let out = Command::new(compiler)
         .arg(project)
         .arg(&tmp)
         .args(["--contract-path", module])
