@@ -54,7 +54,8 @@ mod quorum;
 pub mod vote;
 
 pub use quorum::{
-    Config, DEFAULT_TIMEOUT_MS, Effect, EquivocationEvidence, FailureReason, Input, MAX_EARLY_VOTES, QcError,
-    QuorumCertificate, RoundId, SignedVote, State, Stats, ValidatorSet, apply, verify_qc,
+    Config, DEFAULT_TIMEOUT_MS, Effect, EquivocationEvidence, FailureReason, Input, MAX_EARLY_VOTES,
+    MAX_EARLY_VOTES_PER_VALIDATOR, QcError, QuorumCertificate, RoundId, SignedVote, State, Stats, ValidatorSet, apply,
+    verify_qc,
 };
 pub use vote::{SignError, Signature, ValidatorKey, Verdict, VoteDomain, proof_hash_felt, vote_hash};

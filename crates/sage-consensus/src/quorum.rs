@@ -9,8 +9,12 @@ use crate::vote::{Signature, ValidatorKey, Verdict, VoteDomain, verify_signature
 
 /// Default round timeout: 30 s.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
-/// Votes buffered for rounds that have not started yet (bounded against floods).
+/// Votes buffered for rounds that have not started yet (bounded against floods). Only votes whose
+/// signature verifies are buffered, so forgeries never take a place.
 pub const MAX_EARLY_VOTES: usize = 4096;
+/// Early votes buffered per validator: one member flooding votes for rounds that never start
+/// cannot crowd out the others.
+pub const MAX_EARLY_VOTES_PER_VALIDATOR: usize = 64;
 
 /// Identifies a round: one proof of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -138,7 +142,8 @@ pub struct Stats {
     pub non_member: u64,
     /// Exact repeats of a vote already counted.
     pub duplicate: u64,
-    /// Votes for a round that is decided, failed, or unknown and the early buffer is full.
+    /// Votes for a round that is decided, failed, or unknown and the early buffer (or the
+    /// sender's share of it) is full.
     pub other_round: u64,
     /// Signatures that do not verify.
     pub bad_signature: u64,
@@ -146,13 +151,25 @@ pub struct Stats {
     pub equivocations: u64,
     /// Local requests to sign the opposite verdict of one already signed (refused).
     pub refused_double_sign: u64,
+    /// Early votes whose round did not start within one timeout (dropped).
+    pub early_expired: u64,
+    /// Finished rounds forgotten one timeout after they ended.
+    pub pruned_rounds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    Open { deadline_ms: u64 },
-    Decided,
-    Failed,
+    Open {
+        deadline_ms: u64,
+    },
+    /// A QC formed; the round is forgotten one timeout after `at_ms`.
+    Decided {
+        at_ms: u64,
+    },
+    /// The timeout passed; forgotten one timeout after `at_ms`.
+    Failed {
+        at_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -183,14 +200,17 @@ pub struct State {
     config: Config,
     set: ValidatorSet,
     rounds: HashMap<RoundId, Round>,
-    early: Vec<SignedVote>,
+    /// (host time when buffered, vote): votes with verified signatures for rounds not started.
+    early: Vec<(u64, SignedVote)>,
+    /// The latest host time seen (`StartRound`, `Tick`).
+    now_ms: u64,
     stats: Stats,
 }
 
 impl State {
     /// A fresh engine for `set`.
     pub fn new(config: Config, set: ValidatorSet) -> Self {
-        Self { config, set, rounds: HashMap::new(), early: Vec::new(), stats: Stats::default() }
+        Self { config, set, rounds: HashMap::new(), early: Vec::new(), now_ms: 0, stats: Stats::default() }
     }
 
     /// Drop counters.
@@ -205,7 +225,17 @@ impl State {
 
     /// Whether `round` has produced a QC.
     pub fn is_decided(&self, round: &RoundId) -> bool {
-        self.rounds.get(round).is_some_and(|r| r.phase == Phase::Decided)
+        self.rounds.get(round).is_some_and(|r| matches!(r.phase, Phase::Decided { .. }))
+    }
+
+    /// Rounds held in memory (open ones, and finished ones until one timeout after they ended).
+    pub fn tracked_rounds(&self) -> usize {
+        self.rounds.len()
+    }
+
+    /// Votes buffered for rounds that have not started.
+    pub fn early_votes(&self) -> usize {
+        self.early.len()
     }
 }
 
@@ -214,6 +244,7 @@ pub fn apply(state: &mut State, input: Input) -> Vec<Effect> {
     let mut effects = Vec::new();
     match input {
         Input::StartRound { round, now_ms } => {
+            state.now_ms = state.now_ms.max(now_ms);
             if state.rounds.contains_key(&round) {
                 return effects;
             }
@@ -228,15 +259,16 @@ pub fn apply(state: &mut State, input: Input) -> Vec<Effect> {
                 },
             );
             let (early, rest): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut state.early).into_iter().partition(|v| v.round == round);
+                std::mem::take(&mut state.early).into_iter().partition(|(_, v)| v.round == round);
             state.early = rest;
-            for vote in early {
+            for (_, vote) in early {
                 on_vote(state, vote, &mut effects);
             }
         }
         Input::LocalVerdict { round, verdict } => on_local(state, round, verdict, &mut effects),
         Input::Vote(vote) => on_vote(state, vote, &mut effects),
         Input::Tick { now_ms } => {
+            state.now_ms = state.now_ms.max(now_ms);
             let mut expired: Vec<RoundId> = state
                 .rounds
                 .iter()
@@ -246,10 +278,11 @@ pub fn apply(state: &mut State, input: Input) -> Vec<Effect> {
             expired.sort();
             for id in expired {
                 if let Some(r) = state.rounds.get_mut(&id) {
-                    r.phase = Phase::Failed;
+                    r.phase = Phase::Failed { at_ms: now_ms };
                 }
                 effects.push(Effect::RoundFailed { round: id, reason: FailureReason::Timeout });
             }
+            prune(state, now_ms);
         }
         Input::SetUpdate(set) => {
             if set.version <= state.set.version {
@@ -269,6 +302,22 @@ pub fn apply(state: &mut State, input: Input) -> Vec<Effect> {
         }
     }
     effects
+}
+
+/// Forgets finished rounds and early votes one timeout after they ended or arrived, so memory stays
+/// bounded however long the engine runs. A late vote for a forgotten round is buffered as early
+/// (if its signature verifies) and expires the same way.
+fn prune(state: &mut State, now_ms: u64) {
+    let keep_for = state.config.timeout_ms;
+    let before = state.rounds.len();
+    state.rounds.retain(|_, r| match r.phase {
+        Phase::Open { .. } => true,
+        Phase::Decided { at_ms } | Phase::Failed { at_ms } => now_ms < at_ms.saturating_add(keep_for),
+    });
+    state.stats.pruned_rounds += (before - state.rounds.len()) as u64;
+    let before = state.early.len();
+    state.early.retain(|(at_ms, _)| now_ms < at_ms.saturating_add(keep_for));
+    state.stats.early_expired += (before - state.early.len()) as u64;
 }
 
 fn on_local(state: &mut State, round: RoundId, verdict: Verdict, effects: &mut Vec<Effect>) {
@@ -300,11 +349,7 @@ fn on_vote(state: &mut State, vote: SignedVote, effects: &mut Vec<Effect>) {
         return;
     }
     let Some(r) = state.rounds.get_mut(&vote.round) else {
-        if state.early.len() < MAX_EARLY_VOTES && !state.early.contains(&vote) {
-            state.early.push(vote);
-        } else {
-            state.stats.other_round += 1;
-        }
+        buffer_early(state, vote);
         return;
     };
     if r.equivocators.contains(&vote.validator) {
@@ -341,6 +386,26 @@ fn on_vote(state: &mut State, vote: SignedVote, effects: &mut Vec<Effect>) {
     check_quorum(state, vote.round, effects);
 }
 
+/// A vote for a round that has not started: buffered only once its signature verifies, within the
+/// overall and the per-validator bound.
+fn buffer_early(state: &mut State, vote: SignedVote) {
+    if state.early.iter().any(|(_, v)| *v == vote) {
+        state.stats.duplicate += 1;
+        return;
+    }
+    let from_sender = state.early.iter().filter(|(_, v)| v.validator == vote.validator).count();
+    if state.early.len() >= MAX_EARLY_VOTES || from_sender >= MAX_EARLY_VOTES_PER_VALIDATOR {
+        state.stats.other_round += 1;
+        return;
+    }
+    let message = vote_hash(&state.config.domain, vote.round.job_id, vote.round.proof_hash, vote.verdict);
+    if !verify_signature(vote.validator, message, &vote.signature) {
+        state.stats.bad_signature += 1;
+        return;
+    }
+    state.early.push((state.now_ms, vote));
+}
+
 fn check_quorum(state: &mut State, round: RoundId, effects: &mut Vec<Effect>) {
     let threshold = state.set.threshold();
     let Some(r) = state.rounds.get_mut(&round) else { return };
@@ -356,7 +421,7 @@ fn check_quorum(state: &mut State, round: RoundId, effects: &mut Vec<Effect>) {
             .collect();
         if signatures.len() >= threshold {
             signatures.sort_by_key(|(i, _)| *i);
-            r.phase = Phase::Decided;
+            r.phase = Phase::Decided { at_ms: state.now_ms };
             effects.push(Effect::SubmitQc(QuorumCertificate {
                 round,
                 verdict,
@@ -369,24 +434,28 @@ fn check_quorum(state: &mut State, round: RoundId, effects: &mut Vec<Effect>) {
 }
 
 /// Checks a QC the way the `ProofVerifier` contract does: the set version matches, indices are
-/// distinct members, at least the threshold of signatures, each valid over the vote hash.
+/// members in strictly increasing order (so distinct), at least the threshold of signatures, each
+/// valid over the vote hash.
 pub fn verify_qc(domain: &VoteDomain, set: &ValidatorSet, qc: &QuorumCertificate) -> Result<(), QcError> {
     if qc.set_version != set.version {
         return Err(QcError::WrongSetVersion { qc: qc.set_version, current: set.version });
     }
     let message = vote_hash(domain, qc.round.job_id, qc.round.proof_hash, qc.verdict);
-    let mut seen = std::collections::BTreeSet::new();
+    let mut previous: Option<u32> = None;
     for (index, signature) in &qc.signatures {
         let key = *set.members.get(*index as usize).ok_or(QcError::UnknownIndex(*index))?;
-        if !seen.insert(*index) {
-            return Err(QcError::DuplicateSigner(*index));
+        match previous {
+            Some(p) if p == *index => return Err(QcError::DuplicateSigner(*index)),
+            Some(p) if p > *index => return Err(QcError::UnsortedSigners { previous: p, index: *index }),
+            _ => {}
         }
+        previous = Some(*index);
         if !verify_signature(key, message, signature) {
             return Err(QcError::BadSignature(*index));
         }
     }
-    if seen.len() < set.threshold() {
-        return Err(QcError::BelowThreshold { signers: seen.len(), threshold: set.threshold() });
+    if qc.signatures.len() < set.threshold() {
+        return Err(QcError::BelowThreshold { signers: qc.signatures.len(), threshold: set.threshold() });
     }
     Ok(())
 }
@@ -409,6 +478,14 @@ pub enum QcError {
     /// One validator signed twice.
     #[error("validator {0} appears twice")]
     DuplicateSigner(u32),
+    /// Indices must be strictly increasing, as the contract requires.
+    #[error("validator index {index} follows {previous}: signers must be in strictly increasing order")]
+    UnsortedSigners {
+        /// The index before.
+        previous: u32,
+        /// The out-of-order index.
+        index: u32,
+    },
     /// A signature does not verify.
     #[error("signature of validator {0} is invalid")]
     BadSignature(u32),

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use sage_consensus::{
-    Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, State, ValidatorKey, ValidatorSet, Verdict,
-    VoteDomain, apply, verify_qc,
+    Config, Effect, Input, MAX_EARLY_VOTES, MAX_EARLY_VOTES_PER_VALIDATOR, QcError, QuorumCertificate, RoundId,
+    SignedVote, State, ValidatorKey, ValidatorSet, Verdict, VoteDomain, apply, verify_qc,
 };
 use starknet_rust_crypto::Felt;
 
@@ -285,6 +285,105 @@ fn verify_qc_rejects_tampering() {
     let mut unknown = qc;
     unknown.signatures[0].0 = 9;
     assert!(verify_qc(&DOMAIN, &net.set, &unknown).is_err());
+}
+
+/// A vote by `key` for round `round`, signed over `DOMAIN`.
+fn signed(key: &ValidatorKey, round: RoundId, verdict: Verdict) -> SignedVote {
+    let signature = key.sign_vote(&DOMAIN, round.job_id, round.proof_hash, verdict).unwrap();
+    SignedVote { round, verdict, validator: key.public_key(), signature }
+}
+
+fn future_round(i: u64) -> RoundId {
+    RoundId { job_id: Felt::from(0x9000_0000 + i), proof_hash: Felt::from(i) }
+}
+
+#[test]
+fn forged_early_votes_never_fill_the_buffer() {
+    // The attack: a flood of votes for rounds that have not started, claiming members' keys but
+    // with signatures that do not verify. Before signatures were checked on arrival, 4,096 of them
+    // filled the early buffer for good and every later genuine early vote was dropped.
+    let net = net(4);
+    let mut observer = State::new(Config { domain: DOMAIN, timeout_ms: 1000, key: None }, net.set.clone());
+    let genuine = signed(&net.keys[1], ROUND, Verdict::Valid);
+    for i in 0..(MAX_EARLY_VOTES as u64 + 100) {
+        let mut forged = genuine;
+        forged.round = future_round(i);
+        assert!(apply(&mut observer, Input::Vote(forged)).is_empty());
+    }
+    assert_eq!(observer.early_votes(), 0, "no forged vote is buffered");
+    assert_eq!(observer.stats().bad_signature, MAX_EARLY_VOTES as u64 + 100);
+    // Genuine early votes of three members are still buffered and form the QC when the round starts.
+    for k in &net.keys[1..] {
+        apply(&mut observer, Input::Vote(signed(k, ROUND, Verdict::Valid)));
+    }
+    let formed = qcs(&apply(&mut observer, Input::StartRound { round: ROUND, now_ms: 1 }));
+    assert_eq!(formed.len(), 1);
+    verify_qc(&DOMAIN, &net.set, &formed[0]).unwrap();
+}
+
+#[test]
+fn one_member_flooding_early_votes_cannot_crowd_out_the_others() {
+    // The attack: a member signs valid votes for many rounds that never start.
+    let net = net(4);
+    let mut observer = State::new(Config { domain: DOMAIN, timeout_ms: 1000, key: None }, net.set.clone());
+    for i in 0..(MAX_EARLY_VOTES_PER_VALIDATOR as u64 * 3) {
+        apply(&mut observer, Input::Vote(signed(&net.keys[0], future_round(i), Verdict::Valid)));
+    }
+    assert_eq!(observer.early_votes(), MAX_EARLY_VOTES_PER_VALIDATOR);
+    assert_eq!(observer.stats().other_round, MAX_EARLY_VOTES_PER_VALIDATOR as u64 * 2);
+    for k in &net.keys[1..] {
+        apply(&mut observer, Input::Vote(signed(k, ROUND, Verdict::Valid)));
+    }
+    assert_eq!(observer.early_votes(), MAX_EARLY_VOTES_PER_VALIDATOR + 3);
+    assert_eq!(qcs(&apply(&mut observer, Input::StartRound { round: ROUND, now_ms: 1 })).len(), 1);
+}
+
+#[test]
+fn finished_rounds_and_stale_early_votes_are_forgotten_after_one_timeout() {
+    let net = net(4);
+    let timeout_ms = 1000;
+    let mut observer = State::new(Config { domain: DOMAIN, timeout_ms, key: None }, net.set.clone());
+    // 50 rounds decided, 50 that time out, and early votes for 10 rounds that never start.
+    for i in 0..100 {
+        let round = future_round(i);
+        apply(&mut observer, Input::StartRound { round, now_ms: 0 });
+        if i < 50 {
+            for k in &net.keys[..3] {
+                apply(&mut observer, Input::Vote(signed(k, round, Verdict::Valid)));
+            }
+            assert!(observer.is_decided(&round));
+        }
+    }
+    for i in 1000..1010 {
+        apply(&mut observer, Input::Vote(signed(&net.keys[3], future_round(i), Verdict::Invalid)));
+    }
+    assert_eq!((observer.tracked_rounds(), observer.early_votes()), (100, 10));
+    // At the timeout the open rounds fail; nothing is forgotten yet.
+    let failed = apply(&mut observer, Input::Tick { now_ms: timeout_ms });
+    assert_eq!(failed.len(), 50);
+    assert_eq!(observer.tracked_rounds(), 50, "the decided rounds (finished at 0) are forgotten at 1000");
+    assert_eq!(observer.early_votes(), 0, "early votes buffered at 0 expire at 1000");
+    apply(&mut observer, Input::Tick { now_ms: 2 * timeout_ms - 1 });
+    assert_eq!(observer.tracked_rounds(), 50);
+    apply(&mut observer, Input::Tick { now_ms: 2 * timeout_ms });
+    assert_eq!(observer.tracked_rounds(), 0);
+    let s = observer.stats();
+    assert_eq!((s.pruned_rounds, s.early_expired), (100, 10));
+}
+
+#[test]
+fn verify_qc_requires_strictly_increasing_signers() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(0, Verdict::Valid), (1, Verdict::Valid), (2, Verdict::Valid)]);
+    let qc = qcs(&deliver(&mut net, 3, &votes)).pop().unwrap();
+    verify_qc(&DOMAIN, &net.set, &qc).unwrap();
+    // The same valid signatures in another order: the contract refuses it, so must we.
+    let mut reordered = qc.clone();
+    reordered.signatures.swap(0, 2);
+    assert_eq!(verify_qc(&DOMAIN, &net.set, &reordered), Err(QcError::UnsortedSigners { previous: 2, index: 1 }));
+    let mut dup = qc;
+    dup.signatures[1] = dup.signatures[0];
+    assert_eq!(verify_qc(&DOMAIN, &net.set, &dup), Err(QcError::DuplicateSigner(0)));
 }
 
 proptest! {
