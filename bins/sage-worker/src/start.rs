@@ -284,9 +284,11 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
         VerifyPolicy::insecure_for_tests()
     };
     if let Ok(bytes) = std::fs::read(&path) {
-        match obelysk_prover::verify_bytes(&bytes, &job, &policy) {
-            Ok(_) => {
-                let proof_hash = obelysk_prover::proof_hash(&bytes).to_hex();
+        match obelysk_prover::verify_bytes(&bytes, &job, &policy)
+            .and_then(|_| obelysk_prover::proof_hash(&bytes).map_err(Into::into))
+        {
+            Ok(hash) => {
+                let proof_hash = hash.to_hex();
                 return Ok(Done { bytes, proof_hash, backend: "stored", prove_ms: 0, path, reused: true });
             }
             Err(e) => {
@@ -321,16 +323,7 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
 /// Gossips `result`, retrying while the mesh forms (a fresh node has no topic peers yet).
 async fn announce(node: &NodeHandle, key: &ValidatorKey, result: &JobResult) -> Result<()> {
     let message = result.sign(key).context("signing the result")?;
-    let mut last = None;
-    for _ in 0..40 {
-        match node.publish_signed(&message).await {
-            Ok(()) => return Ok(()),
-            Err(sage_net::NetError::Stopped) => bail!("the network node stopped"),
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Err(last.map_or_else(|| anyhow::anyhow!("publish failed"), anyhow::Error::from)).context("announcing the result")
+    node.publish_when_ready(&message, Duration::from_secs(10)).await.context("announcing the result")
 }
 
 /// Announces results in order on its own task, so that retries (a mesh still forming) never stall

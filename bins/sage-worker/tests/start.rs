@@ -131,13 +131,9 @@ async fn next_from(rx: &mut Receiver<NetEvent>, topic: Topic, signer: Felt) -> S
 }
 
 async fn publish(node: &NodeHandle, msg: &SignedMessage) {
-    for _ in 0..100 {
-        if node.publish_signed(msg).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("could not publish on {:?}", msg.topic);
+    node.publish_when_ready(msg, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("could not publish on {:?}: {e}", msg.topic));
 }
 
 fn config(home: &Path, coordinator: Felt, backend: &str) -> PathBuf {
@@ -216,7 +212,7 @@ async fn worker_serves_assignments(backend: &str) {
     assert_eq!(provider.to_string(), ready["peer_id"].as_str().unwrap());
     let envelope = node.fetch(provider, blob).await.unwrap();
     assert_eq!(envelope.len() as u64, bytes);
-    assert_eq!(obelysk_prover::proof_hash(&envelope).to_hex(), proof_hash);
+    assert_eq!(obelysk_prover::proof_hash(&envelope).unwrap().to_hex(), proof_hash);
     let expected_job = Job::matmul(
         JobId(assignment.job_id.to_bytes_be()),
         WorkerAddress(address.to_bytes_be()),

@@ -1,12 +1,15 @@
 //! Criterion benchmarks, each beside its baseline in the same run.
 //!
 //! `cargo bench -p obelysk-elgamal` (add `-- --quick` for a short run). The first group also
-//! prints a direct ratio of Montgomery multiplication to a naive `BigUint` multiply-then-reduce.
+//! prints direct ratios of Montgomery multiplication to two baselines: a fair fixed-width one
+//! (`crypto-bigint`'s `U256::mul_mod_vartime`: a 256×256→512-bit widening multiply and a
+//! fixed-width remainder, no allocation) and a heap-allocating `BigUint` multiply-then-`%`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use crypto_bigint::{NonZero, U256};
 use num_bigint::BigUint;
 use obelysk_elgamal::{
     BabyStepTable, DEFAULT_BABY_BITS, Scalar, SecretKey, decrypt, encrypt, prove_decryption, prove_key_ownership,
@@ -16,6 +19,15 @@ use starknet_types_core::felt::Felt;
 
 const P_HEX: &str = "800000000000011000000000000000000000000000000000000000000000001";
 const N_HEX: &str = "800000000000010ffffffffffffffffb781126dcae7b2321e66a241adc64d2f";
+
+/// A modulus as a fixed-width `U256` (the hex constants above, left-padded to 64 digits).
+fn u256_modulus(hex: &str) -> NonZero<U256> {
+    NonZero::new(U256::from_be_hex(&format!("{hex:0>64}"))).expect("non-zero modulus")
+}
+
+fn u256(bytes: [u8; 32]) -> U256 {
+    U256::from_be_slice(&bytes)
+}
 
 fn operands() -> (Scalar, Scalar) {
     (Scalar::hash_to_nonzero(b"bench", &[b"a"]), Scalar::hash_to_nonzero(b"bench", &[b"b"]))
@@ -61,16 +73,42 @@ fn ratio_report() {
     let naive_p = t.elapsed();
     black_box(pacc);
 
+    // The fair baseline: the same products at fixed width, reduced by division, no allocation.
+    let (wn, wp) = (u256_modulus(N_HEX), u256_modulus(P_HEX));
+    let (ua, ub) = (u256(a.to_be_bytes()), u256(b.to_be_bytes()));
+    let t = Instant::now();
+    let mut wacc = ua;
+    for _ in 0..ITERS {
+        wacc = black_box(wacc.mul_mod_vartime(&ub, &wn));
+    }
+    let fixed_n = t.elapsed();
+    assert_eq!(wacc, acc.to_uint(), "Montgomery and fixed-width results differ");
+    let t = Instant::now();
+    let mut wpacc = ua;
+    for _ in 0..ITERS {
+        wpacc = black_box(wpacc.mul_mod_vartime(&ub, &wp));
+    }
+    let fixed_p = t.elapsed();
+    black_box(wpacc);
+
     let per = |d: Duration| d.as_secs_f64() * 1e9 / f64::from(ITERS);
+    let ratio = |base: Duration, ours: Duration| base.as_secs_f64() / ours.as_secs_f64();
+    println!("mod-mul (same run, {ITERS} chained multiplications; ratio = baseline / Montgomery):");
     println!(
-        "mod-mul ratio (same run, {ITERS} chained mults): scalar mod n: Montgomery {:.1} ns vs naive BigUint {:.1} ns = {:.1}x; \
-         felt mod p: Montgomery {:.1} ns vs naive BigUint {:.1} ns = {:.1}x",
+        "  scalar mod n: Montgomery {:.1} ns | fixed-width U256 mul_mod {:.1} ns = {:.2}x | BigUint {:.1} ns = {:.2}x",
         per(mont_n),
+        per(fixed_n),
+        ratio(fixed_n, mont_n),
         per(naive_n),
-        naive_n.as_secs_f64() / mont_n.as_secs_f64(),
+        ratio(naive_n, mont_n),
+    );
+    println!(
+        "  felt mod p:   Montgomery {:.1} ns | fixed-width U256 mul_mod {:.1} ns = {:.2}x | BigUint {:.1} ns = {:.2}x",
         per(mont_p),
+        per(fixed_p),
+        ratio(fixed_p, mont_p),
         per(naive_p),
-        naive_p.as_secs_f64() / mont_p.as_secs_f64(),
+        ratio(naive_p, mont_p),
     );
 }
 
@@ -83,8 +121,16 @@ fn bench_mulmod(c: &mut Criterion) {
     let (fa, fb) = (a.to_felt(), b.to_felt());
     let mut g = c.benchmark_group("mulmod");
     g.bench_function("scalar_mod_n/montgomery_crypto_bigint", |bn| bn.iter(|| black_box(a) * black_box(b)));
+    let (wn, wp) = (u256_modulus(N_HEX), u256_modulus(P_HEX));
+    let (ua, ub) = (u256(a.to_be_bytes()), u256(b.to_be_bytes()));
+    g.bench_function("scalar_mod_n/fixed_width_u256_mul_mod", |bn| {
+        bn.iter(|| black_box(ua).mul_mod_vartime(black_box(&ub), &wn))
+    });
     g.bench_function("scalar_mod_n/naive_biguint", |bn| bn.iter(|| (black_box(&ba) * black_box(&bb)) % &n));
     g.bench_function("felt_mod_p/montgomery_starknet_types_core", |bn| bn.iter(|| black_box(fa) * black_box(fb)));
+    g.bench_function("felt_mod_p/fixed_width_u256_mul_mod", |bn| {
+        bn.iter(|| black_box(ua).mul_mod_vartime(black_box(&ub), &wp))
+    });
     g.bench_function("felt_mod_p/naive_biguint", |bn| bn.iter(|| (black_box(&ba) * black_box(&bb)) % &p));
     g.finish();
 }

@@ -1,7 +1,11 @@
 //! The versioned proof envelope and its compressed wire form.
 //!
 //! Wire form: `zstd(postcard(version: u16, body))` where `body` is the rest of [`Envelope`].
-//! The proof hash is blake3 of exactly those compressed bytes.
+//!
+//! The proof hash is blake3 of the *decompressed* postcard bytes, and only canonical postcard is
+//! accepted (the bytes must be exactly what re-encoding the decoded envelope gives). One envelope
+//! therefore has one hash however it was compressed: a proof whose round timed out cannot be
+//! re-submitted under a fresh hash by compressing it differently.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,13 +59,19 @@ struct Body {
 pub struct EncodedEnvelope {
     /// zstd-compressed bytes (what goes on the wire / on-chain).
     pub bytes: Vec<u8>,
-    /// blake3 of `bytes`.
+    /// blake3 of the canonical decompressed bytes (see [`proof_hash`]).
     pub proof_hash: ProofHash,
 }
 
-/// blake3 of compressed envelope bytes.
-pub fn proof_hash(compressed: &[u8]) -> ProofHash {
-    ProofHash(*blake3::hash(compressed).as_bytes())
+/// The proof hash of compressed envelope bytes: they are decompressed (bounded), decoded and checked
+/// to be canonical, and the hash is blake3 of the decompressed bytes. Any zstd encoding of one
+/// envelope gives the same hash; bytes that are not a canonical envelope have none.
+pub fn proof_hash(compressed: &[u8]) -> Result<ProofHash, EnvelopeError> {
+    Envelope::decode_with_hash(compressed).map(|(_, hash)| hash)
+}
+
+fn hash_canonical(raw: &[u8]) -> ProofHash {
+    ProofHash(*blake3::hash(raw).as_bytes())
 }
 
 impl Envelope {
@@ -108,17 +118,27 @@ impl Envelope {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(EnvelopeError::TooLarge { size: bytes.len(), limit: MAX_ENVELOPE_BYTES });
         }
-        let proof_hash = proof_hash(&bytes);
+        let proof_hash = hash_canonical(&raw);
         Ok(EncodedEnvelope { bytes, proof_hash })
     }
 
-    /// Decompresses (bounded) and decodes compressed envelope bytes.
+    /// Decompresses (bounded) and decodes compressed envelope bytes; non-canonical encodings are
+    /// refused ([`EnvelopeError::NonCanonical`]).
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        Self::decode_with_hash(bytes).map(|(envelope, _)| envelope)
+    }
+
+    /// [`Envelope::decode`], also returning the proof hash.
+    pub fn decode_with_hash(bytes: &[u8]) -> Result<(Self, ProofHash), EnvelopeError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(EnvelopeError::TooLarge { size: bytes.len(), limit: MAX_ENVELOPE_BYTES });
         }
         let raw = zstd::bulk::decompress(bytes, MAX_DECOMPRESSED_BYTES)
             .map_err(|e| EnvelopeError::Compression(e.to_string()))?;
-        Self::from_postcard(&raw)
+        let envelope = Self::from_postcard(&raw)?;
+        if envelope.to_postcard()? != raw {
+            return Err(EnvelopeError::NonCanonical);
+        }
+        Ok((envelope, hash_canonical(&raw)))
     }
 }

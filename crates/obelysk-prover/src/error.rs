@@ -158,6 +158,10 @@ pub enum EnvelopeError {
     /// Bytes left over after the envelope.
     #[error("{0} trailing bytes after the envelope")]
     TrailingBytes(usize),
+    /// The bytes decode, but re-encoding the envelope gives other bytes: only the canonical
+    /// encoding is accepted, so that one envelope has one proof hash.
+    #[error("envelope is not canonically encoded")]
+    NonCanonical,
     /// The envelope has a version this crate does not read.
     #[error("unsupported envelope version {got}, this crate reads version {supported}")]
     Version {

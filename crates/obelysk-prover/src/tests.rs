@@ -83,7 +83,7 @@ fn matmul_round_trip_all_small_sizes() {
         let v = verify_bytes(&proved.encoded.bytes, &job, &policy()).unwrap();
         v.check_output(&proved.output).unwrap();
         assert_eq!(v.statement, proved.envelope.statement);
-        assert_eq!(proved.encoded.proof_hash, proof_hash(&proved.encoded.bytes));
+        assert_eq!(proved.encoded.proof_hash, proof_hash(&proved.encoded.bytes).unwrap());
     }
 }
 
@@ -549,4 +549,28 @@ fn vm_jump_production_config() {
     let job = factorial_job(10, 100);
     let proved = prove_with_output(&job, &ProveConfig::production()).unwrap();
     verify_bytes(&proved.encoded.bytes, &job, &VerifyPolicy::default()).unwrap();
+}
+
+#[test]
+fn one_envelope_has_one_proof_hash_however_it_is_compressed() {
+    // The attack: a proof whose round timed out is re-announced under a fresh hash by compressing
+    // the same envelope differently (another zstd level), so validators would vote on it again.
+    let job = mm_job(4);
+    let env = prove(&job, &cfg()).unwrap();
+    let encoded = env.encode().unwrap();
+    let raw = env.to_postcard().unwrap();
+    let recompressed = zstd::bulk::compress(&raw, 19).unwrap();
+    assert_ne!(recompressed, encoded.bytes, "a different compression of the same envelope");
+    assert_eq!(proof_hash(&recompressed).unwrap(), encoded.proof_hash);
+    verify_bytes(&recompressed, &job, &policy()).unwrap();
+    // A non-canonical postcard body (the version written as a two-byte varint) decodes to the
+    // same envelope in a lenient decoder; it is refused and has no hash.
+    let mut padded = vec![raw[0] | 0x80, 0x00];
+    padded.extend_from_slice(&raw[1..]);
+    let padded = zstd::bulk::compress(&padded, 3).unwrap();
+    assert!(proof_hash(&padded).is_err());
+    assert!(matches!(
+        Envelope::decode(&padded),
+        Err(EnvelopeError::NonCanonical | EnvelopeError::Decode(_) | EnvelopeError::Version { .. })
+    ));
 }

@@ -66,9 +66,13 @@ pub enum NetError {
     /// The node stopped.
     #[error("the network node has stopped")]
     Stopped,
-    /// Publishing failed (no peers on the topic, too large, duplicate).
-    #[error("publish failed: {0}")]
-    Publish(String),
+    /// No peer subscribes to the topic yet (a fresh node, a mesh still forming): the one
+    /// publish error worth retrying ([`NodeHandle::publish_when_ready`] does).
+    #[error("no peer subscribes to {0:?} yet")]
+    NoPeers(Topic),
+    /// Publishing failed for another reason (too large, all peer queues full, signing).
+    #[error("publish failed")]
+    Publish(#[source] gossipsub::PublishError),
     /// A message could not be built.
     #[error(transparent)]
     Message(#[from] MessageError),
@@ -253,10 +257,26 @@ impl NodeHandle {
     /// Signs `payload` with this node's Stark key and gossips it on `topic`. Bytes identical to a
     /// message gossiped moments ago are not sent again (and this returns `Ok`).
     pub async fn publish(&self, topic: Topic, payload: Vec<u8>) -> Result<(), NetError> {
-        let message = SignedMessage::sign(topic, payload, &self.key)?;
-        check_payload(&message)?;
-        let bytes = message.encode();
-        self.call(|reply| Command::Publish { topic, bytes, reply }).await?
+        self.publish_signed(&self.sign(topic, payload)?).await
+    }
+
+    /// Signs `payload` for `topic` with this node's Stark key, without publishing it.
+    pub fn sign(&self, topic: Topic, payload: Vec<u8>) -> Result<SignedMessage, NetError> {
+        Ok(SignedMessage::sign(topic, payload, &self.key)?)
+    }
+
+    /// [`NodeHandle::publish_signed`], retried every 100 ms while no peer subscribes to the topic
+    /// (a mesh still forming), until `wait` has passed; every other error returns at once.
+    pub async fn publish_when_ready(&self, message: &SignedMessage, wait: Duration) -> Result<(), NetError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.publish_signed(message).await {
+                Err(NetError::NoPeers(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Publishes an already signed message (e.g. a heartbeat built with `Heartbeat::sign`).
@@ -425,7 +445,8 @@ async fn run(
                             .publish(gossipsub::IdentTopic::new(topic.name()), bytes)
                         {
                             Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
-                            Err(e) => Err(NetError::Publish(e.to_string())),
+                            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Err(NetError::NoPeers(topic)),
+                            Err(e) => Err(NetError::Publish(e)),
                         };
                         let _ = reply.send(result);
                     }

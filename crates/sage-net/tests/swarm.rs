@@ -64,15 +64,10 @@ async fn next_message(rx: &mut Receiver<NetEvent>, wait: Duration) -> Option<(Pe
     .flatten()
 }
 
-/// Publishes until the topic has peers (gossipsub refuses with InsufficientPeers before that).
+/// Signs `payload` with the node's key and publishes it once the topic has peers.
 async fn publish_when_ready(node: &NodeHandle, topic: Topic, payload: Vec<u8>) {
-    for _ in 0..200 {
-        if node.publish(topic, payload.clone()).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("could not publish on {topic:?}");
+    let message = node.sign(topic, payload).unwrap();
+    node.publish_when_ready(&message, Duration::from_secs(10)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,12 +93,7 @@ async fn discovery_from_one_bootstrap_peer_and_verified_gossip() {
         timestamp: 1,
     };
     let signed = hb.sign(&key(1)).unwrap();
-    for _ in 0..200 {
-        if b.publish_signed(&signed).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    b.publish_when_ready(&signed, Duration::from_secs(10)).await.unwrap();
     let (_, msg) = next_message(&mut c_rx, Duration::from_secs(20)).await.expect("C receives B's heartbeat");
     assert_eq!(msg.signer, key(1).public_key());
     assert_eq!(Heartbeat::from_message(&msg).unwrap(), hb);

@@ -206,3 +206,90 @@ impl Policy {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Policy checks on real sample quotes whose verified fields are then altered (report data
+    //! rebound, debug set): only this crate can do that, since a `VerifiedAttestation` cannot be
+    //! built or deserialised elsewhere.
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+
+    use super::*;
+    use crate::{Evidence, verify_evidence};
+
+    /// 2025-06-25T00:00:00Z: inside the samples' collateral validity window.
+    const PINNED_NOW: u64 = 1_750_809_600;
+
+    fn sgx() -> Evidence {
+        Evidence::dcap(
+            include_bytes!("../test-data/dcap-qvl/sgx_quote").to_vec(),
+            include_str!("../test-data/dcap-qvl/sgx_quote_collateral.json"),
+        )
+        .unwrap()
+    }
+
+    fn tdx() -> Evidence {
+        Evidence::dcap(
+            include_bytes!("../test-data/dcap-qvl/tdx_quote").to_vec(),
+            include_str!("../test-data/dcap-qvl/tdx_quote_collateral.json"),
+        )
+        .unwrap()
+    }
+
+    fn governance() -> ValidatorKey {
+        ValidatorKey::from_secret(Felt::from(0x60_0e_u32)).unwrap()
+    }
+
+    fn whitelist_for(a: &VerifiedAttestation, version: u64) -> Whitelist {
+        Whitelist {
+            version,
+            entries: vec![WhitelistEntry {
+                tee: a.tee,
+                measurement: hex::encode(&a.measurement),
+                image_version: "1.0.0".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn policy_rejects_real_quotes_that_do_not_bind_the_worker_or_are_not_whitelisted() {
+        let a = verify_evidence(&sgx(), PINNED_NOW).unwrap();
+        let worker = Felt::from(0x1234u32);
+        let nonce = [7u8; 32];
+        let mut policy = Policy::production(governance().public_key(), Whitelist { version: 1, entries: vec![] });
+        policy.accepted_tcb.push(a.tcb_status.clone());
+        let err = policy.check(&a, worker, &nonce).unwrap_err();
+        assert!(matches!(err, PolicyError::NotWhitelisted { .. }), "{err}");
+        // Whitelisted, status accepted: the sample's report data was not made for this worker.
+        policy.update_whitelist(SignedWhitelist::sign(whitelist_for(&a, 2), &governance()).unwrap()).unwrap();
+        assert_eq!(policy.check(&a, worker, &nonce).unwrap_err(), PolicyError::ReportDataMismatch);
+        // The same attestation with its report data bound to this worker and nonce is accepted...
+        let mut bound = a.clone();
+        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        assert_eq!(policy.check(&bound, worker, &nonce).unwrap().unwrap().image_version, "1.0.0");
+        // ...and refused for another worker or another nonce (replay).
+        assert_eq!(policy.check(&bound, Felt::from(0x9999u32), &nonce).unwrap_err(), PolicyError::ReportDataMismatch);
+        assert_eq!(policy.check(&bound, worker, &[8u8; 32]).unwrap_err(), PolicyError::ReportDataMismatch);
+    }
+
+    #[test]
+    fn policy_refuses_debug_untrusted_tcb_and_none_in_production() {
+        let a = verify_evidence(&tdx(), PINNED_NOW).unwrap();
+        let worker = Felt::from(5u8);
+        let nonce = [1u8; 32];
+        let mut bound = a.clone();
+        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        let mut policy = Policy::production(governance().public_key(), whitelist_for(&a, 1));
+        policy.accepted_tcb = vec!["NoSuchStatus".into()];
+        assert!(matches!(policy.check(&bound, worker, &nonce), Err(PolicyError::TcbRefused { .. })));
+        policy.accepted_tcb = vec![a.tcb_status.clone()];
+        policy.check(&bound, worker, &nonce).unwrap();
+        let mut debug = bound.clone();
+        debug.debug = true;
+        assert_eq!(policy.check(&debug, worker, &nonce).unwrap_err(), PolicyError::DebugRefused(TeeType::Tdx));
+
+        let none = verify_evidence(&Evidence::None, PINNED_NOW).unwrap();
+        assert_eq!(policy.check(&none, worker, &nonce).unwrap_err(), PolicyError::NoneRefused);
+        assert_eq!(Policy::development(governance().public_key()).check(&none, worker, &nonce).unwrap(), None);
+    }
+}

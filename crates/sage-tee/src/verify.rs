@@ -61,24 +61,71 @@ impl Evidence {
 }
 
 /// A verified attestation: everything the policy needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Only [`verify_evidence`] makes one: the fields are private and the type is not
+/// `Deserialize`, so no code path can hand the policy an attestation that was never verified.
+///
+/// ```compile_fail
+/// // Not deserialisable: an attestation read from the wire must be verified evidence.
+/// let a: sage_tee::VerifiedAttestation = serde_json::from_str("{}").unwrap();
+/// ```
+///
+/// ```compile_fail
+/// // Not constructible outside the crate.
+/// let a = sage_tee::VerifiedAttestation { debug: false, ..todo!() };
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifiedAttestation {
+    pub(crate) tee: TeeType,
+    pub(crate) measurement: Vec<u8>,
+    pub(crate) rtmrs: Vec<Vec<u8>>,
+    pub(crate) signer: Vec<u8>,
+    pub(crate) report_data: Vec<u8>,
+    pub(crate) tcb_status: String,
+    pub(crate) advisory_ids: Vec<String>,
+    pub(crate) debug: bool,
+}
+
+impl VerifiedAttestation {
     /// TEE type.
-    pub tee: TeeType,
+    pub fn tee(&self) -> TeeType {
+        self.tee
+    }
+
     /// MRENCLAVE (SGX, 32 B), MRTD (TDX, 48 B) or MEASUREMENT (SNP, 48 B); empty for `none`.
-    pub measurement: Vec<u8>,
+    pub fn measurement(&self) -> &[u8] {
+        &self.measurement
+    }
+
     /// TDX runtime measurement registers RTMR0..3 (empty otherwise).
-    pub rtmrs: Vec<Vec<u8>>,
+    pub fn rtmrs(&self) -> &[Vec<u8>] {
+        &self.rtmrs
+    }
+
     /// MRSIGNER (SGX), MRSIGNERSEAM (TDX) or author key digest (SNP).
-    pub signer: Vec<u8>,
+    pub fn signer(&self) -> &[u8] {
+        &self.signer
+    }
+
     /// The 64 bytes of report data the TEE attested.
-    pub report_data: Vec<u8>,
+    pub fn report_data(&self) -> &[u8] {
+        &self.report_data
+    }
+
     /// TCB status (`UpToDate`, `SWHardeningNeeded`, …; SNP reports carry no status: `Unknown`).
-    pub tcb_status: String,
+    pub fn tcb_status(&self) -> &str {
+        &self.tcb_status
+    }
+
     /// Intel security advisories that apply.
-    pub advisory_ids: Vec<String>,
+    pub fn advisory_ids(&self) -> &[String] {
+        &self.advisory_ids
+    }
+
     /// Whether the enclave / TD / guest allows debugging (its memory is not confidential).
-    pub debug: bool,
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
 }
 
 /// Why evidence did not verify.

@@ -94,17 +94,6 @@ async fn next_from(rx: &mut Receiver<NetEvent>, topic: Topic, signer: Felt) -> R
     tokio::time::timeout(WAIT, wait).await.with_context(|| format!("nothing on {topic:?} from the worker"))?
 }
 
-async fn publish(node: &NodeHandle, msg: &SignedMessage) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match node.publish_signed(msg).await {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() > deadline => return Err(e).context("publishing the assignment"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
 /// Runs the worker half of the demo; `say` prints progress. Returns the JSON summary.
 pub async fn run(say: &dyn Fn(String), step: (usize, usize)) -> Result<Value> {
     let (first, total) = step;
@@ -192,7 +181,9 @@ async fn run_in(bin: &Path, home: &Path, say: &dyn Fn(String), step: usize, tota
         request: JobRequest::Matmul { n: DEMO_N, seed },
         expires_at: now + 600,
     };
-    publish(&node, &assignment.sign(&coordinator)?).await?;
+    node.publish_when_ready(&assignment.sign(&coordinator)?, Duration::from_secs(30))
+        .await
+        .context("publishing the assignment")?;
     let result = JobResult::from_message(&next_from(&mut rx, Topic::Results, public_key).await?)?;
     let JobOutcome::Proved { proof_hash, blob, provider, bytes, backend, prove_ms } = result.outcome else {
         bail!("the worker refused the job: {:?}", result.outcome);
@@ -207,7 +198,7 @@ async fn run_in(bin: &Path, home: &Path, say: &dyn Fn(String), step: usize, tota
     );
     let verified = obelysk_prover::verify_bytes(&envelope, &job, &VerifyPolicy::default())
         .context("the fetched proof does not verify for this job and worker")?;
-    if obelysk_prover::proof_hash(&envelope).to_hex() != proof_hash {
+    if obelysk_prover::proof_hash(&envelope)?.to_hex() != proof_hash {
         bail!("the fetched envelope's hash differs from the announced one");
     }
     say(format!(
