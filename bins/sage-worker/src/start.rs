@@ -24,7 +24,7 @@ use obelysk_prover::{
     matmul::MatmulJob,
     statement::{JobId, WorkerAddress},
 };
-use sage_consensus::vote::ValidatorKey;
+use sage_keys::StarkKey;
 use sage_net::{
     Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES, Multiaddr, NetConfig, NetEvent,
     NodeHandle, SignedMessage, Topic, load_or_create_identity,
@@ -321,14 +321,14 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
 }
 
 /// Gossips `result`, retrying while the mesh forms (a fresh node has no topic peers yet).
-async fn announce(node: &NodeHandle, key: &ValidatorKey, result: &JobResult) -> Result<()> {
+async fn announce(node: &NodeHandle, key: &StarkKey, result: &JobResult) -> Result<()> {
     let message = result.sign(key).context("signing the result")?;
     node.publish_when_ready(&message, Duration::from_secs(10)).await.context("announcing the result")
 }
 
 /// Announces results in order on its own task, so that retries (a mesh still forming) never stall
 /// the network loop or the prover.
-async fn announcer(node: NodeHandle, key: ValidatorKey, mut results: mpsc::Receiver<JobResult>) {
+async fn announcer(node: NodeHandle, key: StarkKey, mut results: mpsc::Receiver<JobResult>) {
     while let Some(result) = results.recv().await {
         if let Err(e) = announce(&node, &key, &result).await {
             tracing::error!(job_id = %format!("{:#x}", result.job_id), error = %format!("{e:#}"), "result not announced");
@@ -352,7 +352,7 @@ fn refuse(ctx: &Ctx, job_id: Felt, reason: String) {
 
 struct Ctx {
     settings: Settings,
-    key: ValidatorKey,
+    key: StarkKey,
     address: Felt,
     node: NodeHandle,
     out: Reporter,
@@ -431,7 +431,7 @@ pub fn start(
     let backend = obelysk_prover::effective_backend(settings.backend).context("choosing the prover backend")?;
     let wallet = sage_wallet::Wallet::open(keystore, &password()?)
         .with_context(|| format!("opening keystore {}", keystore.display()))?;
-    let key = ValidatorKey::from_secret(wallet.signer().expose_secret()).context("the wallet's Stark key")?;
+    let key = wallet.signer().clone();
     let address = wallet.address();
     drop(wallet);
     std::fs::create_dir_all(&settings.proofs_dir)
@@ -444,13 +444,7 @@ pub fn start(
     result
 }
 
-async fn run(
-    settings: Settings,
-    key: ValidatorKey,
-    address: Felt,
-    backend: ProverBackend,
-    out: Reporter,
-) -> Result<()> {
+async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBackend, out: Reporter) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let identity = load_or_create_identity(&settings.identity)?;
     let (node, mut events) =
@@ -570,8 +564,8 @@ async fn run(
 mod tests {
     use super::*;
 
-    fn key(secret: u8) -> ValidatorKey {
-        ValidatorKey::from_secret(Felt::from(secret)).unwrap()
+    fn key(secret: u8) -> StarkKey {
+        StarkKey::from_secret(Felt::from(secret)).unwrap()
     }
 
     fn assignment(n: u32, worker: Felt, expires_at: u64) -> JobAssignment {

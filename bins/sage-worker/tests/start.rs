@@ -15,7 +15,7 @@ use obelysk_prover::{
     matmul::MatmulJob,
     statement::{JobId, WorkerAddress},
 };
-use sage_consensus::vote::ValidatorKey;
+use sage_keys::StarkKey;
 use sage_net::{
     Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, NetConfig, NetEvent, NodeHandle, PeerId,
     SignedMessage, Topic,
@@ -162,7 +162,7 @@ fn job(job_id: u8, worker: Felt, n: u32, expires_at: u64) -> JobAssignment {
 async fn worker_serves_assignments(backend: &str) {
     let home = tempfile::tempdir().unwrap();
     let (ks, address, public_key) = wallet(home.path());
-    let coordinator = ValidatorKey::from_secret(Felt::from(0xc00du32)).unwrap();
+    let coordinator = StarkKey::from_secret(Felt::from(0xc00du32)).unwrap();
     let cfg = config(home.path(), coordinator.public_key(), backend);
     let worker = Worker::spawn(home.path(), &ks, &cfg);
     let ready = worker.expect("ready");
@@ -180,7 +180,7 @@ async fn worker_serves_assignments(backend: &str) {
     assert_eq!((beat.worker, beat.gpu_tier.as_str(), beat.backend.as_str()), (address, "T4", backend));
 
     // A forged assignment (right payload, wrong signer) is ignored and said so.
-    let intruder = ValidatorKey::from_secret(Felt::from(0xbadu32)).unwrap();
+    let intruder = StarkKey::from_secret(Felt::from(0xbadu32)).unwrap();
     publish(&node, &job(1, address, 16, unix_now() + 600).sign(&intruder).unwrap()).await;
     let ignored = worker.expect("ignored");
     assert!(ignored["reason"].as_str().unwrap().contains(&format!("{:#x}", intruder.public_key())), "{ignored}");

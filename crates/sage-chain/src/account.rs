@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+pub use sage_keys::{OZ_ACCOUNT_CLASS_HASH, StarkKey, oz_account_address};
 use starknet_rust::{
     accounts::{
         Account, AccountError, AccountFactory, AccountFactoryError, ConnectedAccount, ExecutionEncoding,
@@ -12,7 +13,7 @@ use starknet_rust::{
         types::{BlockId, BlockTag, Call, Felt, TransactionReceiptWithBlockInfo},
         utils::{UdcUniqueness, get_udc_deployed_address},
     },
-    signers::{LocalWallet, SigningKey},
+    signers::Signer,
 };
 use tokio::sync::Mutex;
 
@@ -23,12 +24,6 @@ use crate::{ChainClient, ChainError, ContractArtifact, RpcProvider, client::sele
 pub const UDC_ADDRESS: Felt =
     Felt::from_hex_unchecked("0x02ceed65a4bd731034c01113685c831b01c15d7d432f71afb1cf1634b53a2125");
 
-/// Class hash of the OpenZeppelin account that devnet 0.10.1 predeploys (and declares).
-pub const OZ_ACCOUNT_CLASS_HASH: Felt =
-    Felt::from_hex_unchecked("0x05b4b537eaa2399e3aa99c4e2e0208ebd6c71bc1467938cd52c798c601e43564");
-
-type Inner = SingleOwnerAccount<Arc<RpcProvider>, LocalWallet>;
-
 /// What a successful transaction left behind.
 #[derive(Debug, Clone)]
 pub struct TxOutcome {
@@ -38,24 +33,25 @@ pub struct TxOutcome {
     pub receipt: TransactionReceiptWithBlockInfo,
 }
 
-/// A Starknet account that signs with a local key.
+/// A Starknet account that signs with any `starknet-rust` [`Signer`]: by default Sage's own
+/// zeroizing [`StarkKey`], or a hardware wallet or remote signer.
 ///
 /// Nonces are tracked locally: submissions are serialised only while they are signed and handed
 /// to the node (milliseconds), then wait for their receipts concurrently. A rejected submission
 /// drops the cached nonce so the next one re-reads it from the chain.
 #[derive(Debug, Clone)]
-pub struct SageAccount {
+pub struct SageAccount<S: Signer + Send = StarkKey> {
     client: ChainClient,
-    inner: Arc<Inner>,
+    inner: Arc<SingleOwnerAccount<Arc<RpcProvider>, S>>,
     nonce: Arc<Mutex<Option<Felt>>>,
 }
 
-impl SageAccount {
-    /// An account at `address` controlled by `signing_key`.
-    pub fn new(client: ChainClient, address: Felt, signing_key: SigningKey) -> Self {
+impl<S: Signer + Send + Sync + 'static> SageAccount<S> {
+    /// An account at `address` controlled by `signer`.
+    pub fn new(client: ChainClient, address: Felt, signer: S) -> Self {
         let mut inner = SingleOwnerAccount::new(
             client.provider().clone(),
-            LocalWallet::from(signing_key),
+            signer,
             address,
             client.chain_id(),
             ExecutionEncoding::New,
@@ -74,7 +70,7 @@ impl SageAccount {
         &self.client
     }
 
-    fn map_account_err<S: std::fmt::Display>(&self, err: AccountError<S>) -> ChainError {
+    fn map_account_err<E: std::fmt::Display>(&self, err: AccountError<E>) -> ChainError {
         match err {
             AccountError::Provider(e) => self.client.map_err(Some(self.address()), e),
             AccountError::Signing(e) => ChainError::Rejected { reason: format!("signing failed: {e}") },
@@ -95,10 +91,10 @@ impl SageAccount {
     /// Sends one transaction with the next local nonce. The nonce lock is held only while `send`
     /// signs and hands the transaction to the node; a success advances the cached nonce, a
     /// failure drops it so the next submission re-reads it from the chain.
-    async fn send_with_next_nonce<T, S, Fut>(&self, send: impl FnOnce(Felt) -> Fut) -> Result<T, ChainError>
+    async fn send_with_next_nonce<T, E, Fut>(&self, send: impl FnOnce(Felt) -> Fut) -> Result<T, ChainError>
     where
-        S: std::fmt::Display,
-        Fut: std::future::Future<Output = Result<T, AccountError<S>>>,
+        E: std::fmt::Display,
+        Fut: std::future::Future<Output = Result<T, AccountError<E>>>,
     {
         let mut guard = self.nonce.lock().await;
         let nonce = match *guard {
@@ -160,28 +156,29 @@ impl SageAccount {
     }
 }
 
-/// Address of the OpenZeppelin account for `public_key` deployed with `salt`.
-pub fn oz_account_address(public_key: Felt, salt: Felt) -> Felt {
-    starknet_rust::core::utils::get_contract_address(salt, OZ_ACCOUNT_CLASS_HASH, &[public_key], Felt::ZERO)
-}
-
-/// Deploys an OpenZeppelin account for `signing_key` (DEPLOY_ACCOUNT, paid in STRK by the new
-/// account itself, so fund [`oz_account_address`] first).
-pub async fn deploy_oz_account(
-    client: &ChainClient,
-    signing_key: SigningKey,
-    salt: Felt,
-) -> Result<SageAccount, ChainError> {
-    let public_key = signing_key.verifying_key().scalar();
+/// Deploys the OpenZeppelin account of `signer` (DEPLOY_ACCOUNT, paid in STRK by the new account
+/// itself, so fund [`oz_account_address`] first). Already deployed: returns it unchanged.
+pub async fn deploy_oz_account<S>(client: &ChainClient, signer: S, salt: Felt) -> Result<SageAccount<S>, ChainError>
+where
+    S: Signer + Clone + Send + Sync + 'static,
+{
+    let public_key = signer
+        .get_public_key()
+        .await
+        .map_err(|e| ChainError::Rejected { reason: format!("signer has no public key: {e}") })?
+        .scalar();
     let address = oz_account_address(public_key, salt);
     if client.class_hash_at(address).await?.is_some() {
-        return Ok(SageAccount::new(client.clone(), address, signing_key));
+        return Ok(SageAccount::new(client.clone(), address, signer));
     }
-    let wallet = LocalWallet::from(signing_key.clone());
-    let mut factory =
-        OpenZeppelinAccountFactory::new(OZ_ACCOUNT_CLASS_HASH, client.chain_id(), wallet, client.provider().clone())
-            .await
-            .map_err(|e| ChainError::Rejected { reason: format!("signer: {e}") })?;
+    let mut factory = OpenZeppelinAccountFactory::new(
+        OZ_ACCOUNT_CLASS_HASH,
+        client.chain_id(),
+        signer.clone(),
+        client.provider().clone(),
+    )
+    .await
+    .map_err(|e| ChainError::Rejected { reason: format!("signer: {e}") })?;
     factory.set_block_id(BlockId::Tag(BlockTag::PreConfirmed));
     let deployment = factory.deploy_v3(salt);
     debug_assert_eq!(deployment.address(), address);
@@ -192,10 +189,10 @@ pub async fn deploy_oz_account(
     })?;
     client.wait_for_receipt(sent.transaction_hash).await?;
     tracing::info!(address = %format!("{address:#x}"), "OpenZeppelin account deployed");
-    Ok(SageAccount::new(client.clone(), address, signing_key))
+    Ok(SageAccount::new(client.clone(), address, signer))
 }
 
 /// Returns an account's nonce as the chain sees it.
-pub async fn chain_nonce(account: &SageAccount) -> Result<Felt, ChainError> {
+pub async fn chain_nonce<S: Signer + Send + Sync + 'static>(account: &SageAccount<S>) -> Result<Felt, ChainError> {
     account.inner.get_nonce().await.map_err(|e| account.client.map_err(Some(account.address()), e))
 }

@@ -14,7 +14,7 @@ use std::{
 use serde::Deserialize;
 use starknet_rust::{core::types::Felt, providers::Url};
 
-use crate::{ChainClient, ChainError, SageAccount};
+use crate::{ChainClient, ChainError, SageAccount, StarkKey};
 
 mod paths;
 pub use paths::{DEVNET_VERSION, cache_dir, devnet_binary, devnet_install_root};
@@ -216,17 +216,15 @@ pub async fn predeployed_accounts(rpc: &Url) -> Result<Vec<PredeployedAccount>, 
 /// The predeployed accounts of the devnet behind `client`, ready to sign (devnet test keys only;
 /// fails on a non-devnet endpoint).
 pub async fn predeployed_signers(client: &ChainClient) -> Result<Vec<SageAccount>, ChainError> {
-    Ok(predeployed_accounts(&client.config().rpc_url)
+    predeployed_accounts(&client.config().rpc_url)
         .await?
         .into_iter()
         .map(|a| {
-            SageAccount::new(
-                client.clone(),
-                a.address,
-                starknet_rust::signers::SigningKey::from_secret_scalar(a.private_key),
-            )
+            let key = StarkKey::from_secret(a.private_key)
+                .map_err(|e| ChainError::Decode { what: "predeployed account key", reason: e.to_string() })?;
+            Ok(SageAccount::new(client.clone(), a.address, key))
         })
-        .collect())
+        .collect()
 }
 
 /// Mints fee token (`amount` FRI) to `address` on the devnet at `rpc`.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount, SigningKey,
+    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount, StarkKey,
     account::chain_nonce,
     contracts::{Faucet, SageToken, TransferEvent},
     deploy_oz_account, deploy_sage,
@@ -187,11 +187,11 @@ async fn concurrent_submissions_get_distinct_nonces() {
 #[tokio::test]
 async fn fresh_oz_account_needs_fee_token_then_works() {
     let n = net().await;
-    let key = SigningKey::from_random();
+    let key = StarkKey::from_random().unwrap();
     let salt = Felt::from(3u8);
     let err = deploy_oz_account(&n.client, key.clone(), salt).await.unwrap_err();
     assert!(matches!(err, ChainError::InsufficientFeeBalance { .. }), "{err}");
-    let address = oz_account_address(key.verifying_key().scalar(), salt);
+    let address = oz_account_address(key.public_key(), salt);
     assert_eq!(n.client.class_hash_at(address).await.unwrap(), None, "nothing was half-deployed");
 
     n.devnet.mint_strk(address, 10 * SAGE).await.unwrap();

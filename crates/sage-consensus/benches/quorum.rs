@@ -6,18 +6,18 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sage_consensus::{
-    Config, Effect, Input, RoundId, State, ValidatorKey, ValidatorSet, Verdict, VoteDomain, apply,
-    vote::verify_signature, vote_hash,
+    Config, Effect, Input, RoundId, StarkKey, State, ValidatorSet, Verdict, VoteDomain, apply, sign_vote,
+    verify_signature, vote_hash,
 };
 use starknet_rust_crypto::Felt;
 
-fn time_to_qc(keys: &[ValidatorKey], set: &ValidatorSet, job: u64) -> usize {
+fn time_to_qc(keys: &[StarkKey], set: &ValidatorSet, job: u64) -> usize {
     let domain = VoteDomain { chain_id: Felt::ONE, verifier: Felt::TWO };
     let round = RoundId { job_id: Felt::from(job), proof_hash: Felt::from(0xabcu32) };
     let mut engine = State::new(Config { domain, timeout_ms: 30_000, key: None }, set.clone());
     apply(&mut engine, Input::StartRound { round, now_ms: 0 });
     for (i, key) in keys.iter().enumerate() {
-        let signature = key.sign_vote(&domain, round.job_id, round.proof_hash, Verdict::Valid).expect("sign");
+        let signature = sign_vote(key, &domain, round.job_id, round.proof_hash, Verdict::Valid).expect("sign");
         let vote =
             sage_consensus::SignedVote { round, verdict: Verdict::Valid, validator: key.public_key(), signature };
         if apply(&mut engine, Input::Vote(vote)).iter().any(|e| matches!(e, Effect::SubmitQc(_))) {
@@ -30,7 +30,7 @@ fn time_to_qc(keys: &[ValidatorKey], set: &ValidatorSet, job: u64) -> usize {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("time_to_qc");
     group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
-    let probe = ValidatorKey::from_secret(Felt::from(77u8)).expect("key");
+    let probe = StarkKey::from_secret(Felt::from(77u8)).expect("key");
     let msg = vote_hash(&VoteDomain { chain_id: Felt::ONE, verifier: Felt::TWO }, Felt::ONE, Felt::TWO, Verdict::Valid);
     let started = Instant::now();
     let reps = 50u32;
@@ -40,9 +40,8 @@ fn bench(c: &mut Criterion) {
     }
     let per_vote = started.elapsed() / reps;
     for n in [4usize, 16, 64, 256] {
-        let keys: Vec<_> =
-            (0..n).map(|i| ValidatorKey::from_secret(Felt::from(1000 + i as u64)).expect("key")).collect();
-        let set = ValidatorSet { version: 1, members: keys.iter().map(ValidatorKey::public_key).collect() };
+        let keys: Vec<_> = (0..n).map(|i| StarkKey::from_secret(Felt::from(1000 + i as u64)).expect("key")).collect();
+        let set = ValidatorSet { version: 1, members: keys.iter().map(StarkKey::public_key).collect() };
         let mut job = 0u64;
         let t = Instant::now();
         let signers = time_to_qc(&keys, &set, 0);

@@ -20,10 +20,10 @@
 //! # Example
 //!
 //! ```
-//! use sage_consensus::{apply, Config, Effect, Input, RoundId, State, ValidatorKey, ValidatorSet, Verdict, VoteDomain};
+//! use sage_consensus::{apply, Config, Effect, Input, RoundId, State, StarkKey, ValidatorSet, Verdict, VoteDomain};
 //! use starknet_rust_crypto::Felt;
 //!
-//! let keys: Vec<_> = (1..=4u32).map(|i| ValidatorKey::from_secret(Felt::from(1000 + i)).unwrap()).collect();
+//! let keys: Vec<_> = (1..=4u32).map(|i| StarkKey::from_secret(Felt::from(1000 + i)).unwrap()).collect();
 //! let set = ValidatorSet { version: 1, members: keys.iter().map(|k| k.public_key()).collect() };
 //! let domain = VoteDomain { chain_id: Felt::from(1u8), verifier: Felt::from(2u8) };
 //! let mut engines: Vec<State> = keys
@@ -58,4 +58,6 @@ pub use quorum::{
     MAX_EARLY_VOTES_PER_VALIDATOR, QcError, QuorumCertificate, RoundId, SignedVote, State, Stats, ValidatorSet, apply,
     verify_qc,
 };
-pub use vote::{SignError, Signature, ValidatorKey, Verdict, VoteDomain, proof_hash_felt, vote_hash};
+pub use vote::{
+    SignError, Signature, StarkKey, Verdict, VoteDomain, proof_hash_felt, sign_vote, verify_signature, vote_hash,
+};

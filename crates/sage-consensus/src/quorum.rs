@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use starknet_rust_crypto::Felt;
 
-use crate::vote::{Signature, ValidatorKey, Verdict, VoteDomain, verify_signature, vote_hash};
+use crate::vote::{Signature, StarkKey, Verdict, VoteDomain, sign_vote, verify_signature, vote_hash};
 
 /// Default round timeout: 30 s.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
@@ -191,7 +191,7 @@ pub struct Config {
     /// Round timeout in milliseconds.
     pub timeout_ms: u64,
     /// This validator's key (`None` for an observer that only aggregates).
-    pub key: Option<ValidatorKey>,
+    pub key: Option<StarkKey>,
 }
 
 /// The whole state of one validator's quorum engine.
@@ -335,7 +335,7 @@ fn on_local(state: &mut State, round: RoundId, verdict: Verdict, effects: &mut V
     if !matches!(r.phase, Phase::Open { .. }) || state.set.index_of(key.public_key()).is_none() {
         return;
     }
-    let Ok(signature) = key.sign_vote(&state.config.domain, round.job_id, round.proof_hash, verdict) else { return };
+    let Ok(signature) = sign_vote(&key, &state.config.domain, round.job_id, round.proof_hash, verdict) else { return };
     r.own = Some(verdict);
     let vote = SignedVote { round, verdict, validator: key.public_key(), signature };
     r.votes.insert(vote.validator, vote);

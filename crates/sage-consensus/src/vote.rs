@@ -10,14 +10,12 @@
 //! chain is worthless on another. The hash is signed with Stark ECDSA, `k` from RFC 6979, and
 //! checked on-chain with `check_ecdsa_signature(vote_hash, public_key, r, s)`.
 
+pub use sage_keys::{SignError, Signature, StarkKey, verify_signature};
 use serde::{Deserialize, Serialize};
-use starknet_rust_crypto::{Felt, get_public_key, poseidon_hash_many, rfc6979_generate_k, sign, verify};
+use starknet_rust_crypto::{Felt, poseidon_hash_many};
 
 /// `'SAGE_VOTE_V1'` as a felt (Cairo short string).
 pub const VOTE_DOMAIN_TAG: Felt = Felt::from_hex_unchecked("0x534147455f564f54455f5631");
-
-/// Largest message Stark ECDSA signs (2^251).
-const ECDSA_BOUND: Felt = Felt::from_hex_unchecked("0x800000000000000000000000000000000000000000000000000000000000000");
 
 /// Where votes are valid: one chain, one verifier contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,87 +57,15 @@ pub fn vote_hash(domain: &VoteDomain, job_id: Felt, proof_hash: Felt, verdict: V
     poseidon_hash_many(&[VOTE_DOMAIN_TAG, domain.chain_id, domain.verifier, job_id, proof_hash, verdict.to_felt()])
 }
 
-/// A Stark ECDSA signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Signature {
-    /// r
-    pub r: Felt,
-    /// s
-    pub s: Felt,
-}
-
-/// Why signing failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SignError {
-    /// The message hash is ≥ 2^251 (probability ≈ 2^-59 for a Poseidon output).
-    #[error("message hash is outside the Stark ECDSA range")]
-    MessageOutOfRange,
-    /// The private key is zero or not below the curve order.
-    #[error("invalid private key")]
-    InvalidKey,
-}
-
-/// A validator's private key. Not `Debug`-printable in full; never logged.
-#[derive(Clone)]
-pub struct ValidatorKey {
-    secret: Felt,
-    public: Felt,
-}
-
-impl std::fmt::Debug for ValidatorKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ValidatorKey").field("public", &self.public).finish_non_exhaustive()
-    }
-}
-
-impl ValidatorKey {
-    /// Wraps a secret scalar (1 ≤ secret < curve order).
-    pub fn from_secret(secret: Felt) -> Result<Self, SignError> {
-        const ORDER: Felt =
-            Felt::from_hex_unchecked("0x0800000000000010ffffffffffffffffb781126dcae7b2321e66a241adc64d2f");
-        if secret == Felt::ZERO || secret >= ORDER {
-            return Err(SignError::InvalidKey);
-        }
-        Ok(Self { secret, public: get_public_key(&secret) })
-    }
-
-    /// The public key (x coordinate), as registered on-chain.
-    pub fn public_key(&self) -> Felt {
-        self.public
-    }
-
-    /// Signs `message` (< 2^251) with `k` from RFC 6979: deterministic, no RNG involved.
-    pub fn sign(&self, message: Felt) -> Result<Signature, SignError> {
-        if message >= ECDSA_BOUND {
-            return Err(SignError::MessageOutOfRange);
-        }
-        let mut seed = Felt::ZERO;
-        loop {
-            let k = rfc6979_generate_k(&message, &self.secret, if seed == Felt::ZERO { None } else { Some(&seed) });
-            match sign(&self.secret, &message, &k) {
-                Ok(sig) => return Ok(Signature { r: sig.r, s: sig.s }),
-                // An unusable k (r = 0 or s = 0): RFC 6979 continues with the next candidate.
-                Err(_) => seed += Felt::ONE,
-            }
-        }
-    }
-
-    /// Signs the vote message for `(job_id, proof_hash, verdict)`.
-    pub fn sign_vote(
-        &self,
-        domain: &VoteDomain,
-        job_id: Felt,
-        proof_hash: Felt,
-        verdict: Verdict,
-    ) -> Result<Signature, SignError> {
-        self.sign(vote_hash(domain, job_id, proof_hash, verdict))
-    }
-}
-
-/// Checks a Stark ECDSA signature; malformed inputs are simply invalid.
-pub fn verify_signature(public_key: Felt, message: Felt, signature: &Signature) -> bool {
-    verify(&public_key, &message, &signature.r, &signature.s).unwrap_or(false)
+/// Signs the vote message for `(job_id, proof_hash, verdict)` with a validator's key.
+pub fn sign_vote(
+    key: &StarkKey,
+    domain: &VoteDomain,
+    job_id: Felt,
+    proof_hash: Felt,
+    verdict: Verdict,
+) -> Result<Signature, SignError> {
+    key.sign(vote_hash(domain, job_id, proof_hash, verdict))
 }
 
 #[cfg(test)]
@@ -157,13 +83,13 @@ mod tests {
 
     #[test]
     fn signing_is_deterministic_and_verifies() {
-        let key = ValidatorKey::from_secret(Felt::from(0xabcdef_u32)).unwrap();
+        let key = StarkKey::from_secret(Felt::from(0xabcdef_u32)).unwrap();
         let h = vote_hash(&domain(), Felt::from(7u8), Felt::from(99u8), Verdict::Valid);
         let a = key.sign(h).unwrap();
         assert_eq!(a, key.sign(h).unwrap(), "RFC 6979: same key and message give the same signature");
         assert!(verify_signature(key.public_key(), h, &a));
         assert!(!verify_signature(key.public_key(), h + Felt::ONE, &a));
-        let other = ValidatorKey::from_secret(Felt::from(5u8)).unwrap();
+        let other = StarkKey::from_secret(Felt::from(5u8)).unwrap();
         assert!(!verify_signature(other.public_key(), h, &a));
     }
 
@@ -184,21 +110,9 @@ mod tests {
     }
 
     #[test]
-    fn keys_outside_the_scalar_range_are_refused() {
-        assert_eq!(ValidatorKey::from_secret(Felt::ZERO).unwrap_err(), SignError::InvalidKey);
-        assert_eq!(ValidatorKey::from_secret(Felt::MAX).unwrap_err(), SignError::InvalidKey);
-    }
-
-    #[test]
     fn proof_hash_felt_fits_ecdsa_range() {
         let h = proof_hash_felt(&[0xff; 32]);
-        assert!(h < ECDSA_BOUND);
+        assert!(h < sage_keys::ECDSA_BOUND);
         assert_eq!(proof_hash_felt(&[0; 32]), Felt::ZERO);
-    }
-
-    #[test]
-    fn debug_does_not_print_the_secret() {
-        let key = ValidatorKey::from_secret(Felt::from(0x5ec7e7u32)).unwrap();
-        assert!(!format!("{key:?}").contains("5ec7e7"));
     }
 }

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use sage_consensus::{
     Config, Effect, Input, MAX_EARLY_VOTES, MAX_EARLY_VOTES_PER_VALIDATOR, QcError, QuorumCertificate, RoundId,
-    SignedVote, State, ValidatorKey, ValidatorSet, Verdict, VoteDomain, apply, verify_qc,
+    SignedVote, StarkKey, State, ValidatorSet, Verdict, VoteDomain, apply, sign_vote, verify_qc,
 };
 use starknet_rust_crypto::Felt;
 
@@ -16,14 +16,14 @@ const ROUND: RoundId =
     RoundId { job_id: Felt::from_hex_unchecked("0x10b"), proof_hash: Felt::from_hex_unchecked("0xfeed") };
 
 struct Net {
-    keys: Vec<ValidatorKey>,
+    keys: Vec<StarkKey>,
     set: ValidatorSet,
     engines: Vec<State>,
 }
 
 fn net(n: usize) -> Net {
-    let keys: Vec<_> = (0..n).map(|i| ValidatorKey::from_secret(Felt::from(0x1_0000 + i as u64)).unwrap()).collect();
-    let set = ValidatorSet { version: 1, members: keys.iter().map(ValidatorKey::public_key).collect() };
+    let keys: Vec<_> = (0..n).map(|i| StarkKey::from_secret(Felt::from(0x1_0000 + i as u64)).unwrap()).collect();
+    let set = ValidatorSet { version: 1, members: keys.iter().map(StarkKey::public_key).collect() };
     let engines = keys
         .iter()
         .map(|k| State::new(Config { domain: DOMAIN, timeout_ms: 30_000, key: Some(k.clone()) }, set.clone()))
@@ -125,7 +125,7 @@ fn n4f1_equivocation_is_reported_and_never_counts() {
             round: ROUND,
             verdict,
             validator: k3.public_key(),
-            signature: k3.sign_vote(&DOMAIN, ROUND.job_id, ROUND.proof_hash, verdict).unwrap(),
+            signature: sign_vote(&k3, &DOMAIN, ROUND.job_id, ROUND.proof_hash, verdict).unwrap(),
         })
         .collect();
     // Validator 0 gets 3's valid vote, then 3's invalid vote, then 1's vote.
@@ -192,8 +192,8 @@ fn forged_non_member_duplicate_and_other_round_votes_are_dropped_and_counted() {
     forged.verdict = Verdict::Invalid;
     assert!(apply(e, Input::Vote(forged)).is_empty());
     // Non-member.
-    let outsider = ValidatorKey::from_secret(Felt::from(0xbad_u32)).unwrap();
-    let sig = outsider.sign_vote(&DOMAIN, ROUND.job_id, ROUND.proof_hash, Verdict::Valid).unwrap();
+    let outsider = StarkKey::from_secret(Felt::from(0xbad_u32)).unwrap();
+    let sig = sign_vote(&outsider, &DOMAIN, ROUND.job_id, ROUND.proof_hash, Verdict::Valid).unwrap();
     assert!(
         apply(
             e,
@@ -212,7 +212,7 @@ fn forged_non_member_duplicate_and_other_round_votes_are_dropped_and_counted() {
     // Another domain (a vote signed for another verifier contract) does not verify here.
     let k2 = &net.keys[2];
     let other_domain = VoteDomain { verifier: Felt::from(1u8), ..DOMAIN };
-    let sig = k2.sign_vote(&other_domain, ROUND.job_id, ROUND.proof_hash, Verdict::Valid).unwrap();
+    let sig = sign_vote(k2, &other_domain, ROUND.job_id, ROUND.proof_hash, Verdict::Valid).unwrap();
     apply(
         e,
         Input::Vote(SignedVote { round: ROUND, verdict: Verdict::Valid, validator: k2.public_key(), signature: sig }),
@@ -288,8 +288,8 @@ fn verify_qc_rejects_tampering() {
 }
 
 /// A vote by `key` for round `round`, signed over `DOMAIN`.
-fn signed(key: &ValidatorKey, round: RoundId, verdict: Verdict) -> SignedVote {
-    let signature = key.sign_vote(&DOMAIN, round.job_id, round.proof_hash, verdict).unwrap();
+fn signed(key: &StarkKey, round: RoundId, verdict: Verdict) -> SignedVote {
+    let signature = sign_vote(key, &DOMAIN, round.job_id, round.proof_hash, verdict).unwrap();
     SignedVote { round, verdict, validator: key.public_key(), signature }
 }
 

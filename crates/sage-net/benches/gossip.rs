@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use sage_consensus::vote::ValidatorKey;
+use sage_keys::StarkKey;
 use sage_net::{NetConfig, NetEvent, NodeHandle, Topic};
 use starknet_types_core::felt::Felt;
 use tokio::{
@@ -54,7 +54,7 @@ async fn gossip(n: usize) -> Vec<Duration> {
             let first: &NodeHandle = first;
             config.bootstrap.push(first.listen_addr().clone());
         }
-        let key = ValidatorKey::from_secret(Felt::from(0x9000 + i as u64)).expect("key");
+        let key = StarkKey::from_secret(Felt::from(0x9000 + i as u64)).expect("key");
         let (node, rx) =
             NodeHandle::start(config, libp2p::identity::Keypair::generate_ed25519(), key).await.expect("start");
         nodes.push(node);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use starknet_types_core::felt::Felt;
 
 use crate::message::{MessageError, SignedMessage, Topic};
-use sage_consensus::vote::ValidatorKey;
+use sage_keys::StarkKey;
 
 /// Longest refusal reason carried in a [`JobOutcome::Refused`].
 pub const MAX_REASON_BYTES: usize = 512;
@@ -91,14 +91,14 @@ fn read<T: serde::de::DeserializeOwned>(msg: &SignedMessage, topic: Topic) -> Re
     serde_json::from_slice(&msg.payload).map_err(|e| MessageError::Malformed(e.to_string()))
 }
 
-fn sign<T: Serialize>(value: &T, topic: Topic, key: &ValidatorKey) -> Result<SignedMessage, MessageError> {
+fn sign<T: Serialize>(value: &T, topic: Topic, key: &StarkKey) -> Result<SignedMessage, MessageError> {
     let payload = serde_json::to_vec(value).map_err(|e| MessageError::Malformed(e.to_string()))?;
     SignedMessage::sign(topic, payload, key)
 }
 
 impl JobAssignment {
     /// Signs this assignment into a gossip message for [`Topic::Jobs`].
-    pub fn sign(&self, key: &ValidatorKey) -> Result<SignedMessage, MessageError> {
+    pub fn sign(&self, key: &StarkKey) -> Result<SignedMessage, MessageError> {
         sign(self, Topic::Jobs, key)
     }
 
@@ -110,7 +110,7 @@ impl JobAssignment {
 
 impl JobResult {
     /// Signs this result into a gossip message for [`Topic::Results`].
-    pub fn sign(&self, key: &ValidatorKey) -> Result<SignedMessage, MessageError> {
+    pub fn sign(&self, key: &StarkKey) -> Result<SignedMessage, MessageError> {
         self.check()?;
         sign(self, Topic::Results, key)
     }
@@ -167,8 +167,8 @@ mod hex32 {
 mod tests {
     use super::*;
 
-    fn key(secret: u8) -> ValidatorKey {
-        ValidatorKey::from_secret(Felt::from(secret)).unwrap()
+    fn key(secret: u8) -> StarkKey {
+        StarkKey::from_secret(Felt::from(secret)).unwrap()
     }
 
     #[test]

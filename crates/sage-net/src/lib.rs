@@ -18,7 +18,7 @@
 //!
 //! ```no_run
 //! use sage_net::{NetConfig, NodeHandle, Topic, load_or_create_identity};
-//! # async fn run(key: sage_consensus::vote::ValidatorKey) -> Result<(), sage_net::NetError> {
+//! # async fn run(key: sage_keys::StarkKey) -> Result<(), sage_net::NetError> {
 //! let identity = load_or_create_identity(std::path::Path::new("/var/lib/sage/p2p.key"))?;
 //! let (node, mut events) = NodeHandle::start(NetConfig::default(), identity, key).await?;
 //! println!("listening on {}", node.listen_addr());

@@ -8,7 +8,7 @@
 //! A message reaches application code only after its version, size, topic and Stark ECDSA
 //! signature were checked; anything else is rejected at the gossip layer (and not forwarded).
 
-use sage_consensus::vote::{SignError, Signature, ValidatorKey, verify_signature};
+use sage_keys::{SignError, Signature, StarkKey, verify_signature};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use starknet_rust_crypto::poseidon_hash_many;
@@ -127,7 +127,7 @@ fn signed_hash(topic: Topic, signer: Felt, payload: &[u8]) -> Felt {
 
 impl SignedMessage {
     /// Signs `payload` for `topic`.
-    pub fn sign(topic: Topic, payload: Vec<u8>, key: &ValidatorKey) -> Result<Self, MessageError> {
+    pub fn sign(topic: Topic, payload: Vec<u8>, key: &StarkKey) -> Result<Self, MessageError> {
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(MessageError::TooLarge { size: payload.len(), max: MAX_PAYLOAD_BYTES });
         }
@@ -181,7 +181,7 @@ pub struct Heartbeat {
 
 impl Heartbeat {
     /// Signs this heartbeat into a gossip message.
-    pub fn sign(&self, key: &ValidatorKey) -> Result<SignedMessage, MessageError> {
+    pub fn sign(&self, key: &StarkKey) -> Result<SignedMessage, MessageError> {
         let payload = serde_json::to_vec(self).map_err(|e| MessageError::Malformed(e.to_string()))?;
         SignedMessage::sign(Topic::Heartbeats, payload, key)
     }
@@ -203,8 +203,8 @@ impl Heartbeat {
 mod tests {
     use super::*;
 
-    fn key() -> ValidatorKey {
-        ValidatorKey::from_secret(Felt::from(0x77u8)).unwrap()
+    fn key() -> StarkKey {
+        StarkKey::from_secret(Felt::from(0x77u8)).unwrap()
     }
 
     #[test]

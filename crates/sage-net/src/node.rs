@@ -12,7 +12,7 @@ use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify, identity::Keypair, kad, multiaddr::Protocol, noise,
     request_response, swarm::NetworkBehaviour, swarm::SwarmEvent, tcp, yamux,
 };
-use sage_consensus::vote::ValidatorKey;
+use sage_keys::StarkKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -162,7 +162,7 @@ pub struct NetStats {
 pub struct NodeHandle {
     peer_id: PeerId,
     listen: Multiaddr,
-    key: ValidatorKey,
+    key: StarkKey,
     tx: mpsc::Sender<Command>,
 }
 
@@ -204,7 +204,7 @@ impl NodeHandle {
     pub async fn start(
         config: NetConfig,
         identity: Keypair,
-        key: ValidatorKey,
+        key: StarkKey,
     ) -> Result<(Self, mpsc::Receiver<NetEvent>), NetError> {
         let mut swarm = build_swarm(&config, identity)?;
         swarm.listen_on(config.listen.clone()).map_err(|e| NetError::Start(e.to_string()))?;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sage_consensus::vote::ValidatorKey;
+use sage_keys::StarkKey;
 use sage_net::{
     Heartbeat, NetConfig, NetError, NetEvent, NodeHandle, PeerId, SignedMessage, Topic, blob_hash,
     load_or_create_identity,
@@ -11,8 +11,8 @@ use sage_net::{
 use starknet_types_core::felt::Felt;
 use tokio::{sync::mpsc::Receiver, time::timeout};
 
-fn key(i: u32) -> ValidatorKey {
-    ValidatorKey::from_secret(Felt::from(0x5000 + i)).unwrap()
+fn key(i: u32) -> StarkKey {
+    StarkKey::from_secret(Felt::from(0x5000 + i)).unwrap()
 }
 
 async fn node(

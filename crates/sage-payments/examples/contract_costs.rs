@@ -13,7 +13,7 @@ use sage_chain::{
     deploy_sage,
     devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
-use sage_consensus::{ValidatorKey, Verdict, VoteDomain};
+use sage_consensus::{StarkKey, Verdict, VoteDomain, sign_vote};
 use sage_staking::{TeeEvidence, register_worker};
 use starknet_rust::{
     core::types::{ExecuteInvocation, TransactionReceipt, TransactionTrace},
@@ -82,7 +82,7 @@ async fn main() -> Res<()> {
     let mut job_no = 0u64;
     for n in [4usize, 16, 64] {
         let keys: Vec<_> =
-            (0..n).map(|i| ValidatorKey::from_secret(Felt::from(10_000 + i as u64))).collect::<Result<_, _>>()?;
+            (0..n).map(|i| StarkKey::from_secret(Felt::from(10_000 + i as u64))).collect::<Result<_, _>>()?;
         let members: Vec<_> = keys.iter().map(|k| (k.public_key(), Felt::from(0xa000u32))).collect();
         verifier.set_validators(&owner, &members).await?;
         let (version, _, threshold) = verifier.validator_set(&client).await?;
@@ -96,7 +96,7 @@ async fn main() -> Res<()> {
         jobs.submit_result(&worker, job, Felt::ONE, proof).await?;
         let domain = VoteDomain { chain_id: client.chain_id(), verifier: verifier.address };
         let sigs: Vec<_> = (0..threshold)
-            .map(|i| keys[i as usize].sign_vote(&domain, job, proof, Verdict::Valid).map(|s| (i, s.r, s.s)))
+            .map(|i| sign_vote(&keys[i as usize], &domain, job, proof, Verdict::Valid).map(|s| (i, s.r, s.s)))
             .collect::<Result<_, _>>()?;
         let out = verifier.submit_qc(&owner, job, proof, true, version, &sigs).await?;
         rows.push(measure(&client, &format!("submit_qc n={n} ({threshold} sigs)"), &out, 0).await?);

@@ -15,8 +15,8 @@ use sage_chain::{
     devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
 use sage_consensus::{
-    Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, State, ValidatorKey, ValidatorSet, Verdict,
-    VoteDomain, apply, verify_qc, vote_hash,
+    Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, StarkKey, State, ValidatorSet, Verdict, VoteDomain,
+    apply, sign_vote, verify_qc, vote_hash,
 };
 use sage_payments::{build_claim, claim_context, decrypt_balance, fetch_balance, pay, payment_nonce};
 use sage_staking::{TeeEvidence, register_worker};
@@ -35,7 +35,7 @@ struct Net {
     verifier: ProofVerifier,
     payments: PaymentRouter,
     privacy: PrivacyRouter,
-    keys: Vec<ValidatorKey>,
+    keys: Vec<StarkKey>,
     sk: SecretKey,
 }
 
@@ -64,7 +64,7 @@ async fn net(validators: usize) -> Net {
         verifier: ProofVerifier::at(at("ProofVerifier")),
         payments: PaymentRouter::at(at("PaymentRouter")),
         privacy: PrivacyRouter::at(at("PrivacyRouter")),
-        keys: (0..validators).map(|i| ValidatorKey::from_secret(Felt::from(1_000 + i as u64)).unwrap()).collect(),
+        keys: (0..validators).map(|i| StarkKey::from_secret(Felt::from(1_000 + i as u64)).unwrap()).collect(),
         sk: SecretKey::from_seed(&[1; 32]),
         _devnet: devnet,
         client,
@@ -106,7 +106,7 @@ fn sigs(n: &Net, indices: &[u32], job: Felt, proof: Felt, verdict: Verdict) -> V
     indices
         .iter()
         .map(|&i| {
-            let s = n.keys[i as usize].sign_vote(&domain(n), job, proof, verdict).unwrap();
+            let s = sign_vote(&n.keys[i as usize], &domain(n), job, proof, verdict).unwrap();
             (i, s.r, s.s)
         })
         .collect()
@@ -139,9 +139,9 @@ async fn a_sage_consensus_qc_is_accepted_settles_the_job_and_is_final() {
 
     // The QC comes out of sage-consensus's own engine: validators 0, 2 and 3 verify the proof and
     // broadcast their votes, an observer aggregates them.
-    let set = ValidatorSet { version: 1, members: n.keys.iter().map(ValidatorKey::public_key).collect() };
+    let set = ValidatorSet { version: 1, members: n.keys.iter().map(StarkKey::public_key).collect() };
     let round = RoundId { job_id: job, proof_hash: proof };
-    let engine = |key: Option<ValidatorKey>| {
+    let engine = |key: Option<StarkKey>| {
         let mut s = State::new(Config { domain: domain(&n), timeout_ms: 60_000, key }, set.clone());
         apply(&mut s, Input::StartRound { round, now_ms: 0 });
         s
@@ -201,7 +201,7 @@ async fn malformed_qcs_are_refused() {
     assert_eq!(reason(&submit(sigs(&n, &[1, 0, 2], job, proof, v), 1).await), "PV: signers not sorted");
     // A key outside the set, signing in a member's slot.
     let outsider =
-        ValidatorKey::from_secret(Felt::from(0xbad_u32)).unwrap().sign_vote(&domain(&n), job, proof, v).unwrap();
+        sign_vote(&StarkKey::from_secret(Felt::from(0xbad_u32)).unwrap(), &domain(&n), job, proof, v).unwrap();
     let mut s = sigs(&n, &[0, 1], job, proof, v);
     s.push((3, outsider.r, outsider.s));
     assert_eq!(reason(&submit(s, 1).await), "PV: bad signature");
@@ -255,7 +255,7 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     n.staking.register_validator(&n.other, n.keys[0].public_key()).await.unwrap();
     let (job, proof) = (Felt::from(3u8), Felt::from(33u8));
     let vote = |i: usize, v: Verdict| {
-        let s = n.keys[i].sign_vote(&domain(&n), job, proof, v).unwrap();
+        let s = sign_vote(&n.keys[i], &domain(&n), job, proof, v).unwrap();
         (v == Verdict::Valid, s.r, s.s)
     };
     let (yes, no) = (vote(0, Verdict::Valid), vote(0, Verdict::Invalid));
@@ -268,12 +268,12 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     assert_eq!(n.staking.get_stake(&n.client, n.other.address()).await.unwrap().slashed_total, 0);
 
     // The evidence as sage-consensus detects it: an observer receives both votes of member 0.
-    let set = ValidatorSet { version: 1, members: n.keys.iter().map(ValidatorKey::public_key).collect() };
+    let set = ValidatorSet { version: 1, members: n.keys.iter().map(StarkKey::public_key).collect() };
     let round = RoundId { job_id: job, proof_hash: proof };
     let mut observer = State::new(Config { domain: domain(&n), timeout_ms: 60_000, key: None }, set);
     apply(&mut observer, Input::StartRound { round, now_ms: 0 });
     let signed = |v: Verdict| {
-        let signature = n.keys[0].sign_vote(&domain(&n), job, proof, v).unwrap();
+        let signature = sign_vote(&n.keys[0], &domain(&n), job, proof, v).unwrap();
         SignedVote { round, verdict: v, validator: n.keys[0].public_key(), signature }
     };
     let mut effects = apply(&mut observer, Input::Vote(signed(Verdict::Valid)));

@@ -1,7 +1,7 @@
 //! What a Sage network accepts: whitelisted measurements, TCB statuses, no debug, report data
 //! bound to the worker key and a nonce; whitelist updates signed by governance.
 
-use sage_consensus::vote::{SignError, Signature, ValidatorKey, verify_signature};
+use sage_keys::{SignError, Signature, StarkKey, verify_signature};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use starknet_rust_crypto::poseidon_hash_many;
@@ -66,7 +66,7 @@ pub struct SignedWhitelist {
 
 impl SignedWhitelist {
     /// Signs `whitelist` with the governance key.
-    pub fn sign(whitelist: Whitelist, governance: &ValidatorKey) -> Result<Self, SignError> {
+    pub fn sign(whitelist: Whitelist, governance: &StarkKey) -> Result<Self, SignError> {
         let signature = governance.sign(whitelist_hash(&whitelist))?;
         Ok(Self { whitelist, signature })
     }
@@ -236,8 +236,8 @@ mod tests {
         .unwrap()
     }
 
-    fn governance() -> ValidatorKey {
-        ValidatorKey::from_secret(Felt::from(0x60_0e_u32)).unwrap()
+    fn governance() -> StarkKey {
+        StarkKey::from_secret(Felt::from(0x60_0e_u32)).unwrap()
     }
 
     fn whitelist_for(a: &VerifiedAttestation, version: u64) -> Whitelist {

@@ -2,7 +2,7 @@
 //! `test-data/README.md`).
 
 use proptest::prelude::*;
-use sage_consensus::vote::ValidatorKey;
+use sage_keys::StarkKey;
 use sage_tee::{
     Evidence, Policy, PolicyError, SignedWhitelist, TeeError, TeeType, VerifiedAttestation, Whitelist, WhitelistEntry,
     verify_evidence,
@@ -104,8 +104,8 @@ fn malformed_and_oversized_inputs_are_typed_errors() {
     assert!(matches!(err, TeeError::Malformed { .. }), "{err}");
 }
 
-fn governance() -> ValidatorKey {
-    ValidatorKey::from_secret(Felt::from(0x60_0e_u32)).unwrap()
+fn governance() -> StarkKey {
+    StarkKey::from_secret(Felt::from(0x60_0e_u32)).unwrap()
 }
 
 fn whitelist_for(a: &VerifiedAttestation, version: u64) -> Whitelist {
@@ -123,7 +123,7 @@ fn whitelist_for(a: &VerifiedAttestation, version: u64) -> Whitelist {
 fn whitelist_updates_need_the_governance_signature_and_a_newer_version() {
     let a = verify_evidence(&snp(), PINNED_NOW).unwrap();
     let mut policy = Policy::production(governance().public_key(), Whitelist { version: 3, entries: vec![] });
-    let intruder = ValidatorKey::from_secret(Felt::from(0xbadu32)).unwrap();
+    let intruder = StarkKey::from_secret(Felt::from(0xbadu32)).unwrap();
     let forged = SignedWhitelist::sign(whitelist_for(&a, 4), &intruder).unwrap();
     assert_eq!(policy.update_whitelist(forged).unwrap_err(), PolicyError::BadSignature);
     let mut altered = SignedWhitelist::sign(whitelist_for(&a, 4), &governance()).unwrap();

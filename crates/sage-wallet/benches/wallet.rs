@@ -27,14 +27,14 @@ fn bench_keys(c: &mut Criterion) {
     let m = Mnemonic::from_entropy_32(&[2; 32]);
     let w = Wallet::from_mnemonic(&m, "", Derivation::Braavos, 0).expect("derive");
     let hash = Felt::from(0x1234_5678u64);
-    let sig = w.signer().sign(&hash).expect("sign");
+    let sig = w.signer().sign(hash).expect("sign");
     let mut g = c.benchmark_group("keys");
     g.bench_function("wallet_from_mnemonic_braavos", |b| {
         b.iter(|| Wallet::from_mnemonic(black_box(&m), "", Derivation::Braavos, 0).expect("derive"))
     });
-    g.bench_function("ecdsa_sign_rfc6979", |b| b.iter(|| w.signer().sign(black_box(&hash)).expect("sign")));
+    g.bench_function("ecdsa_sign_rfc6979", |b| b.iter(|| w.signer().sign(black_box(hash)).expect("sign")));
     g.bench_function("ecdsa_verify", |b| {
-        b.iter(|| sage_wallet::verify(&w.public_key(), black_box(&hash), &sig).expect("verify"))
+        b.iter(|| sage_wallet::verify_signature(w.public_key(), black_box(hash), &sig))
     });
     g.finish();
 }

@@ -59,15 +59,6 @@ pub enum DeriveError {
     ZeroKey,
 }
 
-/// A Stark private key was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// Zero, or not below the curve order `n`.
-    #[error("Stark private key must be in [1, n)")]
-    OutOfRange,
-}
-
 /// A keystore could not be written or read.
 #[derive(Debug, Error)]
 #[non_exhaustive]

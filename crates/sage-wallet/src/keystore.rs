@@ -37,7 +37,7 @@ use zeroize::Zeroizing;
 
 use crate::derive::Derivation;
 use crate::error::{KeystoreError, RngError};
-use crate::signer::StarkSigner;
+use sage_keys::StarkKey;
 
 /// scrypt cost parameters (`N = 2^log_n`, memory `128 · r · N` bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub struct WalletMetadata {
 #[derive(Debug)]
 pub struct DecryptedKeystore {
     /// The Stark account key.
-    pub stark: StarkSigner,
+    pub stark: StarkKey,
     /// The ElGamal key, present in keystores written by Sage.
     pub elgamal: Option<obelysk_elgamal::SecretKey>,
     /// Sage metadata, present in keystores written by Sage.
@@ -256,7 +256,7 @@ fn open(dk: &[u8; 32], cipher: &str, iv: &[u8], ct: &[u8], tag: &[u8]) -> Result
 
 /// Encrypts keys into keystore JSON.
 pub fn encrypt(
-    stark: &StarkSigner,
+    stark: &StarkKey,
     elgamal: Option<(&obelysk_elgamal::SecretKey, WalletMetadata)>,
     password: &str,
     params: ScryptParams,
@@ -276,7 +276,7 @@ pub fn encrypt(
                 derivation: meta.derivation,
                 account_index: meta.account_index,
                 public_key: stark.public_key(),
-                address: crate::account::oz_account_address(&stark.public_key()),
+                address: sage_keys::oz_account_address(stark.public_key(), stark.public_key()),
                 elgamal_public_key: sk.public_key(),
                 elgamal: seal(&dk, &esecret)?,
             })
@@ -332,7 +332,7 @@ pub fn decrypt(json: &str, password: &str) -> Result<DecryptedKeystore, Keystore
     let dk = derive_key(password, &kp.salt, &sp);
     let secret = open(&dk, &ks.crypto.cipher, &ks.crypto.cipherparams.iv, &ks.crypto.ciphertext, &ks.crypto.mac)?;
     let secret = key32(&secret, "Stark key longer than 32 bytes")?;
-    let stark = StarkSigner::new(&Felt::from_bytes_be(&secret))
+    let stark = StarkKey::from_secret(Felt::from_bytes_be(&secret))
         .map_err(|_| KeystoreError::InvalidKey("Stark key not in [1, n)"))?;
     let (elgamal, metadata) = match ks.sage {
         None => (None, None),
@@ -418,6 +418,6 @@ pub fn read(path: &Path, password: &str) -> Result<DecryptedKeystore, KeystoreEr
 }
 
 /// Reads only the Stark key from any v3 keystore (e.g. one created by `starkli signer keystore`).
-pub fn read_stark_key(path: &Path, password: &str) -> Result<StarkSigner, KeystoreError> {
+pub fn read_stark_key(path: &Path, password: &str) -> Result<StarkKey, KeystoreError> {
     read(path, password).map(|d| d.stark)
 }

@@ -2,8 +2,8 @@
 //! or EIP-2645 derivation), its OpenZeppelin account address, and an ElGamal key for
 //! confidential payments ([`obelysk_elgamal`]), all kept in a starkli-compatible keystore.
 //!
-//! The main type is [`Wallet`]; [`StarkSigner`] implements `starknet-rust`'s
-//! [`Signer`](starknet_rust::signers::Signer) so accounts can sign with it.
+//! The main type is [`Wallet`]; its Stark key is a [`StarkKey`] (from `sage-keys`), which implements `starknet-rust`'s
+//! `Signer` trait so accounts can sign with it.
 //!
 //! ```
 //! use sage_wallet::{Derivation, KeystoreOptions, Mnemonic, ScryptParams, Wallet};
@@ -25,8 +25,8 @@
 //! assert!(Wallet::open(&path, "wrong").is_err());
 //!
 //! let hash = starknet_types_core::felt::Felt::from(0x1234u32);
-//! let signature = wallet.signer().sign(&hash)?;
-//! assert!(sage_wallet::verify(&wallet.public_key(), &hash, &signature)?);
+//! let signature = wallet.signer().sign(hash)?;
+//! assert!(sage_wallet::verify_signature(wallet.public_key(), hash, &signature));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -43,7 +43,7 @@
 //!
 //! # Secrets
 //!
-//! Secret-holding types (`Mnemonic`, `StarkSigner`, `ExtendedPrivateKey`, ElGamal `SecretKey`)
+//! Secret-holding types (`Mnemonic`, `StarkKey`, `ExtendedPrivateKey`, ElGamal `SecretKey`)
 //! redact themselves in `Debug` and keep their bytes in zeroizing buffers where the underlying
 //! crates allow; copies made inside `bip39`, `k256`, `scrypt` and the Stark curve library are
 //! not zeroized. Stark ECDSA and BIP-32 public-key computation are not guaranteed constant time.
@@ -52,19 +52,18 @@
 //!
 //! None.
 
-mod account;
 pub mod bip32;
 pub mod derive;
 mod error;
 pub mod keystore;
 mod mnemonic;
-mod signer;
 mod wallet;
 
-pub use account::{OZ_ACCOUNT_CLASS_HASH, account_address, oz_account_address};
 pub use derive::{Derivation, grind_key};
-pub use error::{DeriveError, KeyError, KeystoreError, MnemonicError, RngError};
+pub use error::{DeriveError, KeystoreError, MnemonicError, RngError};
 pub use keystore::{KeystoreOptions, ScryptParams, WalletMetadata};
 pub use mnemonic::Mnemonic;
-pub use signer::{StarkSigner, verify};
+pub use sage_keys::{
+    OZ_ACCOUNT_CLASS_HASH, SignError, Signature, StarkKey, account_address, oz_account_address, verify_signature,
+};
 pub use wallet::{Wallet, WalletSummary};

@@ -10,7 +10,7 @@ use crate::derive::{self, Derivation};
 use crate::error::{DeriveError, KeystoreError};
 use crate::keystore::{self, KeystoreOptions, ScryptParams, WalletMetadata};
 use crate::mnemonic::Mnemonic;
-use crate::signer::StarkSigner;
+use sage_keys::StarkKey;
 
 /// Public facts about a wallet, shaped for `--json` output: felts as `0x`-prefixed hex.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -32,7 +32,7 @@ pub struct WalletSummary {
 /// A Stark account key, an ElGamal key and how they were derived. `Debug` prints public data only.
 #[derive(Debug, Clone)]
 pub struct Wallet {
-    stark: StarkSigner,
+    stark: StarkKey,
     elgamal: SecretKey,
     metadata: WalletMetadata,
 }
@@ -48,18 +48,18 @@ impl Wallet {
     ) -> Result<Self, DeriveError> {
         let seed = mnemonic.to_seed(passphrase);
         let stark_key = derive::stark_private_key(&seed, derivation, account_index)?;
-        let stark = StarkSigner::new(&stark_key).map_err(|_| DeriveError::ZeroKey)?;
+        let stark = StarkKey::from_secret(stark_key).map_err(|_| DeriveError::ZeroKey)?;
         let elgamal = derive::elgamal_secret_key(&seed, account_index)?;
         Ok(Self { stark, elgamal, metadata: WalletMetadata { derivation: Some(derivation), account_index } })
     }
 
     /// Assembles a wallet from existing keys.
-    pub fn from_parts(stark: StarkSigner, elgamal: SecretKey, metadata: WalletMetadata) -> Self {
+    pub fn from_parts(stark: StarkKey, elgamal: SecretKey, metadata: WalletMetadata) -> Self {
         Self { stark, elgamal, metadata }
     }
 
     /// The signer for `starknet-rust` accounts.
-    pub fn signer(&self) -> &StarkSigner {
+    pub fn signer(&self) -> &StarkKey {
         &self.stark
     }
 
@@ -70,7 +70,7 @@ impl Wallet {
 
     /// The OpenZeppelin account address (salt = public key), see [`crate::oz_account_address`].
     pub fn address(&self) -> Felt {
-        crate::account::oz_account_address(&self.stark.public_key())
+        sage_keys::oz_account_address(self.stark.public_key(), self.stark.public_key())
     }
 
     /// The ElGamal secret key.

@@ -1,4 +1,4 @@
-//! `StarkSigner` plugs into `starknet-rust` accounts, and our OpenZeppelin address equals what
+//! The wallet's `StarkKey` plugs into `starknet-rust` accounts, and our OpenZeppelin address equals what
 //! `starknet-rust`'s OpenZeppelin account factory would deploy to. No network is used.
 
 use sage_wallet::{Derivation, Mnemonic, OZ_ACCOUNT_CLASS_HASH, Wallet};

@@ -1,8 +1,8 @@
 //! Known-answer vectors from independent sources: BIP-39 (Trezor), BIP-44 (Ethereum's
-//! `m/44'/60'/0'/0/0`), Argent X's own derivation tests, RFC 6979 determinism.
+//! `m/44'/60'/0'/0/0`), Argent X's own derivation tests. (Stark ECDSA vectors live with the key, in `sage-keys`.)
 
 use sage_wallet::bip32::{DerivationPath, ExtendedPrivateKey};
-use sage_wallet::{Derivation, Mnemonic, MnemonicError, StarkSigner, Wallet, grind_key};
+use sage_wallet::{Derivation, Mnemonic, MnemonicError, Wallet, grind_key};
 use starknet_types_core::felt::Felt;
 
 fn bytes<const N: usize>(h: &str) -> [u8; N] {
@@ -103,26 +103,6 @@ fn grind_key_vector_from_ecosystem_notes() {
     );
 }
 
-/// RFC 6979: signatures are deterministic, verify, and match starknet-rust's own signer.
-#[test]
-fn rfc6979_signatures() {
-    let sk = Felt::from_hex_unchecked("0x71d7bb07b9a64f6f78ac4c816aff4da9");
-    let signer = StarkSigner::new(&sk).expect("key");
-    let reference = starknet_rust::signers::SigningKey::from_secret_scalar(sk);
-    for h in [1u64, 2, 0xdead_beef, u64::MAX] {
-        let hash = Felt::from(h);
-        let a = signer.sign(&hash).expect("sign");
-        let b = signer.sign(&hash).expect("sign");
-        assert_eq!((a.r, a.s), (b.r, b.s), "deterministic");
-        let r = reference.sign(&hash).expect("reference");
-        assert_eq!((a.r, a.s), (r.r, r.s));
-        assert!(sage_wallet::verify(&signer.public_key(), &hash, &a).expect("verify"));
-        assert!(!sage_wallet::verify(&signer.public_key(), &(hash + Felt::ONE), &a).expect("verify"));
-    }
-    // A hash >= 2^251 is a typed error, not a panic.
-    assert!(signer.sign(&Felt::MAX).is_err());
-}
-
 #[test]
 fn mnemonic_errors_name_the_problem() {
     let good = Mnemonic::from_entropy_32(&[7u8; 32]).phrase().to_string();
@@ -142,44 +122,4 @@ fn mnemonic_errors_name_the_problem() {
     // Case and spacing are normalised.
     let messy = format!("  {}  ", good.to_uppercase().replace(' ', " \t "));
     assert_eq!(Mnemonic::parse(&messy).expect("normalised").phrase().as_str(), good);
-}
-
-/// Stark ECDSA vectors published by other implementations (StarkWare crypto-cpp verify
-/// vectors; the starknet.dart RFC 6979 `k` and signature vectors), checked through our signer.
-#[test]
-fn stark_ecdsa_independent_vectors() {
-    let f = Felt::from_hex_unchecked;
-    let sk = f("0x0139fe4d6f02e666e86a6f58e65060f115cd3c185bd9e98bd829636931458f79");
-    let hash = f("0x06fea80189363a786037ed3e7ba546dad0ef7de49fccae0e31eb658b7dd4ea76");
-    assert_eq!(
-        starknet_rust_crypto::rfc6979_generate_k(&hash, &sk, None),
-        f("0x738245b914bff42937b4cb377be9920abd5e8476e8998bfc74cb6cca4b9167f")
-    );
-    let seeded = starknet_rust_crypto::rfc6979_generate_k(
-        &Felt::from_dec_str("2356066842316221201497701892898101048997905787746711569653082123202087193229")
-            .expect("dec"),
-        &Felt::from(1234u32),
-        Some(&Felt::from(32u32)),
-    );
-    assert_eq!(
-        seeded,
-        Felt::from_dec_str("587135542530060539212175581789321092458737758169789380555529615008663266745").expect("dec")
-    );
-    let sig = StarkSigner::new(&sk).expect("key").sign(&hash).expect("sign");
-    assert_eq!(sig.r, f("0x061ec782f76a66f6984efc3a1b6d152a124c701c00abdd2bf76641b4135c770f"));
-    assert_eq!(sig.s, f("0x04e44e759cea02c23568bb4d8a09929bbca8768ab68270d50c18d214166ccd9a"));
-
-    let valid = starknet_rust::core::crypto::Signature {
-        r: f("0x0411494b501a98abd8262b0da1351e17899a0c4ef23dd2f96fec5ba847310b20"),
-        s: f("0x0405c3191ab3883ef2b763af35bc5f5d15b3b4e99461d70e84c654a351a7c81b"),
-    };
-    let g_x = f("0x01ef15c18599971b7beced415a40f0c7deacfd9b0d1819e03d723d8bc943cfca");
-    assert!(sage_wallet::verify(&g_x, &Felt::TWO, &valid).expect("verify"));
-    let invalid = starknet_rust::core::crypto::Signature {
-        r: f("0x0173fd03d8b008ee7432977ac27d1e9d1a1f6c98b1a2f05fa84a21c84c44e882"),
-        s: f("0x01f2c44a7798f55192f153b4c48ea5c1241fbb69e6132cc8a0da9c5b62a4286e"),
-    };
-    let other = f("0x077a4b314db07c45076d11f62b6f9e748a39790441823307743cf00d6597ea43");
-    let msg = f("0x0397e76d1667c4454bfb83514e120583af836f8e32a516765497823eabe16a3f");
-    assert!(!sage_wallet::verify(&other, &msg, &invalid).expect("verify"));
 }

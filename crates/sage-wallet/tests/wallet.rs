@@ -6,7 +6,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use sage_wallet::keystore::{self, DecryptedKeystore};
 use sage_wallet::{
-    Derivation, KeystoreError, KeystoreOptions, Mnemonic, ScryptParams, StarkSigner, Wallet, oz_account_address,
+    Derivation, KeystoreError, KeystoreOptions, Mnemonic, ScryptParams, StarkKey, Wallet, oz_account_address,
 };
 use starknet_rust::signers::Signer;
 use starknet_types_core::felt::Felt;
@@ -45,7 +45,7 @@ fn schemes_indices_and_passphrase_give_distinct_keys() {
     assert_ne!(plain.elgamal_public_key(), idx1.elgamal_public_key());
     // The ElGamal secret is not the Stark secret.
     assert_ne!(plain.elgamal_secret_key().expose_scalar().to_felt(), plain.signer().expose_secret());
-    assert_eq!(plain.address(), oz_account_address(&plain.public_key()));
+    assert_eq!(plain.address(), oz_account_address(plain.public_key(), plain.public_key()));
     assert!(Wallet::from_mnemonic(&m, "", Derivation::Braavos, 1 << 31).is_err());
 }
 
@@ -210,14 +210,14 @@ fn debug_output_has_no_secrets() {
 fn signer_trait_works_for_accounts() {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let w = Wallet::from_mnemonic(&mnemonic(9), "", Derivation::Braavos, 0).expect("derive");
-    let signer: &StarkSigner = w.signer();
+    let signer: &StarkKey = w.signer();
     let hash = Felt::from(0xabcdefu64);
     let (pk, sig) = rt
         .block_on(async { (signer.get_public_key().await.expect("pk"), signer.sign_hash(&hash).await.expect("sign")) });
     assert_eq!(pk.scalar(), w.public_key());
     assert!(pk.verify(&hash, &sig).expect("verify"));
-    assert!(StarkSigner::new(&Felt::ZERO).is_err());
-    assert!(StarkSigner::new(&Felt::from_hex_unchecked(obelysk_elgamal::CURVE_ORDER_HEX)).is_err());
+    assert!(StarkKey::from_secret(Felt::ZERO).is_err());
+    assert!(StarkKey::from_secret(Felt::from_hex_unchecked(obelysk_elgamal::CURVE_ORDER_HEX)).is_err());
 }
 
 proptest! {
@@ -235,9 +235,9 @@ proptest! {
     fn signatures_verify_and_reject_other_hashes(entropy in any::<[u8; 32]>(), h in any::<u128>()) {
         let w = Wallet::from_mnemonic(&Mnemonic::from_entropy_32(&entropy), "", Derivation::Braavos, 0).expect("derive");
         let hash = Felt::from(h);
-        let sig = w.signer().sign(&hash).expect("sign");
-        prop_assert!(sage_wallet::verify(&w.public_key(), &hash, &sig).expect("verify"));
-        prop_assert!(!sage_wallet::verify(&w.public_key(), &(hash + Felt::ONE), &sig).expect("verify"));
+        let sig = w.signer().sign(hash).expect("sign");
+        prop_assert!(sage_wallet::verify_signature(w.public_key(), hash, &sig));
+        prop_assert!(!sage_wallet::verify_signature(w.public_key(), hash + Felt::ONE, &sig));
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount, SigningKey,
+    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount, StarkKey,
     contracts::{Faucet, SageToken},
     deploy_oz_account, deploy_sage,
     devnet::{Devnet, DevnetOptions, cache_dir, predeployed_signers},
@@ -53,7 +53,7 @@ async fn deployer(client: &ChainClient) -> Result<SageAccount> {
     {
         let address = Felt::from_hex(&address).context("SAGE_DEPLOYER_ADDRESS is not a hex felt")?;
         let key = Felt::from_hex(&key).context("SAGE_DEPLOYER_PRIVATE_KEY is not a hex felt")?;
-        return Ok(SageAccount::new(client.clone(), address, SigningKey::from_secret_scalar(key)));
+        return Ok(SageAccount::new(client.clone(), address, StarkKey::from_secret(key)?));
     }
     let accounts = predeployed_signers(client)
         .await
@@ -151,9 +151,9 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     }
 
     say("3/8 creating a fresh account (key from the OS RNG; never printed)".into());
-    let key = SigningKey::from_random();
+    let key = StarkKey::from_random()?;
     let salt = Felt::from(7u8);
-    let address = oz_account_address(key.verifying_key().scalar(), salt);
+    let address = oz_account_address(key.public_key(), salt);
     say(format!("    address {address:#066x}"));
 
     say("4/8 funding it with fee token (devnet_mint) and deploying it".into());

@@ -16,8 +16,8 @@ use obelysk_prover::{
     matmul::MatmulJob,
     statement::{JobId, WorkerAddress},
 };
-use sage_chain::{Felt, SigningKey};
-use sage_consensus::vote::ValidatorKey;
+use sage_chain::Felt;
+use sage_keys::StarkKey;
 use sage_net::{
     Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, NetConfig, NetEvent, NodeHandle, SignedMessage, Topic,
     load_or_create_identity,
@@ -111,7 +111,7 @@ pub async fn run(say: &dyn Fn(String), step: (usize, usize)) -> Result<Value> {
 
 async fn run_in(bin: &Path, home: &Path, say: &dyn Fn(String), step: usize, total: usize) -> Result<Value> {
     // Secrets from the OS RNG; never printed.
-    let password = format!("{:x}", SigningKey::from_random().secret_scalar());
+    let password = format!("{:x}", StarkKey::from_random()?.expose_secret());
     let keystore = home.join("keystore.json");
     let out = worker_command(bin, home, &password)
         .args(["--json", "create-wallet", "--scrypt-log-n", "14", "--keystore"])
@@ -127,7 +127,7 @@ async fn run_in(bin: &Path, home: &Path, say: &dyn Fn(String), step: usize, tota
     let felt = |v: &Value| Felt::from_hex(v.as_str().unwrap_or_default()).context("a felt in the worker's output");
     let (address, public_key) = (felt(&wallet["address"])?, felt(&wallet["public_key"])?);
 
-    let coordinator = ValidatorKey::from_secret(SigningKey::from_random().secret_scalar())?;
+    let coordinator = StarkKey::from_random()?;
     // The worker's default config location: config.toml next to its keystore.
     std::fs::write(
         home.join("config.toml"),
@@ -174,7 +174,7 @@ async fn run_in(bin: &Path, home: &Path, say: &dyn Fn(String), step: usize, tota
     let beat = Heartbeat::from_message(&next_from(&mut rx, Topic::Heartbeats, public_key).await?)?;
     say(format!("    heartbeat from the worker: backend {}, load {} %", beat.backend, beat.load_percent));
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let seed = SigningKey::from_random().secret_scalar();
+    let seed = StarkKey::from_random()?.expose_secret();
     let assignment = JobAssignment {
         job_id: Felt::from(now),
         worker: address,
