@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [worker]
-//! gpu_tier = "H100"          # reported in heartbeats
+//! gpu_tier = "H100"          # reported in heartbeats: T4 L4 A10 A100 H100 H200; omit on a CPU-only worker
 //! heartbeat_secs = 10
 //!
 //! [prover]
@@ -30,6 +30,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::{BackendArg, SecurityArg};
+use sage_types::GpuTier;
 
 /// The whole file. Unknown keys are errors, so a typo does not silently fall back to a default.
 #[derive(Debug, Default, Deserialize)]
@@ -48,9 +49,10 @@ pub struct WorkerConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSection {
-    /// GPU tier reported in heartbeats (`T4`, `A100`, `H100`, …).
-    #[serde(default = "default_tier")]
-    pub gpu_tier: String,
+    /// GPU tier reported in heartbeats (`T4`, `L4`, `A10`, `A100`, `H100`, `H200`); absent on a
+    /// CPU-only worker.
+    #[serde(default)]
+    pub gpu_tier: Option<GpuTier>,
     /// Seconds between heartbeats.
     #[serde(default = "default_heartbeat")]
     pub heartbeat_secs: u64,
@@ -58,12 +60,8 @@ pub struct WorkerSection {
 
 impl Default for WorkerSection {
     fn default() -> Self {
-        Self { gpu_tier: default_tier(), heartbeat_secs: default_heartbeat() }
+        Self { gpu_tier: None, heartbeat_secs: default_heartbeat() }
     }
-}
-
-fn default_tier() -> String {
-    "CPU".into()
 }
 
 fn default_heartbeat() -> u64 {
@@ -155,7 +153,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let config = WorkerConfig::parse(&example).unwrap();
-        assert_eq!(config.worker.gpu_tier, "H100");
+        assert_eq!(config.worker.gpu_tier, Some(GpuTier::H100));
         assert!(matches!(config.prover.backend, Some(BackendArg::Auto)));
         assert!(matches!(config.prover.security, Some(SecurityArg::Production)));
         assert_eq!(config.network.bootstrap.len(), 1);

@@ -29,6 +29,7 @@ use sage_net::{
     Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES, Multiaddr, NetConfig, NetEvent,
     NodeHandle, SignedMessage, Topic, load_or_create_identity,
 };
+use sage_types::GpuTier;
 use starknet_types_core::felt::Felt;
 use tokio::sync::mpsc;
 
@@ -82,7 +83,7 @@ struct Settings {
     coordinator: Felt,
     identity: PathBuf,
     proofs_dir: PathBuf,
-    gpu_tier: String,
+    gpu_tier: Option<GpuTier>,
     heartbeat: Duration,
 }
 
@@ -537,7 +538,7 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
             _ = heartbeat.tick() => {
                 let beat = Heartbeat {
                     worker: ctx.address,
-                    gpu_tier: ctx.settings.gpu_tier.clone(),
+                    gpu_tier: ctx.settings.gpu_tier,
                     backend: crate::backend_name(backend).into(),
                     load_percent: if ctx.busy.load(Ordering::Relaxed) { 100 } else { 0 },
                     timestamp: unix_now(),

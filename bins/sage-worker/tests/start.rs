@@ -177,7 +177,7 @@ async fn worker_serves_assignments(backend: &str) {
 
     // Heartbeats: signed by the wallet's key, naming its address, tier and backend.
     let beat = Heartbeat::from_message(&next_from(&mut events, Topic::Heartbeats, public_key).await).unwrap();
-    assert_eq!((beat.worker, beat.gpu_tier.as_str(), beat.backend.as_str()), (address, "T4", backend));
+    assert_eq!((beat.worker, beat.gpu_tier, beat.backend.as_str()), (address, Some(sage_net::GpuTier::T4), backend));
 
     // A forged assignment (right payload, wrong signer) is ignored and said so.
     let intruder = StarkKey::from_secret(Felt::from(0xbadu32)).unwrap();

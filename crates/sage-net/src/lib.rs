@@ -40,3 +40,4 @@ pub use node::{
     DEFAULT_MAX_GOSSIP_BYTES, DEFAULT_MAX_SERVED_BYTES, MAX_BLOB_BYTES, NetConfig, NetError, NetEvent, NetStats,
     NodeHandle, blob_hash, load_or_create_identity,
 };
+pub use sage_types::GpuTier;

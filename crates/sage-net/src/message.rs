@@ -9,6 +9,7 @@
 //! signature were checked; anything else is rejected at the gossip layer (and not forwarded).
 
 use sage_keys::{SignError, Signature, StarkKey, verify_signature};
+use sage_types::GpuTier;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use starknet_rust_crypto::poseidon_hash_many;
@@ -169,8 +170,8 @@ impl SignedMessage {
 pub struct Heartbeat {
     /// Worker account address.
     pub worker: Felt,
-    /// GPU tier (`T4`, `A100`, `H100`, …).
-    pub gpu_tier: String,
+    /// GPU tier (`"T4"`, `"A100"`, `"H100"`, … on the wire); `None` for a CPU-only worker.
+    pub gpu_tier: Option<GpuTier>,
     /// Prover backend in use (`cpu`, `gpu`).
     pub backend: String,
     /// Load, 0–100 %.
@@ -244,7 +245,7 @@ mod tests {
     fn heartbeat_roundtrip_and_validation() {
         let hb = Heartbeat {
             worker: Felt::from(9u8),
-            gpu_tier: "H100".into(),
+            gpu_tier: Some(GpuTier::H100),
             backend: "gpu".into(),
             load_percent: 40,
             timestamp: 1,

@@ -87,7 +87,7 @@ async fn discovery_from_one_bootstrap_peer_and_verified_gossip() {
 
     let hb = Heartbeat {
         worker: Felt::from(0xabcu32),
-        gpu_tier: "H100".into(),
+        gpu_tier: Some(sage_net::GpuTier::H100),
         backend: "gpu".into(),
         load_percent: 12,
         timestamp: 1,

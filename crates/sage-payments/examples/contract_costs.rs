@@ -75,7 +75,8 @@ async fn main() -> Res<()> {
     let out = staking.stake(&worker, token, 1_000 * SAGE, GpuTier::T4, 10_000_000).await?;
     rows.push(measure(&client, "stake", &out, 1).await?);
     let sk = SecretKey::from_seed(&[9; 32]);
-    let tee = TeeEvidence { tee_type: Felt::ONE, measurement_hash: Felt::TWO, quote_hash: Felt::THREE };
+    let tee =
+        TeeEvidence { tee_type: sage_staking::TeeType::Tdx, measurement_hash: Felt::TWO, quote_hash: Felt::THREE };
     let out = register_worker(&worker, staking, &sk, tee, Felt::ONE).await?;
     rows.push(measure(&client, "register_worker (Schnorr)", &out, 0).await?);
 

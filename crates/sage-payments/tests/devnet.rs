@@ -84,7 +84,11 @@ async fn net(validators: usize) -> Net {
         .collect();
     n.verifier.set_validators(&n.owner, &members).await.unwrap();
     n.staking.stake(&n.worker, n.token, 1_000 * SAGE, GpuTier::T4, 1_000_000).await.unwrap();
-    let tee = TeeEvidence { tee_type: Felt::from(1u8), measurement_hash: Felt::from(2u8), quote_hash: Felt::from(3u8) };
+    let tee = TeeEvidence {
+        tee_type: sage_staking::TeeType::Tdx,
+        measurement_hash: Felt::from(2u8),
+        quote_hash: Felt::from(3u8),
+    };
     register_worker(&n.worker, n.staking, &n.sk, tee, Felt::from(4u8)).await.unwrap();
     n
 }

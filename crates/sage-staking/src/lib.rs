@@ -2,7 +2,7 @@
 //! that stake, register and inspect slashing on the `StakingManager` contract.
 //!
 //! The main entry points are [`verify_stake`] (the on-chain check, as [`StakeStatus`]),
-//! [`TierRules::classify`] (the same rule, pure), [`stake`], [`register_worker`] (with the Schnorr
+//! [`TierRules::classify`] (the same rule, pure, from `sage-types`; [`fetch_tier_rules`] reads its minimums), [`stake`], [`register_worker`] (with the Schnorr
 //! proof of the worker's ElGamal key, bound to `[chain_id, staking contract, worker]`) and
 //! [`slashed_total`] / [`slash_history`].
 //!
@@ -26,10 +26,9 @@
 use obelysk_elgamal::{SecretKey, prove_key_ownership};
 use sage_chain::{
     ChainClient, ChainError, Felt, SageAccount, TxOutcome,
-    contracts::{GpuTier, SageToken, StakeInfo, StakeStatusCode, StakingEvent, StakingManager, WorkerRegistration},
+    contracts::{SageToken, StakingEvent, StakingManager, WorkerRegistration},
 };
-
-pub use sage_chain::contracts::GpuTier as Tier;
+pub use sage_types::{GpuTier, StakeInfo, StakeStatus, TeeType, TierRules};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -41,56 +40,15 @@ pub enum StakingError {
     /// OS randomness for the key proof failed.
     #[error("randomness for the key proof: {0}")]
     Rng(String),
-    /// The contract returned a stake status this crate does not know.
-    #[error("unknown stake status")]
-    UnknownStatus,
 }
 
-/// Whether a worker's stake backs a job that ends at a given time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StakeStatus {
-    /// At least the tier minimum, locked at least until the job's deadline.
-    Valid,
-    /// Nothing staked or below the tier minimum.
-    Insufficient,
-    /// Enough, but the lock ends before the deadline (the worker could leave mid-job).
-    Unlocked,
-}
-
-/// Minimum stake per GPU tier (what the contract's owner configured).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TierRules {
-    /// Minimum per tier, base units, in [`GpuTier::ALL`] order.
-    pub min_stakes: [u128; 6],
-}
-
-impl TierRules {
-    /// Reads the minimums from the contract.
-    pub async fn fetch(client: &ChainClient, staking: StakingManager) -> Result<Self, StakingError> {
-        let mut min_stakes = [0; 6];
-        for (slot, tier) in min_stakes.iter_mut().zip(GpuTier::ALL) {
-            *slot = staking.min_stake(client, tier).await?;
-        }
-        Ok(Self { min_stakes })
+/// Reads the tier minimums the `StakingManager` owner configured.
+pub async fn fetch_tier_rules(client: &ChainClient, staking: StakingManager) -> Result<TierRules, StakingError> {
+    let mut min_stakes = [0; 6];
+    for (slot, tier) in min_stakes.iter_mut().zip(GpuTier::ALL) {
+        *slot = staking.min_stake(client, tier).await?;
     }
-
-    /// The minimum stake of `tier`.
-    pub fn minimum(&self, tier: GpuTier) -> u128 {
-        self.min_stakes[usize::from(tier.index())]
-    }
-
-    /// The contract's rule, evaluated locally: enough for the staked tier, locked until `until`.
-    pub fn classify(&self, info: &StakeInfo, until: u64) -> StakeStatus {
-        let Some(tier) = GpuTier::from_index(info.tier) else { return StakeStatus::Insufficient };
-        if info.amount == 0 || info.amount < self.minimum(tier) {
-            StakeStatus::Insufficient
-        } else if info.locked_until < until {
-            StakeStatus::Unlocked
-        } else {
-            StakeStatus::Valid
-        }
-    }
+    Ok(TierRules { min_stakes })
 }
 
 /// The on-chain stake check of `worker` for a job whose deadline is `until`.
@@ -100,12 +58,7 @@ pub async fn verify_stake(
     worker: Felt,
     until: u64,
 ) -> Result<StakeStatus, StakingError> {
-    match staking.stake_status(client, worker, until).await? {
-        StakeStatusCode::Valid => Ok(StakeStatus::Valid),
-        StakeStatusCode::Insufficient => Ok(StakeStatus::Insufficient),
-        StakeStatusCode::Unlocked => Ok(StakeStatus::Unlocked),
-        _ => Err(StakingError::UnknownStatus),
-    }
+    Ok(staking.stake_status(client, worker, until).await?)
 }
 
 /// Approves and stakes `amount` at `tier`, locked `lock_seconds` from now.
@@ -123,8 +76,8 @@ pub async fn stake(
 /// TEE evidence recorded at registration (hashes; the quote itself is checked off-chain).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TeeEvidence {
-    /// TEE type as a short string felt (`TDX`, `SEV-SNP`, `H100-CC`).
-    pub tee_type: Felt,
+    /// Which TEE (recorded on-chain as its short string).
+    pub tee_type: TeeType,
     /// Hash of the measurement.
     pub measurement_hash: Felt,
     /// Hash of the attestation quote.
@@ -216,50 +169,11 @@ pub async fn slash_history(
 mod tests {
     use super::*;
 
-    const SAGE: u128 = sage_chain::SAGE;
-
-    fn rules() -> TierRules {
-        TierRules {
-            min_stakes: [1_000 * SAGE, 2_000 * SAGE, 3_000 * SAGE, 10_000 * SAGE, 25_000 * SAGE, 40_000 * SAGE],
-        }
-    }
-
-    fn info(amount: u128, tier: u8, locked_until: u64) -> StakeInfo {
-        StakeInfo { amount, tier, locked_until, ..StakeInfo::default() }
-    }
-
-    #[test]
-    fn classify_follows_the_contract_rule() {
-        let r = rules();
-        let cases = [
-            (info(0, 0, u64::MAX), 10, StakeStatus::Insufficient),
-            (info(999 * SAGE, 0, u64::MAX), 10, StakeStatus::Insufficient),
-            (info(1_000 * SAGE, 0, 10), 10, StakeStatus::Valid),
-            (info(1_000 * SAGE, 0, 9), 10, StakeStatus::Unlocked),
-            (info(1_000 * SAGE, 4, u64::MAX), 10, StakeStatus::Insufficient),
-            (info(40_000 * SAGE, 5, 100), 100, StakeStatus::Valid),
-            // An index the contract would never store is never valid.
-            (info(u128::MAX, 6, u64::MAX), 0, StakeStatus::Insufficient),
-        ];
-        for (i, until, want) in cases {
-            assert_eq!(r.classify(&i, until), want, "{i:?} until {until}");
-        }
-    }
-
-    #[test]
-    fn tiers_roundtrip_through_their_index() {
-        for t in GpuTier::ALL {
-            assert_eq!(GpuTier::from_index(t.index()), Some(t));
-            assert_eq!(rules().minimum(t), rules().min_stakes[usize::from(t.index())]);
-        }
-        assert_eq!(GpuTier::from_index(6), None);
-    }
-
     #[test]
     fn key_proofs_are_bound_to_chain_contract_and_worker() {
         let sk = SecretKey::from_seed(&[3; 32]);
         let staking = StakingManager::at(Felt::from(0x5u8));
-        let tee = TeeEvidence { tee_type: Felt::ONE, measurement_hash: Felt::TWO, quote_hash: Felt::THREE };
+        let tee = TeeEvidence { tee_type: TeeType::Tdx, measurement_hash: Felt::TWO, quote_hash: Felt::THREE };
         let r = registration(Felt::from(0x534e_u32), staking, Felt::from(9u8), &sk, tee, Felt::ONE).unwrap();
         let proof = obelysk_elgamal::KeyOwnershipProof::from_felts(&r.key_proof).unwrap();
         let pk = sk.public_key();

@@ -15,7 +15,9 @@ use sage_chain::{
     deploy_sage,
     devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
-use sage_staking::{StakeStatus, TeeEvidence, TierRules, register_worker, registration, slash_history, verify_stake};
+use sage_staking::{
+    StakeStatus, TeeEvidence, TeeType, fetch_tier_rules, register_worker, registration, slash_history, verify_stake,
+};
 
 struct Net {
     devnet: Devnet,
@@ -71,7 +73,7 @@ fn short(s: &str) -> Felt {
 }
 
 fn tee() -> TeeEvidence {
-    TeeEvidence { tee_type: short("TDX"), measurement_hash: Felt::from(0x4d45u32), quote_hash: Felt::from(0x5155u32) }
+    TeeEvidence { tee_type: TeeType::Tdx, measurement_hash: Felt::from(0x4d45u32), quote_hash: Felt::from(0x5155u32) }
 }
 
 fn elgamal_key(seed: u8) -> SecretKey {
@@ -182,7 +184,7 @@ async fn registration_needs_stake_tee_evidence_and_a_key_proof_bound_to_the_call
     let w = n.staking.get_worker(&n.client, n.worker.address()).await.unwrap();
     assert!(w.registered);
     assert_eq!(w.elgamal_public_key, sk.public_key().to_felts());
-    assert_eq!((w.tee_type, w.peer_id), (short("TDX"), short("peer")));
+    assert_eq!((w.tee_type, w.peer_id), (Some(TeeType::Tdx), short("peer")));
     assert!(
         events_in(&out, n.staking.address, StakingEvent::decode)
             .iter()
@@ -267,7 +269,7 @@ async fn only_the_slasher_slashes_and_the_slash_is_split_between_reporter_and_tr
 #[tokio::test]
 async fn verify_stake_agrees_with_the_tier_rules() {
     let n = net().await;
-    let rules = TierRules::fetch(&n.client, n.staking).await.unwrap();
+    let rules = fetch_tier_rules(&n.client, n.staking).await.unwrap();
     assert_eq!(rules.minimum(GpuTier::T4), T4_MIN);
     let w = n.worker.address();
     let deadline = wall() + 3_600;

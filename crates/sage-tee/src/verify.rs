@@ -5,29 +5,17 @@ use dcap_qvl::{
     quote::{Report, TDReport10},
     verify::QuoteVerifier,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sev::{
     certs::snp::{Certificate, Chain, Verifiable, builtin::milan, ca},
     firmware::guest::AttestationReport,
     parser::ByteParser,
 };
 
+pub use sage_types::TeeType;
+
 /// Largest quote or report accepted before parsing (real ones are 1–10 KiB).
 pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
-
-/// Which TEE produced the evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TeeType {
-    /// Intel SGX enclave.
-    Sgx,
-    /// Intel TDX trust domain.
-    Tdx,
-    /// AMD SEV-SNP guest.
-    SevSnp,
-    /// No TEE: development networks only.
-    None,
-}
 
 /// What a worker presents.
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ pub use faucet::Faucet;
 pub use jobs::{Job, JobEvent, JobManager, JobStatus};
 pub use payments::{PaymentEvent, PaymentRouter, PrivacyRouter};
 pub use staking::{
-    GpuTier, ReputationCounts, ReputationEvent, ReputationManager, StakeInfo, StakeStatusCode, StakingEvent,
-    StakingManager, StakingParams, WorkerInfo, WorkerRegistration, events_in,
+    GpuTier, ReputationCounts, ReputationEvent, ReputationManager, StakeInfo, StakeStatus, StakingEvent,
+    StakingManager, StakingParams, TeeType, WorkerInfo, WorkerRegistration, events_in,
 };
 pub use token::{SageToken, TransferEvent};
 pub use verifier::{ProofVerifier, RecordedVerdict, SignedVerdict, VerifierEvent};

@@ -7,64 +7,15 @@ use super::{
     decode::{Reader, is_event},
 };
 use crate::{ChainClient, ChainError, SageAccount, TxOutcome, u256};
-
-/// A GPU tier; each has an owner-configurable minimum stake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum GpuTier {
-    /// NVIDIA T4.
-    T4,
-    /// NVIDIA L4.
-    L4,
-    /// NVIDIA A10.
-    A10,
-    /// NVIDIA A100.
-    A100,
-    /// NVIDIA H100.
-    H100,
-    /// NVIDIA H200.
-    H200,
-}
-
-impl GpuTier {
-    /// Every tier, in on-chain order.
-    pub const ALL: [Self; 6] = [Self::T4, Self::L4, Self::A10, Self::A100, Self::H100, Self::H200];
-
-    /// The on-chain tier index.
-    pub fn index(self) -> u8 {
-        self as u8
-    }
-
-    /// The tier of an on-chain index.
-    pub fn from_index(index: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(index)).copied()
-    }
-}
-
-/// A staker's position (`get_stake`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StakeInfo {
-    /// Bonded SAGE, base units.
-    pub amount: u128,
-    /// Tier index (see [`GpuTier`]).
-    pub tier: u8,
-    /// No unstake request before this block timestamp.
-    pub locked_until: u64,
-    /// Unstaking SAGE (still slashable).
-    pub pending: u128,
-    /// When `pending` can be withdrawn.
-    pub pending_at: u64,
-    /// Everything ever slashed.
-    pub slashed_total: u128,
-}
+pub use sage_types::{GpuTier, StakeInfo, StakeStatus, TeeType};
 
 /// A worker record (`get_worker`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WorkerInfo {
     /// Registered at all.
     pub registered: bool,
-    /// TEE type (short string, e.g. `TDX`).
-    pub tee_type: Felt,
+    /// Which TEE (`None` when unregistered).
+    pub tee_type: Option<TeeType>,
     /// TEE measurement hash.
     pub measurement_hash: Felt,
     /// TEE quote hash.
@@ -80,8 +31,8 @@ pub struct WorkerInfo {
 /// What `register_worker` sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerRegistration {
-    /// TEE type (short string).
-    pub tee_type: Felt,
+    /// Which TEE (sent as its short string).
+    pub tee_type: TeeType,
     /// TEE measurement hash.
     pub measurement_hash: Felt,
     /// TEE quote hash.
@@ -93,18 +44,6 @@ pub struct WorkerRegistration {
     pub key_proof: [Felt; 3],
     /// Digest of the libp2p peer id.
     pub peer_id: Felt,
-}
-
-/// `stake_status` on-chain codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StakeStatusCode {
-    /// Enough for the tier and locked past the given time.
-    Valid,
-    /// Below the tier minimum (or nothing staked).
-    Insufficient,
-    /// Enough, but the lock ends before the given time.
-    Unlocked,
 }
 
 /// StakingManager constructor parameters.
@@ -307,7 +246,7 @@ impl StakingManager {
 
     /// `register_worker(...)` as a call.
     pub fn register_worker_call(&self, r: &WorkerRegistration) -> Result<Call, ChainError> {
-        let mut c = vec![r.tee_type, r.measurement_hash, r.quote_hash];
+        let mut c = vec![r.tee_type.to_felt(), r.measurement_hash, r.quote_hash];
         c.extend(r.elgamal_public_key);
         c.extend(r.key_proof);
         c.push(r.peer_id);
@@ -383,7 +322,13 @@ impl StakingManager {
         let mut r = Reader::new(&out, "WorkerInfo");
         Ok(WorkerInfo {
             registered: r.bool()?,
-            tee_type: r.felt()?,
+            tee_type: match r.felt()? {
+                f if f == Felt::ZERO => None,
+                f => Some(TeeType::from_felt(f).ok_or_else(|| ChainError::Decode {
+                    what: "WorkerInfo",
+                    reason: format!("unknown TEE type {f:#x}"),
+                })?),
+            },
             measurement_hash: r.felt()?,
             quote_hash: r.felt()?,
             elgamal_public_key: r.array::<2>()?,
@@ -408,14 +353,11 @@ impl StakingManager {
         client: &ChainClient,
         account: Felt,
         until: u64,
-    ) -> Result<StakeStatusCode, ChainError> {
+    ) -> Result<StakeStatus, ChainError> {
         let out = client.call(self.address, "stake_status", vec![account, Felt::from(until)]).await?;
-        match Reader::new(&out, "stake_status").u8()? {
-            0 => Ok(StakeStatusCode::Valid),
-            1 => Ok(StakeStatusCode::Insufficient),
-            2 => Ok(StakeStatusCode::Unlocked),
-            other => Err(ChainError::Decode { what: "stake_status", reason: format!("unknown code {other}") }),
-        }
+        let code = Reader::new(&out, "stake_status").u8()?;
+        StakeStatus::from_code(code)
+            .ok_or_else(|| ChainError::Decode { what: "stake_status", reason: format!("unknown code {code}") })
     }
 
     /// The minimum stake of `tier`.
