@@ -60,9 +60,15 @@ impl Default for NetConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NetError {
-    /// Building the transport or behaviour failed.
-    #[error("cannot start the node: {0}")]
-    Start(String),
+    /// Building the transport or behaviour, listening or subscribing failed.
+    #[error("cannot start the node: {step}")]
+    Start {
+        /// Which step failed (`listen`, `subscribe`, `tcp transport`, `behaviour`).
+        step: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The node stopped.
     #[error("the network node has stopped")]
     Stopped,
@@ -207,11 +213,11 @@ impl NodeHandle {
         key: StarkKey,
     ) -> Result<(Self, mpsc::Receiver<NetEvent>), NetError> {
         let mut swarm = build_swarm(&config, identity)?;
-        swarm.listen_on(config.listen.clone()).map_err(|e| NetError::Start(e.to_string()))?;
+        swarm.listen_on(config.listen.clone()).map_err(|e| start_error("listen", e))?;
         let listen = loop {
             match swarm.select_next_some().await {
                 SwarmEvent::NewListenAddr { address, .. } => break address,
-                SwarmEvent::ListenerError { error, .. } => return Err(NetError::Start(error.to_string())),
+                SwarmEvent::ListenerError { error, .. } => return Err(start_error("listen", error)),
                 _ => {}
             }
         };
@@ -220,7 +226,7 @@ impl NodeHandle {
                 .behaviour_mut()
                 .gossipsub
                 .subscribe(&gossipsub::IdentTopic::new(topic.name()))
-                .map_err(|e| NetError::Start(e.to_string()))?;
+                .map_err(|e| start_error("subscribe", e))?;
         }
         for addr in &config.bootstrap {
             if let Some(Protocol::P2p(peer)) = addr.iter().last() {
@@ -364,14 +370,18 @@ fn build_swarm(config: &NetConfig, identity: Keypair) -> Result<Swarm<Behaviour>
     let builder = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(|e| NetError::Start(e.to_string()))?;
+        .map_err(|e| start_error("tcp transport", e))?;
     #[cfg(feature = "quic")]
     let builder = builder.with_quic();
     Ok(builder
         .with_behaviour(|key| make_behaviour(key, max, mesh_n))
-        .map_err(|e| NetError::Start(e.to_string()))?
+        .map_err(|e| start_error("behaviour", e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build())
+}
+
+fn start_error(step: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> NetError {
+    NetError::Start { step, source: Box::new(e) }
 }
 
 fn fetch_error(peer: PeerId, hash: &[u8; 32], reason: impl Into<String>) -> NetError {

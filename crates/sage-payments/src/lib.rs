@@ -47,17 +47,17 @@ pub enum PaymentError {
     #[error("worker {0:#x} is not registered")]
     NotRegistered(Felt),
     /// An on-chain point or key does not decode.
-    #[error("malformed on-chain ciphertext or key: {0}")]
-    Decode(String),
+    #[error("malformed on-chain ciphertext or key")]
+    Decode(#[from] obelysk_elgamal::DecodeError),
     /// OS randomness failed.
-    #[error("randomness: {0}")]
-    Rng(String),
+    #[error("randomness for the payment")]
+    Rng(#[from] obelysk_elgamal::RngError),
     /// The balance does not decrypt within the table's range.
-    #[error("cannot decrypt the balance: {0}")]
-    Decrypt(String),
+    #[error("cannot decrypt the balance")]
+    Decrypt(#[from] obelysk_elgamal::DecryptError),
     /// Proof generation failed.
-    #[error("cannot prove the claim: {0}")]
-    Prove(String),
+    #[error("cannot prove the claim")]
+    Prove(#[from] obelysk_elgamal::ProveError),
     /// The encrypted balance is the identity: nothing to claim.
     #[error("nothing to claim")]
     NothingToClaim,
@@ -80,7 +80,7 @@ pub async fn worker_key(
     if !info.registered {
         return Err(PaymentError::NotRegistered(worker));
     }
-    PublicKey::from_felts(&info.elgamal_public_key).map_err(|e| PaymentError::Decode(e.to_string()))
+    Ok(PublicKey::from_felts(&info.elgamal_public_key)?)
 }
 
 /// Encrypts `units` to `worker`'s registered key and submits it for `job_id` with the proof
@@ -95,7 +95,7 @@ pub async fn pay(
     units: u64,
 ) -> Result<(Ciphertext, TxOutcome), PaymentError> {
     let pk = worker_key(coordinator.client(), staking, worker).await?;
-    let ct = encrypt(units, &pk).map_err(|e| PaymentError::Rng(e.to_string()))?;
+    let ct = encrypt(units, &pk)?;
     let outcome = router
         .submit_payment_with_proof(
             coordinator,
@@ -116,12 +116,12 @@ pub async fn fetch_balance(
     worker: Felt,
 ) -> Result<Ciphertext, PaymentError> {
     let felts = privacy.balance_of(client, worker).await?;
-    Ciphertext::from_felts(&felts).map_err(|e| PaymentError::Decode(e.to_string()))
+    Ok(Ciphertext::from_felts(&felts)?)
 }
 
 /// Decrypts a balance with BSGS up to `max` units.
 pub fn decrypt_balance(ct: &Ciphertext, sk: &SecretKey, table: &BabyStepTable, max: u64) -> Result<u64, PaymentError> {
-    decrypt(ct, sk, table, max).map_err(|e| PaymentError::Decrypt(e.to_string()))
+    Ok(decrypt(ct, sk, table, max)?)
 }
 
 /// The context a claim proof is bound to: `[chain_id, privacy router, worker, claim_nonce]`.
@@ -154,7 +154,7 @@ pub async fn build_claim(
     let units = decrypt_balance(&balance, sk, table, max)?;
     let nonce = privacy.claim_nonce(client, worker).await?;
     let context = claim_context(client.chain_id(), privacy.address, worker, nonce);
-    let proof = prove_decryption(sk, &balance, units, &context).map_err(|e| PaymentError::Prove(e.to_string()))?;
+    let proof = prove_decryption(sk, &balance, units, &context)?;
     Ok(Claim { units, proof: proof.to_felts() })
 }
 

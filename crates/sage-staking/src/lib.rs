@@ -38,8 +38,8 @@ pub enum StakingError {
     #[error(transparent)]
     Chain(#[from] ChainError),
     /// OS randomness for the key proof failed.
-    #[error("randomness for the key proof: {0}")]
-    Rng(String),
+    #[error("randomness for the key proof")]
+    Rng(#[from] obelysk_elgamal::RngError),
 }
 
 /// Reads the tier minimums the `StakingManager` owner configured.
@@ -99,7 +99,7 @@ pub fn registration(
     peer_id: Felt,
 ) -> Result<WorkerRegistration, StakingError> {
     let context = key_proof_context(chain_id, staking.address, worker);
-    let proof = prove_key_ownership(sk, &context).map_err(|e| StakingError::Rng(e.to_string()))?;
+    let proof = prove_key_ownership(sk, &context)?;
     Ok(WorkerRegistration {
         tee_type: tee.tee_type,
         measurement_hash: tee.measurement_hash,
