@@ -12,6 +12,7 @@
 //! max_matmul_n = 1024        # larger assignments are refused
 //!
 //! [network]
+//! chain_id = "SN_SEPOLIA"    # gossip is signed for this chain; messages for another are refused
 //! listen = "/ip4/0.0.0.0/tcp/7400"
 //! bootstrap = ["/ip4/10.0.0.5/tcp/7400/p2p/12D3KooW..."]
 //! coordinator = "0x…"        # Stark public key whose assignments this worker acts on
@@ -93,6 +94,9 @@ fn default_max_n() -> u32 {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
+    /// The Starknet chain id the network settles on (`SN_SEPOLIA` by default, which local
+    /// devnets use too); gossip is signed for it and messages for another chain are refused.
+    pub chain_id: Option<String>,
     /// libp2p listen address.
     pub listen: Option<String>,
     /// Bootstrap peers (`…/p2p/<peer id>`).

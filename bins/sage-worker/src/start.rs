@@ -123,11 +123,16 @@ impl Settings {
         let listen = args.listen.as_deref().or(file.network.listen.as_deref()).unwrap_or("/ip4/0.0.0.0/tcp/7400");
         let bootstrap =
             file.network.bootstrap.iter().chain(&args.bootstrap).map(|a| parse_addr(a)).collect::<Result<Vec<_>>>()?;
+        let network = match file.network.chain_id.as_deref() {
+            None => sage_net::DEFAULT_NETWORK,
+            Some(id) => sage_keys::short_string(id)
+                .with_context(|| format!("network.chain_id {id:?} in {} is not a chain id", path.display()))?,
+        };
         Ok(Self {
             backend: backend.into(),
             proof,
             max_n: file.prover.max_matmul_n,
-            net: NetConfig { listen: parse_addr(listen)?, bootstrap, ..NetConfig::default() },
+            net: NetConfig { network, listen: parse_addr(listen)?, bootstrap, ..NetConfig::default() },
             coordinator: parse_felt(coordinator, "the coordinator key")?,
             // Relative paths in the file are relative to the file (flags: to the working directory).
             identity: file.network.identity.map(|p| beside(&path, p)).unwrap_or_else(|| home.join("p2p.key")),
@@ -323,7 +328,7 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
 
 /// Gossips `result`, retrying while the mesh forms (a fresh node has no topic peers yet).
 async fn announce(node: &NodeHandle, key: &StarkKey, result: &JobResult) -> Result<()> {
-    let message = result.sign(key).context("signing the result")?;
+    let message = result.sign(key, node.network()).context("signing the result")?;
     node.publish_when_ready(&message, Duration::from_secs(10)).await.context("announcing the result")
 }
 
@@ -543,7 +548,7 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
                     load_percent: if ctx.busy.load(Ordering::Relaxed) { 100 } else { 0 },
                     timestamp: unix_now(),
                 };
-                match beat.sign(&ctx.key) {
+                match beat.sign(&ctx.key, ctx.node.network()) {
                     // No peers yet is normal right after start; the next tick tries again.
                     Ok(msg) => if let Err(e) = ctx.node.publish_signed(&msg).await {
                         tracing::debug!(error = %e, "heartbeat not sent");
@@ -586,16 +591,19 @@ mod tests {
         let judge_with = |msg: &SignedMessage| judge(msg, coord.public_key(), me, 64, 1_000, &none);
 
         let ok = assignment(16, me, 2_000);
-        assert_eq!(judge_with(&ok.sign(&coord).unwrap()), Verdict::Accept(ok.clone()));
+        assert_eq!(judge_with(&ok.sign(&coord, sage_net::DEFAULT_NETWORK).unwrap()), Verdict::Accept(ok.clone()));
         // Signed by someone else: ignored, naming the signer.
-        match judge_with(&ok.sign(&key(8)).unwrap()) {
+        match judge_with(&ok.sign(&key(8), sage_net::DEFAULT_NETWORK).unwrap()) {
             Verdict::Ignore { reason, signer } => {
                 assert!(reason.contains(&format!("{:#x}", key(8).public_key())), "{reason}");
                 assert_eq!(signer, Some(key(8).public_key()));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(judge_with(&assignment(16, Felt::from(9u8), 2_000).sign(&coord).unwrap()), Verdict::NotForUs);
+        assert_eq!(
+            judge_with(&assignment(16, Felt::from(9u8), 2_000).sign(&coord, sage_net::DEFAULT_NETWORK).unwrap()),
+            Verdict::NotForUs
+        );
         for (job, needle) in [
             (assignment(16, me, 999), "expired"),
             (assignment(128, me, 2_000), "limit of 64"),
@@ -604,7 +612,7 @@ mod tests {
             // A captured assignment cannot stay valid for ever.
             (assignment(16, me, 1_000 + MAX_LIFETIME_SECS + 1), "ahead"),
         ] {
-            match judge_with(&job.sign(&coord).unwrap()) {
+            match judge_with(&job.sign(&coord, sage_net::DEFAULT_NETWORK).unwrap()) {
                 Verdict::Refuse { job_id, reason, .. } => {
                     assert_eq!(job_id, Felt::from(42u8));
                     assert!(reason.contains(needle), "{reason}");
@@ -614,10 +622,11 @@ mod tests {
         }
         let busy: HashSet<Felt> = [Felt::from(42u8)].into();
         assert!(matches!(
-            judge(&ok.sign(&coord).unwrap(), coord.public_key(), me, 64, 1_000, &busy),
+            judge(&ok.sign(&coord, sage_net::DEFAULT_NETWORK).unwrap(), coord.public_key(), me, 64, 1_000, &busy),
             Verdict::Ignore { signer: None, .. }
         ));
-        let garbage = SignedMessage::sign(Topic::Jobs, b"{\"job_id\":1}".to_vec(), &coord).unwrap();
+        let garbage =
+            SignedMessage::sign(sage_net::DEFAULT_NETWORK, Topic::Jobs, b"{\"job_id\":1}".to_vec(), &coord).unwrap();
         assert!(
             matches!(judge_with(&garbage), Verdict::Ignore { reason, signer: None } if reason.starts_with("malformed"))
         );

@@ -181,7 +181,7 @@ async fn worker_serves_assignments(backend: &str) {
 
     // A forged assignment (right payload, wrong signer) is ignored and said so.
     let intruder = StarkKey::from_secret(Felt::from(0xbadu32)).unwrap();
-    publish(&node, &job(1, address, 16, unix_now() + 600).sign(&intruder).unwrap()).await;
+    publish(&node, &job(1, address, 16, unix_now() + 600).sign(&intruder, node.network()).unwrap()).await;
     let ignored = worker.expect("ignored");
     assert!(ignored["reason"].as_str().unwrap().contains(&format!("{:#x}", intruder.public_key())), "{ignored}");
 
@@ -189,7 +189,7 @@ async fn worker_serves_assignments(backend: &str) {
     for (assignment, needle) in
         [(job(2, address, 128, unix_now() + 600), "limit of 64"), (job(3, address, 16, unix_now() - 5), "expired")]
     {
-        publish(&node, &assignment.sign(&coordinator).unwrap()).await;
+        publish(&node, &assignment.sign(&coordinator, node.network()).unwrap()).await;
         let result = JobResult::from_message(&next_from(&mut events, Topic::Results, public_key).await).unwrap();
         assert_eq!(result.job_id, assignment.job_id);
         match result.outcome {
@@ -200,7 +200,7 @@ async fn worker_serves_assignments(backend: &str) {
 
     // A real job: proved, announced, fetched by hash from the worker, verified for this worker.
     let assignment = job(4, address, 16, unix_now() + 600);
-    publish(&node, &assignment.sign(&coordinator).unwrap()).await;
+    publish(&node, &assignment.sign(&coordinator, node.network()).unwrap()).await;
     assert_eq!(worker.expect("assigned")["matmul_n"], 16);
     let result = JobResult::from_message(&next_from(&mut events, Topic::Results, public_key).await).unwrap();
     assert_eq!((result.job_id, result.worker), (assignment.job_id, address));
@@ -229,14 +229,14 @@ async fn worker_serves_assignments(backend: &str) {
 
     // Re-sent (a coordinator that lost the result): answered from the stored envelope, not re-proved.
     let again = JobAssignment { expires_at: assignment.expires_at + 1, ..assignment };
-    publish(&node, &again.sign(&coordinator).unwrap()).await;
+    publish(&node, &again.sign(&coordinator, node.network()).unwrap()).await;
     let result = JobResult::from_message(&next_from(&mut events, Topic::Results, public_key).await).unwrap();
     assert!(matches!(&result.outcome, JobOutcome::Proved { proof_hash: h, .. } if *h == proof_hash), "{result:?}");
     assert_eq!(worker.expect("proved")["reused"], true);
 
     // A replay of an assignment already handled, re-wrapped so gossip sees new bytes, is not
     // answered: the next result on the topic is the one for the job sent after it.
-    let original = again.sign(&coordinator).unwrap().encode();
+    let original = again.sign(&coordinator, node.network()).unwrap().encode();
     let mut rewrapped = b" ".to_vec();
     rewrapped.extend_from_slice(&original);
     for _ in 0..100 {
@@ -246,7 +246,7 @@ async fn worker_serves_assignments(backend: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = job(5, address, 128, unix_now() + 600);
-    publish(&node, &after.sign(&coordinator).unwrap()).await;
+    publish(&node, &after.sign(&coordinator, node.network()).unwrap()).await;
     let next = JobResult::from_message(&next_from(&mut events, Topic::Results, public_key).await).unwrap();
     assert_eq!(next.job_id, after.job_id, "the replayed assignment was answered: {next:?}");
 

@@ -73,7 +73,7 @@ pub enum JobOutcome {
 }
 
 /// A worker's answer to an assignment (payload of [`Topic::Results`]; the envelope's signer is the
-/// worker's Stark key).
+/// worker's Stark key, and `worker` must be that key's Sage account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobResult {
     /// Job id.
@@ -91,15 +91,15 @@ fn read<T: serde::de::DeserializeOwned>(msg: &SignedMessage, topic: Topic) -> Re
     serde_json::from_slice(&msg.payload).map_err(|e| MessageError::Malformed(e.to_string()))
 }
 
-fn sign<T: Serialize>(value: &T, topic: Topic, key: &StarkKey) -> Result<SignedMessage, MessageError> {
+fn sign<T: Serialize>(value: &T, topic: Topic, key: &StarkKey, network: Felt) -> Result<SignedMessage, MessageError> {
     let payload = serde_json::to_vec(value).map_err(|e| MessageError::Malformed(e.to_string()))?;
-    SignedMessage::sign(topic, payload, key)
+    SignedMessage::sign(network, topic, payload, key)
 }
 
 impl JobAssignment {
-    /// Signs this assignment into a gossip message for [`Topic::Jobs`].
-    pub fn sign(&self, key: &StarkKey) -> Result<SignedMessage, MessageError> {
-        sign(self, Topic::Jobs, key)
+    /// Signs this assignment into a gossip message for [`Topic::Jobs`] on `network`.
+    pub fn sign(&self, key: &StarkKey, network: Felt) -> Result<SignedMessage, MessageError> {
+        sign(self, Topic::Jobs, key, network)
     }
 
     /// Reads an assignment out of a verified message (the caller still checks the signer).
@@ -109,16 +109,18 @@ impl JobAssignment {
 }
 
 impl JobResult {
-    /// Signs this result into a gossip message for [`Topic::Results`].
-    pub fn sign(&self, key: &StarkKey) -> Result<SignedMessage, MessageError> {
+    /// Signs this result into a gossip message for [`Topic::Results`] on `network`.
+    pub fn sign(&self, key: &StarkKey, network: Felt) -> Result<SignedMessage, MessageError> {
         self.check()?;
-        sign(self, Topic::Results, key)
+        sign(self, Topic::Results, key, network)
     }
 
-    /// Reads a result out of a verified message (the caller still checks the signer).
+    /// Reads a result out of a verified message; its `worker` must be the signer's account
+    /// ([`MessageError::WorkerNotSigner`] otherwise).
     pub fn from_message(msg: &SignedMessage) -> Result<Self, MessageError> {
         let result: Self = read(msg, Topic::Results)?;
         result.check()?;
+        msg.check_worker(result.worker)?;
         Ok(result)
     }
 
@@ -167,8 +169,15 @@ mod hex32 {
 mod tests {
     use super::*;
 
+    const NET: Felt = Felt::from_hex_unchecked("0x534e5f5345504f4c4941");
+
     fn key(secret: u8) -> StarkKey {
         StarkKey::from_secret(Felt::from(secret)).unwrap()
+    }
+
+    fn account(secret: u8) -> Felt {
+        let k = key(secret);
+        sage_keys::oz_account_address(k.public_key(), k.public_key())
     }
 
     #[test]
@@ -179,14 +188,14 @@ mod tests {
             request: JobRequest::Matmul { n: 64, seed: Felt::from(3u8) },
             expires_at: 1_900_000_000,
         };
-        let msg = job.sign(&key(5)).unwrap();
-        let got = SignedMessage::decode_and_verify(&msg.encode(), Topic::Jobs).unwrap();
+        let msg = job.sign(&key(5), NET).unwrap();
+        let got = SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Jobs).unwrap();
         assert_eq!(got.signer, key(5).public_key());
         assert_eq!(JobAssignment::from_message(&got).unwrap(), job);
         // The same bytes presented as a result are refused.
         assert!(matches!(JobResult::from_message(&got), Err(MessageError::WrongTopic { .. })));
         assert!(matches!(
-            SignedMessage::decode_and_verify(&msg.encode(), Topic::Results),
+            SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Results),
             Err(MessageError::WrongTopic { .. })
         ));
     }
@@ -196,7 +205,7 @@ mod tests {
         let provider = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id().to_string();
         let proved = JobResult {
             job_id: Felt::from(7u8),
-            worker: Felt::from(9u8),
+            worker: account(5),
             outcome: JobOutcome::Proved {
                 proof_hash: "0xab".into(),
                 blob: [0xcd; 32],
@@ -206,15 +215,15 @@ mod tests {
                 prove_ms: 50,
             },
         };
-        let msg = proved.sign(&key(5)).unwrap();
+        let msg = proved.sign(&key(5), NET).unwrap();
         let text = String::from_utf8(msg.payload.clone()).unwrap();
         assert!(text.contains(&format!("\"0x{}\"", "cd".repeat(32))), "{text}");
-        let got = SignedMessage::decode_and_verify(&msg.encode(), Topic::Results).unwrap();
+        let got = SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Results).unwrap();
         assert_eq!(JobResult::from_message(&got).unwrap(), proved);
 
         let long =
             JobResult { outcome: JobOutcome::Refused { reason: "x".repeat(MAX_REASON_BYTES + 1) }, ..proved.clone() };
-        assert!(matches!(long.sign(&key(5)), Err(MessageError::Malformed(_))));
+        assert!(matches!(long.sign(&key(5), NET), Err(MessageError::Malformed(_))));
         let bad_provider = JobResult {
             outcome: JobOutcome::Proved {
                 proof_hash: "0x1".into(),
@@ -226,9 +235,10 @@ mod tests {
             },
             ..proved
         };
-        assert!(matches!(bad_provider.sign(&key(5)), Err(MessageError::Malformed(_))));
+        assert!(matches!(bad_provider.sign(&key(5), NET), Err(MessageError::Malformed(_))));
         // A result whose blob hash is short is malformed, not silently padded.
         let forged = SignedMessage::sign(
+            NET,
             Topic::Results,
             format!(
                 r#"{{"job_id":"0x7","worker":"0x9","outcome":{{"status":"proved","proof_hash":"0x1","blob":"0xabcd","provider":"{provider}","bytes":1,"backend":"cpu","prove_ms":1}}}}"#
@@ -243,8 +253,24 @@ mod tests {
             let text = format!(
                 r#"{{"job_id":"0x7","worker":"0x9","outcome":{{"status":"proved","proof_hash":"0x1","blob":"{blob}","provider":"{provider}","bytes":1,"backend":"cpu","prove_ms":1}}}}"#
             );
-            let msg = SignedMessage::sign(Topic::Results, text.into_bytes(), &key(5)).unwrap();
+            let msg = SignedMessage::sign(NET, Topic::Results, text.into_bytes(), &key(5)).unwrap();
             assert!(matches!(JobResult::from_message(&msg), Err(MessageError::Malformed(_))), "{blob}");
         }
+    }
+
+    /// A result in another worker's name (to steal its job or its payment) is refused.
+    #[test]
+    fn a_result_for_another_worker_is_refused() {
+        let result = JobResult {
+            job_id: Felt::from(7u8),
+            worker: account(6),
+            outcome: JobOutcome::Refused { reason: "busy".into() },
+        };
+        let forged = result.sign(&key(5), NET).unwrap();
+        assert_eq!(
+            JobResult::from_message(&forged),
+            Err(MessageError::WorkerNotSigner { worker: account(6), signer_account: account(5) })
+        );
+        assert_eq!(JobResult::from_message(&result.sign(&key(6), NET).unwrap()).unwrap(), result);
     }
 }

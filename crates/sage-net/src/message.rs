@@ -1,12 +1,19 @@
 //! Signed, versioned, size-limited gossip messages.
 //!
 //! ```text
-//! wire      = JSON { v: 1, topic, signer, payload (base64-free: bytes as array), r, s }
-//! signed    = Poseidon('SAGE_NET_MSG_V1', topic_tag, signer, sha256(payload)[0..16], sha256(payload)[16..32])
+//! wire      = JSON { v: 2, network, topic, signer, payload (standard base64), signature: { r, s } }
+//! signed    = Poseidon('SAGE_NET_MSG_V2', network, topic_tag, signer, sha256(payload)[0..16], sha256(payload)[16..32])
 //! ```
 //!
-//! A message reaches application code only after its version, size, topic and Stark ECDSA
-//! signature were checked; anything else is rejected at the gossip layer (and not forwarded).
+//! `network` is the Starknet chain id the network settles on (`'SN_SEPOLIA'`, `'SN_MAIN'`…), so
+//! a message signed for one network is worthless on another. A message reaches application code
+//! only after its version, size, network, topic and Stark ECDSA signature were checked; anything
+//! else is rejected at the gossip layer (and not forwarded).
+//!
+//! Payloads that name a worker ([`Heartbeat`], `JobResult`) must be signed by that worker: its
+//! account address must be the Sage account of the signing key
+//! (`sage_keys::oz_account_address(signer, signer)`, what every Sage wallet deploys), so nobody
+//! can speak for another worker.
 
 use sage_keys::{SignError, Signature, StarkKey, verify_signature};
 use sage_types::GpuTier;
@@ -16,11 +23,32 @@ use starknet_rust_crypto::poseidon_hash_many;
 use starknet_types_core::felt::Felt;
 
 /// Wire format version.
-pub const MESSAGE_VERSION: u8 = 1;
+pub const MESSAGE_VERSION: u8 = 2;
 /// Largest application payload carried by gossip (proofs travel by request-response).
 pub const MAX_PAYLOAD_BYTES: usize = 48 * 1024;
-/// `'SAGE_NET_MSG_V1'`.
-const MESSAGE_TAG: Felt = Felt::from_hex_unchecked("0x534147455f4e45545f4d53475f5631");
+/// Largest encoded message: the payload in base64 plus the JSON envelope (four felts in hex,
+/// field names). [`crate::DEFAULT_MAX_GOSSIP_BYTES`] is this, so a maximal payload really travels.
+pub const MAX_MESSAGE_BYTES: usize = MAX_PAYLOAD_BYTES.div_ceil(3) * 4 + ENVELOPE_BYTES;
+/// Room for everything but the payload (measured: under 500 bytes).
+const ENVELOPE_BYTES: usize = 1024;
+/// `'SAGE_NET_MSG_V2'`.
+const MESSAGE_TAG: Felt = Felt::from_hex_unchecked("0x534147455f4e45545f4d53475f5632");
+
+/// Payload bytes as one standard base64 string (4 characters per 3 bytes); non-canonical
+/// encodings are refused.
+mod base64_bytes {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        STANDARD.decode(text.as_bytes()).map_err(|e| D::Error::custom(format!("payload is not base64: {e}")))
+    }
+}
 
 /// The gossip topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,12 +98,14 @@ impl Topic {
 pub struct SignedMessage {
     /// [`MESSAGE_VERSION`].
     pub v: u8,
+    /// Chain id of the network it was signed for (a message replayed on another network fails).
+    pub network: Felt,
     /// Topic it was signed for (a message replayed on another topic fails).
     pub topic: Topic,
     /// Stark public key of the signer.
     pub signer: Felt,
     /// Application payload.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "base64_bytes")]
     pub payload: Vec<u8>,
     /// Signature.
     pub signature: Signature,
@@ -107,18 +137,35 @@ pub enum MessageError {
         /// Where it arrived.
         arrived: Topic,
     },
+    /// Signed for another network than this node's.
+    #[error("message signed for network {signed:#x}, this node is on {expected:#x}")]
+    WrongNetwork {
+        /// In the message.
+        signed: Felt,
+        /// This node's network.
+        expected: Felt,
+    },
     /// Signature does not verify.
     #[error("bad signature")]
     BadSignature,
+    /// The payload names a worker whose account is not the signer's.
+    #[error("payload speaks for worker {worker:#x}, but the signer's account is {signer_account:#x}")]
+    WorkerNotSigner {
+        /// The worker the payload names.
+        worker: Felt,
+        /// The Sage account of the signing key.
+        signer_account: Felt,
+    },
     /// Signing failed.
     #[error("signing failed: {0}")]
     Sign(#[from] SignError),
 }
 
-fn signed_hash(topic: Topic, signer: Felt, payload: &[u8]) -> Felt {
+fn signed_hash(network: Felt, topic: Topic, signer: Felt, payload: &[u8]) -> Felt {
     let digest = Sha256::digest(payload);
     poseidon_hash_many(&[
         MESSAGE_TAG,
+        network,
         topic.tag(),
         signer,
         Felt::from_bytes_be_slice(&digest[..16]),
@@ -127,13 +174,24 @@ fn signed_hash(topic: Topic, signer: Felt, payload: &[u8]) -> Felt {
 }
 
 impl SignedMessage {
-    /// Signs `payload` for `topic`.
-    pub fn sign(topic: Topic, payload: Vec<u8>, key: &StarkKey) -> Result<Self, MessageError> {
+    /// Signs `payload` for `topic` on `network` (the chain id).
+    pub fn sign(network: Felt, topic: Topic, payload: Vec<u8>, key: &StarkKey) -> Result<Self, MessageError> {
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(MessageError::TooLarge { size: payload.len(), max: MAX_PAYLOAD_BYTES });
         }
-        let signature = key.sign(signed_hash(topic, key.public_key(), &payload))?;
-        Ok(Self { v: MESSAGE_VERSION, topic, signer: key.public_key(), payload, signature })
+        let signature = key.sign(signed_hash(network, topic, key.public_key(), &payload))?;
+        Ok(Self { v: MESSAGE_VERSION, network, topic, signer: key.public_key(), payload, signature })
+    }
+
+    /// The Sage account address of the signer (`oz_account_address(signer, signer)`).
+    pub fn signer_account(&self) -> Felt {
+        sage_keys::oz_account_address(self.signer, self.signer)
+    }
+
+    /// Checks that a payload's `worker` is the signer's own account.
+    pub(crate) fn check_worker(&self, worker: Felt) -> Result<(), MessageError> {
+        let signer_account = self.signer_account();
+        if worker == signer_account { Ok(()) } else { Err(MessageError::WorkerNotSigner { worker, signer_account }) }
     }
 
     /// Wire bytes.
@@ -141,11 +199,10 @@ impl SignedMessage {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Parses and checks bytes that arrived on `topic`.
-    pub fn decode_and_verify(bytes: &[u8], topic: Topic) -> Result<Self, MessageError> {
-        let max = MAX_PAYLOAD_BYTES * 4 + 1024;
-        if bytes.len() > max {
-            return Err(MessageError::TooLarge { size: bytes.len(), max });
+    /// Parses and checks bytes that arrived on `topic` at a node on `network`.
+    pub fn decode_and_verify(bytes: &[u8], network: Felt, topic: Topic) -> Result<Self, MessageError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(MessageError::TooLarge { size: bytes.len(), max: MAX_MESSAGE_BYTES });
         }
         let msg: Self = serde_json::from_slice(bytes).map_err(|e| MessageError::Malformed(e.to_string()))?;
         if msg.v != MESSAGE_VERSION {
@@ -154,10 +211,13 @@ impl SignedMessage {
         if msg.payload.len() > MAX_PAYLOAD_BYTES {
             return Err(MessageError::TooLarge { size: msg.payload.len(), max: MAX_PAYLOAD_BYTES });
         }
+        if msg.network != network {
+            return Err(MessageError::WrongNetwork { signed: msg.network, expected: network });
+        }
         if msg.topic != topic {
             return Err(MessageError::WrongTopic { signed: msg.topic, arrived: topic });
         }
-        if !verify_signature(msg.signer, signed_hash(msg.topic, msg.signer, &msg.payload), &msg.signature) {
+        if !verify_signature(msg.signer, signed_hash(network, msg.topic, msg.signer, &msg.payload), &msg.signature) {
             return Err(MessageError::BadSignature);
         }
         Ok(msg)
@@ -165,7 +225,7 @@ impl SignedMessage {
 }
 
 /// A worker's liveness beacon (payload of [`Topic::Heartbeats`]; the envelope's signer is the
-/// worker's Stark key).
+/// worker's Stark key, and `worker` must be that key's Sage account).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// Worker account address.
@@ -181,10 +241,10 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Signs this heartbeat into a gossip message.
-    pub fn sign(&self, key: &StarkKey) -> Result<SignedMessage, MessageError> {
+    /// Signs this heartbeat into a gossip message for `network`.
+    pub fn sign(&self, key: &StarkKey, network: Felt) -> Result<SignedMessage, MessageError> {
         let payload = serde_json::to_vec(self).map_err(|e| MessageError::Malformed(e.to_string()))?;
-        SignedMessage::sign(Topic::Heartbeats, payload, key)
+        SignedMessage::sign(network, Topic::Heartbeats, payload, key)
     }
 
     /// Reads a heartbeat out of a verified message.
@@ -196,6 +256,7 @@ impl Heartbeat {
         if hb.load_percent > 100 {
             return Err(MessageError::Malformed(format!("load {} % is over 100", hb.load_percent)));
         }
+        msg.check_worker(hb.worker)?;
         Ok(hb)
     }
 }
@@ -204,56 +265,127 @@ impl Heartbeat {
 mod tests {
     use super::*;
 
+    const NET: Felt = Felt::from_hex_unchecked("0x534e5f5345504f4c4941");
+
     fn key() -> StarkKey {
         StarkKey::from_secret(Felt::from(0x77u8)).unwrap()
     }
 
     #[test]
     fn roundtrip_and_every_tamper_is_caught() {
-        let msg = SignedMessage::sign(Topic::Votes, b"hello".to_vec(), &key()).unwrap();
+        let msg = SignedMessage::sign(NET, Topic::Votes, b"hello".to_vec(), &key()).unwrap();
         let bytes = msg.encode();
-        assert_eq!(SignedMessage::decode_and_verify(&bytes, Topic::Votes).unwrap(), msg);
-        assert!(matches!(SignedMessage::decode_and_verify(&bytes, Topic::Jobs), Err(MessageError::WrongTopic { .. })));
+        assert_eq!(SignedMessage::decode_and_verify(&bytes, NET, Topic::Votes).unwrap(), msg);
+        assert!(matches!(
+            SignedMessage::decode_and_verify(&bytes, NET, Topic::Jobs),
+            Err(MessageError::WrongTopic { .. })
+        ));
         let mut m = msg.clone();
         m.payload[0] ^= 1;
-        assert_eq!(SignedMessage::decode_and_verify(&m.encode(), Topic::Votes), Err(MessageError::BadSignature));
+        assert_eq!(SignedMessage::decode_and_verify(&m.encode(), NET, Topic::Votes), Err(MessageError::BadSignature));
         let mut m = msg.clone();
         m.signer = Felt::from(5u8);
-        assert_eq!(SignedMessage::decode_and_verify(&m.encode(), Topic::Votes), Err(MessageError::BadSignature));
-        let mut m = msg;
-        m.v = 2;
-        assert_eq!(SignedMessage::decode_and_verify(&m.encode(), Topic::Votes), Err(MessageError::Version(2)));
+        assert_eq!(SignedMessage::decode_and_verify(&m.encode(), NET, Topic::Votes), Err(MessageError::BadSignature));
+        let mut m = msg.clone();
+        m.v = 1;
+        assert_eq!(SignedMessage::decode_and_verify(&m.encode(), NET, Topic::Votes), Err(MessageError::Version(1)));
         assert!(matches!(
-            SignedMessage::decode_and_verify(b"\x00garbage", Topic::Votes),
+            SignedMessage::decode_and_verify(b"\x00garbage", NET, Topic::Votes),
             Err(MessageError::Malformed(_))
         ));
+        // Rewriting the network field does not move a message to another network.
+        let mut m = msg;
+        m.network = Felt::from(0x534e5f4d41494e_u64);
+        assert_eq!(
+            SignedMessage::decode_and_verify(&m.encode(), m.network, Topic::Votes),
+            Err(MessageError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_message_for_another_network_is_refused() {
+        let main = Felt::from(0x534e5f4d41494e_u64); // 'SN_MAIN'
+        let msg = SignedMessage::sign(main, Topic::Jobs, b"{}".to_vec(), &key()).unwrap();
+        assert_eq!(
+            SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Jobs),
+            Err(MessageError::WrongNetwork { signed: main, expected: NET })
+        );
+        assert!(SignedMessage::decode_and_verify(&msg.encode(), main, Topic::Jobs).is_ok());
     }
 
     #[test]
     fn oversized_payloads_are_refused_on_both_sides() {
         assert!(matches!(
-            SignedMessage::sign(Topic::Jobs, vec![0; MAX_PAYLOAD_BYTES + 1], &key()),
+            SignedMessage::sign(NET, Topic::Jobs, vec![0; MAX_PAYLOAD_BYTES + 1], &key()),
             Err(MessageError::TooLarge { .. })
         ));
         assert!(matches!(
-            SignedMessage::decode_and_verify(&vec![b' '; MAX_PAYLOAD_BYTES * 5], Topic::Jobs),
+            SignedMessage::decode_and_verify(&vec![b' '; MAX_MESSAGE_BYTES + 1], NET, Topic::Jobs),
             Err(MessageError::TooLarge { .. })
+        ));
+    }
+
+    /// The stated limit is the real one: a maximal payload of the worst bytes encodes within
+    /// the gossip transmit limit and decodes again (JSON number arrays used to cap it near 16 KiB).
+    #[test]
+    fn a_maximal_payload_fits_the_gossip_limit() {
+        for fill in [0x00u8, 0xff] {
+            let msg = SignedMessage::sign(NET, Topic::Jobs, vec![fill; MAX_PAYLOAD_BYTES], &key()).unwrap();
+            let wire = msg.encode();
+            assert!(wire.len() <= MAX_MESSAGE_BYTES, "{} > {MAX_MESSAGE_BYTES}", wire.len());
+            assert!(wire.len() <= crate::DEFAULT_MAX_GOSSIP_BYTES);
+            assert!(wire.len() - MAX_PAYLOAD_BYTES.div_ceil(3) * 4 < 500, "envelope overhead");
+            assert_eq!(SignedMessage::decode_and_verify(&wire, NET, Topic::Jobs).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn non_canonical_base64_is_refused() {
+        let msg = SignedMessage::sign(NET, Topic::Votes, b"a".to_vec(), &key()).unwrap();
+        let wire = String::from_utf8(msg.encode()).unwrap();
+        assert!(wire.contains("\"YQ==\""), "{wire}");
+        // "YR==" decodes to the same byte with non-zero trailing bits.
+        let tampered = wire.replace("\"YQ==\"", "\"YR==\"");
+        assert!(matches!(
+            SignedMessage::decode_and_verify(tampered.as_bytes(), NET, Topic::Votes),
+            Err(MessageError::Malformed(_))
         ));
     }
 
     #[test]
     fn heartbeat_roundtrip_and_validation() {
+        let k = key();
         let hb = Heartbeat {
-            worker: Felt::from(9u8),
+            worker: sage_keys::oz_account_address(k.public_key(), k.public_key()),
             gpu_tier: Some(GpuTier::H100),
             backend: "gpu".into(),
             load_percent: 40,
             timestamp: 1,
         };
-        let msg = hb.sign(&key()).unwrap();
-        let got = SignedMessage::decode_and_verify(&msg.encode(), Topic::Heartbeats).unwrap();
+        let msg = hb.sign(&k, NET).unwrap();
+        let got = SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Heartbeats).unwrap();
         assert_eq!(Heartbeat::from_message(&got).unwrap(), hb);
-        let bad = Heartbeat { load_percent: 101, ..hb };
-        assert!(Heartbeat::from_message(&bad.sign(&key()).unwrap()).is_err());
+        let bad = Heartbeat { load_percent: 101, ..hb.clone() };
+        assert!(Heartbeat::from_message(&bad.sign(&k, NET).unwrap()).is_err());
+    }
+
+    /// Nobody can send heartbeats in another worker's name.
+    #[test]
+    fn a_heartbeat_for_another_worker_is_refused() {
+        let victim = StarkKey::from_secret(Felt::from(0x1234u32)).unwrap();
+        let victim_account = sage_keys::oz_account_address(victim.public_key(), victim.public_key());
+        let forged = Heartbeat {
+            worker: victim_account,
+            gpu_tier: Some(GpuTier::H200),
+            backend: "gpu".into(),
+            load_percent: 0,
+            timestamp: 1,
+        };
+        let msg = forged.sign(&key(), NET).unwrap();
+        assert!(matches!(
+            Heartbeat::from_message(&msg),
+            Err(MessageError::WorkerNotSigner { worker, .. }) if worker == victim_account
+        ));
+        assert!(Heartbeat::from_message(&forged.sign(&victim, NET).unwrap()).is_ok());
     }
 }

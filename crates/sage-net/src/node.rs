@@ -17,20 +17,28 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use starknet_types_core::felt::Felt;
+
 use crate::message::{MessageError, SignedMessage, Topic};
 
 /// Largest blob served or fetched by request-response (proof envelopes are capped at 256 KiB).
 pub const MAX_BLOB_BYTES: usize = 4 * 1024 * 1024;
 /// Default cap on the bytes a node keeps to serve ([`NetConfig::max_served_bytes`]).
 pub const DEFAULT_MAX_SERVED_BYTES: usize = 256 * 1024 * 1024;
-/// Default gossip transmit limit (gossipsub's own default).
-pub const DEFAULT_MAX_GOSSIP_BYTES: usize = 64 * 1024;
+/// Default gossip transmit limit: the largest encoded message ([`crate::MAX_MESSAGE_BYTES`]), so a
+/// maximal payload travels.
+pub const DEFAULT_MAX_GOSSIP_BYTES: usize = crate::message::MAX_MESSAGE_BYTES;
+/// `'SN_SEPOLIA'`: the default network (starknet-devnet's chain id too).
+pub const DEFAULT_NETWORK: Felt = Felt::from_hex_unchecked("0x534e5f5345504f4c4941");
 const BLOB_PROTOCOL: &str = "/sage/blob/1";
 const IDENTIFY_PROTOCOL: &str = "/sage/id/1";
 
 /// Node configuration.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
+    /// The Starknet chain id this network settles on; every message is signed for it and
+    /// messages for any other network are rejected.
+    pub network: Felt,
     /// Listen address (`/ip4/127.0.0.1/tcp/0` picks a free port).
     pub listen: Multiaddr,
     /// Bootstrap peers, each ending in `/p2p/<peer id>`.
@@ -47,6 +55,7 @@ pub struct NetConfig {
 impl Default for NetConfig {
     fn default() -> Self {
         Self {
+            network: DEFAULT_NETWORK,
             listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap_or_else(|_| Multiaddr::empty()),
             bootstrap: Vec::new(),
             max_gossip_bytes: DEFAULT_MAX_GOSSIP_BYTES,
@@ -169,6 +178,7 @@ pub struct NodeHandle {
     peer_id: PeerId,
     listen: Multiaddr,
     key: StarkKey,
+    network: Felt,
     tx: mpsc::Sender<Command>,
 }
 
@@ -239,14 +249,19 @@ impl NodeHandle {
         let peer_id = *swarm.local_peer_id();
         let (tx, rx) = mpsc::channel(256);
         let (events_tx, events_rx) = mpsc::channel(1024);
-        tokio::spawn(run(swarm, rx, events_tx, config.max_served_bytes));
+        tokio::spawn(run(swarm, rx, events_tx, config.max_served_bytes, config.network));
         let listen = listen.with(Protocol::P2p(peer_id));
-        Ok((Self { peer_id, listen, key, tx }, events_rx))
+        Ok((Self { peer_id, listen, key, network: config.network, tx }, events_rx))
     }
 
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// The chain id this node signs for and accepts.
+    pub fn network(&self) -> Felt {
+        self.network
     }
 
     /// Full listen address including `/p2p/<peer id>` (give it to others as a bootstrap).
@@ -268,7 +283,7 @@ impl NodeHandle {
 
     /// Signs `payload` for `topic` with this node's Stark key, without publishing it.
     pub fn sign(&self, topic: Topic, payload: Vec<u8>) -> Result<SignedMessage, NetError> {
-        Ok(SignedMessage::sign(topic, payload, &self.key)?)
+        Ok(SignedMessage::sign(self.network, topic, payload, &self.key)?)
     }
 
     /// [`NodeHandle::publish_signed`], retried every 100 ms while no peer subscribes to the topic
@@ -287,6 +302,9 @@ impl NodeHandle {
 
     /// Publishes an already signed message (e.g. a heartbeat built with `Heartbeat::sign`).
     pub async fn publish_signed(&self, message: &SignedMessage) -> Result<(), NetError> {
+        if message.network != self.network {
+            return Err(MessageError::WrongNetwork { signed: message.network, expected: self.network }.into());
+        }
         check_payload(message)?;
         let bytes = message.encode();
         let topic = message.topic;
@@ -435,6 +453,7 @@ async fn run(
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     max_served_bytes: usize,
+    network: Felt,
 ) {
     let mut served = Served { blobs: HashMap::new(), order: Default::default(), bytes: 0, max: max_served_bytes };
     let mut pending: HashMap<request_response::OutboundRequestId, PendingFetch> = HashMap::new();
@@ -488,7 +507,7 @@ async fn run(
                 SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
                     let verdict = Topic::from_name(message.topic.as_str())
                         .ok_or_else(|| MessageError::Malformed("unknown topic".into()))
-                        .and_then(|topic| SignedMessage::decode_and_verify(&message.data, topic))
+                        .and_then(|topic| SignedMessage::decode_and_verify(&message.data, network, topic))
                         .and_then(|msg| check_payload(&msg).map(|()| msg));
                     let acceptance = match verdict {
                         Ok(msg) => {

@@ -86,17 +86,24 @@ async fn discovery_from_one_bootstrap_peer_and_verified_gossip() {
     .await;
 
     let hb = Heartbeat {
-        worker: Felt::from(0xabcu32),
+        worker: sage_keys::oz_account_address(key(1).public_key(), key(1).public_key()),
         gpu_tier: Some(sage_net::GpuTier::H100),
         backend: "gpu".into(),
         load_percent: 12,
         timestamp: 1,
     };
-    let signed = hb.sign(&key(1)).unwrap();
+    let signed = hb.sign(&key(1), b.network()).unwrap();
     b.publish_when_ready(&signed, Duration::from_secs(10)).await.unwrap();
     let (_, msg) = next_message(&mut c_rx, Duration::from_secs(20)).await.expect("C receives B's heartbeat");
     assert_eq!(msg.signer, key(1).public_key());
     assert_eq!(Heartbeat::from_message(&msg).unwrap(), hb);
+
+    // The stated payload limit is the real one: a maximal payload crosses the network.
+    let big = b.sign(Topic::Votes, vec![0xff; sage_net::MAX_PAYLOAD_BYTES]).unwrap();
+    assert!(big.encode().len() <= sage_net::DEFAULT_MAX_GOSSIP_BYTES);
+    b.publish_when_ready(&big, Duration::from_secs(10)).await.unwrap();
+    let (_, msg) = next_message(&mut c_rx, Duration::from_secs(20)).await.expect("C receives the maximal payload");
+    assert_eq!(msg.payload.len(), sage_net::MAX_PAYLOAD_BYTES);
 
     publish_when_ready(&c, Topic::Votes, b"vote from C".to_vec()).await;
     let (_, msg) = next_message(&mut b_rx, Duration::from_secs(20)).await.expect("B receives C's vote");
@@ -161,23 +168,36 @@ async fn garbage_and_oversized_gossip_is_rejected_and_harms_nobody() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A well-formed envelope signed for another topic, replayed on Jobs.
-    let replayed = SignedMessage::sign(Topic::Votes, b"replay".to_vec(), &key(21)).unwrap();
+    let net = attacker.network();
+    let replayed = SignedMessage::sign(net, Topic::Votes, b"replay".to_vec(), &key(21)).unwrap();
     attacker.publish_unchecked(Topic::Jobs, replayed.encode()).await.unwrap();
     // A forged signer.
-    let mut forged = SignedMessage::sign(Topic::Jobs, b"forged".to_vec(), &key(21)).unwrap();
+    let mut forged = SignedMessage::sign(net, Topic::Jobs, b"forged".to_vec(), &key(21)).unwrap();
     forged.signer = key(20).public_key();
     attacker.publish_unchecked(Topic::Jobs, forged.encode()).await.unwrap();
     // A valid signature over a payload that is not a job assignment (refused on the sending side
     // too: an honest node cannot publish it).
-    let not_a_job = SignedMessage::sign(Topic::Jobs, b"not a job".to_vec(), &key(21)).unwrap();
+    let not_a_job = SignedMessage::sign(net, Topic::Jobs, b"not a job".to_vec(), &key(21)).unwrap();
     assert!(matches!(attacker.publish_signed(&not_a_job).await, Err(NetError::Message(_))));
     attacker.publish_unchecked(Topic::Jobs, not_a_job.encode()).await.unwrap();
+    // A valid vote signed for another network (SN_MAIN), replayed here; an honest node will not
+    // even publish it.
+    let other_net =
+        SignedMessage::sign(Felt::from(0x534e5f4d41494e_u64), Topic::Votes, b"v".to_vec(), &key(21)).unwrap();
+    assert!(matches!(attacker.publish_signed(&other_net).await, Err(NetError::Message(_))));
+    attacker.publish_unchecked(Topic::Votes, other_net.encode()).await.unwrap();
+    // A heartbeat in another worker's name.
+    let victim = sage_keys::oz_account_address(key(20).public_key(), key(20).public_key());
+    let hb = Heartbeat { worker: victim, gpu_tier: None, backend: "cpu".into(), load_percent: 0, timestamp: 1 };
+    let impostor = hb.sign(&key(21), net).unwrap();
+    assert!(matches!(attacker.publish_signed(&impostor).await, Err(NetError::Message(_))));
+    attacker.publish_unchecked(Topic::Heartbeats, impostor.encode()).await.unwrap();
     // Last: 100 KiB, over the honest node's transmit limit (its codec drops the stream).
     attacker.publish_unchecked(Topic::Jobs, vec![b'x'; 100 * 1024]).await.unwrap();
 
-    eventually("the honest node to reject the four invalid messages", || {
+    eventually("the honest node to reject the six invalid messages", || {
         let honest = honest.clone();
-        async move { honest.stats().await.unwrap().rejected >= 4 }
+        async move { honest.stats().await.unwrap().rejected >= 6 }
     })
     .await;
     assert!(

@@ -181,7 +181,7 @@ async fn run_in(bin: &Path, home: &Path, say: &dyn Fn(String), step: usize, tota
         request: JobRequest::Matmul { n: DEMO_N, seed },
         expires_at: now + 600,
     };
-    node.publish_when_ready(&assignment.sign(&coordinator)?, Duration::from_secs(30))
+    node.publish_when_ready(&assignment.sign(&coordinator, node.network())?, Duration::from_secs(30))
         .await
         .context("publishing the assignment")?;
     let result = JobResult::from_message(&next_from(&mut rx, Topic::Results, public_key).await?)?;
