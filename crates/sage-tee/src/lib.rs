@@ -33,7 +33,7 @@ mod policy;
 mod verify;
 
 pub use policy::{
-    Policy, PolicyError, SignedWhitelist, WHITELIST_DOMAIN_TAG, Whitelist, WhitelistEntry, report_data_binding,
-    whitelist_hash,
+    Policy, PolicyError, SignedWhitelist, TdxRegisters, WHITELIST_DOMAIN_TAG, Whitelist, WhitelistEntry,
+    report_data_binding, whitelist_hash,
 };
 pub use verify::{Evidence, TeeError, TeeType, VerifiedAttestation, verify_evidence};

@@ -22,6 +22,72 @@ pub struct WhitelistEntry {
     pub measurement: String,
     /// Worker image version that produces it.
     pub image_version: String,
+    /// TDX only, and required for TDX: MRTD measures the firmware alone, so an entry must also
+    /// pin the runtime registers (kernel, command line, image) and the TD's configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tdx: Option<TdxRegisters>,
+}
+
+/// The TDX registers beyond MRTD that a whitelist entry pins, lowercase hex (48 bytes each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TdxRegisters {
+    /// RTMR0..3: firmware configuration, kernel and initrd, command line, application.
+    pub rtmrs: [String; 4],
+    /// MRCONFIGID.
+    pub mr_config_id: String,
+    /// MROWNER.
+    pub mr_owner: String,
+    /// MROWNERCONFIG.
+    pub mr_owner_config: String,
+}
+
+impl WhitelistEntry {
+    /// The entry that accepts exactly `reference`'s measurements (for a TDX reference, every
+    /// register): how a whitelist is built from a reference machine running the released image.
+    pub fn for_attestation(reference: &VerifiedAttestation, image_version: &str) -> Self {
+        let tdx = (reference.tee == TeeType::Tdx).then(|| {
+            let r = |i: usize| reference.rtmrs.get(i).map(hex::encode).unwrap_or_default();
+            TdxRegisters {
+                rtmrs: [r(0), r(1), r(2), r(3)],
+                mr_config_id: hex::encode(&reference.mr_config_id),
+                mr_owner: hex::encode(&reference.mr_owner),
+                mr_owner_config: hex::encode(&reference.mr_owner_config),
+            }
+        });
+        Self {
+            tee: reference.tee,
+            measurement: hex::encode(&reference.measurement),
+            image_version: image_version.to_owned(),
+            tdx,
+        }
+    }
+
+    /// For TDX: every register beyond MRTD equals the entry's.
+    fn check_tdx(&self, a: &VerifiedAttestation) -> Result<(), PolicyError> {
+        if a.tee != TeeType::Tdx {
+            return Ok(());
+        }
+        let Some(want) = &self.tdx else {
+            return Err(PolicyError::IncompleteTdxEntry { measurement: self.measurement.clone() });
+        };
+        let got_rtmr = |i: usize| a.rtmrs.get(i).map(Vec::as_slice).unwrap_or_default();
+        let checks: [(&'static str, &str, &[u8]); 7] = [
+            ("RTMR0", &want.rtmrs[0], got_rtmr(0)),
+            ("RTMR1", &want.rtmrs[1], got_rtmr(1)),
+            ("RTMR2", &want.rtmrs[2], got_rtmr(2)),
+            ("RTMR3", &want.rtmrs[3], got_rtmr(3)),
+            ("MRCONFIGID", &want.mr_config_id, &a.mr_config_id),
+            ("MROWNER", &want.mr_owner, &a.mr_owner),
+            ("MROWNERCONFIG", &want.mr_owner_config, &a.mr_owner_config),
+        ];
+        for (register, expected, got) in checks {
+            let got = hex::encode(got);
+            if !expected.eq_ignore_ascii_case(&got) {
+                return Err(PolicyError::RegisterMismatch { register, expected: expected.to_owned(), got });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A versioned list of approved measurements (the seed's `ALLOWED_MRENCLAVES`, as data).
@@ -104,6 +170,23 @@ pub enum PolicyError {
         /// Whitelist version consulted.
         version: u64,
     },
+    /// A TDX entry that pins only MRTD would accept any kernel on approved firmware.
+    #[error("whitelist entry for TDX measurement {measurement} lists no RTMR0-3/MRCONFIGID/MROWNER/MROWNERCONFIG")]
+    IncompleteTdxEntry {
+        /// The entry's MRTD.
+        measurement: String,
+    },
+    /// A TDX register differs from the whitelisted value (another kernel, command line, image
+    /// or owner).
+    #[error("TDX {register} is {got}, the whitelist requires {expected}")]
+    RegisterMismatch {
+        /// Which register.
+        register: &'static str,
+        /// Whitelisted, hex.
+        expected: String,
+        /// Attested, hex.
+        got: String,
+    },
     /// TCB status not accepted.
     #[error("TCB status {status} is not accepted (accepted: {accepted:?})")]
     TcbRefused {
@@ -178,6 +261,7 @@ impl Policy {
                 version: self.whitelist.version,
             }
         })?;
+        entry.check_tdx(attestation)?;
         // SNP reports carry no TCB status; their TCB is pinned by the VCEK, which is per-TCB.
         if attestation.tee != TeeType::SevSnp && !self.accepted_tcb.contains(&attestation.tcb_status) {
             return Err(PolicyError::TcbRefused {
@@ -241,14 +325,7 @@ mod tests {
     }
 
     fn whitelist_for(a: &VerifiedAttestation, version: u64) -> Whitelist {
-        Whitelist {
-            version,
-            entries: vec![WhitelistEntry {
-                tee: a.tee,
-                measurement: hex::encode(&a.measurement),
-                image_version: "1.0.0".into(),
-            }],
-        }
+        Whitelist { version, entries: vec![WhitelistEntry::for_attestation(a, "1.0.0")] }
     }
 
     #[test]
@@ -291,5 +368,45 @@ mod tests {
         let none = verify_evidence(&Evidence::None, PINNED_NOW).unwrap();
         assert_eq!(policy.check(&none, worker, &nonce).unwrap_err(), PolicyError::NoneRefused);
         assert_eq!(Policy::development(governance().public_key()).check(&none, worker, &nonce).unwrap(), None);
+    }
+
+    /// The same firmware (MRTD) with another kernel, command line or owner is refused; so is an
+    /// entry that pins MRTD alone.
+    #[test]
+    fn tdx_needs_every_register_to_match() {
+        let a = verify_evidence(&tdx(), PINNED_NOW).unwrap();
+        let worker = Felt::from(5u8);
+        let nonce = [1u8; 32];
+        let mut bound = a.clone();
+        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        let mut policy = Policy::production(governance().public_key(), whitelist_for(&a, 1));
+        policy.accepted_tcb = vec![a.tcb_status.clone()];
+        policy.check(&bound, worker, &nonce).unwrap();
+
+        for (i, register) in ["RTMR0", "RTMR1", "RTMR2", "RTMR3"].into_iter().enumerate() {
+            let mut other_kernel = bound.clone();
+            other_kernel.rtmrs[i][0] ^= 1;
+            assert!(matches!(
+                policy.check(&other_kernel, worker, &nonce),
+                Err(PolicyError::RegisterMismatch { register: r, .. }) if r == register
+            ));
+        }
+        let mut other_owner = bound.clone();
+        other_owner.mr_owner[47] ^= 0x80;
+        assert!(matches!(
+            policy.check(&other_owner, worker, &nonce),
+            Err(PolicyError::RegisterMismatch { register: "MROWNER", .. })
+        ));
+        let mut other_config = bound.clone();
+        other_config.mr_config_id[0] = 0xff;
+        assert!(matches!(
+            policy.check(&other_config, worker, &nonce),
+            Err(PolicyError::RegisterMismatch { register: "MRCONFIGID", .. })
+        ));
+
+        let mut mrtd_only = whitelist_for(&a, 1);
+        mrtd_only.entries[0].tdx = None;
+        policy.whitelist = mrtd_only;
+        assert!(matches!(policy.check(&bound, worker, &nonce), Err(PolicyError::IncompleteTdxEntry { .. })));
     }
 }

@@ -67,6 +67,9 @@ pub struct VerifiedAttestation {
     pub(crate) tee: TeeType,
     pub(crate) measurement: Vec<u8>,
     pub(crate) rtmrs: Vec<Vec<u8>>,
+    pub(crate) mr_config_id: Vec<u8>,
+    pub(crate) mr_owner: Vec<u8>,
+    pub(crate) mr_owner_config: Vec<u8>,
     pub(crate) signer: Vec<u8>,
     pub(crate) report_data: Vec<u8>,
     pub(crate) tcb_status: String,
@@ -88,6 +91,12 @@ impl VerifiedAttestation {
     /// TDX runtime measurement registers RTMR0..3 (empty otherwise).
     pub fn rtmrs(&self) -> &[Vec<u8>] {
         &self.rtmrs
+    }
+
+    /// TDX MRCONFIGID, MROWNER and MROWNERCONFIG (48 bytes each; empty otherwise): the TD's
+    /// configuration and owner, chosen by whoever launched it.
+    pub fn td_config(&self) -> [&[u8]; 3] {
+        [&self.mr_config_id, &self.mr_owner, &self.mr_owner_config]
     }
 
     /// MRSIGNER (SGX), MRSIGNERSEAM (TDX) or author key digest (SNP).
@@ -160,6 +169,9 @@ pub fn verify_evidence(evidence: &Evidence, now_secs: u64) -> Result<VerifiedAtt
             tee: TeeType::None,
             measurement: Vec::new(),
             rtmrs: Vec::new(),
+            mr_config_id: Vec::new(),
+            mr_owner: Vec::new(),
+            mr_owner_config: Vec::new(),
             signer: Vec::new(),
             report_data: Vec::new(),
             tcb_status: "None".into(),
@@ -198,6 +210,9 @@ fn verify_dcap(quote: &[u8], collateral: &QuoteCollateralV3, now_secs: u64) -> R
             tee: TeeType::Sgx,
             measurement: r.mr_enclave.to_vec(),
             rtmrs: Vec::new(),
+            mr_config_id: Vec::new(),
+            mr_owner: Vec::new(),
+            mr_owner_config: Vec::new(),
             signer: r.mr_signer.to_vec(),
             report_data: r.report_data.to_vec(),
             tcb_status,
@@ -217,6 +232,9 @@ fn td(r: &TDReport10, tcb_status: String, advisory_ids: Vec<String>) -> Verified
         tee: TeeType::Tdx,
         measurement: r.mr_td.to_vec(),
         rtmrs: [&r.rt_mr0, &r.rt_mr1, &r.rt_mr2, &r.rt_mr3].iter().map(|m| m.to_vec()).collect(),
+        mr_config_id: r.mr_config_id.to_vec(),
+        mr_owner: r.mr_owner.to_vec(),
+        mr_owner_config: r.mr_owner_config.to_vec(),
         signer: r.mr_signer_seam.to_vec(),
         report_data: r.report_data.to_vec(),
         tcb_status,
@@ -243,6 +261,9 @@ fn verify_snp(report: &[u8], vcek_der: &[u8]) -> Result<VerifiedAttestation, Tee
         tee: TeeType::SevSnp,
         measurement: parsed.measurement.to_vec(),
         rtmrs: Vec::new(),
+        mr_config_id: Vec::new(),
+        mr_owner: Vec::new(),
+        mr_owner_config: Vec::new(),
         signer: parsed.author_key_digest.to_vec(),
         report_data: parsed.report_data.to_vec(),
         tcb_status: "Unknown".into(),

@@ -109,14 +109,7 @@ fn governance() -> StarkKey {
 }
 
 fn whitelist_for(a: &VerifiedAttestation, version: u64) -> Whitelist {
-    Whitelist {
-        version,
-        entries: vec![WhitelistEntry {
-            tee: a.tee(),
-            measurement: hex::encode(a.measurement()),
-            image_version: "1.0.0".into(),
-        }],
-    }
+    Whitelist { version, entries: vec![WhitelistEntry::for_attestation(a, "1.0.0")] }
 }
 
 #[test]
