@@ -36,4 +36,4 @@ pub use policy::{
     Policy, PolicyError, SignedWhitelist, TdxRegisters, WHITELIST_DOMAIN_TAG, Whitelist, WhitelistEntry,
     report_data_binding, whitelist_hash,
 };
-pub use verify::{Evidence, TeeError, TeeType, VerifiedAttestation, verify_evidence};
+pub use verify::{Evidence, SnpTcb, TeeError, TeeType, VerifiedAttestation, verify_evidence};

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use starknet_rust_crypto::poseidon_hash_many;
 use starknet_types_core::felt::Felt;
 
-use crate::{TeeType, VerifiedAttestation};
+use crate::{SnpTcb, TeeType, VerifiedAttestation};
 
 /// `'SAGE_WHITELIST_V1'`: domain tag of whitelist signatures.
 pub const WHITELIST_DOMAIN_TAG: Felt = Felt::from_hex_unchecked("0x534147455f57484954454c4953545f5631");
@@ -195,6 +195,14 @@ pub enum PolicyError {
         /// Accepted statuses.
         accepted: Vec<String>,
     },
+    /// An SEV-SNP platform below the minimum TCB (unpatched firmware or microcode).
+    #[error("SEV-SNP TCB {reported:?} is below the policy minimum {minimum:?}")]
+    SnpTcbTooLow {
+        /// From the report.
+        reported: SnpTcb,
+        /// The policy's minimum.
+        minimum: SnpTcb,
+    },
     /// Report data does not bind this worker's key and nonce.
     #[error("report data does not bind this worker's public key and nonce (replayed or foreign quote)")]
     ReportDataMismatch,
@@ -221,6 +229,10 @@ pub struct Policy {
     pub whitelist: Whitelist,
     /// Accepted TCB statuses (`UpToDate` by default).
     pub accepted_tcb: Vec<String>,
+    /// Lowest SEV-SNP TCB accepted, component by component (the report's `REPORTED_TCB`). Set it
+    /// to the TCB of AMD's latest security bulletin you require; the default (all zero) accepts
+    /// any TCB whose VCEK AMD signed.
+    pub snp_min_tcb: SnpTcb,
     /// Accept debug enclaves (never in production).
     pub allow_debug: bool,
     /// Accept `none` attestations (development networks).
@@ -232,7 +244,14 @@ pub struct Policy {
 impl Policy {
     /// Production defaults: TEE required, `UpToDate` only, no debug.
     pub fn production(governance_key: Felt, whitelist: Whitelist) -> Self {
-        Self { whitelist, accepted_tcb: vec!["UpToDate".into()], allow_debug: false, allow_none: false, governance_key }
+        Self {
+            whitelist,
+            accepted_tcb: vec!["UpToDate".into()],
+            snp_min_tcb: SnpTcb::default(),
+            allow_debug: false,
+            allow_none: false,
+            governance_key,
+        }
     }
 
     /// Development networks: `none` accepted; real attestations still checked as in production.
@@ -262,7 +281,12 @@ impl Policy {
             }
         })?;
         entry.check_tdx(attestation)?;
-        // SNP reports carry no TCB status; their TCB is pinned by the VCEK, which is per-TCB.
+        // SNP reports carry no TCB status: their reported TCB must meet the policy's minimum.
+        if let Some(reported) = attestation.snp_tcb
+            && !reported.meets(&self.snp_min_tcb)
+        {
+            return Err(PolicyError::SnpTcbTooLow { reported, minimum: self.snp_min_tcb });
+        }
         if attestation.tee != TeeType::SevSnp && !self.accepted_tcb.contains(&attestation.tcb_status) {
             return Err(PolicyError::TcbRefused {
                 status: attestation.tcb_status.clone(),
@@ -408,5 +432,28 @@ mod tests {
         mrtd_only.entries[0].tdx = None;
         policy.whitelist = mrtd_only;
         assert!(matches!(policy.check(&bound, worker, &nonce), Err(PolicyError::IncompleteTdxEntry { .. })));
+    }
+
+    /// An SNP platform below the minimum TCB is refused, component by component.
+    #[test]
+    fn snp_below_the_minimum_tcb_is_refused() {
+        let report = hex::decode(include_str!("../test-data/sev/report_milan.hex").trim()).unwrap();
+        let vcek = include_bytes!("../test-data/sev/vcek_milan.der").to_vec();
+        let a = verify_evidence(&Evidence::SevSnp { report, vcek_der: vcek }, PINNED_NOW).unwrap();
+        let reported = a.snp_tcb().unwrap();
+        let worker = Felt::from(5u8);
+        let nonce = [1u8; 32];
+        let mut bound = a.clone();
+        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        let mut policy = Policy::production(governance().public_key(), whitelist_for(&a, 1));
+        policy.snp_min_tcb = reported;
+        policy.check(&bound, worker, &nonce).unwrap();
+        let raise: [fn(&mut SnpTcb); 4] = [|t| t.bootloader += 1, |t| t.tee += 1, |t| t.snp += 1, |t| t.microcode += 1];
+        for bump in raise {
+            let mut minimum = reported;
+            bump(&mut minimum);
+            policy.snp_min_tcb = minimum;
+            assert_eq!(policy.check(&bound, worker, &nonce), Err(PolicyError::SnpTcbTooLow { reported, minimum }));
+        }
     }
 }

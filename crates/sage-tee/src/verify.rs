@@ -5,9 +5,13 @@ use dcap_qvl::{
     quote::{Report, TDReport10},
     verify::QuoteVerifier,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sev::{
-    certs::snp::{Certificate, Chain, Verifiable, builtin::milan, ca},
+    certs::snp::{
+        Certificate, Chain, Verifiable,
+        builtin::{genoa, milan, turin},
+        ca,
+    },
     firmware::guest::AttestationReport,
     parser::ByteParser,
 };
@@ -16,6 +20,29 @@ pub use sage_types::TeeType;
 
 /// Largest quote or report accepted before parsing (real ones are 1–10 KiB).
 pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
+
+/// An SEV-SNP TCB: the security version numbers of the platform's firmware components.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnpTcb {
+    /// PSP bootloader SVN.
+    pub bootloader: u8,
+    /// PSP OS (TEE) SVN.
+    pub tee: u8,
+    /// SNP firmware SVN.
+    pub snp: u8,
+    /// Lowest microcode patch level of all cores.
+    pub microcode: u8,
+}
+
+impl SnpTcb {
+    /// Every component at least `minimum`'s (TCB versions are not totally ordered).
+    pub fn meets(&self, minimum: &SnpTcb) -> bool {
+        self.bootloader >= minimum.bootloader
+            && self.tee >= minimum.tee
+            && self.snp >= minimum.snp
+            && self.microcode >= minimum.microcode
+    }
+}
 
 /// What a worker presents.
 #[derive(Debug, Clone)]
@@ -70,6 +97,7 @@ pub struct VerifiedAttestation {
     pub(crate) mr_config_id: Vec<u8>,
     pub(crate) mr_owner: Vec<u8>,
     pub(crate) mr_owner_config: Vec<u8>,
+    pub(crate) snp_tcb: Option<SnpTcb>,
     pub(crate) signer: Vec<u8>,
     pub(crate) report_data: Vec<u8>,
     pub(crate) tcb_status: String,
@@ -97,6 +125,11 @@ impl VerifiedAttestation {
     /// configuration and owner, chosen by whoever launched it.
     pub fn td_config(&self) -> [&[u8]; 3] {
         [&self.mr_config_id, &self.mr_owner, &self.mr_owner_config]
+    }
+
+    /// SEV-SNP: the TCB the report says the platform runs (`REPORTED_TCB`); `None` otherwise.
+    pub fn snp_tcb(&self) -> Option<SnpTcb> {
+        self.snp_tcb
     }
 
     /// MRSIGNER (SGX), MRSIGNERSEAM (TDX) or author key digest (SNP).
@@ -172,6 +205,7 @@ pub fn verify_evidence(evidence: &Evidence, now_secs: u64) -> Result<VerifiedAtt
             mr_config_id: Vec::new(),
             mr_owner: Vec::new(),
             mr_owner_config: Vec::new(),
+            snp_tcb: None,
             signer: Vec::new(),
             report_data: Vec::new(),
             tcb_status: "None".into(),
@@ -213,6 +247,7 @@ fn verify_dcap(quote: &[u8], collateral: &QuoteCollateralV3, now_secs: u64) -> R
             mr_config_id: Vec::new(),
             mr_owner: Vec::new(),
             mr_owner_config: Vec::new(),
+            snp_tcb: None,
             signer: r.mr_signer.to_vec(),
             report_data: r.report_data.to_vec(),
             tcb_status,
@@ -235,6 +270,7 @@ fn td(r: &TDReport10, tcb_status: String, advisory_ids: Vec<String>) -> Verified
         mr_config_id: r.mr_config_id.to_vec(),
         mr_owner: r.mr_owner.to_vec(),
         mr_owner_config: r.mr_owner_config.to_vec(),
+        snp_tcb: None,
         signer: r.mr_signer_seam.to_vec(),
         report_data: r.report_data.to_vec(),
         tcb_status,
@@ -251,12 +287,29 @@ fn verify_snp(report: &[u8], vcek_der: &[u8]) -> Result<VerifiedAttestation, Tee
         .map_err(|e| TeeError::Malformed { what: "SEV-SNP report", reason: e.to_string() })?;
     let vcek = Certificate::from_der(vcek_der)
         .map_err(|e| TeeError::Malformed { what: "VCEK certificate", reason: e.to_string() })?;
-    let ark = milan::ark().map_err(|e| TeeError::Invalid(format!("built-in Milan ARK: {e}")))?;
-    let ask = milan::ask().map_err(|e| TeeError::Invalid(format!("built-in Milan ASK: {e}")))?;
-    let chain = Chain { ca: ca::Chain { ark, ask }, vek: vcek };
-    (&chain, &parsed)
-        .verify()
-        .map_err(|e| TeeError::Invalid(format!("SEV-SNP report signature or VCEK chain: {e}")))?;
+    // AMD's roots per EPYC generation, built into `sev`: the VCEK must chain to one of them and
+    // sign the report.
+    type Roots = fn() -> std::io::Result<Certificate>;
+    let generations: [(&str, Roots, Roots); 3] =
+        [("Milan", milan::ark, milan::ask), ("Genoa", genoa::ark, genoa::ask), ("Turin", turin::ark, turin::ask)];
+    let mut failures = Vec::new();
+    let verified = generations.iter().any(|(name, ark, ask)| {
+        let roots = ark().and_then(|ark| ask().map(|ask| ca::Chain { ark, ask }));
+        let outcome = roots
+            .and_then(|ca| (&Chain { ca, vek: vcek.clone() }, &parsed).verify().map(drop))
+            .map_err(|e| e.to_string());
+        if let Err(e) = &outcome {
+            failures.push(format!("{name}: {e}"));
+        }
+        outcome.is_ok()
+    });
+    if !verified {
+        return Err(TeeError::Invalid(format!(
+            "SEV-SNP report signature or VCEK chain does not verify under AMD's Milan, Genoa or Turin roots ({})",
+            failures.join("; ")
+        )));
+    }
+    let t = parsed.reported_tcb;
     Ok(VerifiedAttestation {
         tee: TeeType::SevSnp,
         measurement: parsed.measurement.to_vec(),
@@ -264,6 +317,7 @@ fn verify_snp(report: &[u8], vcek_der: &[u8]) -> Result<VerifiedAttestation, Tee
         mr_config_id: Vec::new(),
         mr_owner: Vec::new(),
         mr_owner_config: Vec::new(),
+        snp_tcb: Some(SnpTcb { bootloader: t.bootloader, tee: t.tee, snp: t.snp, microcode: t.microcode }),
         signer: parsed.author_key_digest.to_vec(),
         report_data: parsed.report_data.to_vec(),
         tcb_status: "Unknown".into(),
