@@ -234,19 +234,31 @@ pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat)
                 stark::forget_prepared_circuit();
                 prove_on::<stwo::prover::backend::simd::SimdBackend>(job, config, cheat)
             };
+            // One GPU proof at a time: the resident-column and tree caches belong to the device,
+            // not to a proof, so a second proof must not clear or match them mid-run.
+            static GPU_PROOF: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let exclusive = GPU_PROOF.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             gpu::GpuBackend::clear_resident();
             // A panic anywhere in the GPU run (commitments included) becomes an error, then a redo.
             let on_gpu = stark::guarded(|| prove_on::<gpu::GpuBackend>(job, config, cheat))
                 .unwrap_or_else(|panic| Err(ProveError::Panicked(panic)));
             gpu::GpuBackend::clear_resident();
+            drop(exclusive);
             match on_gpu {
                 // Defence in depth: the GPU kernels are tested bit for bit against Stwo, but a
                 // driver fault must never turn into a wrong proof (and a slashed worker).
-                // Verifying costs milliseconds; a proof that fails is redone on the CPU.
+                // Verifying costs milliseconds, and the proven output commitment must be the one
+                // of the output the CPU computed (a stale or sparse device buffer could make a
+                // proof that verifies for another output); a proof that fails either is redone
+                // on the CPU.
                 Ok(proved) if cheat == matmul::Cheat::None => {
-                    match verify(&proved.envelope, job, &VerifyPolicy { min_security_bits: 0 }) {
-                        Ok(_) => Ok(proved),
-                        Err(error) => cpu(&format!("the GPU-made proof does not verify ({error})")),
+                    match verify(&proved.envelope, job, &VerifyPolicy { min_security_bits: 0 })
+                        .and_then(|verified| verified.check_output(&proved.output))
+                    {
+                        Ok(()) => Ok(proved),
+                        Err(error) => {
+                            cpu(&format!("the GPU-made proof does not verify for the job's output ({error})"))
+                        }
                     }
                 }
                 Ok(proved) => Ok(proved),

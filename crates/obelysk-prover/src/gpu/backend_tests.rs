@@ -363,3 +363,31 @@ fn gpu_backend_quotient_combination_matches_simd() {
     assert_eq!(stats.phase(GpuPhase::Quotients).gpu_ops, runs, "{stats:?}");
     assert_eq!(stats.fallbacks(), 0);
 }
+
+/// Concurrent GPU proofs (a worker proving two jobs at once) each come out on the device and
+/// byte-identical to their CPU proofs: the device's resident caches are never shared mid-proof.
+#[test]
+fn gpu_backend_concurrent_proofs_do_not_mix() {
+    let _lock = device_ready();
+    GpuBackend::set_min_log_size(5);
+    let proof = ProofConfig::insecure_for_tests();
+    let jobs: Vec<Job> = (0..3u8)
+        .map(|i| Job::matmul(JobId::from_u128(40 + u128::from(i)), worker(), MatmulJob::from_seed(16, [i + 1; 32])))
+        .collect();
+    let cpu: Vec<_> = jobs
+        .iter()
+        .map(|job| prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap())
+        .collect();
+    let gpu: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|job| s.spawn(move || prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Gpu })))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+    });
+    for ((job, c), g) in jobs.iter().zip(&cpu).zip(&gpu) {
+        assert_eq!(g.backend, ProverBackend::Gpu, "a concurrent GPU proof fell back to the CPU");
+        assert!(g.encoded.bytes == c.encoded.bytes, "job {} differs from its CPU proof", job.id);
+        verify(&g.envelope, job, &VerifyPolicy { min_security_bits: 0 }).unwrap().check_output(&c.output).unwrap();
+    }
+}
