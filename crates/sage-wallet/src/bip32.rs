@@ -1,13 +1,9 @@
-//! Minimal BIP-32 private-key derivation on secp256k1 (what Starknet wallets run before
-//! grindKey). Only private derivation is needed here.
+//! BIP-32 private-key derivation on secp256k1 (what Starknet wallets run before grindKey): path
+//! parsing here, the derivation itself by RustCrypto's `bip32` crate.
 
 use core::fmt;
 use core::str::FromStr;
 
-use hmac::{Hmac, Mac};
-use k256::elliptic_curve::PrimeField;
-use k256::elliptic_curve::sec1::ToEncodedPoint;
-use sha2::Sha512;
 use zeroize::Zeroizing;
 
 use crate::error::DeriveError;
@@ -72,11 +68,12 @@ impl fmt::Display for DerivationPath {
     }
 }
 
-/// An extended private key (key + chain code). Zeroized on drop; `Debug` redacts.
+/// An extended private key (key + chain code): RustCrypto's [`bip32`] over `k256`, with Sage's
+/// errors. Zeroized on drop; `Debug` redacts.
 #[derive(Clone)]
 pub struct ExtendedPrivateKey {
+    inner: bip32::ExtendedPrivateKey<k256::SecretKey>,
     key: Zeroizing<[u8; 32]>,
-    chain_code: Zeroizing<[u8; 32]>,
 }
 
 impl fmt::Debug for ExtendedPrivateKey {
@@ -85,63 +82,27 @@ impl fmt::Debug for ExtendedPrivateKey {
     }
 }
 
-fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 64]> {
-    // HMAC accepts keys of any length.
-    let mut mac = match Hmac::<Sha512>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
-    for p in parts {
-        mac.update(p);
-    }
-    let mut out = Zeroizing::new([0u8; 64]);
-    out.copy_from_slice(&mac.finalize().into_bytes());
-    out
-}
-
-fn parse_scalar(bytes: &[u8]) -> Option<k256::Scalar> {
-    let mut repr = k256::FieldBytes::default();
-    repr.copy_from_slice(bytes);
-    Option::from(k256::Scalar::from_repr(repr))
-}
-
 impl ExtendedPrivateKey {
-    /// The master key from a seed: `I = HMAC-SHA512("Bitcoin seed", seed)`.
+    fn wrap(inner: bip32::ExtendedPrivateKey<k256::SecretKey>) -> Self {
+        let key = Zeroizing::new(inner.to_bytes());
+        Self { inner, key }
+    }
+
+    /// The master key from a seed: `I = HMAC-SHA512("Bitcoin seed", seed)`. Seeds are 16, 32 or
+    /// 64 bytes (BIP-39 seeds are 64).
     pub fn from_seed(seed: &[u8]) -> Result<Self, DeriveError> {
-        if !(16..=64).contains(&seed.len()) {
+        if ![16, 32, 64].contains(&seed.len()) {
             return Err(DeriveError::BadSeedLength(seed.len()));
         }
-        let i = hmac_sha512(b"Bitcoin seed", &[seed]);
-        match parse_scalar(&i[..32]) {
-            Some(k) if !bool::from(k.is_zero()) => {}
-            _ => return Err(DeriveError::InvalidChildKey(0)),
-        }
-        let mut key = Zeroizing::new([0u8; 32]);
-        let mut chain_code = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(&i[..32]);
-        chain_code.copy_from_slice(&i[32..]);
-        Ok(Self { key, chain_code })
+        bip32::ExtendedPrivateKey::new(seed).map(Self::wrap).map_err(|_| DeriveError::InvalidChildKey(0))
     }
 
     /// The child at `index` (hardened if `index >= 2^31`).
     pub fn derive_child(&self, index: u32) -> Result<Self, DeriveError> {
-        let parent = parse_scalar(self.key.as_ref()).ok_or(DeriveError::InvalidChildKey(index))?;
-        let i = if index >= HARDENED {
-            hmac_sha512(self.chain_code.as_ref(), &[&[0u8], self.key.as_ref(), &index.to_be_bytes()])
-        } else {
-            let public = (k256::ProjectivePoint::GENERATOR * parent).to_affine().to_encoded_point(true);
-            hmac_sha512(self.chain_code.as_ref(), &[public.as_bytes(), &index.to_be_bytes()])
-        };
-        let tweak = parse_scalar(&i[..32]).ok_or(DeriveError::InvalidChildKey(index))?;
-        let child = tweak + parent;
-        if bool::from(child.is_zero()) {
-            return Err(DeriveError::InvalidChildKey(index));
-        }
-        let mut key = Zeroizing::new([0u8; 32]);
-        let mut chain_code = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(&child.to_bytes());
-        chain_code.copy_from_slice(&i[32..]);
-        Ok(Self { key, chain_code })
+        self.inner
+            .derive_child(bip32::ChildNumber(index))
+            .map(Self::wrap)
+            .map_err(|_| DeriveError::InvalidChildKey(index))
     }
 
     /// Derives along a path.
@@ -160,7 +121,7 @@ impl ExtendedPrivateKey {
 
     /// The chain code.
     pub fn chain_code(&self) -> &[u8; 32] {
-        &self.chain_code
+        &self.inner.attrs().chain_code
     }
 }
 
@@ -203,5 +164,8 @@ mod tests {
         }
         assert_eq!("m".parse::<DerivationPath>().expect("root").indices(), &[] as &[u32]);
         assert!(matches!(ExtendedPrivateKey::from_seed(&[0u8; 8]), Err(DeriveError::BadSeedLength(8))));
+        assert!(matches!(ExtendedPrivateKey::from_seed(&[1u8; 20]), Err(DeriveError::BadSeedLength(20))));
+        let m = ExtendedPrivateKey::from_seed(&[1u8; 32]).expect("master");
+        assert_eq!(format!("{m:?}"), "ExtendedPrivateKey(<redacted>)");
     }
 }

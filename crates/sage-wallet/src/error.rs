@@ -48,8 +48,8 @@ pub enum DeriveError {
     /// skip to the next index.
     #[error("BIP-32 derivation produced an invalid key at index {0}")]
     InvalidChildKey(u32),
-    /// The seed is not 16 to 64 bytes long.
-    #[error("BIP-32 seed must be 16 to 64 bytes, got {0}")]
+    /// The seed is not 16, 32 or 64 bytes long.
+    #[error("BIP-32 seed must be 16, 32 or 64 bytes, got {0}")]
     BadSeedLength(usize),
     /// The account index is not below 2^31.
     #[error("account index {0} must be below 2^31")]
