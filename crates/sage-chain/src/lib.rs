@@ -40,6 +40,8 @@ pub mod deploy;
 pub mod devnet;
 pub mod error;
 pub mod manifest;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod u256;
 
 pub use account::{OZ_ACCOUNT_CLASS_HASH, SageAccount, StarkKey, TxOutcome, deploy_oz_account, oz_account_address};

@@ -6,13 +6,13 @@
 
 use obelysk_elgamal::{BabyStepTable, SecretKey, encrypt, prove_decryption};
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, SAGE, SageAccount,
+    ChainClient, ChainError, DeployParams, Felt, SAGE, SageAccount,
     contracts::{
         GpuTier, JobManager, JobStatus, PaymentEvent, PaymentRouter, PrivacyRouter, ProofVerifier, RecordedVerdict,
         ReputationManager, SageToken, StakingManager, VerifierEvent, events_in, roles,
     },
-    deploy_sage,
-    devnet::{Devnet, DevnetOptions, predeployed_signers},
+    devnet::Devnet,
+    testing::TestNet,
 };
 use sage_consensus::{
     Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, StarkKey, State, ValidatorSet, Verdict, VoteDomain,
@@ -42,28 +42,19 @@ struct Net {
 const UNIT: u128 = 1_000_000_000_000;
 
 async fn net(validators: usize) -> Net {
-    let devnet = Devnet::start(DevnetOptions { accounts: 4, ..DevnetOptions::default() })
-        .await
-        .expect("devnet starts (run `cargo xtask tools` first)");
-    let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
-    let accounts = predeployed_signers(&client).await.expect("predeployed accounts");
-    let account = |i: usize| accounts[i].clone();
-    let (owner, worker, client_acc, other) = (account(0), account(1), account(2), account(3));
-    let manifest = deploy_sage(&owner, &Artifacts::embedded().expect("artifacts"), &DeployParams::default())
-        .await
-        .expect("deploy");
-    let at = |name: &str| manifest.contract(name).unwrap().address;
-    let token = SageToken::at(at("SageToken"));
-    for a in [&worker, &client_acc, &other] {
-        token.transfer(&owner, a.address(), 100_000 * SAGE).await.unwrap();
-    }
+    let TestNet { devnet, client, accounts, contracts, .. } =
+        TestNet::start(4, &DeployParams::default(), 100_000 * SAGE)
+            .await
+            .expect("devnet (run `cargo xtask tools` first)");
+    let [owner, worker, client_acc, other]: [SageAccount; 4] = accounts.try_into().expect("four accounts");
+    let token = contracts.token;
     let n = Net {
-        staking: StakingManager::at(at("StakingManager")),
-        reputation: ReputationManager::at(at("ReputationManager")),
-        jobs: JobManager::at(at("JobManager")),
-        verifier: ProofVerifier::at(at("ProofVerifier")),
-        payments: PaymentRouter::at(at("PaymentRouter")),
-        privacy: PrivacyRouter::at(at("PrivacyRouter")),
+        staking: contracts.staking,
+        reputation: contracts.reputation,
+        jobs: contracts.jobs,
+        verifier: contracts.verifier,
+        payments: contracts.payments,
+        privacy: contracts.privacy,
         keys: (0..validators).map(|i| StarkKey::from_secret(Felt::from(1_000 + i as u64)).unwrap()).collect(),
         sk: SecretKey::from_seed(&[1; 32]),
         _devnet: devnet,

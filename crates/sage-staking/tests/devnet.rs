@@ -7,13 +7,13 @@
 
 use obelysk_elgamal::SecretKey;
 use sage_chain::{
-    Artifacts, ChainClient, ChainConfig, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount,
+    ChainClient, ChainError, DeployParams, Felt, Manifest, SAGE, SageAccount,
     contracts::{
         GpuTier, JobEvent, JobManager, JobStatus, ReputationEvent, ReputationManager, SageToken, StakingEvent,
         StakingManager, events_in, roles,
     },
-    deploy_sage,
-    devnet::{Devnet, DevnetOptions, predeployed_signers},
+    devnet::Devnet,
+    testing::TestNet,
 };
 use sage_staking::{
     StakeStatus, TeeEvidence, TeeType, fetch_tier_rules, register_worker, registration, slash_history, verify_stake,
@@ -34,25 +34,16 @@ struct Net {
 }
 
 async fn net() -> Net {
-    let devnet = Devnet::start(DevnetOptions { accounts: 4, ..DevnetOptions::default() })
-        .await
-        .expect("devnet starts (run `cargo xtask tools` first)");
-    let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
-    let accounts = predeployed_signers(&client).await.expect("predeployed accounts");
-    let account = |i: usize| accounts[i].clone();
-    let (owner, worker, client_acc, other) = (account(0), account(1), account(2), account(3));
-    let manifest = deploy_sage(&owner, &Artifacts::embedded().expect("artifacts"), &DeployParams::default())
-        .await
-        .expect("deploy");
-    let at = |name: &str| manifest.contract(name).unwrap().address;
-    let token = SageToken::at(at("SageToken"));
-    for a in [&worker, &client_acc, &other] {
-        token.transfer(&owner, a.address(), 100_000 * SAGE).await.unwrap();
-    }
+    let TestNet { devnet, client, accounts, manifest, contracts } =
+        TestNet::start(4, &DeployParams::default(), 100_000 * SAGE)
+            .await
+            .expect("devnet (run `cargo xtask tools` first)");
+    let [owner, worker, client_acc, other]: [SageAccount; 4] = accounts.try_into().expect("four accounts");
     Net {
-        staking: StakingManager::at(at("StakingManager")),
-        reputation: ReputationManager::at(at("ReputationManager")),
-        jobs: JobManager::at(at("JobManager")),
+        staking: contracts.staking,
+        reputation: contracts.reputation,
+        jobs: contracts.jobs,
+        token: contracts.token,
         devnet,
         client,
         owner,
@@ -60,7 +51,6 @@ async fn net() -> Net {
         client_acc,
         other,
         manifest,
-        token,
     }
 }
 

@@ -19,3 +19,43 @@ pub use staking::{
 };
 pub use token::{SageToken, TransferEvent};
 pub use verifier::{ProofVerifier, RecordedVerdict, SignedVerdict, VerifierEvent};
+
+/// Every Sage contract of one deployment, typed: what a coordinator, a validator or a test holds
+/// instead of looking contracts up by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    /// `SageToken`.
+    pub token: SageToken,
+    /// `Faucet`.
+    pub faucet: Faucet,
+    /// `StakingManager`.
+    pub staking: StakingManager,
+    /// `ReputationManager`.
+    pub reputation: ReputationManager,
+    /// `JobManager`.
+    pub jobs: JobManager,
+    /// `ProofVerifier`.
+    pub verifier: ProofVerifier,
+    /// `PaymentRouter`.
+    pub payments: PaymentRouter,
+    /// `PrivacyRouter`.
+    pub privacy: PrivacyRouter,
+}
+
+impl Deployment {
+    /// The contracts a manifest lists; a manifest without one of the eight (e.g. a deployment
+    /// made with `settlement: None`) is an error naming it.
+    pub fn from_manifest(manifest: &crate::Manifest) -> Result<Self, crate::ChainError> {
+        let at = |name: &str| manifest.contract(name).map(|c| c.address);
+        Ok(Self {
+            token: SageToken::at(at("SageToken")?),
+            faucet: Faucet::at(at("Faucet")?),
+            staking: StakingManager::at(at("StakingManager")?),
+            reputation: ReputationManager::at(at("ReputationManager")?),
+            jobs: JobManager::at(at("JobManager")?),
+            verifier: ProofVerifier::at(at("ProofVerifier")?),
+            payments: PaymentRouter::at(at("PaymentRouter")?),
+            privacy: PrivacyRouter::at(at("PrivacyRouter")?),
+        })
+    }
+}
