@@ -102,8 +102,14 @@ fn run(args: &[String]) -> Result<()> {
             build_devkit(&[], "sage-devkit", "8-10")?;
             devkit("contracts", rest)
         }
-        "devnet" | "deploy" => {
+        "devnet" => {
             prepare(Purpose::Demo)?;
+            build_devkit(&[], "sage-devkit", "8-10")?;
+            devkit(command, rest)
+        }
+        // Deploying to an RPC endpoint needs the committed artifacts, not a local devnet.
+        "deploy" => {
+            preflight::system_packages(Purpose::Demo)?;
             build_devkit(&[], "sage-devkit", "8-10")?;
             devkit(command, rest)
         }
