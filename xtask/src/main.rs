@@ -87,7 +87,14 @@ fn run(args: &[String]) -> Result<()> {
         "demo" => {
             flags(rest, &["--json", "--keep"])?;
             prepare(Purpose::Demo)?;
-            build_devkit(&["--package", "sage-worker"], "sage-devkit and sage-worker", "10-12")?;
+            // Built one package at a time, exactly as each is run next (`cargo run -p sage-devkit`,
+            // then the demo's `cargo build -p sage-worker`): built together, cargo unifies their
+            // features and both later commands would silently rebuild shared crates.
+            build_devkit(&[], "sage-devkit", "10-12")?;
+            run_step(
+                "building sage-worker (first time about 2-4 minutes more; seconds when up to date)",
+                cargo().args(["build", "--locked", "--package", "sage-worker"]),
+            )?;
             devkit("demo", rest)
         }
         "test" | "ci" => {
