@@ -214,7 +214,10 @@ mod JobManager {
             assert(get_block_timestamp() <= job.deadline, 'JOB: deadline passed');
             let staking = IStakingManagerDispatcher { contract_address: self.staking.read() };
             assert(staking.is_registered(worker), 'JOB: worker not registered');
-            let status = staking.stake_status(worker, job.deadline);
+            // Locked until the last moment a verdict, and so a slash, can land: the deadline plus
+            // the verdict grace (a lock ending at the deadline let a cheating worker unstake
+            // before its invalid verdict arrived).
+            let status = staking.stake_status(worker, job.deadline + self.verdict_grace.read());
             assert(status != STAKE_INSUFFICIENT, 'JOB: insufficient stake');
             assert(status == STAKE_VALID, 'JOB: stake unlocks early');
             job.worker = worker;

@@ -51,7 +51,8 @@ pub async fn fetch_tier_rules(client: &ChainClient, staking: StakingManager) -> 
     Ok(TierRules { min_stakes })
 }
 
-/// The on-chain stake check of `worker` for a job whose deadline is `until`.
+/// The on-chain stake check of `worker`, locked until `until`: for a job, its deadline plus the
+/// JobManager's verdict grace (what `assign` requires, so a slash can still land).
 pub async fn verify_stake(
     client: &ChainClient,
     staking: StakingManager,

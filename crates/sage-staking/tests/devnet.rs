@@ -303,7 +303,12 @@ async fn assignment_requires_the_coordinator_and_a_registered_worker_staked_past
     staked_worker(&n, 600).await;
     let err = n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: stake unlocks early");
+    // The lock covers the deadline but not the verdict grace (24 h by default), so the worker could
+    // unstake before an invalid verdict slashes it: refused too.
     n.staking.stake(&n.worker, n.token, SAGE, GpuTier::T4, 7_200).await.unwrap();
+    let err = n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: stake unlocks early");
+    n.staking.stake(&n.worker, n.token, SAGE, GpuTier::T4, 3_600 + 24 * 3_600 + 600).await.unwrap();
     // Only the coordinator assigns.
     let err = n.jobs.assign(&n.other, job, n.worker.address()).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: not coordinator");
