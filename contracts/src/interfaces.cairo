@@ -194,6 +194,7 @@ trait IProofVerifier<TState> {
     );
     fn report_equivocation(
         ref self: TState,
+        set_version: u64,
         validator_index: u32,
         job_id: felt252,
         proof_hash: felt252,

@@ -37,6 +37,8 @@ mod ProofVerifier {
         set_size: u32,
         member_keys: LegacyMap<(u64, u32), felt252>,
         member_accounts: LegacyMap<(u64, u32), ContractAddress>,
+        // Size of every set version ever installed, so evidence against a past set still counts.
+        set_sizes: LegacyMap<u64, u32>,
         verdicts: LegacyMap<felt252, u8>,
         verdict_proofs: LegacyMap<felt252, felt252>,
         invalid_slash_bps: u16,
@@ -178,6 +180,7 @@ mod ProofVerifier {
             };
             self.set_version.write(version);
             self.set_size.write(i);
+            self.set_sizes.write(version, i);
             self.emit(ValidatorSetUpdated { version, size: i, threshold: threshold(i) });
         }
 
@@ -240,6 +243,7 @@ mod ProofVerifier {
 
         fn report_equivocation(
             ref self: ContractState,
+            set_version: u64,
             validator_index: u32,
             job_id: felt252,
             proof_hash: felt252,
@@ -247,8 +251,10 @@ mod ProofVerifier {
             second: (u8, felt252, felt252)
         ) {
             assert(!self.paused.read(), 'PV: paused');
-            let version = self.set_version.read();
-            assert(validator_index < self.set_size.read(), 'PV: unknown validator');
+            // Any set version ever installed: a rotation must not erase equivocation evidence.
+            assert(set_version >= 1 && set_version <= self.set_version.read(), 'PV: unknown set version');
+            let version = set_version;
+            assert(validator_index < self.set_sizes.read(version), 'PV: unknown validator');
             let (v1, r1, s1) = first;
             let (v2, r2, s2) = second;
             assert((v1 == 0 || v1 == 1) && (v2 == 0 || v2 == 1), 'PV: bad verdict');
@@ -264,6 +270,8 @@ mod ProofVerifier {
             assert(!self.equivocation_reported.read((validator, job_id)), 'PV: already reported');
             self.equivocation_reported.write((validator, job_id), true);
             let reporter = get_caller_address();
+            // The offender never collects the reporter's share of its own slash.
+            assert(reporter != validator, 'PV: offender cannot report');
             let amount = IStakingManagerDispatcher { contract_address: self.staking.read() }
                 .slash(validator, self.equivocation_slash_bps.read(), 'equivocation', reporter);
             IReputationManagerDispatcher { contract_address: self.reputation.read() }

@@ -254,11 +254,11 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
         (v == Verdict::Valid, s.r, s.s)
     };
     let (yes, no) = (vote(0, Verdict::Valid), vote(0, Verdict::Invalid));
-    let err = n.verifier.report_equivocation(&n.worker, 0, job, proof, yes, yes).await.unwrap_err();
+    let err = n.verifier.report_equivocation(&n.worker, 1, 0, job, proof, yes, yes).await.unwrap_err();
     assert_eq!(reason(&err), "PV: votes do not conflict");
     // Member 1's vote passed off as member 0's.
     let err =
-        n.verifier.report_equivocation(&n.worker, 0, job, proof, yes, vote(1, Verdict::Invalid)).await.unwrap_err();
+        n.verifier.report_equivocation(&n.worker, 1, 0, job, proof, yes, vote(1, Verdict::Invalid)).await.unwrap_err();
     assert_eq!(reason(&err), "PV: bad signature");
     assert_eq!(n.staking.get_stake(&n.client, n.other.address()).await.unwrap().slashed_total, 0);
 
@@ -281,8 +281,20 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     let (first, second) = (as_vote(&evidence.first), as_vote(&evidence.second));
     assert_eq!((first.0 != second.0, evidence.validator), (true, n.keys[0].public_key()));
 
+    // The offender cannot collect the reporter's share of its own slash.
+    let err = n.verifier.report_equivocation(&n.other, 1, 0, job, proof, first, second).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: offender cannot report");
+    assert_eq!(
+        reason(&n.verifier.report_equivocation(&n.worker, 3, 0, job, proof, first, second).await.unwrap_err()),
+        "PV: unknown set version"
+    );
+    // Rotating the set does not erase the evidence: it is reported against set version 1.
+    let rotated: Vec<(Felt, Felt)> =
+        n.keys[1..].iter().enumerate().map(|(i, k)| (k.public_key(), Felt::from(0xb000 + i as u64))).collect();
+    n.verifier.set_validators(&n.owner, &rotated).await.unwrap();
+    assert_eq!(n.verifier.validator_set(&n.client).await.unwrap().0, 2);
     let reporter_before = n.token.balance_of(&n.client, n.worker.address()).await.unwrap();
-    let out = n.verifier.report_equivocation(&n.worker, 0, job, proof, first, second).await.unwrap();
+    let out = n.verifier.report_equivocation(&n.worker, 1, 0, job, proof, first, second).await.unwrap();
     assert!(events_in(&out, n.verifier.address, VerifierEvent::decode).contains(&VerifierEvent::EquivocationSlashed {
         validator: n.other.address(),
         job_id: job,
@@ -290,7 +302,7 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     }));
     assert_eq!(n.staking.get_stake(&n.client, n.other.address()).await.unwrap().amount, 5_000 * SAGE);
     assert_eq!(n.token.balance_of(&n.client, n.worker.address()).await.unwrap(), reporter_before + 500 * SAGE);
-    let err = n.verifier.report_equivocation(&n.worker, 0, job, proof, no, yes).await.unwrap_err();
+    let err = n.verifier.report_equivocation(&n.worker, 1, 0, job, proof, no, yes).await.unwrap_err();
     assert_eq!(reason(&err), "PV: already reported");
 }
 

@@ -159,6 +159,7 @@ impl ProofVerifier {
     pub async fn report_equivocation(
         &self,
         account: &SageAccount,
+        set_version: u64,
         validator_index: u32,
         job_id: Felt,
         proof_hash: Felt,
@@ -167,6 +168,7 @@ impl ProofVerifier {
     ) -> Result<TxOutcome, ChainError> {
         let v = |b: bool| Felt::from(u8::from(b));
         let c = vec![
+            Felt::from(set_version),
             Felt::from(validator_index),
             job_id,
             proof_hash,
