@@ -2,7 +2,9 @@
 /// (StakingManager on registration, JobManager, ProofVerifier).
 ///
 /// score = clamp(500 + 10·completed − 25·failed − 100·slashed, 0, 1000); 0 when not initialised.
-/// Reverts: `REP: not writer`, `REP: not initialised`, `REP: caller is not owner`, `REP: paused`.
+/// Reverts: `REP: not writer`, `REP: caller is not owner`. Recording never reverts for a pause or
+/// an account not seen before (a paused manager records nothing): it runs inside other contracts'
+/// exits and verdicts.
 #[starknet::contract]
 mod ReputationManager {
     use starknet::{ContractAddress, get_caller_address};
@@ -103,20 +105,31 @@ mod ReputationManager {
 
         fn record_completed(ref self: ContractState, account: ContractAddress) {
             self._assert_writer();
-            self._assert_initialised(account);
+            // Bookkeeping for another contract's exit or verdict: never a reason for it to revert.
+            // Paused: nothing is recorded; an account seen first here is initialised.
+            if self.paused.read() {
+                return;
+            }
+            self.initialised.write(account, true);
             self.completed.write(account, self.completed.read(account) + 1);
             self.emit(ReputationChanged { account, kind: 'completed', score: self._score(account) });
         }
 
         fn record_failed(ref self: ContractState, account: ContractAddress) {
             self._assert_writer();
-            self._assert_initialised(account);
+            if self.paused.read() {
+                return;
+            }
+            self.initialised.write(account, true);
             self.failed.write(account, self.failed.read(account) + 1);
             self.emit(ReputationChanged { account, kind: 'failed', score: self._score(account) });
         }
 
         fn record_slashed(ref self: ContractState, account: ContractAddress) {
             self._assert_writer();
+            if self.paused.read() {
+                return;
+            }
             // Validators are slashed too and may never have been initialised as workers.
             self.initialised.write(account, true);
             self.slashed.write(account, self.slashed.read(account) + 1);
@@ -144,13 +157,9 @@ mod ReputationManager {
         }
 
         fn _assert_writer(self: @ContractState) {
-            assert(!self.paused.read(), 'REP: paused');
             assert(self.roles.read((ROLE_WRITER, get_caller_address())), 'REP: not writer');
         }
 
-        fn _assert_initialised(self: @ContractState, account: ContractAddress) {
-            assert(self.initialised.read(account), 'REP: not initialised');
-        }
 
         fn _score(self: @ContractState, account: ContractAddress) -> u32 {
             if !self.initialised.read(account) {

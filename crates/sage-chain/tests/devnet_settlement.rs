@@ -100,10 +100,14 @@ async fn settlement_can_be_left_out_and_every_contract_pauses() {
         assert_eq!(events_in(&out, admin.address, AdminEvent::decode), [AdminEvent::PauseChanged { paused: true }]);
         assert!(admin.is_paused(&client).await.unwrap(), "{name}");
     }
-    // Paused contracts refuse their state changes.
+    // Paused contracts refuse their state changes, but never an exit: a refund is judged on its
+    // own terms (here: there is no such job), not refused for the pause.
     let jobs = JobManager::at(full.contract("JobManager").unwrap().address);
-    let err = jobs.refund_expired(&other, Felt::ONE).await.unwrap_err();
+    let token = sage_chain::contracts::SageToken::at(full.contract("SageToken").unwrap().address);
+    let err = jobs.create_job(&owner, token, Felt::ONE, Felt::ONE, 1, u64::MAX / 2).await.unwrap_err();
     assert_eq!(err.revert_reason(), Some("JOB: paused"));
+    let err = jobs.refund_expired(&other, Felt::ONE).await.unwrap_err();
+    assert_ne!(err.revert_reason(), Some("JOB: paused"));
     let payments = PaymentRouter::at(full.contract("PaymentRouter").unwrap().address);
     let err = payments
         .submit_payment_with_proof(&owner, other.address(), Felt::ONE, [Felt::ZERO; 4], Felt::ONE, Felt::ONE)

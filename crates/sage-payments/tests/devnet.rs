@@ -451,3 +451,17 @@ async fn elgamal_vectors_verify_in_cairo_exactly_as_in_rust() {
     n.privacy.credit(&n.owner, w, felts(&h["enc_b"]).try_into().unwrap()).await.unwrap();
     assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap().to_vec(), felts(&h["enc_a_plus_enc_b"]));
 }
+
+/// A paused PrivacyRouter does not make a valid quorum certificate revert: the verdict lands and
+/// the escrow still moves into the pool (deposits only add to it).
+#[tokio::test]
+async fn a_valid_qc_lands_while_the_privacy_router_is_paused() {
+    let n = net(4).await;
+    let (job, proof, payment) = (Felt::from(61u8), Felt::from(0x61u8), 50 * SAGE);
+    submitted_job(&n, job, proof, payment).await;
+    let pool = n.privacy.pool(&n.client).await.unwrap();
+    n.privacy.admin().pause(&n.owner).await.unwrap();
+    settle(&n, job, proof, Verdict::Valid).await;
+    assert_eq!(n.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Valid);
+    assert_eq!(n.privacy.pool(&n.client).await.unwrap(), pool + payment);
+}

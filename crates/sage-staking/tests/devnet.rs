@@ -363,3 +363,23 @@ async fn only_the_assigned_worker_submits_and_a_missed_deadline_refunds_the_clie
     let counts = n.reputation.counts(&n.client, n.worker.address()).await.unwrap();
     assert_eq!((counts.completed, counts.failed), (0, 1), "only the unsubmitted job counts as failed");
 }
+
+/// Exits never depend on a pause or on a helper contract: with the JobManager and the
+/// ReputationManager both paused, an expired assigned job still refunds its client (the failure
+/// is simply not recorded while reputation is paused).
+#[tokio::test]
+async fn an_expired_job_refunds_while_jobs_and_reputation_are_paused() {
+    let n = net().await;
+    staked_worker(&n, 100_000).await;
+    let (job, payment) = (Felt::from(12u8), 40 * SAGE);
+    let start = n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
+    n.jobs.create_job(&n.client_acc, n.token, job, Felt::ONE, payment, wall() + 3_600).await.unwrap();
+    n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap();
+    n.jobs.admin().pause(&n.owner).await.unwrap();
+    n.reputation.admin().pause(&n.owner).await.unwrap();
+    n.devnet.increase_time(3_700).await.unwrap();
+    n.jobs.refund_expired(&n.other, job).await.unwrap();
+    assert_eq!(n.jobs.get_job(&n.client, job).await.unwrap().status, JobStatus::Refunded);
+    assert_eq!(n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), start);
+    assert_eq!(n.reputation.counts(&n.client, n.worker.address()).await.unwrap().failed, 0);
+}
