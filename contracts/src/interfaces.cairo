@@ -218,7 +218,7 @@ trait IPaymentRouter<TState> {
         ref self: TState,
         worker: ContractAddress,
         job_id: felt252,
-        ciphertext: (felt252, felt252, felt252, felt252),
+        randomness: felt252,
         proof_commitment: felt252,
         nonce: felt252
     );
@@ -229,7 +229,15 @@ trait IPaymentRouter<TState> {
 #[starknet::interface]
 trait IPrivacyRouter<TState> {
     fn deposit(ref self: TState, amount: u256);
-    fn credit(ref self: TState, worker: ContractAddress, ciphertext: (felt252, felt252, felt252, felt252));
+    /// Deposits `amount` into the pool as the escrow of `job_id` (JobManager, on a valid verdict).
+    fn deposit_for_job(ref self: TState, job_id: felt252, amount: u256);
+    /// What was deposited for `job_id` and not yet credited.
+    fn job_deposit(self: @TState, job_id: felt252) -> u256;
+    /// ROUTER only: credits `worker` with exactly the units deposited for `job_id`, encrypted here
+    /// to the worker's registered key with `randomness`; returns the ciphertext.
+    fn credit_payment(
+        ref self: TState, worker: ContractAddress, job_id: felt252, randomness: felt252
+    ) -> (felt252, felt252, felt252, felt252);
     fn claim(ref self: TState, amount: u64, proof: DecryptionProof);
     fn balance_of(self: @TState, worker: ContractAddress) -> (felt252, felt252, felt252, felt252);
     fn claim_nonce(self: @TState, worker: ContractAddress) -> felt252;

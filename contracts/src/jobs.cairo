@@ -258,7 +258,8 @@ mod JobManager {
                 if payout_felt != 0 {
                     let token = IERC20Dispatcher { contract_address: self.token.read() };
                     assert(token.approve(payout, job.payment), 'JOB: approve failed');
-                    IPrivacyRouterDispatcher { contract_address: payout }.deposit(job.payment);
+                    IPrivacyRouterDispatcher { contract_address: payout }
+                        .deposit_for_job(job_id, job.payment);
                 }
                 reputation.record_completed(job.worker);
                 self.emit(JobCompleted { job_id, worker: job.worker, payment: job.payment });

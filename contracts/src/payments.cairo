@@ -118,7 +118,7 @@ mod PaymentRouter {
             ref self: ContractState,
             worker: ContractAddress,
             job_id: felt252,
-            ciphertext: (felt252, felt252, felt252, felt252),
+            randomness: felt252,
             proof_commitment: felt252,
             nonce: felt252
         ) {
@@ -135,7 +135,10 @@ mod PaymentRouter {
             assert(job.worker == worker, 'PAY: not the job worker');
             self.paid.write(job_id, true);
             self.nonces.write(nonce, true);
-            IPrivacyRouterDispatcher { contract_address: self.privacy.read() }.credit(worker, ciphertext);
+            // The amount is not the coordinator's to choose: the PrivacyRouter credits exactly the
+            // escrow deposited for this job, encrypted on-chain to the worker's registered key.
+            let ciphertext = IPrivacyRouterDispatcher { contract_address: self.privacy.read() }
+                .credit_payment(worker, job_id, randomness);
             self.emit(PaymentSubmitted { job_id, worker, nonce, proof_commitment, ciphertext });
         }
 

@@ -17,6 +17,7 @@ mod PrivacyRouter {
     };
     use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged};
     use sage::crypto;
+    use core::ec::EcPointTrait;
 
     #[derive(Copy, Drop, Serde, starknet::Store)]
     struct EncryptedBalance {
@@ -37,6 +38,8 @@ mod PrivacyRouter {
         pool: u256,
         balances: LegacyMap<ContractAddress, EncryptedBalance>,
         claim_nonces: LegacyMap<ContractAddress, felt252>,
+        // Escrow deposited per job and not yet credited: the only thing a payment may credit.
+        job_deposits: LegacyMap<felt252, u256>,
     }
 
     #[event]
@@ -156,15 +159,44 @@ mod PrivacyRouter {
             self.emit(Deposited { from, amount, pool });
         }
 
-        fn credit(
-            ref self: ContractState,
-            worker: ContractAddress,
-            ciphertext: (felt252, felt252, felt252, felt252)
-        ) {
+        fn deposit_for_job(ref self: ContractState, job_id: felt252, amount: u256) {
+            assert(amount != 0, 'PRIV: zero amount');
+            let from = get_caller_address();
+            let pool = self.pool.read() + amount;
+            self.pool.write(pool);
+            self.job_deposits.write(job_id, self.job_deposits.read(job_id) + amount);
+            let token = IERC20Dispatcher { contract_address: self.token.read() };
+            assert(token.transfer_from(from, get_contract_address(), amount), 'PRIV: transfer failed');
+            self.emit(Deposited { from, amount, pool });
+        }
+
+        fn job_deposit(self: @ContractState, job_id: felt252) -> u256 {
+            self.job_deposits.read(job_id)
+        }
+
+        fn credit_payment(
+            ref self: ContractState, worker: ContractAddress, job_id: felt252, randomness: felt252
+        ) -> (felt252, felt252, felt252, felt252) {
             assert(!self.paused.read(), 'PRIV: paused');
             assert(self.roles.read((ROLE_ROUTER, get_caller_address())), 'PRIV: not router');
-            let (c1x, c1y, _, _) = ciphertext;
-            assert(crypto::nonzero_point(c1x, c1y).is_some(), 'PRIV: bad ciphertext');
+            let deposited = self.job_deposits.read(job_id);
+            assert(deposited != 0, 'PRIV: nothing deposited');
+            self.job_deposits.write(job_id, 0);
+            let units256 = deposited / self.unit.read();
+            assert(units256 < 0x10000000000000000, 'PRIV: amount too large');
+            let units: felt252 = units256.try_into().unwrap();
+            let info = IStakingManagerDispatcher { contract_address: self.staking.read() }
+                .get_worker(worker);
+            assert(info.registered, 'PRIV: not registered');
+            let pk = match crypto::nonzero_point(info.elgamal_pk_x, info.elgamal_pk_y) {
+                Option::Some(p) => p,
+                Option::None => { panic_with_felt252('PRIV: bad worker key') },
+            };
+            assert(randomness != 0 && crypto::is_canonical_scalar(randomness), 'PRIV: bad randomness');
+            let g = crypto::generator();
+            let (c1x, c1y) = crypto::coordinates(g.mul(randomness));
+            let (c2x, c2y) = crypto::coordinates(g.mul(units) + pk.mul(randomness));
+            let ciphertext = (c1x, c1y, c2x, c2y);
             let b = self.balances.read(worker);
             let sum = match crypto::add_ciphertexts((b.c1x, b.c1y, b.c2x, b.c2y), ciphertext) {
                 Option::Some(s) => s,
@@ -173,6 +205,7 @@ mod PrivacyRouter {
             let (s1x, s1y, s2x, s2y) = sum;
             self.balances.write(worker, EncryptedBalance { c1x: s1x, c1y: s1y, c2x: s2x, c2y: s2y });
             self.emit(BalanceCredited { worker, ciphertext, balance: sum });
+            ciphertext
         }
 
         fn claim(ref self: ContractState, amount: u64, proof: DecryptionProof) {

@@ -110,7 +110,7 @@ async fn settlement_can_be_left_out_and_every_contract_pauses() {
     assert_ne!(err.revert_reason(), Some("JOB: paused"));
     let payments = PaymentRouter::at(full.contract("PaymentRouter").unwrap().address);
     let err = payments
-        .submit_payment_with_proof(&owner, other.address(), Felt::ONE, [Felt::ZERO; 4], Felt::ONE, Felt::ONE)
+        .submit_payment_with_proof(&owner, other.address(), Felt::ONE, Felt::ONE, Felt::ONE, Felt::ONE)
         .await
         .unwrap_err();
     assert_eq!(err.revert_reason(), Some("PAY: paused"));

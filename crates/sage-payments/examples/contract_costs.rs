@@ -102,8 +102,7 @@ async fn main() -> Res<()> {
         let out = verifier.submit_qc(&owner, job, proof, true, version, &sigs).await?;
         rows.push(measure(&client, &format!("submit_qc n={n} ({threshold} sigs)"), &out, 0).await?);
         if n == 4 {
-            let (_, out) =
-                sage_payments::pay(&owner, payments, staking, worker.address(), job, proof, 1_000_000).await?;
+            let (_, out) = sage_payments::pay(&owner, payments, worker.address(), job, proof).await?;
             rows.push(measure(&client, "submit_payment_with_proof", &out, 0).await?);
             let table = BabyStepTable::build(16)?;
             let (_, out) = sage_payments::claim(&worker, privacy, &sk, &table, 1 << 32).await?;

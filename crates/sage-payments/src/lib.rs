@@ -1,10 +1,11 @@
-//! Sage private payments: the coordinator encrypts a worker's payment to the worker's registered
-//! ElGamal key and submits it through the `PaymentRouter` (gated on the job's valid verdict and
-//! its proof hash, once per job and per nonce); the worker fetches and decrypts its encrypted
-//! balance in the `PrivacyRouter` and claims it with a Chaum–Pedersen proof that the contract
-//! re-checks in Cairo.
+//! Sage private payments: the coordinator triggers a worker's payment through the `PaymentRouter`
+//! (gated on the job's valid verdict and its proof hash, once per job and per nonce); the
+//! `PrivacyRouter` credits exactly the escrow deposited for that job, encrypted on-chain to the
+//! worker's registered ElGamal key with randomness the coordinator draws (the coordinator never
+//! chooses the amount). The worker fetches and decrypts its encrypted balance and claims it with a
+//! Chaum–Pedersen proof that the contract re-checks in Cairo.
 //!
-//! Main entry points: [`pay`] (encrypt and submit), [`payment_nonce`] (replay-safe and
+//! Main entry points: [`pay`] (submit with fresh randomness), [`payment_nonce`] (replay-safe and
 //! deterministic: a retried payment reuses its nonce, so the contract refuses a duplicate),
 //! [`fetch_balance`] / [`decrypt_balance`], [`build_claim`] and [`claim`].
 //!
@@ -26,10 +27,10 @@
 //!
 //! None.
 
-use obelysk_elgamal::{BabyStepTable, Ciphertext, PublicKey, SecretKey, decrypt, encrypt, prove_decryption};
+use obelysk_elgamal::{BabyStepTable, Ciphertext, PublicKey, Scalar, SecretKey, decrypt, prove_decryption};
 use sage_chain::{
     ChainClient, ChainError, Felt, SageAccount, TxOutcome,
-    contracts::{PaymentRouter, PrivacyRouter, StakingManager},
+    contracts::{PaymentEvent, PaymentRouter, PrivacyRouter, StakingManager, events_in},
 };
 use starknet_rust_crypto::poseidon_hash_many;
 
@@ -83,30 +84,41 @@ pub async fn worker_key(
     Ok(PublicKey::from_felts(&info.elgamal_public_key)?)
 }
 
-/// Encrypts `units` to `worker`'s registered key and submits it for `job_id` with the proof
-/// commitment (the proof hash of the valid verdict). Returns the ciphertext sent.
+/// Pays `worker` for `job_id` with the proof commitment (the proof hash of the valid verdict).
+/// The amount is the escrow deposited for the job; the contract encrypts it to the worker's
+/// registered key with randomness drawn here from the OS. Returns the ciphertext credited.
 pub async fn pay(
     coordinator: &SageAccount,
     router: PaymentRouter,
-    staking: StakingManager,
     worker: Felt,
     job_id: Felt,
     proof_commitment: Felt,
-    units: u64,
 ) -> Result<(Ciphertext, TxOutcome), PaymentError> {
-    let pk = worker_key(coordinator.client(), staking, worker).await?;
-    let ct = encrypt(units, &pk)?;
+    let r = loop {
+        let r = Scalar::random()?;
+        if !r.is_zero() {
+            break r;
+        }
+    };
     let outcome = router
         .submit_payment_with_proof(
             coordinator,
             worker,
             job_id,
-            ct.to_felts(),
+            r.to_felt(),
             proof_commitment,
             payment_nonce(job_id, worker),
         )
         .await?;
-    Ok((ct, outcome))
+    let credited = events_in(&outcome, router.address, PaymentEvent::decode).into_iter().find_map(|e| match e {
+        PaymentEvent::PaymentSubmitted { ciphertext, .. } => Some(ciphertext),
+        _ => None,
+    });
+    let felts = credited.ok_or(PaymentError::Chain(ChainError::Decode {
+        what: "PaymentSubmitted",
+        reason: "the payment transaction emitted no PaymentSubmitted event".into(),
+    }))?;
+    Ok((Ciphertext::from_felts(&felts)?, outcome))
 }
 
 /// The worker's encrypted balance.

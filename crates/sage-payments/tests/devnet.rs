@@ -4,12 +4,12 @@
 //!
 //! Each test starts its own devnet and deploys the committed artifacts with `deploy_sage`.
 
-use obelysk_elgamal::{BabyStepTable, SecretKey, encrypt, prove_decryption};
+use obelysk_elgamal::{BabyStepTable, Ciphertext, SecretKey, prove_decryption};
 use sage_chain::{
     ChainClient, ChainError, DeployParams, Felt, SAGE, SageAccount,
     contracts::{
         GpuTier, JobManager, JobStatus, PaymentEvent, PaymentRouter, PrivacyRouter, ProofVerifier, RecordedVerdict,
-        ReputationManager, SageToken, StakingManager, VerifierEvent, events_in, roles,
+        ReputationManager, SageToken, StakingManager, VerifierEvent, events_in,
     },
     devnet::Devnet,
     testing::TestNet,
@@ -314,25 +314,26 @@ async fn payments_need_a_valid_verdict_with_the_same_proof_and_happen_once() {
     for job in [a, b, c] {
         submitted_job(&n, job, proof, 10 * SAGE).await;
     }
+    let units = u64::try_from(10 * SAGE / UNIT).unwrap();
     let w = n.worker.address();
-    let err = pay(&n.owner, n.payments, n.staking, w, a, proof, 5).await.unwrap_err();
-    assert!(err.to_string().contains("PAY: no verdict"), "{err}");
+    let err = pay(&n.owner, n.payments, w, a, proof).await.unwrap_err();
+    assert!(err.to_string().contains("PAY: no verdict") || format!("{err:?}").contains("PAY: no verdict"), "{err:?}");
     settle(&n, a, proof, Verdict::Valid).await;
     settle(&n, b, proof, Verdict::Invalid).await;
     settle(&n, c, proof, Verdict::Valid).await;
 
-    let ct = encrypt(5, &n.sk.public_key()).unwrap().to_felts();
-    let err = n.payments.submit_payment_with_proof(&n.owner, w, a, ct, proof + Felt::ONE, Felt::ONE).await.unwrap_err();
+    let r = Felt::from(0x1234_5678u32);
+    let err = n.payments.submit_payment_with_proof(&n.owner, w, a, r, proof + Felt::ONE, Felt::ONE).await.unwrap_err();
     assert_eq!(reason(&err), "PAY: wrong commitment");
-    let err = n.payments.submit_payment_with_proof(&n.other, w, a, ct, proof, Felt::ONE).await.unwrap_err();
+    let err = n.payments.submit_payment_with_proof(&n.other, w, a, r, proof, Felt::ONE).await.unwrap_err();
     assert_eq!(reason(&err), "PAY: not coordinator");
     let err =
-        n.payments.submit_payment_with_proof(&n.owner, n.other.address(), a, ct, proof, Felt::ONE).await.unwrap_err();
+        n.payments.submit_payment_with_proof(&n.owner, n.other.address(), a, r, proof, Felt::ONE).await.unwrap_err();
     assert_eq!(reason(&err), "PAY: not the job worker");
-    let err = pay(&n.owner, n.payments, n.staking, w, b, proof, 5).await.unwrap_err();
-    assert!(err.to_string().contains("PAY: verdict invalid"), "{err}");
+    let err = pay(&n.owner, n.payments, w, b, proof).await.unwrap_err();
+    assert!(format!("{err:?}").contains("PAY: verdict invalid"), "{err:?}");
 
-    let (sent, out) = pay(&n.owner, n.payments, n.staking, w, a, proof, 5).await.unwrap();
+    let (sent, out) = pay(&n.owner, n.payments, w, a, proof).await.unwrap();
     assert!(events_in(&out, n.payments.address, PaymentEvent::decode).contains(&PaymentEvent::PaymentSubmitted {
         job_id: a,
         worker: w,
@@ -341,21 +342,74 @@ async fn payments_need_a_valid_verdict_with_the_same_proof_and_happen_once() {
         ciphertext: sent.to_felts()
     }));
     assert!(n.payments.is_paid(&n.client, a).await.unwrap());
-    // The balance is exactly the ciphertext sent (identity + ct), and decrypts to 5.
+    assert_eq!(n.privacy.job_deposit(&n.client, a).await.unwrap(), 0, "the deposit is consumed");
+    // The balance is exactly the ciphertext credited (identity + ct), and decrypts to the job's
+    // escrow in units.
     let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
     assert_eq!(balance.to_felts(), sent.to_felts());
     let table = BabyStepTable::build(12).unwrap();
-    assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 24).unwrap(), 5);
+    assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 26).unwrap(), units);
 
-    let err = pay(&n.owner, n.payments, n.staking, w, a, proof, 5).await.unwrap_err();
-    assert!(err.to_string().contains("PAY: already paid"), "{err}");
+    let err = pay(&n.owner, n.payments, w, a, proof).await.unwrap_err();
+    assert!(format!("{err:?}").contains("PAY: already paid"), "{err:?}");
     // Job c with job a's nonce: replay refused.
-    let err = n.payments.submit_payment_with_proof(&n.owner, w, c, ct, proof, payment_nonce(a, w)).await.unwrap_err();
+    let err = n.payments.submit_payment_with_proof(&n.owner, w, c, r, proof, payment_nonce(a, w)).await.unwrap_err();
     assert_eq!(reason(&err), "PAY: nonce used");
-    pay(&n.owner, n.payments, n.staking, w, c, proof, 7).await.unwrap();
-    // Homomorphic: 5 + 7.
+    pay(&n.owner, n.payments, w, c, proof).await.unwrap();
+    // Homomorphic: both jobs' escrow.
     let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
-    assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 24).unwrap(), 12);
+    assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 26).unwrap(), 2 * units);
+}
+
+/// The attack of issue 14 (item 1): a coordinator colluding with a worker used to credit any
+/// ciphertext for a 1-unit job and drain other clients' escrow from the shared pool. Now the
+/// amount is not an argument: the contract encrypts exactly the job's deposited escrow, with the
+/// coordinator's randomness, byte for byte as `obelysk-elgamal` does; a job whose escrow never
+/// reached the pool pays nothing; and nobody but the router credits.
+#[tokio::test]
+async fn a_coordinator_cannot_credit_more_than_the_jobs_escrow() {
+    let n = net(4).await;
+    let w = n.worker.address();
+    let (small, big, proof) = (Felt::from(51u8), Felt::from(52u8), Felt::from(0x55u8));
+    // A client's big job sits in the pool next to the colluders' 1-unit job.
+    submitted_job(&n, small, proof, UNIT).await;
+    submitted_job(&n, big, proof, 1_000 * SAGE).await;
+    settle(&n, small, proof, Verdict::Valid).await;
+    settle(&n, big, proof, Verdict::Valid).await;
+    assert_eq!(n.privacy.job_deposit(&n.client, small).await.unwrap(), UNIT);
+
+    let err = n.payments.submit_payment_with_proof(&n.owner, w, small, Felt::ZERO, proof, Felt::TWO).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: bad randomness");
+    let r = Felt::from(0xabcdefu32);
+    n.payments.submit_payment_with_proof(&n.owner, w, small, r, proof, Felt::TWO).await.unwrap();
+    let expected = obelysk_elgamal::encrypt_with_randomness(
+        1,
+        &n.sk.public_key(),
+        &obelysk_elgamal::Scalar::from_canonical_felt(&r).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        n.privacy.balance_of(&n.client, w).await.unwrap(),
+        expected.to_felts(),
+        "exactly 1 unit, encrypted on-chain"
+    );
+    let table = BabyStepTable::build(12).unwrap();
+    let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
+    assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 20).unwrap(), 1);
+    // The big job's escrow is untouched until its own payment.
+    assert_eq!(n.privacy.job_deposit(&n.client, big).await.unwrap(), 1_000 * SAGE);
+    // Only the router credits, and only deposited escrow.
+    let err = n.privacy.credit_payment(&n.owner, w, big, r).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: not router");
+
+    // A job settled while no payout was set never reached the pool: nothing to pay.
+    let stranded = Felt::from(53u8);
+    n.owner.execute(vec![n.jobs.set_payout_call(Felt::ZERO).unwrap()]).await.unwrap();
+    submitted_job(&n, stranded, proof, 5 * SAGE).await;
+    settle(&n, stranded, proof, Verdict::Valid).await;
+    let err = pay(&n.owner, n.payments, w, stranded, proof).await.unwrap_err();
+    assert!(format!("{err:?}").contains("PRIV: nothing deposited"), "{err:?}");
+    assert!(!n.payments.is_paid(&n.client, stranded).await.unwrap());
 }
 
 #[tokio::test]
@@ -365,7 +419,7 @@ async fn claims_are_checked_with_chaum_pedersen_in_cairo_and_paid_from_the_pool(
     submitted_job(&n, job, proof, payment).await;
     settle(&n, job, proof, Verdict::Valid).await;
     let units = u64::try_from(payment / UNIT).unwrap();
-    pay(&n.owner, n.payments, n.staking, n.worker.address(), job, proof, units).await.unwrap();
+    pay(&n.owner, n.payments, n.worker.address(), job, proof).await.unwrap();
     assert_eq!(n.privacy.unit(&n.client).await.unwrap(), UNIT);
 
     let w = n.worker.address();
@@ -403,17 +457,7 @@ async fn claims_are_checked_with_chaum_pedersen_in_cairo_and_paid_from_the_pool(
     let err = n.privacy.claim(&n.worker, units, claim.proof).await.unwrap_err();
     assert_eq!(reason(&err), "PRIV: nothing to claim");
 
-    // A balance larger than the pool: the claim fails cleanly and the balance stays.
-    n.privacy.deposit(&n.owner, n.token, 3 * SAGE).await.unwrap();
-    n.privacy.admin().grant_role(&n.owner, roles::ROUTER, n.owner.address()).await.unwrap();
-    let big = encrypt(4_000_000, &n.sk.public_key()).unwrap();
-    n.privacy.credit(&n.owner, w, big.to_felts()).await.unwrap();
-    let claim = build_claim(&n.client, n.privacy, w, &n.sk, &table, 1 << 32).await.unwrap();
-    let err = n.privacy.claim(&n.worker, claim.units, claim.proof).await.unwrap_err();
-    assert_eq!(reason(&err), "PRIV: pool insufficient");
-    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap(), big.to_felts());
-    let err = n.privacy.credit(&n.other, w, big.to_felts()).await.unwrap_err();
-    assert_eq!(reason(&err), "PRIV: not router");
+    // A balance larger than the pool cannot arise any more: every credit is deposited escrow.
 }
 
 #[tokio::test]
@@ -443,13 +487,29 @@ async fn elgamal_vectors_verify_in_cairo_exactly_as_in_rust() {
         let ok = n.privacy.verify_decryption(&n.client, pk, ct, amount, proof, &ctx).await.unwrap();
         assert!(!ok, "Cairo accepted an invalid vector: {}", case["reason"]);
     }
-    // Homomorphic addition on-chain is byte-identical to the Rust vector.
+    // Homomorphic addition on-chain is byte-identical to the Rust vector (the Cairo helper the
+    // PrivacyRouter adds balances with).
     let h = &v["homomorphic"];
-    n.privacy.admin().grant_role(&n.owner, roles::ROUTER, n.owner.address()).await.unwrap();
-    let w = n.other.address();
-    n.privacy.credit(&n.owner, w, felts(&h["enc_a"]).try_into().unwrap()).await.unwrap();
-    n.privacy.credit(&n.owner, w, felts(&h["enc_b"]).try_into().unwrap()).await.unwrap();
-    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap().to_vec(), felts(&h["enc_a_plus_enc_b"]));
+    let sum =
+        (&Ciphertext::from_felts(&felts(&h["enc_a"])).unwrap()) + &Ciphertext::from_felts(&felts(&h["enc_b"])).unwrap();
+    assert_eq!(sum.to_felts().to_vec(), felts(&h["enc_a_plus_enc_b"]));
+    // On-chain encryption and addition, through two real payments with known randomness.
+    let w = n.worker.address();
+    let (r1, r2) = (Felt::from(0x1111u32), Felt::from(0x2222u32));
+    for (job, r) in [(Felt::from(71u8), r1), (Felt::from(72u8), r2)] {
+        submitted_job(&n, job, Felt::ONE, 3 * UNIT).await;
+        settle(&n, job, Felt::ONE, Verdict::Valid).await;
+        n.payments.submit_payment_with_proof(&n.owner, w, job, r, Felt::ONE, job).await.unwrap();
+    }
+    let enc = |r: Felt| {
+        obelysk_elgamal::encrypt_with_randomness(
+            3,
+            &n.sk.public_key(),
+            &obelysk_elgamal::Scalar::from_canonical_felt(&r).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap(), (&enc(r1) + &enc(r2)).to_felts());
 }
 
 /// A paused PrivacyRouter does not make a valid quorum certificate revert: the verdict lands and

@@ -113,28 +113,27 @@ impl PaymentRouter {
         &self,
         worker: Felt,
         job_id: Felt,
-        ciphertext: [Felt; 4],
+        randomness: Felt,
         proof_commitment: Felt,
         nonce: Felt,
     ) -> Result<Call, ChainError> {
-        let mut c = vec![worker, job_id];
-        c.extend(ciphertext);
-        c.extend([proof_commitment, nonce]);
-        call(self.address, "submit_payment_with_proof", c)
+        call(self.address, "submit_payment_with_proof", vec![worker, job_id, randomness, proof_commitment, nonce])
     }
 
-    /// Credits `ciphertext` to `worker` for `job_id` (coordinator role only; needs a valid verdict
-    /// whose proof hash is `proof_commitment`; once per job and per nonce).
+    /// Pays `worker` for `job_id` (coordinator role only; needs a valid verdict whose proof hash
+    /// is `proof_commitment`; once per job and per nonce). The amount is not an argument: the
+    /// PrivacyRouter credits exactly the escrow deposited for the job, encrypted on-chain to the
+    /// worker's registered key with `randomness` (a non-zero scalar below the curve order).
     pub async fn submit_payment_with_proof(
         &self,
         coordinator: &SageAccount,
         worker: Felt,
         job_id: Felt,
-        ciphertext: [Felt; 4],
+        randomness: Felt,
         proof_commitment: Felt,
         nonce: Felt,
     ) -> Result<TxOutcome, ChainError> {
-        coordinator.execute(vec![self.submit_payment_call(worker, job_id, ciphertext, proof_commitment, nonce)?]).await
+        coordinator.execute(vec![self.submit_payment_call(worker, job_id, randomness, proof_commitment, nonce)?]).await
     }
 
     /// Whether `job_id` was paid.
@@ -200,16 +199,21 @@ impl PrivacyRouter {
         worker.execute(vec![self.claim_call(amount, proof)?]).await
     }
 
-    /// Credits a ciphertext directly (router role only; normally the PaymentRouter does this).
-    pub async fn credit(
+    /// Credits `worker` with the escrow deposited for `job_id`, encrypted with `randomness`
+    /// (router role only; normally the PaymentRouter does this inside a payment).
+    pub async fn credit_payment(
         &self,
         account: &SageAccount,
         worker: Felt,
-        ciphertext: [Felt; 4],
+        job_id: Felt,
+        randomness: Felt,
     ) -> Result<TxOutcome, ChainError> {
-        let mut c = vec![worker];
-        c.extend(ciphertext);
-        account.execute(vec![call(self.address, "credit", c)?]).await
+        account.execute(vec![call(self.address, "credit_payment", vec![worker, job_id, randomness])?]).await
+    }
+
+    /// SAGE deposited for `job_id` and not yet credited to its worker.
+    pub async fn job_deposit(&self, client: &ChainClient, job_id: Felt) -> Result<u128, ChainError> {
+        Reader::new(&client.call(self.address, "job_deposit", vec![job_id]).await?, "job_deposit").u256()
     }
 
     /// The encrypted balance `[c1.x, c1.y, c2.x, c2.y]` (all zero: the identity, nothing owed).
