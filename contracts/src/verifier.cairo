@@ -39,6 +39,9 @@ mod ProofVerifier {
         member_accounts: LegacyMap<(u64, u32), ContractAddress>,
         // Size of every set version ever installed, so evidence against a past set still counts.
         set_sizes: LegacyMap<u64, u32>,
+        // Per set version: keys and accounts already listed (each must be unique).
+        key_listed: LegacyMap<(u64, felt252), bool>,
+        account_listed: LegacyMap<(u64, ContractAddress), bool>,
         verdicts: LegacyMap<felt252, u8>,
         verdict_proofs: LegacyMap<felt252, felt252>,
         invalid_slash_bps: u16,
@@ -164,15 +167,29 @@ mod ProofVerifier {
             self._assert_owner();
             assert(public_keys.len() == accounts.len(), 'PV: length mismatch');
             let version = self.set_version.read() + 1;
+            let staking = IStakingManagerDispatcher { contract_address: self.staking.read() };
+            let min_stake = staking.config().validator_min_stake;
             let mut keys = public_keys.span();
             let mut accs = accounts.span();
             let mut i: u32 = 0;
             loop {
                 match keys.pop_front() {
                     Option::Some(k) => {
-                        assert(*k != 0, 'PV: zero key');
-                        self.member_keys.write((version, i), *k);
-                        self.member_accounts.write((version, i), *accs.pop_front().unwrap());
+                        let key = *k;
+                        let account = *accs.pop_front().unwrap();
+                        assert(key != 0, 'PV: zero key');
+                        // Every member is a registered validator under this very key, with the
+                        // minimum validator stake bonded (so equivocation costs it), and appears
+                        // once: one key listed twice would count twice towards a quorum.
+                        assert(staking.validator_key(account) == key, 'PV: key not registered');
+                        let bonded = staking.get_stake(account).amount;
+                        assert(bonded != 0 && bonded >= min_stake, 'PV: insufficient stake');
+                        assert(!self.key_listed.read((version, key)), 'PV: duplicate key');
+                        assert(!self.account_listed.read((version, account)), 'PV: duplicate account');
+                        self.key_listed.write((version, key), true);
+                        self.account_listed.write((version, account), true);
+                        self.member_keys.write((version, i), key);
+                        self.member_accounts.write((version, i), account);
                         i += 1;
                     },
                     Option::None => { break; },

@@ -54,7 +54,9 @@ fn wall() -> u64 {
 
 #[tokio::main]
 async fn main() -> Res<()> {
-    let devnet = Devnet::start(DevnetOptions { accounts: 3, ..DevnetOptions::default() }).await?;
+    // Three actors plus one staked, registered validator account per member of the largest set.
+    const MAX_SET: usize = 64;
+    let devnet = Devnet::start(DevnetOptions { accounts: 3 + MAX_SET as u8, ..DevnetOptions::default() }).await?;
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await?;
     let accounts = predeployed_signers(&client).await?;
     let account = |i: usize| accounts[i].clone();
@@ -80,11 +82,26 @@ async fn main() -> Res<()> {
     let out = register_worker(&worker, staking, &sk, tee, Felt::ONE).await?;
     rows.push(measure(&client, "register_worker (Schnorr)", &out, 0).await?);
 
+    // Validators: funded in one multicall, each stakes the validator minimum and registers its key.
+    let keys: Vec<_> =
+        (0..MAX_SET).map(|i| StarkKey::from_secret(Felt::from(10_000 + i as u64))).collect::<Result<_, _>>()?;
+    let validators = &accounts[3..3 + MAX_SET];
+    let (_, _, validator_min, _, _) = staking.config(&client).await?;
+    let funding =
+        validators.iter().map(|v| token.transfer_call(v.address(), validator_min)).collect::<Result<_, _>>()?;
+    owner.execute(funding).await?;
+    for (v, k) in validators.iter().zip(&keys) {
+        v.execute(vec![
+            token.approve_call(staking.address, validator_min)?,
+            staking.stake_call(validator_min, GpuTier::T4, 10_000_000)?,
+            staking.register_validator_call(k.public_key())?,
+        ])
+        .await?;
+    }
+
     let mut job_no = 0u64;
-    for n in [4usize, 16, 64] {
-        let keys: Vec<_> =
-            (0..n).map(|i| StarkKey::from_secret(Felt::from(10_000 + i as u64))).collect::<Result<_, _>>()?;
-        let members: Vec<_> = keys.iter().map(|k| (k.public_key(), Felt::from(0xa000u32))).collect();
+    for n in [4usize, 16, MAX_SET] {
+        let members: Vec<_> = keys.iter().zip(validators).take(n).map(|(k, v)| (k.public_key(), v.address())).collect();
         verifier.set_validators(&owner, &members).await?;
         let (version, _, threshold) = verifier.validator_set(&client).await?;
         job_no += 1;

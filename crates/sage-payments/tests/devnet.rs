@@ -28,6 +28,8 @@ struct Net {
     worker: SageAccount,
     client_acc: SageAccount,
     other: SageAccount,
+    /// One staked, registered validator account per key.
+    validators: Vec<SageAccount>,
     token: SageToken,
     staking: StakingManager,
     reputation: ReputationManager,
@@ -43,10 +45,13 @@ const UNIT: u128 = 1_000_000_000_000;
 
 async fn net(validators: usize) -> Net {
     let TestNet { devnet, client, accounts, contracts, .. } =
-        TestNet::start(4, &DeployParams::default(), 100_000 * SAGE)
+        TestNet::start(4 + validators as u8, &DeployParams::default(), 100_000 * SAGE)
             .await
             .expect("devnet (run `cargo xtask tools` first)");
-    let [owner, worker, client_acc, other]: [SageAccount; 4] = accounts.try_into().expect("four accounts");
+    let mut accounts = accounts.into_iter();
+    let mut next = || accounts.next().expect("predeployed account");
+    let (owner, worker, client_acc, other) = (next(), next(), next(), next());
+    let validator_accounts: Vec<SageAccount> = (0..validators).map(|_| next()).collect();
     let token = contracts.token;
     let n = Net {
         staking: contracts.staking,
@@ -63,16 +68,16 @@ async fn net(validators: usize) -> Net {
         worker,
         client_acc,
         other,
+        validators: validator_accounts,
         token,
     };
-    // Member 0's account is `other` (so equivocation can slash a real stake); the rest are
-    // placeholder accounts.
-    let members: Vec<(Felt, Felt)> = n
-        .keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (k.public_key(), if i == 0 { n.other.address() } else { Felt::from(0xa000 + i as u64) }))
-        .collect();
+    // Every member is a registered validator with the minimum validator stake bonded.
+    for (account, key) in n.validators.iter().zip(&n.keys) {
+        n.staking.stake(account, n.token, 10_000 * SAGE, GpuTier::T4, 3_600).await.unwrap();
+        n.staking.register_validator(account, key.public_key()).await.unwrap();
+    }
+    let members: Vec<(Felt, Felt)> =
+        n.validators.iter().zip(&n.keys).map(|(a, k)| (k.public_key(), a.address())).collect();
     n.verifier.set_validators(&n.owner, &members).await.unwrap();
     n.staking.stake(&n.worker, n.token, 1_000 * SAGE, GpuTier::T4, 1_000_000).await.unwrap();
     let tee = TeeEvidence {
@@ -246,8 +251,7 @@ async fn an_invalid_verdict_refunds_the_client_and_slashes_the_worker() {
 #[tokio::test]
 async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     let n = net(4).await;
-    n.staking.stake(&n.other, n.token, 10_000 * SAGE, GpuTier::T4, 3_600).await.unwrap();
-    n.staking.register_validator(&n.other, n.keys[0].public_key()).await.unwrap();
+    let offender = &n.validators[0];
     let (job, proof) = (Felt::from(3u8), Felt::from(33u8));
     let vote = |i: usize, v: Verdict| {
         let s = sign_vote(&n.keys[i], &domain(&n), job, proof, v).unwrap();
@@ -260,7 +264,7 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     let err =
         n.verifier.report_equivocation(&n.worker, 1, 0, job, proof, yes, vote(1, Verdict::Invalid)).await.unwrap_err();
     assert_eq!(reason(&err), "PV: bad signature");
-    assert_eq!(n.staking.get_stake(&n.client, n.other.address()).await.unwrap().slashed_total, 0);
+    assert_eq!(n.staking.get_stake(&n.client, offender.address()).await.unwrap().slashed_total, 0);
 
     // The evidence as sage-consensus detects it: an observer receives both votes of member 0.
     let set = ValidatorSet { version: 1, members: n.keys.iter().map(StarkKey::public_key).collect() };
@@ -282,7 +286,7 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     assert_eq!((first.0 != second.0, evidence.validator), (true, n.keys[0].public_key()));
 
     // The offender cannot collect the reporter's share of its own slash.
-    let err = n.verifier.report_equivocation(&n.other, 1, 0, job, proof, first, second).await.unwrap_err();
+    let err = n.verifier.report_equivocation(offender, 1, 0, job, proof, first, second).await.unwrap_err();
     assert_eq!(reason(&err), "PV: offender cannot report");
     assert_eq!(
         reason(&n.verifier.report_equivocation(&n.worker, 3, 0, job, proof, first, second).await.unwrap_err()),
@@ -290,17 +294,17 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
     );
     // Rotating the set does not erase the evidence: it is reported against set version 1.
     let rotated: Vec<(Felt, Felt)> =
-        n.keys[1..].iter().enumerate().map(|(i, k)| (k.public_key(), Felt::from(0xb000 + i as u64))).collect();
+        n.keys[1..].iter().zip(&n.validators[1..]).map(|(k, a)| (k.public_key(), a.address())).collect();
     n.verifier.set_validators(&n.owner, &rotated).await.unwrap();
     assert_eq!(n.verifier.validator_set(&n.client).await.unwrap().0, 2);
     let reporter_before = n.token.balance_of(&n.client, n.worker.address()).await.unwrap();
     let out = n.verifier.report_equivocation(&n.worker, 1, 0, job, proof, first, second).await.unwrap();
     assert!(events_in(&out, n.verifier.address, VerifierEvent::decode).contains(&VerifierEvent::EquivocationSlashed {
-        validator: n.other.address(),
+        validator: offender.address(),
         job_id: job,
         amount: 5_000 * SAGE
     }));
-    assert_eq!(n.staking.get_stake(&n.client, n.other.address()).await.unwrap().amount, 5_000 * SAGE);
+    assert_eq!(n.staking.get_stake(&n.client, offender.address()).await.unwrap().amount, 5_000 * SAGE);
     assert_eq!(n.token.balance_of(&n.client, n.worker.address()).await.unwrap(), reporter_before + 500 * SAGE);
     let err = n.verifier.report_equivocation(&n.worker, 1, 0, job, proof, no, yes).await.unwrap_err();
     assert_eq!(reason(&err), "PV: already reported");
@@ -524,4 +528,33 @@ async fn a_valid_qc_lands_while_the_privacy_router_is_paused() {
     settle(&n, job, proof, Verdict::Valid).await;
     assert_eq!(n.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Valid);
     assert_eq!(n.privacy.pool(&n.client).await.unwrap(), pool + payment);
+}
+
+/// The attacks of issue 14 (item 2) on the validator set: an unregistered (unstaked) member, a
+/// key mapped to another validator's account (which would get that account slashed), one key
+/// listed twice (counted twice towards a quorum) and one account listed twice are all refused.
+#[tokio::test]
+async fn the_validator_set_is_bound_to_registered_staked_unique_validators() {
+    let n = net(2).await;
+    let (v0, v1) = (&n.validators[0], &n.validators[1]);
+    let (k0, k1) = (n.keys[0].public_key(), n.keys[1].public_key());
+    let attempts: [(&[(Felt, Felt)], &str); 5] = [
+        (&[(k0, v0.address()), (Felt::from(0x5eed_u32), n.other.address())], "PV: key not registered"),
+        (&[(k1, v0.address())], "PV: key not registered"),
+        (&[(k0, v0.address()), (k0, v0.address())], "PV: duplicate key"),
+        (&[(k0, v0.address()), (k1, v1.address()), (k1, v1.address())], "PV: duplicate key"),
+        (&[(k0, n.worker.address())], "PV: key not registered"),
+    ];
+    for (members, expected) in attempts {
+        let err = n.verifier.set_validators(&n.owner, members).await.unwrap_err();
+        assert_eq!(reason(&err), expected, "{members:?}");
+    }
+    // A registered validator whose stake fell below the minimum is refused too.
+    n._devnet.increase_time(3_700).await.unwrap();
+    n.staking.request_unstake(v1, 5_000 * SAGE).await.unwrap();
+    let err = n.verifier.set_validators(&n.owner, &[(k0, v0.address()), (k1, v1.address())]).await.unwrap_err();
+    assert_eq!(reason(&err), "PV: insufficient stake");
+    // The honest set still installs.
+    n.verifier.set_validators(&n.owner, &[(k0, v0.address())]).await.unwrap();
+    assert_eq!(n.verifier.validator_set(&n.client).await.unwrap().1, 1);
 }

@@ -262,9 +262,15 @@ impl StakingManager {
         account.execute(vec![self.register_worker_call(r)?]).await
     }
 
-    /// Registers the caller as a validator with its Stark public key.
+    /// `register_validator(public_key)` as a call.
+    pub fn register_validator_call(&self, public_key: Felt) -> Result<Call, ChainError> {
+        call(self.address, "register_validator", vec![public_key])
+    }
+
+    /// Registers the caller as a validator with its Stark public key (needs the validator minimum
+    /// stake; only registered validators can be listed in the ProofVerifier's set).
     pub async fn register_validator(&self, account: &SageAccount, public_key: Felt) -> Result<TxOutcome, ChainError> {
-        account.execute(vec![call(self.address, "register_validator", vec![public_key])?]).await
+        account.execute(vec![self.register_validator_call(public_key)?]).await
     }
 
     /// Slashes `bps` basis points of `target`'s stake (slasher role only).
