@@ -40,6 +40,10 @@ mod PrivacyRouter {
         claim_nonces: LegacyMap<ContractAddress, felt252>,
         // Escrow deposited per job and not yet credited: the only thing a payment may credit.
         job_deposits: LegacyMap<felt252, u256>,
+        // The worker key a non-zero balance is encrypted to (set by the first credit into an empty
+        // balance): credits under another key are refused and claims are proven under it, so a
+        // key change can never make a balance undecryptable.
+        balance_keys: LegacyMap<ContractAddress, (felt252, felt252)>,
     }
 
     #[event]
@@ -198,6 +202,12 @@ mod PrivacyRouter {
             let (c2x, c2y) = crypto::coordinates(g.mul(units) + pk.mul(randomness));
             let ciphertext = (c1x, c1y, c2x, c2y);
             let b = self.balances.read(worker);
+            if b.c1x == 0 && b.c1y == 0 && b.c2x == 0 && b.c2y == 0 {
+                self.balance_keys.write(worker, (info.elgamal_pk_x, info.elgamal_pk_y));
+            } else {
+                let (kx, ky) = self.balance_keys.read(worker);
+                assert(kx == info.elgamal_pk_x && ky == info.elgamal_pk_y, 'PRIV: key changed, claim first');
+            }
             let sum = match crypto::add_ciphertexts((b.c1x, b.c1y, b.c2x, b.c2y), ciphertext) {
                 Option::Some(s) => s,
                 Option::None => { panic_with_felt252('PRIV: bad ciphertext') },
@@ -220,9 +230,11 @@ mod PrivacyRouter {
             let this: felt252 = get_contract_address().into();
             let worker_felt: felt252 = worker.into();
             let context = array![get_tx_info().unbox().chain_id, this, worker_felt, nonce];
+            // Proven under the key the balance was encrypted to, even if the worker registered a
+            // new one since.
             assert(
                 crypto::verify_decryption(
-                    (info.elgamal_pk_x, info.elgamal_pk_y),
+                    self.balance_keys.read(worker),
                     (b.c1x, b.c1y, b.c2x, b.c2y),
                     amount,
                     proof,

@@ -558,3 +558,38 @@ async fn the_validator_set_is_bound_to_registered_staked_unique_validators() {
     n.verifier.set_validators(&n.owner, &[(k0, v0.address())]).await.unwrap();
     assert_eq!(n.verifier.validator_set(&n.client).await.unwrap().1, 1);
 }
+
+/// Issue 14 (item 3): a worker that registers a new ElGamal key while part of its balance is
+/// still encrypted to the old one never loses it. Credits under the new key wait (the payment is
+/// refused and can be retried) until the old balance is claimed, which is proven under the key
+/// it was encrypted to.
+#[tokio::test]
+async fn a_key_change_never_bricks_a_balance() {
+    let n = net(1).await;
+    let w = n.worker.address();
+    let (a, b, proof) = (Felt::from(81u8), Felt::from(82u8), Felt::from(0x81u8));
+    for job in [a, b] {
+        submitted_job(&n, job, proof, 2 * UNIT).await;
+        settle(&n, job, proof, Verdict::Valid).await;
+    }
+    pay(&n.owner, n.payments, w, a, proof).await.unwrap();
+    let new_sk = SecretKey::from_seed(&[2; 32]);
+    let tee = TeeEvidence {
+        tee_type: sage_staking::TeeType::Tdx,
+        measurement_hash: Felt::from(2u8),
+        quote_hash: Felt::from(3u8),
+    };
+    register_worker(&n.worker, n.staking, &new_sk, tee, Felt::from(4u8)).await.unwrap();
+    let err = pay(&n.owner, n.payments, w, b, proof).await.unwrap_err();
+    assert!(format!("{err:?}").contains("PRIV: key changed, claim first"), "{err:?}");
+    assert!(!n.payments.is_paid(&n.client, b).await.unwrap());
+    let table = BabyStepTable::build(12).unwrap();
+    // The new key cannot claim the old balance; the old key still can.
+    assert!(sage_payments::claim(&n.worker, n.privacy, &new_sk, &table, 1 << 20).await.is_err());
+    let (units, _) = sage_payments::claim(&n.worker, n.privacy, &n.sk, &table, 1 << 20).await.unwrap();
+    assert_eq!(units, 2);
+    // The waiting payment now lands under the new key.
+    pay(&n.owner, n.payments, w, b, proof).await.unwrap();
+    let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
+    assert_eq!(decrypt_balance(&balance, &new_sk, &table, 1 << 20).unwrap(), 2);
+}
