@@ -116,7 +116,7 @@ async fn settlement_can_be_left_out_and_every_contract_pauses() {
     assert_eq!(err.revert_reason(), Some("PAY: paused"));
     let privacy = PrivacyRouter::at(full.contract("PrivacyRouter").unwrap().address);
     let err = privacy.claim(&other, 1, [Felt::ZERO; 5]).await.unwrap_err();
-    assert_eq!(err.revert_reason(), Some("PRIV: paused"));
+    assert_eq!(err.revert_reason(), Some("PRIV: nothing to claim"), "a claim is an exit: judged, not paused");
     let verifier = ProofVerifier::at(full.contract("ProofVerifier").unwrap().address);
     let err = verifier.submit_qc(&other, Felt::ONE, Felt::ONE, true, 0, &[]).await.unwrap_err();
     assert_eq!(err.revert_reason(), Some("PV: paused"));

@@ -136,6 +136,8 @@ async fn unstake_waits_for_the_lock_then_the_cooldown() {
     let err = n.staking.withdraw(&n.worker).await.unwrap_err();
     assert_eq!(reason(&err), "STAKE: cooldown active");
     n.devnet.increase_time(7 * 24 * 3600 + 1).await.unwrap();
+    // An exit is never paused: the owner cannot freeze a withdrawal.
+    n.staking.admin().pause(&n.owner).await.unwrap();
     let out = n.staking.withdraw(&n.worker).await.unwrap();
     assert!(
         events_in(&out, n.staking.address, StakingEvent::decode)
@@ -232,6 +234,10 @@ async fn only_the_slasher_slashes_and_the_slash_is_split_between_reporter_and_tr
     n.staking.admin().grant_role(&n.owner, roles::SLASHER, n.other.address()).await.unwrap();
     let err =
         n.staking.slash(&n.other, n.worker.address(), 10_001, short("test"), n.other.address()).await.unwrap_err();
+    assert_eq!(reason(&err), "STAKE: bad bps");
+    // One slash takes at most half: a SLASHER (even the owner's own grant) cannot wipe a stake out
+    // in one call.
+    let err = n.staking.slash(&n.other, n.worker.address(), 5_001, short("test"), n.other.address()).await.unwrap_err();
     assert_eq!(reason(&err), "STAKE: bad bps");
     let treasury_before = n.token.balance_of(&n.client, n.owner.address()).await.unwrap();
     let reporter_before = n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
