@@ -161,6 +161,7 @@ enum Command {
     Peers { reply: oneshot::Sender<Vec<PeerId>> },
     RoutingTable { reply: oneshot::Sender<Vec<PeerId>> },
     Stats { reply: oneshot::Sender<NetStats> },
+    PeerScore { peer: PeerId, reply: oneshot::Sender<Option<f64>> },
 }
 
 /// Counters of what the node refused.
@@ -343,6 +344,40 @@ impl NodeHandle {
     pub async fn stats(&self) -> Result<NetStats, NetError> {
         self.call(|reply| Command::Stats { reply }).await
     }
+
+    /// This node's gossipsub score of `peer` (`None` when it does not know the peer): negative
+    /// after invalid messages; below -80 the peer is ignored.
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetError> {
+        self.call(|reply| Command::PeerScore { peer, reply }).await
+    }
+}
+
+/// Gossipsub peer scoring: every message that fails Sage's checks costs its sender (P4: the count
+/// squared, forgotten slowly), so a peer that sends garbage stops being gossiped to after about
+/// 4 invalid messages, published to after about 8 and is ignored (graylisted) after about 10, at
+/// gossipsub's default thresholds (-10, -50, -80); good behaviour earns at most a few points. Few deliveries are not penalised (P3 off): quiet honest peers are
+/// normal in a small network.
+fn peer_scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let mut params = gossipsub::PeerScoreParams::default();
+    for topic in Topic::ALL {
+        let topic_params = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            // Good behaviour earns at most +1 per topic for time in the mesh and +1 for first
+            // deliveries (the defaults allow thousands, which would drown any penalty).
+            time_in_mesh_weight: 0.1,
+            time_in_mesh_quantum: Duration::from_secs(1),
+            time_in_mesh_cap: 10.0,
+            first_message_deliveries_weight: 0.1,
+            first_message_deliveries_cap: 10.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -1.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..gossipsub::TopicScoreParams::default()
+        };
+        params.topics.insert(gossipsub::IdentTopic::new(topic.name()).hash(), topic_params);
+    }
+    (params, gossipsub::PeerScoreThresholds::default())
 }
 
 fn make_behaviour(
@@ -364,7 +399,9 @@ fn make_behaviour(
         .mesh_outbound_min(1.min(mesh_n / 2))
         .build()
         .map_err(|e| e.to_string())?;
-    let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+    let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+    let (params, thresholds) = peer_scoring();
+    gossipsub.with_peer_score(params, thresholds)?;
     let peer_id = key.public().to_peer_id();
     let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
     // On loopback Kademlia would stay in client mode: serve queries explicitly.
@@ -500,6 +537,9 @@ async fn run(
                     }
                     Command::Stats { reply } => {
                         let _ = reply.send(stats);
+                    }
+                    Command::PeerScore { peer, reply } => {
+                        let _ = reply.send(swarm.behaviour().gossipsub.peer_score(&peer));
                     }
                 }
             }

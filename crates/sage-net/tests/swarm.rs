@@ -204,6 +204,12 @@ async fn garbage_and_oversized_gossip_is_rejected_and_harms_nobody() {
         next_message(&mut honest_rx, Duration::from_millis(500)).await.is_none(),
         "nothing invalid reached the app"
     );
+    // Gossipsub scoring remembers who sent the garbage: the attacker's score is negative (it is
+    // soon graylisted), the honest peer's is not.
+    let attacker_score = honest.peer_score(attacker.peer_id()).await.unwrap().expect("attacker scored");
+    assert!(attacker_score < 0.0, "attacker score {attacker_score}");
+    let other_score = honest.peer_score(other.peer_id()).await.unwrap().unwrap_or(0.0);
+    assert!(other_score >= 0.0, "honest peer score {other_score}");
 
     // Everyone is still up: a valid message from the other node gets through.
     publish_when_ready(&other, Topic::Votes, b"real vote".to_vec()).await;
