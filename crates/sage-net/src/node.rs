@@ -28,6 +28,11 @@ pub const DEFAULT_MAX_SERVED_BYTES: usize = 256 * 1024 * 1024;
 /// Default gossip transmit limit: the largest encoded message ([`crate::MAX_MESSAGE_BYTES`]), so a
 /// maximal payload travels.
 pub const DEFAULT_MAX_GOSSIP_BYTES: usize = crate::message::MAX_MESSAGE_BYTES;
+/// The window of the per-peer gossip rate limit.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Default per-peer limit: 600 messages per [`RATE_WINDOW`] (60 a second, far above a worker's
+/// heartbeats and results, far below a flood).
+pub const DEFAULT_MAX_MESSAGES_PER_PEER: u32 = 600;
 /// `'SN_SEPOLIA'`: the default network (starknet-devnet's chain id too).
 pub const DEFAULT_NETWORK: Felt = Felt::from_hex_unchecked("0x534e5f5345504f4c4941");
 const BLOB_PROTOCOL: &str = "/sage/blob/1";
@@ -47,6 +52,9 @@ pub struct NetConfig {
     pub max_gossip_bytes: usize,
     /// Gossip mesh degree (lower for small networks).
     pub mesh_n: usize,
+    /// Most gossip messages accepted from one peer per [`RATE_WINDOW`] (10 s); the excess is
+    /// ignored unvalidated and counted in [`NetStats::rate_limited`].
+    pub max_messages_per_peer: u32,
     /// Most bytes of provided blobs kept to serve; beyond it the oldest are forgotten (a
     /// long-running worker provides a proof per job).
     pub max_served_bytes: usize,
@@ -60,6 +68,7 @@ impl Default for NetConfig {
             bootstrap: Vec::new(),
             max_gossip_bytes: DEFAULT_MAX_GOSSIP_BYTES,
             mesh_n: 6,
+            max_messages_per_peer: DEFAULT_MAX_MESSAGES_PER_PEER,
             max_served_bytes: DEFAULT_MAX_SERVED_BYTES,
         }
     }
@@ -171,6 +180,36 @@ pub struct NetStats {
     pub rejected: u64,
     /// Gossip messages accepted and delivered.
     pub delivered: u64,
+    /// Gossip messages ignored because their sender exceeded its rate.
+    pub rate_limited: u64,
+}
+
+/// Messages per peer in the current window (fixed windows; forgotten once a window has passed).
+#[derive(Debug)]
+struct PeerRate {
+    max: u32,
+    window: Duration,
+    seen: HashMap<PeerId, (std::time::Instant, u32)>,
+}
+
+impl PeerRate {
+    fn new(max: u32, window: Duration) -> Self {
+        Self { max, window, seen: HashMap::new() }
+    }
+
+    /// Counts one message from `peer` at `now`; false when it is over the limit.
+    fn allow(&mut self, peer: PeerId, now: std::time::Instant) -> bool {
+        if self.seen.len() > 4096 {
+            let window = self.window;
+            self.seen.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let entry = self.seen.entry(peer).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= self.max
+    }
 }
 
 /// A handle to a running node (cheap to clone; the node stops when every handle is dropped).
@@ -250,7 +289,8 @@ impl NodeHandle {
         let peer_id = *swarm.local_peer_id();
         let (tx, rx) = mpsc::channel(256);
         let (events_tx, events_rx) = mpsc::channel(1024);
-        tokio::spawn(run(swarm, rx, events_tx, config.max_served_bytes, config.network));
+        let rate = PeerRate::new(config.max_messages_per_peer, RATE_WINDOW);
+        tokio::spawn(run(swarm, rx, events_tx, config.max_served_bytes, config.network, rate));
         let listen = listen.with(Protocol::P2p(peer_id));
         Ok((Self { peer_id, listen, key, network: config.network, tx }, events_rx))
     }
@@ -491,6 +531,7 @@ async fn run(
     events: mpsc::Sender<NetEvent>,
     max_served_bytes: usize,
     network: Felt,
+    mut rate: PeerRate,
 ) {
     let mut served = Served { blobs: HashMap::new(), order: Default::default(), bytes: 0, max: max_served_bytes };
     let mut pending: HashMap<request_response::OutboundRequestId, PendingFetch> = HashMap::new();
@@ -545,6 +586,12 @@ async fn run(
             }
             event = swarm.select_next_some() => match event {
                 SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+                    if !rate.allow(propagation_source, std::time::Instant::now()) {
+                        // Over its rate: neither validated (cheap to drop) nor forwarded.
+                        stats.rate_limited += 1;
+                        swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, gossipsub::MessageAcceptance::Ignore);
+                        continue;
+                    }
                     let verdict = Topic::from_name(message.topic.as_str())
                         .ok_or_else(|| MessageError::Malformed("unknown topic".into()))
                         .and_then(|topic| SignedMessage::decode_and_verify(&message.data, network, topic))
@@ -617,5 +664,32 @@ async fn run(
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_over_its_rate_is_refused_until_the_window_passes() {
+        let mut rate = PeerRate::new(3, Duration::from_secs(10));
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let t0 = std::time::Instant::now();
+        assert!((0..3).all(|_| rate.allow(a, t0)));
+        assert!(!rate.allow(a, t0 + Duration::from_secs(1)), "fourth message in the window");
+        assert!(rate.allow(b, t0 + Duration::from_secs(1)), "other peers are unaffected");
+        assert!(rate.allow(a, t0 + Duration::from_secs(10)), "a new window");
+    }
+
+    #[test]
+    fn the_table_of_peers_stays_bounded() {
+        let mut rate = PeerRate::new(1, Duration::from_secs(10));
+        let t0 = std::time::Instant::now();
+        for _ in 0..5000 {
+            rate.allow(PeerId::random(), t0);
+        }
+        rate.allow(PeerId::random(), t0 + Duration::from_secs(11));
+        assert!(rate.seen.len() <= 4097, "{}", rate.seen.len());
     }
 }

@@ -252,3 +252,28 @@ async fn quic_transport_carries_gossip_and_blobs() {
     let hash = a.provide(blob.clone()).await.unwrap();
     assert_eq!(b.fetch(a.peer_id(), hash).await.unwrap(), blob);
 }
+
+/// A peer that floods valid messages is cut at its rate: the excess is neither delivered nor
+/// forwarded, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_is_rate_limited() {
+    let config = NetConfig { mesh_n: 2, max_messages_per_peer: 5, ..NetConfig::default() };
+    let (limited, mut limited_rx) = NodeHandle::start(config, libp2p_identity(), key(31)).await.unwrap();
+    let (flooder, _flooder_rx) = node(32, Some(&limited), None).await;
+    publish_when_ready(&flooder, Topic::Votes, b"vote 0".to_vec()).await;
+    for i in 1..20 {
+        flooder.publish(Topic::Votes, format!("vote {i}").into_bytes()).await.unwrap();
+    }
+    eventually("the limited node to count the excess", || {
+        let limited = limited.clone();
+        async move { limited.stats().await.unwrap().rate_limited >= 10 }
+    })
+    .await;
+    let stats = limited.stats().await.unwrap();
+    assert_eq!(stats.delivered, 5, "{stats:?}");
+    let mut received = 0;
+    while next_message(&mut limited_rx, Duration::from_millis(300)).await.is_some() {
+        received += 1;
+    }
+    assert_eq!(received, 5);
+}
