@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_SERVED_BYTES: usize = 256 * 1024 * 1024;
 /// Default gossip transmit limit: the largest encoded message ([`crate::MAX_MESSAGE_BYTES`]), so a
 /// maximal payload travels.
 pub const DEFAULT_MAX_GOSSIP_BYTES: usize = crate::message::MAX_MESSAGE_BYTES;
+/// Default cap on established incoming connections ([`NetConfig::max_incoming_connections`]).
+pub const DEFAULT_MAX_INCOMING_CONNECTIONS: u32 = 128;
 /// The window of the per-peer gossip rate limit.
 pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// Default per-peer limit: 600 messages per [`RATE_WINDOW`] (60 a second, far above a worker's
@@ -52,6 +54,9 @@ pub struct NetConfig {
     pub max_gossip_bytes: usize,
     /// Gossip mesh degree (lower for small networks).
     pub mesh_n: usize,
+    /// Most established incoming connections (each peer at most 2, pending handshakes at most
+    /// 32): a peer cannot exhaust the node with connections.
+    pub max_incoming_connections: u32,
     /// Most gossip messages accepted from one peer per [`RATE_WINDOW`] (10 s); the excess is
     /// ignored unvalidated and counted in [`NetStats::rate_limited`].
     pub max_messages_per_peer: u32,
@@ -68,6 +73,7 @@ impl Default for NetConfig {
             bootstrap: Vec::new(),
             max_gossip_bytes: DEFAULT_MAX_GOSSIP_BYTES,
             mesh_n: 6,
+            max_incoming_connections: DEFAULT_MAX_INCOMING_CONNECTIONS,
             max_messages_per_peer: DEFAULT_MAX_MESSAGES_PER_PEER,
             max_served_bytes: DEFAULT_MAX_SERVED_BYTES,
         }
@@ -157,6 +163,7 @@ struct BlobResponse {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: libp2p::connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
@@ -420,10 +427,20 @@ fn peer_scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds
     (params, gossipsub::PeerScoreThresholds::default())
 }
 
+fn connection_limits(max_incoming: u32) -> libp2p::connection_limits::Behaviour {
+    libp2p::connection_limits::Behaviour::new(
+        libp2p::connection_limits::ConnectionLimits::default()
+            .with_max_established_incoming(Some(max_incoming))
+            .with_max_pending_incoming(Some(32))
+            .with_max_established_per_peer(Some(2)),
+    )
+}
+
 fn make_behaviour(
     key: &Keypair,
     max: usize,
     mesh_n: usize,
+    limits: u32,
 ) -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
     let gossip_config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(500))
@@ -454,7 +471,7 @@ fn make_behaviour(
         [(StreamProtocol::new(BLOB_PROTOCOL), request_response::ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
     );
-    Ok(Behaviour { gossipsub, kad, identify, blobs })
+    Ok(Behaviour { limits: connection_limits(limits), gossipsub, kad, identify, blobs })
 }
 
 /// TCP with noise + yamux; with the `quic` feature, QUIC as well (listen on a
@@ -462,6 +479,7 @@ fn make_behaviour(
 fn build_swarm(config: &NetConfig, identity: Keypair) -> Result<Swarm<Behaviour>, NetError> {
     let max = config.max_gossip_bytes;
     let mesh_n = config.mesh_n.max(2);
+    let limits = config.max_incoming_connections;
     let builder = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -469,7 +487,7 @@ fn build_swarm(config: &NetConfig, identity: Keypair) -> Result<Swarm<Behaviour>
     #[cfg(feature = "quic")]
     let builder = builder.with_quic();
     Ok(builder
-        .with_behaviour(|key| make_behaviour(key, max, mesh_n))
+        .with_behaviour(|key| make_behaviour(key, max, mesh_n, limits))
         .map_err(|e| start_error("behaviour", e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build())

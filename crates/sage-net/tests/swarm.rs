@@ -277,3 +277,22 @@ async fn a_flooding_peer_is_rate_limited() {
     }
     assert_eq!(received, 5);
 }
+
+/// A node accepts at most `max_incoming_connections` peers: one more is refused at the
+/// connection level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_connections_are_capped() {
+    let config = NetConfig { mesh_n: 2, max_incoming_connections: 1, ..NetConfig::default() };
+    let (limited, _rx) = NodeHandle::start(config, libp2p_identity(), key(41)).await.unwrap();
+    let (first, _first_rx) = node(42, Some(&limited), None).await;
+    eventually("the first peer to connect", || {
+        let limited = limited.clone();
+        let first = first.peer_id();
+        async move { limited.connected_peers().await.unwrap().contains(&first) }
+    })
+    .await;
+    let (second, _second_rx) = node(43, Some(&limited), None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(limited.connected_peers().await.unwrap(), vec![first.peer_id()]);
+    assert!(!second.connected_peers().await.unwrap().contains(&limited.peer_id()));
+}
