@@ -37,6 +37,9 @@ mod StakingManager {
         reporter_bps: u16,
         stakes: LegacyMap<ContractAddress, StakeInfo>,
         workers: LegacyMap<ContractAddress, WorkerInfo>,
+        // Who registered a quote hash / peer id first: nobody else may present it as theirs.
+        quote_owners: LegacyMap<felt252, ContractAddress>,
+        peer_owners: LegacyMap<felt252, ContractAddress>,
         validator_keys: LegacyMap<ContractAddress, felt252>,
         total_staked: u256,
     }
@@ -292,6 +295,16 @@ mod StakingManager {
                 crypto::verify_key_ownership(elgamal_public_key, key_proof, context.span()),
                 'STAKE: bad key proof'
             );
+            // A quote or a peer id copied from another worker is refused: each belongs to the
+            // first worker that registered it (re-registering with one's own is fine).
+            let worker_felt_zero: felt252 = 0;
+            let quote_owner: felt252 = self.quote_owners.read(quote_hash).into();
+            assert(quote_owner == worker_felt_zero || quote_owner == worker_felt, 'STAKE: quote already used');
+            assert(peer_id != 0, 'STAKE: missing peer id');
+            let peer_owner: felt252 = self.peer_owners.read(peer_id).into();
+            assert(peer_owner == worker_felt_zero || peer_owner == worker_felt, 'STAKE: peer id taken');
+            self.quote_owners.write(quote_hash, worker);
+            self.peer_owners.write(peer_id, worker);
             let (pkx, pky) = elgamal_public_key;
             let was_registered = self.workers.read(worker).registered;
             self

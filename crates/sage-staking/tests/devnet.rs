@@ -389,3 +389,24 @@ async fn an_expired_job_refunds_while_jobs_and_reputation_are_paused() {
     assert_eq!(n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), start);
     assert_eq!(n.reputation.counts(&n.client, n.worker.address()).await.unwrap().failed, 0);
 }
+
+/// Issue 14 (item 5): a worker cannot present another worker's TEE quote or libp2p peer id as its
+/// own; each belongs to the first worker that registered it (re-registering one's own is fine).
+#[tokio::test]
+async fn a_copied_quote_or_peer_id_is_refused() {
+    let n = net().await;
+    staked_worker(&n, 100_000).await;
+    n.staking.stake(&n.other, n.token, T4_MIN, GpuTier::T4, 100_000).await.unwrap();
+    register_worker(&n.worker, n.staking, &elgamal_key(1), tee(), short("peer-w")).await.unwrap();
+    // The copier reuses the honest worker's quote hash with its own peer id...
+    let err = register_worker(&n.other, n.staking, &elgamal_key(2), tee(), short("peer-o")).await.unwrap_err();
+    assert!(err.to_string().contains("STAKE: quote already used"), "{err}");
+    // ...or its own quote with the honest worker's peer id.
+    let own_quote = TeeEvidence { quote_hash: Felt::from(0x0bu8), ..tee() };
+    let err = register_worker(&n.other, n.staking, &elgamal_key(2), own_quote, short("peer-w")).await.unwrap_err();
+    assert!(err.to_string().contains("STAKE: peer id taken"), "{err}");
+    assert!(!n.staking.is_registered(&n.client, n.other.address()).await.unwrap());
+    // With its own quote and peer id it registers; the honest worker re-registers with its own.
+    register_worker(&n.other, n.staking, &elgamal_key(2), own_quote, short("peer-o")).await.unwrap();
+    register_worker(&n.worker, n.staking, &elgamal_key(3), tee(), short("peer-w")).await.unwrap();
+}
