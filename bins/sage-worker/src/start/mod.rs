@@ -26,126 +26,25 @@ use obelysk_prover::{
 };
 use sage_keys::StarkKey;
 use sage_net::{
-    Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES, Multiaddr, NetConfig, NetEvent,
-    NodeHandle, SignedMessage, Topic, load_or_create_identity,
+    Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES, NetEvent, NodeHandle, Topic,
+    load_or_create_identity,
 };
-use sage_types::GpuTier;
 use starknet_types_core::felt::Felt;
 use tokio::sync::mpsc;
 
-use crate::{BackendArg, SecurityArg, config::WorkerConfig};
+mod admission;
+mod settings;
+
+use admission::{Verdict, judge};
+use settings::Settings;
+pub use settings::StartArgs;
 
 /// Assignments waiting to be proved; more are refused (the coordinator reassigns them).
 const QUEUE: usize = 64;
-/// Longest an assignment may stay valid (a captured one cannot be replayed for ever).
-const MAX_LIFETIME_SECS: u64 = 24 * 3600;
 /// How long after its expiry a handled assignment is still recognised as a repeat.
 const REPLAY_GRACE_SECS: u64 = 600;
 /// Most assignment digests (and foreign signers) remembered.
 const MAX_REMEMBERED: usize = 65_536;
-
-/// Command-line flags of `start`; each overrides the config file.
-#[derive(clap::Args)]
-pub struct StartArgs {
-    /// Config file (TOML, no secrets; see docs/OPERATORS.md). Default: config.toml next to the
-    /// keystore, if it exists.
-    #[arg(long, env = "SAGE_WORKER_CONFIG")]
-    config: Option<PathBuf>,
-    /// Where proving runs (config: prover.backend; default auto).
-    #[arg(long, value_enum, env = "SAGE_PROVER_BACKEND")]
-    backend: Option<BackendArg>,
-    /// Proof security (config: prover.security; default production).
-    #[arg(long, value_enum)]
-    security: Option<SecurityArg>,
-    /// libp2p listen address (config: network.listen; default /ip4/0.0.0.0/tcp/7400).
-    #[arg(long, value_name = "MULTIADDR")]
-    listen: Option<String>,
-    /// Bootstrap peer, `…/p2p/<peer id>` (repeatable; added to network.bootstrap).
-    #[arg(long, value_name = "MULTIADDR")]
-    bootstrap: Vec<String>,
-    /// The coordinator's Stark public key: only its assignments are acted on (config:
-    /// network.coordinator; required).
-    #[arg(long, value_name = "FELT")]
-    coordinator: Option<String>,
-    /// Directory for proof envelopes (config: storage.proofs_dir; default proofs/ next to the
-    /// keystore).
-    #[arg(long)]
-    proofs_dir: Option<PathBuf>,
-}
-
-/// Everything `start` runs with, after merging flags, environment, file and defaults.
-#[derive(Debug)]
-struct Settings {
-    backend: ProverBackend,
-    proof: ProofConfig,
-    max_n: u32,
-    net: NetConfig,
-    coordinator: Felt,
-    identity: PathBuf,
-    proofs_dir: PathBuf,
-    gpu_tier: Option<GpuTier>,
-    heartbeat: Duration,
-}
-
-fn parse_felt(text: &str, what: &str) -> Result<Felt> {
-    Felt::from_hex(text.trim()).map_err(|e| anyhow::anyhow!("{what} {text:?} is not a hex felt: {e}"))
-}
-
-/// `p` resolved against the folder of the config file `config` (unchanged when absolute).
-fn beside(config: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() { p } else { config.parent().unwrap_or(Path::new(".")).join(p) }
-}
-
-fn parse_addr(text: &str) -> Result<Multiaddr> {
-    text.parse().with_context(|| format!("{text:?} is not a multiaddr"))
-}
-
-impl Settings {
-    fn resolve(args: &StartArgs, keystore: &Path) -> Result<Self> {
-        let home = keystore.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let (path, explicit) = match &args.config {
-            Some(p) => (p.clone(), true),
-            None => (home.join("config.toml"), false),
-        };
-        let file = WorkerConfig::load(&path, explicit)?;
-        let backend = args.backend.or(file.prover.backend).unwrap_or(BackendArg::Auto);
-        let proof = match args.security.or(file.prover.security).unwrap_or(SecurityArg::Production) {
-            SecurityArg::Production => ProofConfig::PRODUCTION,
-            SecurityArg::Test => ProofConfig::insecure_for_tests(),
-        };
-        let coordinator = args.coordinator.as_deref().or(file.network.coordinator.as_deref()).with_context(|| {
-            format!(
-                "no coordinator key: set network.coordinator in {} or pass --coordinator (the worker acts only on \
-                 assignments signed by it)",
-                path.display()
-            )
-        })?;
-        let listen = args.listen.as_deref().or(file.network.listen.as_deref()).unwrap_or("/ip4/0.0.0.0/tcp/7400");
-        let bootstrap =
-            file.network.bootstrap.iter().chain(&args.bootstrap).map(|a| parse_addr(a)).collect::<Result<Vec<_>>>()?;
-        let network = match file.network.chain_id.as_deref() {
-            None => sage_net::DEFAULT_NETWORK,
-            Some(id) => sage_keys::short_string(id)
-                .with_context(|| format!("network.chain_id {id:?} in {} is not a chain id", path.display()))?,
-        };
-        Ok(Self {
-            backend: backend.into(),
-            proof,
-            max_n: file.prover.max_matmul_n,
-            net: NetConfig { network, listen: parse_addr(listen)?, bootstrap, ..NetConfig::default() },
-            coordinator: parse_felt(coordinator, "the coordinator key")?,
-            // Relative paths in the file are relative to the file (flags: to the working directory).
-            identity: file.network.identity.map(|p| beside(&path, p)).unwrap_or_else(|| home.join("p2p.key")),
-            proofs_dir: args
-                .proofs_dir
-                .clone()
-                .or(file.storage.proofs_dir.map(|p| beside(&path, p)))
-                .unwrap_or_else(|| home.join("proofs")),
-            gpu_tier: file.worker.gpu_tier,
-            heartbeat: Duration::from_secs(file.worker.heartbeat_secs),
-        })
-    }
-}
 
 /// Progress lines on stdout: one JSON object per line with `--json`, text otherwise.
 #[derive(Clone, Copy)]
@@ -180,72 +79,6 @@ impl Reporter {
         // stdout closed (a pipe whose reader left): nothing useful to do about it.
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
-}
-
-/// What to do with a message that arrived on the jobs topic.
-#[derive(Debug, PartialEq)]
-enum Verdict {
-    /// Prove it.
-    Accept(JobAssignment),
-    /// Answer with a refusal (the job can be reassigned).
-    Refuse { job_id: Felt, reason: String, expires_at: u64 },
-    /// Not acted on, and worth telling the operator why (`signer`: a key other than the
-    /// coordinator's, reported once).
-    Ignore { reason: String, signer: Option<Felt> },
-    /// Someone else's job: not acted on, nothing to report.
-    NotForUs,
-}
-
-fn judge(
-    msg: &SignedMessage,
-    coordinator: Felt,
-    address: Felt,
-    max_n: u32,
-    now: u64,
-    in_progress: &HashSet<Felt>,
-) -> Verdict {
-    if msg.signer != coordinator {
-        return Verdict::Ignore {
-            reason: format!(
-                "assignment signed by {:#x}, not by the configured coordinator {coordinator:#x}",
-                msg.signer
-            ),
-            signer: Some(msg.signer),
-        };
-    }
-    let job = match JobAssignment::from_message(msg) {
-        Ok(job) => job,
-        Err(e) => return Verdict::Ignore { reason: format!("malformed assignment: {e}"), signer: None },
-    };
-    if job.worker != address {
-        return Verdict::NotForUs;
-    }
-    if in_progress.contains(&job.job_id) {
-        return Verdict::Ignore { reason: format!("job {:#x} is already being proved", job.job_id), signer: None };
-    }
-    let refuse = |reason: String| Verdict::Refuse { job_id: job.job_id, reason, expires_at: job.expires_at };
-    if job.expires_at < now {
-        return refuse(format!("assignment expired at {} (now {now})", job.expires_at));
-    }
-    if job.expires_at > now.saturating_add(MAX_LIFETIME_SECS) {
-        return refuse(format!(
-            "assignment expires at {}, more than {MAX_LIFETIME_SECS} s ahead (now {now})",
-            job.expires_at
-        ));
-    }
-    match &job.request {
-        JobRequest::Matmul { n, seed } => {
-            // The prover's own size rule (a seeded job is validated without building its matrices).
-            if let Err(e) = MatmulJob::from_seed(*n, seed.to_bytes_be()).validate() {
-                return refuse(format!("matmul: {e}"));
-            }
-            if *n > max_n {
-                return refuse(format!("matmul n = {n} exceeds this worker's limit of {max_n}"));
-            }
-        }
-        other => return refuse(format!("unsupported job type {other:?}")),
-    }
-    Verdict::Accept(job)
 }
 
 fn unix_now() -> u64 {
@@ -568,7 +401,9 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
 
 #[cfg(test)]
 mod tests {
+    use super::admission::MAX_LIFETIME_SECS;
     use super::*;
+    use sage_net::SignedMessage;
 
     fn key(secret: u8) -> StarkKey {
         StarkKey::from_secret(Felt::from(secret)).unwrap()
