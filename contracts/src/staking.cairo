@@ -297,12 +297,11 @@ mod StakingManager {
             );
             // A quote or a peer id copied from another worker is refused: each belongs to the
             // first worker that registered it (re-registering with one's own is fine).
-            let worker_felt_zero: felt252 = 0;
             let quote_owner: felt252 = self.quote_owners.read(quote_hash).into();
-            assert(quote_owner == worker_felt_zero || quote_owner == worker_felt, 'STAKE: quote already used');
+            assert(quote_owner == 0 || quote_owner == worker_felt, 'STAKE: quote already used');
             assert(peer_id != 0, 'STAKE: missing peer id');
             let peer_owner: felt252 = self.peer_owners.read(peer_id).into();
-            assert(peer_owner == worker_felt_zero || peer_owner == worker_felt, 'STAKE: peer id taken');
+            assert(peer_owner == 0 || peer_owner == worker_felt, 'STAKE: peer id taken');
             self.quote_owners.write(quote_hash, worker);
             self.peer_owners.write(peer_id, worker);
             let (pkx, pky) = elgamal_public_key;

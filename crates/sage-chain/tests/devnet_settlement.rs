@@ -3,7 +3,7 @@
 use sage_chain::{
     Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SageAccount, SettlementParams,
     contracts::{
-        Admin, AdminEvent, GpuTier, JobManager, PaymentRouter, PrivacyRouter, ProofVerifier, StakingManager, events_in,
+        Admin, AdminEvent, Deployment, GpuTier, PaymentRouter, PrivacyRouter, ProofVerifier, StakingManager, events_in,
         roles,
     },
     deploy::SETTLEMENT_CONTRACTS,
@@ -102,22 +102,18 @@ async fn settlement_can_be_left_out_and_every_contract_pauses() {
     }
     // Paused contracts refuse their state changes, but never an exit: a refund is judged on its
     // own terms (here: there is no such job), not refused for the pause.
-    let jobs = JobManager::at(full.contract("JobManager").unwrap().address);
-    let token = sage_chain::contracts::SageToken::at(full.contract("SageToken").unwrap().address);
+    let Deployment { jobs, token, payments, privacy, verifier, .. } = Deployment::from_manifest(&full).unwrap();
     let err = jobs.create_job(&owner, token, Felt::ONE, Felt::ONE, 1, u64::MAX / 2).await.unwrap_err();
     assert_eq!(err.revert_reason(), Some("JOB: paused"));
     let err = jobs.refund_expired(&other, Felt::ONE).await.unwrap_err();
     assert_ne!(err.revert_reason(), Some("JOB: paused"));
-    let payments = PaymentRouter::at(full.contract("PaymentRouter").unwrap().address);
     let err = payments
         .submit_payment_with_proof(&owner, other.address(), Felt::ONE, Felt::ONE, Felt::ONE, Felt::ONE)
         .await
         .unwrap_err();
     assert_eq!(err.revert_reason(), Some("PAY: paused"));
-    let privacy = PrivacyRouter::at(full.contract("PrivacyRouter").unwrap().address);
     let err = privacy.claim(&other, 1, [Felt::ZERO; 5]).await.unwrap_err();
     assert_eq!(err.revert_reason(), Some("PRIV: nothing to claim"), "a claim is an exit: judged, not paused");
-    let verifier = ProofVerifier::at(full.contract("ProofVerifier").unwrap().address);
     let err = verifier.submit_qc(&other, Felt::ONE, Felt::ONE, true, 0, &[]).await.unwrap_err();
     assert_eq!(err.revert_reason(), Some("PV: paused"));
     let admin = Admin::at(full.contract("StakingManager").unwrap().address);

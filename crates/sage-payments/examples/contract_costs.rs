@@ -9,7 +9,7 @@
 use obelysk_elgamal::{BabyStepTable, SecretKey};
 use sage_chain::{
     Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SAGE, TxOutcome,
-    contracts::{GpuTier, JobManager, PaymentRouter, PrivacyRouter, ProofVerifier, SageToken, StakingManager},
+    contracts::{Deployment, GpuTier},
     deploy_sage,
     devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
@@ -62,13 +62,7 @@ async fn main() -> Res<()> {
     let account = |i: usize| accounts[i].clone();
     let (owner, worker, buyer) = (account(0), account(1), account(2));
     let manifest = deploy_sage(&owner, &Artifacts::embedded()?, &DeployParams::default()).await?;
-    let at = |name: &str| manifest.contract(name).map(|c| c.address);
-    let token = SageToken::at(at("SageToken")?);
-    let staking = StakingManager::at(at("StakingManager")?);
-    let jobs = JobManager::at(at("JobManager")?);
-    let verifier = ProofVerifier::at(at("ProofVerifier")?);
-    let payments = PaymentRouter::at(at("PaymentRouter")?);
-    let privacy = PrivacyRouter::at(at("PrivacyRouter")?);
+    let Deployment { token, staking, jobs, verifier, payments, privacy, .. } = Deployment::from_manifest(&manifest)?;
     for a in [&worker, &buyer] {
         token.transfer(&owner, a.address(), 1_000_000 * SAGE).await?;
     }

@@ -94,12 +94,8 @@ pub async fn pay(
     job_id: Felt,
     proof_commitment: Felt,
 ) -> Result<(Ciphertext, TxOutcome), PaymentError> {
-    let r = loop {
-        let r = Scalar::random()?;
-        if !r.is_zero() {
-            break r;
-        }
-    };
+    // Uniform on [1, n): never zero, which the contract refuses.
+    let r = Scalar::random()?;
     let outcome = router
         .submit_payment_with_proof(
             coordinator,

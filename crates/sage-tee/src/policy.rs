@@ -348,6 +348,13 @@ mod tests {
         StarkKey::from_secret(Felt::from(0x60_0e_u32)).unwrap()
     }
 
+    /// `a` with its report data rebound to `worker` and `nonce`, as that worker's TEE would attest.
+    fn bound_to(a: &VerifiedAttestation, worker: Felt, nonce: &[u8; 32]) -> VerifiedAttestation {
+        let mut bound = a.clone();
+        bound.report_data = report_data_binding(worker, nonce).to_vec();
+        bound
+    }
+
     fn whitelist_for(a: &VerifiedAttestation, version: u64) -> Whitelist {
         Whitelist { version, entries: vec![WhitelistEntry::for_attestation(a, "1.0.0")] }
     }
@@ -365,8 +372,7 @@ mod tests {
         policy.update_whitelist(SignedWhitelist::sign(whitelist_for(&a, 2), &governance()).unwrap()).unwrap();
         assert_eq!(policy.check(&a, worker, &nonce).unwrap_err(), PolicyError::ReportDataMismatch);
         // The same attestation with its report data bound to this worker and nonce is accepted...
-        let mut bound = a.clone();
-        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        let bound = bound_to(&a, worker, &nonce);
         assert_eq!(policy.check(&bound, worker, &nonce).unwrap().unwrap().image_version, "1.0.0");
         // ...and refused for another worker or another nonce (replay).
         assert_eq!(policy.check(&bound, Felt::from(0x9999u32), &nonce).unwrap_err(), PolicyError::ReportDataMismatch);
@@ -378,8 +384,7 @@ mod tests {
         let a = verify_evidence(&tdx(), PINNED_NOW).unwrap();
         let worker = Felt::from(5u8);
         let nonce = [1u8; 32];
-        let mut bound = a.clone();
-        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        let bound = bound_to(&a, worker, &nonce);
         let mut policy = Policy::production(governance().public_key(), whitelist_for(&a, 1));
         policy.accepted_tcb = vec!["NoSuchStatus".into()];
         assert!(matches!(policy.check(&bound, worker, &nonce), Err(PolicyError::TcbRefused { .. })));
@@ -401,8 +406,7 @@ mod tests {
         let a = verify_evidence(&tdx(), PINNED_NOW).unwrap();
         let worker = Felt::from(5u8);
         let nonce = [1u8; 32];
-        let mut bound = a.clone();
-        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        let bound = bound_to(&a, worker, &nonce);
         let mut policy = Policy::production(governance().public_key(), whitelist_for(&a, 1));
         policy.accepted_tcb = vec![a.tcb_status.clone()];
         policy.check(&bound, worker, &nonce).unwrap();
@@ -443,8 +447,7 @@ mod tests {
         let reported = a.snp_tcb().unwrap();
         let worker = Felt::from(5u8);
         let nonce = [1u8; 32];
-        let mut bound = a.clone();
-        bound.report_data = report_data_binding(worker, &nonce).to_vec();
+        let bound = bound_to(&a, worker, &nonce);
         let mut policy = Policy::production(governance().public_key(), whitelist_for(&a, 1));
         policy.snp_min_tcb = reported;
         policy.check(&bound, worker, &nonce).unwrap();
