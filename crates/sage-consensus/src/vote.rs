@@ -45,11 +45,10 @@ impl Verdict {
     }
 }
 
-/// A proof hash as a felt: the 32-byte blake3 hash with its top five bits cleared (< 2^251).
+/// A proof hash as a felt: the 32-byte blake3 hash with its top five bits cleared (< 2^251), the
+/// one mapping [`sage_protocol::hash32_to_felt`].
 pub fn proof_hash_felt(hash: &[u8; 32]) -> Felt {
-    let mut bytes = *hash;
-    bytes[0] &= 0x07;
-    Felt::from_bytes_be(&bytes)
+    sage_protocol::hash32_to_felt(hash)
 }
 
 /// The message a validator signs.

@@ -15,20 +15,9 @@ use sage_keys::StarkKey;
 /// Longest refusal reason carried in a [`JobOutcome::Refused`].
 pub const MAX_REASON_BYTES: usize = 512;
 
-/// What a job computes, with its inputs (small enough for gossip; large inputs would travel as
-/// blobs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum JobRequest {
-    /// `C = A·B` over M31 for n×n matrices derived from `seed`.
-    Matmul {
-        /// Matrix size.
-        n: u32,
-        /// Seed the matrices are derived from.
-        seed: Felt,
-    },
-}
+/// What a job computes, with its inputs: the one [`sage_protocol::JobSpec`] (small enough for
+/// gossip; large inputs would travel as blobs).
+pub use sage_protocol::JobSpec as JobRequest;
 
 /// A coordinator's assignment of one job to one worker (payload of [`Topic::Jobs`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
