@@ -320,8 +320,12 @@ async fn submit_job(
         }
     };
     let bytes = read_body(body, state.0.config.max_body_bytes).await?;
-    let submit: SubmitJob = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(ProblemCode::MalformedBody, format!("job submission: {e}")))?;
+    let submit: SubmitJob = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+        .map_err(|e| {
+            let at = e.path().to_string();
+            let at = if at == "." { String::new() } else { format!(" at `{at}`") };
+            ApiError::new(ProblemCode::MalformedBody, format!("job submission{at}: {}", e.into_inner()))
+        })?;
     submit.spec.validate().map_err(|e| ApiError::new(ProblemCode::InvalidSpec, e.to_string()))?;
     let job = JobRecord::submitted(submit.client, submit.client_job_id, submit.spec);
     let first = job.first_transition(now_ms());
@@ -372,8 +376,16 @@ async fn get_job(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRe
     Ok(json(StatusCode::OK, &state.0.service.view(id).await?))
 }
 
-async fn cancel_job(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn cancel_job(
+    State(state): State<ApiState>,
+    axum::Extension(key): axum::Extension<ApiKeyRow>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let id = parse_felt("job id", &id)?;
+    // Only the key that submitted a job may cancel it; to any other key it does not exist.
+    if state.0.service.store().job_api_key(id).await? != Some(Some(key.id)) {
+        return Err(ApiError::new(ProblemCode::NotFound, format!("no job {id:#x} submitted with this API key")));
+    }
     state.0.service.apply(id, Input::Cancel, now_ms()).await?;
     Ok(json(StatusCode::OK, &state.0.service.view(id).await?))
 }

@@ -85,7 +85,7 @@ pub fn document() -> Value {
                 "WorkerList": { "type": "array", "items": { "$ref": "#/components/schemas/Worker" } },
                 "Problem": {
                     "type": "object", "required": ["type", "title", "status", "code", "detail"],
-                    "properties": { "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" }, "code": { "type": "string" }, "detail": { "type": "string" } }
+                    "properties": { "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" }, "code": { "type": "string", "enum": sage_protocol::api::ProblemCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>() }, "detail": { "type": "string" } }
                 }
             }
         },

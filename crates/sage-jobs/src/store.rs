@@ -169,6 +169,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Inserted, StoreError>;
     /// A job by id.
     async fn job(&self, id: Felt) -> Result<Option<JobRecord>, StoreError>;
+    /// The API key a job was submitted with: `None` when there is no such job, `Some(None)`
+    /// when it came without one (from the chain).
+    async fn job_api_key(&self, id: Felt) -> Result<Option<Option<i64>>, StoreError>;
     /// A job's transitions, oldest first, from `from_seq`.
     async fn history(&self, id: Felt, from_seq: u32) -> Result<Vec<Transition>, StoreError>;
     /// Jobs, newest first, optionally of one client and one state.
@@ -476,6 +479,15 @@ impl Store for SqliteStore {
             .as_ref()
             .map(job_from_row)
             .transpose()
+    }
+
+    async fn job_api_key(&self, id: Felt) -> Result<Option<Option<i64>>, StoreError> {
+        Ok(sqlx::query("SELECT api_key FROM jobs WHERE id = ?")
+            .bind(hex(id))
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get::<Option<i64>, _>("api_key"))
+            .transpose()?)
     }
 
     async fn history(&self, id: Felt, from_seq: u32) -> Result<Vec<Transition>, StoreError> {

@@ -258,6 +258,26 @@ pub enum ProblemCode {
 }
 
 impl ProblemCode {
+    /// Every code.
+    pub const ALL: [ProblemCode; 16] = [
+        Self::MalformedBody,
+        Self::BodyTooLarge,
+        Self::InvalidSpec,
+        Self::SpecHashMismatch,
+        Self::EscrowTooSmall,
+        Self::DeadlineTooClose,
+        Self::EscrowMismatch,
+        Self::Unauthorized,
+        Self::RateLimited,
+        Self::QuotaExceeded,
+        Self::NotFound,
+        Self::Conflict,
+        Self::InvalidState,
+        Self::BadQuery,
+        Self::DigestMismatch,
+        Self::Internal,
+    ];
+
     /// The HTTP status this code is sent with.
     pub fn status(self) -> u16 {
         match self {
