@@ -172,8 +172,14 @@ fn devkit(command: &str, args: &[String]) -> Result<()> {
 }
 
 /// The workspace root (xtask lives one level below it).
+///
+/// Taken from the `CARGO_MANIFEST_DIR` that `cargo run` sets at run time, not the one baked in at
+/// build time: with a shared `CARGO_TARGET_DIR`, a binary built from another clone is reused as
+/// fresh, and its baked-in path would send every step to that other clone.
 pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 pub(crate) fn cargo_bin() -> String {

@@ -80,10 +80,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The workspace root (this crate lives at `xtask/devkit`).
+///
+/// Taken from the `CARGO_MANIFEST_DIR` that `cargo run` sets at run time, not the one baked in at
+/// build time (a binary reused from a shared target dir may have been built from another clone).
 pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.ancestors().nth(2).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
