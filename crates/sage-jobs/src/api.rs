@@ -41,7 +41,6 @@ use sage_protocol::{
     },
 };
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::{
     keys::{self, KeyError},
@@ -564,7 +563,7 @@ fn check_sha(sha: &str) -> ApiResult<()> {
 async fn put_blob(State(state): State<ApiState>, Path(sha): Path<String>, body: Body) -> ApiResult<Response> {
     check_sha(&sha)?;
     let bytes = read_body(body, state.0.config.max_blob_bytes).await?;
-    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let digest = keys::sha256_hex(&bytes);
     if digest != sha {
         return Err(ApiError::new(ProblemCode::DigestMismatch, format!("body hashes to {digest}, not {sha}")));
     }

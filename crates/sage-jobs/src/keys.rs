@@ -29,7 +29,8 @@ pub enum KeyError {
     Revoked(String),
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lowercase hex sha256 of `bytes` (API key secrets, blob addresses).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
