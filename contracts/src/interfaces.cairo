@@ -165,10 +165,15 @@ trait IReputationManager<TState> {
 
 #[starknet::interface]
 trait IJobManager<TState> {
+    /// Escrows `payment` for the job `poseidon(caller, client_job_id)` and returns that id.
     fn create_job(
-        ref self: TState, job_id: felt252, spec_hash: felt252, payment: u256, deadline: u64
-    );
-    fn assign(ref self: TState, job_id: felt252, worker: ContractAddress);
+        ref self: TState, client_job_id: felt252, spec_hash: felt252, payment: u256, deadline: u64
+    ) -> felt252;
+    fn job_id_of(self: @TState, client: ContractAddress, client_job_id: felt252) -> felt252;
+    fn cancel(ref self: TState, job_id: felt252);
+    fn assign(ref self: TState, job_id: felt252, worker: ContractAddress, lease_seconds: u64);
+    fn reassign(ref self: TState, job_id: felt252, worker: ContractAddress, lease_seconds: u64);
+    fn lease_until(self: @TState, job_id: felt252) -> u64;
     fn submit_result(
         ref self: TState, job_id: felt252, output_commitment: felt252, proof_hash: felt252
     );

@@ -1,6 +1,12 @@
 /// Job escrow: clients pay in, the coordinator assigns staked and registered workers, the
 /// assigned worker submits its result, the ProofVerifier's verdict completes or refunds.
 ///
+/// A job id is `poseidon(client, client_job_id)`: scoped to the caller of `create_job`, so nobody
+/// can take an id another client is about to use. The client may `cancel` an open (unassigned)
+/// job and is refunded. `assign` records a lease (`lease_until`); once it has run out without a
+/// result the coordinator may `reassign` the job to another worker, and the first worker's
+/// reputation records the failure.
+///
 /// On a valid verdict the escrow goes to `payout` (the PrivacyRouter pool, through its public
 /// `deposit`) or, when no payout is set, stays here; on an invalid verdict or a missed deadline
 /// the client is refunded.
@@ -9,13 +15,15 @@
 /// `JOB: not open`, `JOB: worker not registered`, `JOB: insufficient stake`, `JOB: stake unlocks
 /// early`, `JOB: not assigned worker`, `JOB: not assigned`, `JOB: not verifier`,
 /// `JOB: not submitted`, `JOB: proof mismatch`, `JOB: not expired`, `JOB: finished`,
-/// `JOB: paused`, `JOB: caller is not owner`.
+/// `JOB: paused`, `JOB: caller is not owner`, `JOB: not client`, `JOB: zero lease`,
+/// `JOB: lease active`, `JOB: same worker`.
 #[starknet::contract]
 mod JobManager {
     use starknet::{
         ContractAddress, get_caller_address, get_contract_address, get_block_timestamp,
         contract_address_const
     };
+    use core::poseidon::poseidon_hash_span;
     use sage::interfaces::{
         IERC20Dispatcher, IERC20DispatcherTrait, IStakingManagerDispatcher,
         IStakingManagerDispatcherTrait, IReputationManagerDispatcher,
@@ -36,6 +44,8 @@ mod JobManager {
         payout: ContractAddress,
         verdict_grace: u64,
         jobs: LegacyMap<felt252, Job>,
+        /// Block timestamp until which the current assignment holds (set by assign/reassign).
+        leases: LegacyMap<felt252, u64>,
     }
 
     #[event]
@@ -43,6 +53,7 @@ mod JobManager {
     enum Event {
         JobCreated: JobCreated,
         JobAssigned: JobAssigned,
+        JobReassigned: JobReassigned,
         ResultSubmitted: ResultSubmitted,
         JobCompleted: JobCompleted,
         JobRefunded: JobRefunded,
@@ -69,6 +80,17 @@ mod JobManager {
         job_id: felt252,
         #[key]
         worker: ContractAddress,
+        lease_until: u64,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct JobReassigned {
+        #[key]
+        job_id: felt252,
+        #[key]
+        worker: ContractAddress,
+        previous: ContractAddress,
+        lease_until: u64,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -90,7 +112,7 @@ mod JobManager {
         payment: u256,
     }
 
-    /// `reason`: 'invalid' (verdict) or 'expired' (deadline).
+    /// `reason`: 'invalid' (verdict), 'expired' (deadline) or 'cancelled' (by the client).
     #[derive(Drop, starknet::Event)]
     struct JobRefunded {
         #[key]
@@ -171,16 +193,17 @@ mod JobManager {
     impl JobManagerImpl of sage::interfaces::IJobManager<ContractState> {
         fn create_job(
             ref self: ContractState,
-            job_id: felt252,
+            client_job_id: felt252,
             spec_hash: felt252,
             payment: u256,
             deadline: u64
-        ) {
+        ) -> felt252 {
             self._assert_not_paused();
+            let client = get_caller_address();
+            let job_id = self.job_id_of(client, client_job_id);
             assert(self.jobs.read(job_id).status == JOB_NONE, 'JOB: exists');
             assert(payment != 0, 'JOB: zero payment');
             assert(deadline > get_block_timestamp(), 'JOB: deadline passed');
-            let client = get_caller_address();
             self
                 .jobs
                 .write(
@@ -202,28 +225,58 @@ mod JobManager {
                 'JOB: transfer failed'
             );
             self.emit(JobCreated { job_id, client, spec_hash, payment, deadline });
+            job_id
         }
 
-        fn assign(ref self: ContractState, job_id: felt252, worker: ContractAddress) {
+        fn job_id_of(self: @ContractState, client: ContractAddress, client_job_id: felt252) -> felt252 {
+            let client_felt: felt252 = client.into();
+            poseidon_hash_span(array![client_felt, client_job_id].span())
+        }
+
+        fn cancel(ref self: ContractState, job_id: felt252) {
+            // An exit: never paused (only an unassigned job, only by its client).
+            let job = self.jobs.read(job_id);
+            assert(job.status == JOB_OPEN, 'JOB: not open');
+            assert(get_caller_address() == job.client, 'JOB: not client');
+            self._refund(job_id, job, 'cancelled');
+        }
+
+        fn assign(
+            ref self: ContractState, job_id: felt252, worker: ContractAddress, lease_seconds: u64
+        ) {
             self._assert_not_paused();
-            assert(
-                self.roles.read((ROLE_COORDINATOR, get_caller_address())), 'JOB: not coordinator'
-            );
+            self._assert_coordinator();
             let mut job = self.jobs.read(job_id);
             assert(job.status == JOB_OPEN, 'JOB: not open');
-            assert(get_block_timestamp() <= job.deadline, 'JOB: deadline passed');
-            let staking = IStakingManagerDispatcher { contract_address: self.staking.read() };
-            assert(staking.is_registered(worker), 'JOB: worker not registered');
-            // Locked until the last moment a verdict, and so a slash, can land: the deadline plus
-            // the verdict grace (a lock ending at the deadline let a cheating worker unstake
-            // before its invalid verdict arrived).
-            let status = staking.stake_status(worker, job.deadline + self.verdict_grace.read());
-            assert(status != STAKE_INSUFFICIENT, 'JOB: insufficient stake');
-            assert(status == STAKE_VALID, 'JOB: stake unlocks early');
+            self._check_worker(@job, worker);
+            let lease_until = self._lease(job_id, lease_seconds);
             job.worker = worker;
             job.status = JOB_ASSIGNED;
             self.jobs.write(job_id, job);
-            self.emit(JobAssigned { job_id, worker });
+            self.emit(JobAssigned { job_id, worker, lease_until });
+        }
+
+        fn reassign(
+            ref self: ContractState, job_id: felt252, worker: ContractAddress, lease_seconds: u64
+        ) {
+            self._assert_not_paused();
+            self._assert_coordinator();
+            let mut job = self.jobs.read(job_id);
+            assert(job.status == JOB_ASSIGNED, 'JOB: not assigned');
+            assert(get_block_timestamp() > self.leases.read(job_id), 'JOB: lease active');
+            let previous = job.worker;
+            assert(previous != worker, 'JOB: same worker');
+            self._check_worker(@job, worker);
+            let lease_until = self._lease(job_id, lease_seconds);
+            job.worker = worker;
+            self.jobs.write(job_id, job);
+            IReputationManagerDispatcher { contract_address: self.reputation.read() }
+                .record_failed(previous);
+            self.emit(JobReassigned { job_id, worker, previous, lease_until });
+        }
+
+        fn lease_until(self: @ContractState, job_id: felt252) -> u64 {
+            self.leases.read(job_id)
         }
 
         fn submit_result(
@@ -316,6 +369,32 @@ mod JobManager {
 
         fn _assert_not_paused(self: @ContractState) {
             assert(!self.paused.read(), 'JOB: paused');
+        }
+
+        fn _assert_coordinator(self: @ContractState) {
+            assert(
+                self.roles.read((ROLE_COORDINATOR, get_caller_address())), 'JOB: not coordinator'
+            );
+        }
+
+        /// The worker may take `job` now: before the deadline, registered, and staked for its
+        /// tier until the deadline plus the verdict grace (a lock ending at the deadline let a
+        /// cheating worker unstake before its invalid verdict, and so its slash, arrived).
+        fn _check_worker(self: @ContractState, job: @Job, worker: ContractAddress) {
+            assert(get_block_timestamp() <= *job.deadline, 'JOB: deadline passed');
+            let staking = IStakingManagerDispatcher { contract_address: self.staking.read() };
+            assert(staking.is_registered(worker), 'JOB: worker not registered');
+            let status = staking.stake_status(worker, *job.deadline + self.verdict_grace.read());
+            assert(status != STAKE_INSUFFICIENT, 'JOB: insufficient stake');
+            assert(status == STAKE_VALID, 'JOB: stake unlocks early');
+        }
+
+        /// Records and returns the end of a new assignment lease.
+        fn _lease(ref self: ContractState, job_id: felt252, lease_seconds: u64) -> u64 {
+            assert(lease_seconds != 0, 'JOB: zero lease');
+            let lease_until = get_block_timestamp() + lease_seconds;
+            self.leases.write(job_id, lease_until);
+            lease_until
         }
 
         fn _refund(ref self: ContractState, job_id: felt252, mut job: Job, reason: felt252) {

@@ -9,7 +9,7 @@
 use obelysk_elgamal::{BabyStepTable, SecretKey};
 use sage_chain::{
     Artifacts, ChainClient, ChainConfig, DeployParams, Felt, SAGE, TxOutcome,
-    contracts::{Deployment, GpuTier},
+    contracts::{Deployment, GpuTier, JobManager},
     deploy_sage,
     devnet::{Devnet, DevnetOptions, predeployed_signers},
 };
@@ -99,12 +99,13 @@ async fn main() -> Res<()> {
         verifier.set_validators(&owner, &members).await?;
         let (version, _, threshold) = verifier.validator_set(&client).await?;
         job_no += 1;
-        let (job, proof) = (Felt::from(job_no), Felt::from(0x5000 + job_no));
-        let out = jobs.create_job(&buyer, token, job, Felt::ONE, 100 * SAGE, wall() + 3_600).await?;
+        let (client_job_id, proof) = (Felt::from(job_no), Felt::from(0x5000 + job_no));
+        let job = JobManager::job_id(buyer.address(), client_job_id);
+        let out = jobs.create_job(&buyer, token, client_job_id, Felt::ONE, 100 * SAGE, wall() + 3_600).await?;
         if n == 4 {
             rows.push(measure(&client, "create_job", &out, 1).await?);
         }
-        jobs.assign(&owner, job, worker.address()).await?;
+        jobs.assign(&owner, job, worker.address(), 600).await?;
         jobs.submit_result(&worker, job, Felt::ONE, proof).await?;
         let domain = VoteDomain { chain_id: client.chain_id(), verifier: verifier.address };
         let sigs: Vec<_> = (0..threshold)

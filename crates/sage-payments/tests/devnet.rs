@@ -112,11 +112,14 @@ fn sigs(n: &Net, indices: &[u32], job: Felt, proof: Felt, verdict: Verdict) -> V
         .collect()
 }
 
-/// A job created by `client_acc`, assigned to and submitted by `worker` with `proof`.
-async fn submitted_job(n: &Net, job: Felt, proof: Felt, payment: u128) {
-    n.jobs.create_job(&n.client_acc, n.token, job, Felt::ONE, payment, wall() + 3_600).await.unwrap();
-    n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap();
+/// A job created by `client_acc` under `client_job_id`, assigned to and submitted by `worker`
+/// with `proof`; returns its on-chain id.
+async fn submitted_job(n: &Net, client_job_id: Felt, proof: Felt, payment: u128) -> Felt {
+    n.jobs.create_job(&n.client_acc, n.token, client_job_id, Felt::ONE, payment, wall() + 3_600).await.unwrap();
+    let job = JobManager::job_id(n.client_acc.address(), client_job_id);
+    n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap();
     n.jobs.submit_result(&n.worker, job, Felt::from(99u8), proof).await.unwrap();
+    job
 }
 
 async fn settle(n: &Net, job: Felt, proof: Felt, verdict: Verdict) {
@@ -129,7 +132,7 @@ async fn settle(n: &Net, job: Felt, proof: Felt, verdict: Verdict) {
 async fn a_sage_consensus_qc_is_accepted_settles_the_job_and_is_final() {
     let n = net(4).await;
     let (job, proof, payment) = (Felt::from(7u8), Felt::from(0x9e00f_u32), 50 * SAGE);
-    submitted_job(&n, job, proof, payment).await;
+    let job = submitted_job(&n, job, proof, payment).await;
     // The contract hashes exactly what sage-consensus signs.
     assert_eq!(
         n.verifier.vote_hash(&n.client, job, proof, true).await.unwrap(),
@@ -189,7 +192,7 @@ async fn a_sage_consensus_qc_is_accepted_settles_the_job_and_is_final() {
 async fn malformed_qcs_are_refused() {
     let n = net(4).await;
     let (job, proof) = (Felt::from(8u8), Felt::from(0xabc_u32));
-    submitted_job(&n, job, proof, 10 * SAGE).await;
+    let job = submitted_job(&n, job, proof, 10 * SAGE).await;
     let v = Verdict::Valid;
     let submit = |s: Vec<(u32, Felt, Felt)>, version: u64| {
         let n = &n;
@@ -232,7 +235,7 @@ async fn an_invalid_verdict_refunds_the_client_and_slashes_the_worker() {
     let n = net(4).await;
     let (job, proof, payment) = (Felt::from(5u8), Felt::from(55u8), 30 * SAGE);
     let client_before = n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
-    submitted_job(&n, job, proof, payment).await;
+    let job = submitted_job(&n, job, proof, payment).await;
     let reporter_before = n.token.balance_of(&n.client, n.other.address()).await.unwrap();
     let signatures = sigs(&n, &[0, 1, 2], job, proof, Verdict::Invalid);
     n.verifier.submit_qc(&n.other, job, proof, false, 1, &signatures).await.unwrap();
@@ -313,11 +316,10 @@ async fn equivocation_slashes_the_validator_once_and_consistent_votes_do_not() {
 #[tokio::test]
 async fn payments_need_a_valid_verdict_with_the_same_proof_and_happen_once() {
     let n = net(4).await;
-    let (a, b, c) = (Felt::from(21u8), Felt::from(22u8), Felt::from(23u8));
     let proof = Felt::from(0x77u8);
-    for job in [a, b, c] {
-        submitted_job(&n, job, proof, 10 * SAGE).await;
-    }
+    let a = submitted_job(&n, Felt::from(21u8), proof, 10 * SAGE).await;
+    let b = submitted_job(&n, Felt::from(22u8), proof, 10 * SAGE).await;
+    let c = submitted_job(&n, Felt::from(23u8), proof, 10 * SAGE).await;
     let units = u64::try_from(10 * SAGE / UNIT).unwrap();
     let w = n.worker.address();
     let err = pay(&n.owner, n.payments, w, a, proof).await.unwrap_err();
@@ -376,8 +378,8 @@ async fn a_coordinator_cannot_credit_more_than_the_jobs_escrow() {
     let w = n.worker.address();
     let (small, big, proof) = (Felt::from(51u8), Felt::from(52u8), Felt::from(0x55u8));
     // A client's big job sits in the pool next to the colluders' 1-unit job.
-    submitted_job(&n, small, proof, UNIT).await;
-    submitted_job(&n, big, proof, 1_000 * SAGE).await;
+    let small = submitted_job(&n, small, proof, UNIT).await;
+    let big = submitted_job(&n, big, proof, 1_000 * SAGE).await;
     settle(&n, small, proof, Verdict::Valid).await;
     settle(&n, big, proof, Verdict::Valid).await;
     assert_eq!(n.privacy.job_deposit(&n.client, small).await.unwrap(), UNIT);
@@ -409,7 +411,7 @@ async fn a_coordinator_cannot_credit_more_than_the_jobs_escrow() {
     // A job settled while no payout was set never reached the pool: nothing to pay.
     let stranded = Felt::from(53u8);
     n.owner.execute(vec![n.jobs.set_payout_call(Felt::ZERO).unwrap()]).await.unwrap();
-    submitted_job(&n, stranded, proof, 5 * SAGE).await;
+    let stranded = submitted_job(&n, stranded, proof, 5 * SAGE).await;
     settle(&n, stranded, proof, Verdict::Valid).await;
     let err = pay(&n.owner, n.payments, w, stranded, proof).await.unwrap_err();
     assert!(format!("{err:?}").contains("PRIV: nothing deposited"), "{err:?}");
@@ -420,7 +422,7 @@ async fn a_coordinator_cannot_credit_more_than_the_jobs_escrow() {
 async fn claims_are_checked_with_chaum_pedersen_in_cairo_and_paid_from_the_pool() {
     let n = net(1).await;
     let (job, proof, payment) = (Felt::from(31u8), Felt::from(0x31u8), 20 * SAGE);
-    submitted_job(&n, job, proof, payment).await;
+    let job = submitted_job(&n, job, proof, payment).await;
     settle(&n, job, proof, Verdict::Valid).await;
     let units = u64::try_from(payment / UNIT).unwrap();
     pay(&n.owner, n.payments, n.worker.address(), job, proof).await.unwrap();
@@ -501,7 +503,7 @@ async fn elgamal_vectors_verify_in_cairo_exactly_as_in_rust() {
     let w = n.worker.address();
     let (r1, r2) = (Felt::from(0x1111u32), Felt::from(0x2222u32));
     for (job, r) in [(Felt::from(71u8), r1), (Felt::from(72u8), r2)] {
-        submitted_job(&n, job, Felt::ONE, 3 * UNIT).await;
+        let job = submitted_job(&n, job, Felt::ONE, 3 * UNIT).await;
         settle(&n, job, Felt::ONE, Verdict::Valid).await;
         n.payments.submit_payment_with_proof(&n.owner, w, job, r, Felt::ONE, job).await.unwrap();
     }
@@ -522,7 +524,7 @@ async fn elgamal_vectors_verify_in_cairo_exactly_as_in_rust() {
 async fn a_valid_qc_lands_while_the_privacy_router_is_paused() {
     let n = net(4).await;
     let (job, proof, payment) = (Felt::from(61u8), Felt::from(0x61u8), 50 * SAGE);
-    submitted_job(&n, job, proof, payment).await;
+    let job = submitted_job(&n, job, proof, payment).await;
     let pool = n.privacy.pool(&n.client).await.unwrap();
     n.privacy.admin().pause(&n.owner).await.unwrap();
     settle(&n, job, proof, Verdict::Valid).await;
@@ -567,9 +569,10 @@ async fn the_validator_set_is_bound_to_registered_staked_unique_validators() {
 async fn a_key_change_never_bricks_a_balance() {
     let n = net(1).await;
     let w = n.worker.address();
-    let (a, b, proof) = (Felt::from(81u8), Felt::from(82u8), Felt::from(0x81u8));
+    let proof = Felt::from(0x81u8);
+    let a = submitted_job(&n, Felt::from(81u8), proof, 2 * UNIT).await;
+    let b = submitted_job(&n, Felt::from(82u8), proof, 2 * UNIT).await;
     for job in [a, b] {
-        submitted_job(&n, job, proof, 2 * UNIT).await;
         settle(&n, job, proof, Verdict::Valid).await;
     }
     pay(&n.owner, n.payments, w, a, proof).await.unwrap();

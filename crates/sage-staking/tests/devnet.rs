@@ -284,14 +284,20 @@ async fn verify_stake_agrees_with_the_tier_rules() {
     assert_eq!(verify_stake(&n.client, n.staking, w, deadline).await.unwrap(), StakeStatus::Insufficient);
 }
 
+/// The id a job of `client_acc` gets for `client_job_id`.
+fn id(n: &Net, client_job_id: u8) -> Felt {
+    JobManager::job_id(n.client_acc.address(), Felt::from(client_job_id))
+}
+
 #[tokio::test]
 async fn assignment_requires_the_coordinator_and_a_registered_worker_staked_past_the_deadline() {
     let n = net().await;
-    let (job, payment) = (Felt::from(1u8), 50 * SAGE);
+    let (cj, payment) = (Felt::from(1u8), 50 * SAGE);
+    let job = id(&n, 1);
     let deadline = wall() + 3_600;
-    let err = n.jobs.create_job(&n.client_acc, n.token, job, Felt::TWO, payment, wall() - 10).await.unwrap_err();
+    let err = n.jobs.create_job(&n.client_acc, n.token, cj, Felt::TWO, payment, wall() - 10).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: deadline passed");
-    let out = n.jobs.create_job(&n.client_acc, n.token, job, Felt::TWO, payment, deadline).await.unwrap();
+    let out = n.jobs.create_job(&n.client_acc, n.token, cj, Felt::TWO, payment, deadline).await.unwrap();
     assert!(events_in(&out, n.jobs.address, JobEvent::decode).contains(&JobEvent::Created {
         job_id: job,
         client: n.client_acc.address(),
@@ -299,42 +305,177 @@ async fn assignment_requires_the_coordinator_and_a_registered_worker_staked_past
         deadline
     }));
     assert_eq!(n.token.balance_of(&n.client, n.jobs.address).await.unwrap(), payment);
-    let err = n.jobs.create_job(&n.client_acc, n.token, job, Felt::TWO, payment, deadline).await.unwrap_err();
+    let err = n.jobs.create_job(&n.client_acc, n.token, cj, Felt::TWO, payment, deadline).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: exists");
 
     // Unstaked and unregistered.
-    let err = n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap_err();
+    let err = n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: worker not registered");
     // Registered, but the lock ends before the deadline.
     staked_worker(&n, 600).await;
-    let err = n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap_err();
+    let err = n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: stake unlocks early");
     // The lock covers the deadline but not the verdict grace (24 h by default), so the worker could
     // unstake before an invalid verdict slashes it: refused too.
     n.staking.stake(&n.worker, n.token, SAGE, GpuTier::T4, 7_200).await.unwrap();
-    let err = n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap_err();
+    let err = n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: stake unlocks early");
     n.staking.stake(&n.worker, n.token, SAGE, GpuTier::T4, 3_600 + 24 * 3_600 + 600).await.unwrap();
-    // Only the coordinator assigns.
-    let err = n.jobs.assign(&n.other, job, n.worker.address()).await.unwrap_err();
+    // Only the coordinator assigns, and only with a lease.
+    let err = n.jobs.assign(&n.other, job, n.worker.address(), 600).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: not coordinator");
-    n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap();
+    let err = n.jobs.assign(&n.owner, job, n.worker.address(), 0).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: zero lease");
+    let out = n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap();
+    let lease_until = n.jobs.lease_until(&n.client, job).await.unwrap();
+    assert!((wall() + 500..=wall() + 700).contains(&lease_until), "lease {lease_until}");
+    assert!(events_in(&out, n.jobs.address, JobEvent::decode).contains(&JobEvent::Assigned {
+        job_id: job,
+        worker: n.worker.address(),
+        lease_until
+    }));
     let j = n.jobs.get_job(&n.client, job).await.unwrap();
     assert_eq!((j.status, j.worker, j.payment), (JobStatus::Assigned, n.worker.address(), payment));
-    let err = n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap_err();
+    let err = n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: not open");
+}
+
+/// Job ids are scoped to the client: the same client job id from two clients gives two jobs, the
+/// contract computes exactly `sage_protocol::job_id`, and nobody can occupy an id another client
+/// is about to use.
+#[tokio::test]
+async fn job_ids_are_scoped_to_the_client_so_nobody_can_squat_one() {
+    let n = net().await;
+    let cj = Felt::from(0xc0ffee_u32);
+    let deadline = wall() + 3_600;
+    for who in [&n.client_acc, &n.other] {
+        assert_eq!(
+            n.jobs.job_id_of(&n.client, who.address(), cj).await.unwrap(),
+            JobManager::job_id(who.address(), cj)
+        );
+    }
+    // `other` escrows first under the same client job id: it gets its own job, not the client's.
+    n.jobs.create_job(&n.other, n.token, cj, Felt::ONE, SAGE, deadline).await.unwrap();
+    n.jobs.create_job(&n.client_acc, n.token, cj, Felt::TWO, 2 * SAGE, deadline).await.unwrap();
+    let mine = n.jobs.get_job(&n.client, JobManager::job_id(n.client_acc.address(), cj)).await.unwrap();
+    let theirs = n.jobs.get_job(&n.client, JobManager::job_id(n.other.address(), cj)).await.unwrap();
+    assert_eq!((mine.client, mine.spec_hash, mine.payment), (n.client_acc.address(), Felt::TWO, 2 * SAGE));
+    assert_eq!((theirs.client, theirs.spec_hash, theirs.payment), (n.other.address(), Felt::ONE, SAGE));
+    // The raw client job id names no job.
+    assert_eq!(n.jobs.get_job(&n.client, cj).await.unwrap().status, JobStatus::None);
+}
+
+/// Only the client cancels, only before assignment, and gets its escrow back exactly once; a
+/// cancel is an exit and works while the JobManager is paused.
+#[tokio::test]
+async fn the_client_cancels_an_unassigned_job_and_is_refunded() {
+    let n = net().await;
+    staked_worker(&n, 100_000).await;
+    let payment = 30 * SAGE;
+    let start = n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
+    let (a, b) = (id(&n, 20), id(&n, 21));
+    for cj in [20u8, 21] {
+        n.jobs.create_job(&n.client_acc, n.token, Felt::from(cj), Felt::ONE, payment, wall() + 3_600).await.unwrap();
+    }
+    let err = n.jobs.cancel(&n.other, a).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not client");
+    let err = n.jobs.cancel(&n.owner, a).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not client", "not even the owner or coordinator");
+    n.jobs.admin().pause(&n.owner).await.unwrap();
+    let out = n.jobs.cancel(&n.client_acc, a).await.unwrap();
+    assert!(events_in(&out, n.jobs.address, JobEvent::decode).contains(&JobEvent::Refunded {
+        job_id: a,
+        client: n.client_acc.address(),
+        amount: payment,
+        reason: short("cancelled")
+    }));
+    assert_eq!(n.jobs.get_job(&n.client, a).await.unwrap().status, JobStatus::Refunded);
+    let err = n.jobs.cancel(&n.client_acc, a).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not open", "a second cancel refunds nothing");
+    let err = n.jobs.assign(&n.owner, a, n.worker.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: paused");
+    n.jobs.admin().unpause(&n.owner).await.unwrap();
+    let err = n.jobs.assign(&n.owner, a, n.worker.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not open", "a cancelled job cannot be assigned");
+
+    // Once assigned, the client can no longer pull the escrow from under the worker.
+    n.jobs.assign(&n.owner, b, n.worker.address(), 600).await.unwrap();
+    let err = n.jobs.cancel(&n.client_acc, b).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not open");
+    assert_eq!(n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), start - payment);
+    assert_eq!(n.token.balance_of(&n.client, n.jobs.address).await.unwrap(), payment);
+}
+
+/// `reassign` needs the coordinator, a lapsed lease, a different eligible worker and a deadline
+/// still ahead; the first worker can no longer submit, and its reputation records the failure.
+#[tokio::test]
+async fn a_lapsed_lease_is_reassigned_and_the_first_worker_records_a_failure() {
+    let n = net().await;
+    staked_worker(&n, 100_000).await;
+    let job = id(&n, 40);
+    n.jobs.create_job(&n.client_acc, n.token, Felt::from(40u8), Felt::ONE, 20 * SAGE, wall() + 3_600).await.unwrap();
+    let err = n.jobs.reassign(&n.owner, job, n.worker.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not assigned");
+    n.jobs.assign(&n.owner, job, n.worker.address(), 300).await.unwrap();
+
+    // `other` becomes a second eligible worker.
+    n.staking.stake(&n.other, n.token, T4_MIN, GpuTier::T4, 100_000).await.unwrap();
+    let err = n.jobs.reassign(&n.owner, job, n.other.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: lease active");
+    n.devnet.increase_time(301).await.unwrap();
+    let err = n.jobs.reassign(&n.owner, job, n.other.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: worker not registered");
+    register_worker(
+        &n.other,
+        n.staking,
+        &elgamal_key(2),
+        TeeEvidence { quote_hash: Felt::from(0x5156u32), ..tee() },
+        short("peer-o"),
+    )
+    .await
+    .unwrap();
+    let err = n.jobs.reassign(&n.other, job, n.other.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not coordinator");
+    let err = n.jobs.reassign(&n.owner, job, n.worker.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: same worker");
+    let err = n.jobs.reassign(&n.owner, job, n.other.address(), 0).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: zero lease");
+
+    let out = n.jobs.reassign(&n.owner, job, n.other.address(), 600).await.unwrap();
+    let lease_until = n.jobs.lease_until(&n.client, job).await.unwrap();
+    assert_eq!(
+        events_in(&out, n.jobs.address, JobEvent::decode),
+        [JobEvent::Reassigned { job_id: job, worker: n.other.address(), previous: n.worker.address(), lease_until }]
+    );
+    let j = n.jobs.get_job(&n.client, job).await.unwrap();
+    assert_eq!((j.status, j.worker), (JobStatus::Assigned, n.other.address()));
+    assert_eq!(n.reputation.counts(&n.client, n.worker.address()).await.unwrap().failed, 1);
+    // The first worker lost the job; the new one submits.
+    let err = n.jobs.submit_result(&n.worker, job, Felt::ONE, Felt::TWO).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not assigned worker");
+    n.jobs.submit_result(&n.other, job, Felt::ONE, Felt::TWO).await.unwrap();
+    let err = n.jobs.reassign(&n.owner, job, n.worker.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: not assigned", "a submitted job is never reassigned");
+
+    // Past the deadline nothing is reassigned: the job expires and refunds instead.
+    let late = id(&n, 41);
+    n.jobs.create_job(&n.client_acc, n.token, Felt::from(41u8), Felt::ONE, 20 * SAGE, wall() + 3_600).await.unwrap();
+    n.jobs.assign(&n.owner, late, n.worker.address(), 60).await.unwrap();
+    n.devnet.increase_time(3_700).await.unwrap();
+    let err = n.jobs.reassign(&n.owner, late, n.other.address(), 600).await.unwrap_err();
+    assert_eq!(reason(&err), "JOB: deadline passed");
 }
 
 #[tokio::test]
 async fn only_the_assigned_worker_submits_and_a_missed_deadline_refunds_the_client() {
     let n = net().await;
     staked_worker(&n, 100_000).await;
-    let (a, b, payment) = (Felt::from(10u8), Felt::from(11u8), 40 * SAGE);
+    let (a, b, payment) = (id(&n, 10), id(&n, 11), 40 * SAGE);
     let deadline = wall() + 3_600;
     let start = n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
-    for job in [a, b] {
-        n.jobs.create_job(&n.client_acc, n.token, job, Felt::ONE, payment, deadline).await.unwrap();
-        n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap();
+    for (cj, job) in [(10u8, a), (11, b)] {
+        n.jobs.create_job(&n.client_acc, n.token, Felt::from(cj), Felt::ONE, payment, deadline).await.unwrap();
+        n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap();
     }
     let err = n.jobs.submit_result(&n.other, a, Felt::from(5u8), Felt::from(6u8)).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: not assigned worker");
@@ -377,10 +518,10 @@ async fn only_the_assigned_worker_submits_and_a_missed_deadline_refunds_the_clie
 async fn an_expired_job_refunds_while_jobs_and_reputation_are_paused() {
     let n = net().await;
     staked_worker(&n, 100_000).await;
-    let (job, payment) = (Felt::from(12u8), 40 * SAGE);
+    let (job, payment) = (id(&n, 12), 40 * SAGE);
     let start = n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
-    n.jobs.create_job(&n.client_acc, n.token, job, Felt::ONE, payment, wall() + 3_600).await.unwrap();
-    n.jobs.assign(&n.owner, job, n.worker.address()).await.unwrap();
+    n.jobs.create_job(&n.client_acc, n.token, Felt::from(12u8), Felt::ONE, payment, wall() + 3_600).await.unwrap();
+    n.jobs.assign(&n.owner, job, n.worker.address(), 600).await.unwrap();
     n.jobs.admin().pause(&n.owner).await.unwrap();
     n.reputation.admin().pause(&n.owner).await.unwrap();
     n.devnet.increase_time(3_700).await.unwrap();

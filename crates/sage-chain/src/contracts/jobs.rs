@@ -23,7 +23,7 @@ pub enum JobStatus {
     Submitted,
     /// Valid verdict: escrow released to the payout pool.
     Completed,
-    /// Invalid verdict or missed deadline: client refunded.
+    /// Invalid verdict, missed deadline or cancelled by the client: client refunded.
     Refunded,
 }
 
@@ -83,6 +83,19 @@ pub enum JobEvent {
         job_id: Felt,
         /// Worker.
         worker: Felt,
+        /// Block timestamp the assignment lease runs until.
+        lease_until: u64,
+    },
+    /// `JobReassigned`: the previous worker's lease ran out without a result.
+    Reassigned {
+        /// Job.
+        job_id: Felt,
+        /// New worker.
+        worker: Felt,
+        /// The worker whose lease lapsed (its reputation records a failure).
+        previous: Felt,
+        /// Block timestamp the new lease runs until.
+        lease_until: u64,
     },
     /// `ResultSubmitted`.
     ResultSubmitted {
@@ -112,7 +125,7 @@ pub enum JobEvent {
         client: Felt,
         /// Refund.
         amount: u128,
-        /// `invalid` or `expired` (short string).
+        /// `invalid`, `expired` or `cancelled` (short string).
         reason: Felt,
     },
 }
@@ -126,7 +139,14 @@ impl JobEvent {
             let _spec = d.felt().ok()?;
             Self::Created { job_id: *k.get(1)?, client: *k.get(2)?, payment: d.u256().ok()?, deadline: d.u64().ok()? }
         } else if is_event(event, "JobAssigned") {
-            Self::Assigned { job_id: *k.get(1)?, worker: *k.get(2)? }
+            Self::Assigned { job_id: *k.get(1)?, worker: *k.get(2)?, lease_until: d.u64().ok()? }
+        } else if is_event(event, "JobReassigned") {
+            Self::Reassigned {
+                job_id: *k.get(1)?,
+                worker: *k.get(2)?,
+                previous: d.felt().ok()?,
+                lease_until: d.u64().ok()?,
+            }
         } else if is_event(event, "ResultSubmitted") {
             Self::ResultSubmitted {
                 job_id: *k.get(1)?,
@@ -167,24 +187,32 @@ impl JobManager {
         vec![token, staking, reputation, owner, Felt::from(verdict_grace)]
     }
 
-    /// `create_job` as a call (approve the token first).
+    /// The on-chain id of a client's job: `poseidon(client, client_job_id)`, scoped to the
+    /// client so nobody can take an id another client is about to use.
+    pub fn job_id(client: Felt, client_job_id: Felt) -> Felt {
+        sage_protocol::job_id(client, client_job_id)
+    }
+
+    /// `create_job` as a call (approve the token first); the job's id is
+    /// [`JobManager::job_id`]`(caller, client_job_id)`.
     pub fn create_job_call(
         &self,
-        job_id: Felt,
+        client_job_id: Felt,
         spec_hash: Felt,
         payment: u128,
         deadline: u64,
     ) -> Result<Call, ChainError> {
         let [lo, hi] = u256::to_felts(payment);
-        call(self.address, "create_job", vec![job_id, spec_hash, lo, hi, Felt::from(deadline)])
+        call(self.address, "create_job", vec![client_job_id, spec_hash, lo, hi, Felt::from(deadline)])
     }
 
-    /// Approves and escrows `payment` for a new job (one multicall).
+    /// Approves and escrows `payment` for a new job (one multicall). The job's id is
+    /// [`JobManager::job_id`]`(client.address(), client_job_id)`.
     pub async fn create_job(
         &self,
         client: &SageAccount,
         token: super::SageToken,
-        job_id: Felt,
+        client_job_id: Felt,
         spec_hash: Felt,
         payment: u128,
         deadline: u64,
@@ -192,14 +220,60 @@ impl JobManager {
         client
             .execute(vec![
                 token.approve_call(self.address, payment)?,
-                self.create_job_call(job_id, spec_hash, payment, deadline)?,
+                self.create_job_call(client_job_id, spec_hash, payment, deadline)?,
             ])
             .await
     }
 
-    /// Assigns `job_id` to `worker` (coordinator role only).
-    pub async fn assign(&self, coordinator: &SageAccount, job_id: Felt, worker: Felt) -> Result<TxOutcome, ChainError> {
-        coordinator.execute(vec![call(self.address, "assign", vec![job_id, worker])?]).await
+    /// `assign` as a call: `job_id` to `worker` with a lease of `lease_seconds`.
+    pub fn assign_call(&self, job_id: Felt, worker: Felt, lease_seconds: u64) -> Result<Call, ChainError> {
+        call(self.address, "assign", vec![job_id, worker, Felt::from(lease_seconds)])
+    }
+
+    /// Assigns `job_id` to `worker` (coordinator role only); the assignment holds for
+    /// `lease_seconds`, after which the coordinator may [`reassign`](Self::reassign) it.
+    pub async fn assign(
+        &self,
+        coordinator: &SageAccount,
+        job_id: Felt,
+        worker: Felt,
+        lease_seconds: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        coordinator.execute(vec![self.assign_call(job_id, worker, lease_seconds)?]).await
+    }
+
+    /// `reassign` as a call.
+    pub fn reassign_call(&self, job_id: Felt, worker: Felt, lease_seconds: u64) -> Result<Call, ChainError> {
+        call(self.address, "reassign", vec![job_id, worker, Felt::from(lease_seconds)])
+    }
+
+    /// Moves an assigned job whose lease has run out to another worker (coordinator role only);
+    /// the previous worker's reputation records a failure.
+    pub async fn reassign(
+        &self,
+        coordinator: &SageAccount,
+        job_id: Felt,
+        worker: Felt,
+        lease_seconds: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        coordinator.execute(vec![self.reassign_call(job_id, worker, lease_seconds)?]).await
+    }
+
+    /// Cancels an open (unassigned) job and refunds its client (the client only).
+    pub async fn cancel(&self, client: &SageAccount, job_id: Felt) -> Result<TxOutcome, ChainError> {
+        client.execute(vec![call(self.address, "cancel", vec![job_id])?]).await
+    }
+
+    /// Block timestamp the current assignment lease of `job_id` runs until (0 if never assigned).
+    pub async fn lease_until(&self, client: &ChainClient, job_id: Felt) -> Result<u64, ChainError> {
+        let out = client.call(self.address, "lease_until", vec![job_id]).await?;
+        Reader::new(&out, "lease_until").u64()
+    }
+
+    /// The contract's own job id computation (to check [`JobManager::job_id`] against).
+    pub async fn job_id_of(&self, client: &ChainClient, owner: Felt, client_job_id: Felt) -> Result<Felt, ChainError> {
+        let out = client.call(self.address, "job_id_of", vec![owner, client_job_id]).await?;
+        Reader::new(&out, "job_id_of").felt()
     }
 
     /// Submits the result (assigned worker only).
