@@ -300,9 +300,14 @@ impl JobManager {
             .await
     }
 
+    /// `refund_expired` as a call.
+    pub fn refund_expired_call(&self, job_id: Felt) -> Result<Call, ChainError> {
+        call(self.address, "refund_expired", vec![job_id])
+    }
+
     /// Refunds a job whose deadline (plus the verdict grace once submitted) has passed.
     pub async fn refund_expired(&self, account: &SageAccount, job_id: Felt) -> Result<TxOutcome, ChainError> {
-        account.execute(vec![call(self.address, "refund_expired", vec![job_id])?]).await
+        account.execute(vec![self.refund_expired_call(job_id)?]).await
     }
 
     /// `set_payout(address)` as a call (owner only).

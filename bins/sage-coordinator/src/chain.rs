@@ -1,0 +1,206 @@
+//! The coordinator's side of the chain: the escrow check, the JobManager event watcher (from a
+//! stored block cursor) and the settlement outbox.
+//!
+//! Every transaction goes through the outbox: the entry is written with its idempotency key
+//! before anything is sent, and before sending (or resending after a restart) the chain is read
+//! to see whether it already landed. A crash at any point therefore never loses an assignment or
+//! a payment and never sends one twice (payments are also guarded on-chain by their
+//! deterministic nonce).
+
+use anyhow::{Context, Result};
+use sage_chain::{
+    ChainClient, ChainError, SageAccount,
+    contracts::{Deployment, JobEvent, JobStatus},
+};
+use sage_jobs::store::{OutboxEntry, OutboxStatus, Store};
+use sage_protocol::Felt;
+use serde::{Deserialize, Serialize};
+use starknet_rust::core::types::Event;
+
+/// Name of the cursor holding the last JobManager block processed.
+pub const JOBS_CURSOR: &str = "jobmanager_block";
+
+/// Chain access for the driver.
+#[derive(Debug, Clone)]
+pub struct ChainPort {
+    /// Read access.
+    pub client: ChainClient,
+    /// The coordinator's account.
+    pub account: SageAccount,
+    /// Contract addresses.
+    pub contracts: Deployment,
+}
+
+/// What an outbox entry sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Send {
+    /// `assign` (first assignment) or `reassign` (after a lapsed lease).
+    Assign {
+        /// Worker.
+        worker: Felt,
+        /// Whether the chain already holds an assignment.
+        reassign: bool,
+        /// Lease recorded on-chain.
+        lease_secs: u64,
+    },
+    /// PaymentRouter `submit_payment_with_proof`.
+    Pay {
+        /// Worker.
+        worker: Felt,
+        /// Proof hash the verdict certified.
+        proof_hash: Felt,
+    },
+    /// `refund_expired`.
+    Refund,
+}
+
+impl Send {
+    /// The entry's kind column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Assign { reassign: false, .. } => "assign",
+            Self::Assign { reassign: true, .. } => "reassign",
+            Self::Pay { .. } => "pay",
+            Self::Refund => "refund",
+        }
+    }
+}
+
+/// What became of an outbox entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Landed (now or before): its transaction, when known.
+    Landed(Option<Felt>),
+    /// Not possible yet (e.g. a refund before the deadline, a reassign before the on-chain lease
+    /// ran out): left pending, tried again later.
+    NotYet(String),
+    /// Refused for good: the entry is failed with this reason.
+    Refused(String),
+}
+
+/// Reverts that mean "try again later" rather than "never".
+const RETRY_LATER: [&str; 3] = ["JOB: not expired", "JOB: lease active", "PAY: no verdict"];
+
+impl ChainPort {
+    /// The on-chain job.
+    pub async fn job(&self, id: Felt) -> Result<sage_chain::contracts::Job, ChainError> {
+        self.contracts.jobs.get_job(&self.client, id).await
+    }
+
+    /// Whether `entry` already took effect on-chain (the check made before every send).
+    async fn landed(&self, entry: &OutboxEntry, what: &Send) -> Result<Option<Sent>, ChainError> {
+        let job = self.job(entry.job_id).await?;
+        Ok(match what {
+            Send::Assign { worker, .. } => {
+                if matches!(job.status, JobStatus::Assigned | JobStatus::Submitted | JobStatus::Completed)
+                    && job.worker == *worker
+                {
+                    Some(Sent::Landed(entry.tx))
+                } else if !matches!(job.status, JobStatus::Open | JobStatus::Assigned) {
+                    Some(Sent::Refused(format!("the job is {:?} on-chain", job.status)))
+                } else {
+                    None
+                }
+            }
+            Send::Pay { .. } => {
+                self.contracts.payments.is_paid(&self.client, entry.job_id).await?.then_some(Sent::Landed(entry.tx))
+            }
+            Send::Refund => (job.status == JobStatus::Refunded).then_some(Sent::Landed(entry.tx)),
+        })
+    }
+
+    /// Carries out `entry`: reconciles against the chain, sends if needed, records each step.
+    pub async fn execute(&self, store: &dyn Store, entry: &OutboxEntry, now_ms: u64) -> Result<Sent> {
+        let what: Send = serde_json::from_str(&entry.payload)
+            .with_context(|| format!("outbox entry {} has an unreadable payload", entry.key))?;
+        // A sent transaction: wait for its receipt first (it may still land).
+        if let (OutboxStatus::Sent, Some(tx)) = (entry.status, entry.tx) {
+            if let Err(e) = self.client.wait_for_receipt(tx).await {
+                tracing::warn!(key = %entry.key, error = %e, "sent transaction did not land; re-checking the chain");
+            }
+        }
+        if let Some(done) = self.landed(entry, &what).await? {
+            self.record(store, entry, &done, now_ms).await?;
+            return Ok(done);
+        }
+        let result = match &what {
+            Send::Assign { worker, reassign: false, lease_secs } => {
+                let call = self.contracts.jobs.assign_call(entry.job_id, *worker, *lease_secs)?;
+                self.send(store, entry, vec![call], now_ms).await
+            }
+            Send::Assign { worker, reassign: true, lease_secs } => {
+                let call = self.contracts.jobs.reassign_call(entry.job_id, *worker, *lease_secs)?;
+                self.send(store, entry, vec![call], now_ms).await
+            }
+            Send::Refund => {
+                let call = self.contracts.jobs.refund_expired_call(entry.job_id)?;
+                self.send(store, entry, vec![call], now_ms).await
+            }
+            Send::Pay { worker, proof_hash } => {
+                match sage_payments::pay(&self.account, self.contracts.payments, *worker, entry.job_id, *proof_hash).await
+                {
+                    Ok((_, outcome)) => Ok(Sent::Landed(Some(outcome.tx_hash))),
+                    Err(sage_payments::PaymentError::Chain(e)) => Err(e),
+                    Err(other) => Ok(Sent::Refused(other.to_string())),
+                }
+            }
+        };
+        let done = match result {
+            Ok(done) => done,
+            Err(e) => match e.revert_reason() {
+                Some(reason) if RETRY_LATER.contains(&reason) => Sent::NotYet(reason.to_owned()),
+                Some(reason) => Sent::Refused(reason.to_owned()),
+                // Transport trouble: leave the entry as it is; the next pass reconciles it.
+                None => return Err(e.into()),
+            },
+        };
+        self.record(store, entry, &done, now_ms).await?;
+        Ok(done)
+    }
+
+    async fn send(
+        &self,
+        store: &dyn Store,
+        entry: &OutboxEntry,
+        calls: Vec<starknet_rust::core::types::Call>,
+        now_ms: u64,
+    ) -> Result<Sent, ChainError> {
+        let tx = self.account.submit(calls).await?;
+        // Recorded before waiting: a crash now resumes by waiting for this transaction.
+        if let Err(e) = store.outbox_update(&entry.key, OutboxStatus::Sent, Some(tx), None, now_ms).await {
+            tracing::error!(key = %entry.key, error = %e, "could not record the sent transaction");
+        }
+        self.client.wait_for_receipt(tx).await?;
+        Ok(Sent::Landed(Some(tx)))
+    }
+
+    async fn record(&self, store: &dyn Store, entry: &OutboxEntry, done: &Sent, now_ms: u64) -> Result<()> {
+        match done {
+            Sent::Landed(tx) => store.outbox_update(&entry.key, OutboxStatus::Confirmed, *tx, None, now_ms).await?,
+            Sent::Refused(why) => {
+                store.outbox_update(&entry.key, OutboxStatus::Failed, None, Some(why), now_ms).await?
+            }
+            Sent::NotYet(why) => {
+                store.outbox_update(&entry.key, OutboxStatus::Pending, None, Some(why), now_ms).await?
+            }
+        }
+        Ok(())
+    }
+
+    /// JobManager events in blocks `from..`, with the block each came in and its transaction.
+    pub async fn job_events(&self, from: u64) -> Result<Vec<(u64, Felt, JobEvent)>, ChainError> {
+        let mut out = Vec::new();
+        for name in ["JobCreated", "JobAssigned", "JobReassigned", "ResultSubmitted", "JobCompleted", "JobRefunded"] {
+            for e in self.client.events(self.contracts.jobs.address, name, from).await? {
+                let event = Event { from_address: e.from_address, keys: e.keys, data: e.data };
+                if let Some(decoded) = JobEvent::decode(&event) {
+                    out.push((e.block_number.unwrap_or(u64::MAX), e.transaction_hash, decoded));
+                }
+            }
+        }
+        // Block order; within a block the kinds in lifecycle order (the names above).
+        out.sort_by_key(|(block, _, _)| *block);
+        Ok(out)
+    }
+}

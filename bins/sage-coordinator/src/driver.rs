@@ -1,0 +1,478 @@
+//! The driver: turns what the chain and the workers say into lifecycle inputs, and the
+//! lifecycle's effects into chain transactions (through the outbox) and libp2p messages.
+//!
+//! One pass ([`Driver::pass`]) every tick: escrows of submitted jobs, JobManager events since the
+//! stored block cursor, deadlines and leases, assignment of queued jobs, then the outbox. The
+//! libp2p loop ([`Driver::on_message`]) handles heartbeats and results as they arrive. Every
+//! decision is stored before it is acted on, so a restart resumes from the store and the chain.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use obelysk_prover::{Job, JobId, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
+use sage_chain::contracts::{JobEvent, JobStatus};
+use sage_jobs::{
+    api::ApiConfig,
+    lifecycle::{Effect, Input, JobRecord},
+    now_ms,
+    scheduler::{Candidate, choose},
+    service::{JobService, ServiceError},
+    store::{OutboxEntry, OutboxStatus, WorkerRow},
+};
+use sage_keys::StarkKey;
+use sage_net::{Heartbeat, JobAssignment, JobOutcome, JobResult, NodeHandle, SignedMessage, Topic};
+use sage_protocol::{Felt, JobSpec, api::JobState};
+use sage_types::{StakeStatus, TeeType};
+
+use crate::{
+    chain::{ChainPort, JOBS_CURSOR, Send, Sent},
+    settings::{ProofSecurity, Settings, TeePolicy},
+};
+
+/// Largest proof envelope fetched from a worker.
+pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Jobs looked at per state per pass.
+const BATCH: u32 = 256;
+
+/// The coordinator's moving parts.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    /// Lifecycle over the store.
+    pub service: JobService,
+    /// Chain.
+    pub chain: ChainPort,
+    /// libp2p.
+    pub node: NodeHandle,
+    /// Signs assignments.
+    pub key: Arc<StarkKey>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Where proofs are kept.
+    pub api: Arc<ApiConfig>,
+}
+
+fn outbox_entry(job: Felt, key: String, what: &Send) -> Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        key,
+        job_id: job,
+        kind: what.kind().to_owned(),
+        payload: serde_json::to_string(what)?,
+        status: OutboxStatus::Pending,
+        tx: None,
+        error: None,
+        created_ms: now_ms(),
+    })
+}
+
+impl Driver {
+    /// Applies `input` to job `id` and carries out the effects; an input that does not apply
+    /// (a replayed event, a stale heartbeat) is logged and changes nothing.
+    pub async fn apply(&self, id: Felt, input: Input) -> Result<Option<JobRecord>> {
+        let what = format!("{input:?}");
+        match self.service.apply(id, input, now_ms()).await {
+            Ok((step, job)) => {
+                for t in &step.transitions {
+                    tracing::info!(job = %format!("{id:#x}"), state = %t.state, detail = ?t.detail, "job transition");
+                }
+                for effect in step.effects {
+                    if let Err(e) = self.effect(&job, effect).await {
+                        tracing::error!(job = %format!("{id:#x}"), error = %format!("{e:#}"), "effect failed");
+                    }
+                }
+                Ok(Some(job))
+            }
+            Err(ServiceError::Transition(t)) => {
+                tracing::debug!(job = %format!("{id:#x}"), input = %what, reason = %t, "input not applied");
+                Ok(None)
+            }
+            Err(ServiceError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn effect(&self, job: &JobRecord, effect: Effect) -> Result<()> {
+        let store = self.service.store();
+        match effect {
+            Effect::SendAssignment { worker, fence } => self.send_assignment(job, worker, fence).await,
+            Effect::WorkerFailed { worker } => Ok(store.record_outcome(worker, false, 0, 0).await?),
+            Effect::Pay { worker } => {
+                let proof_hash = job.proof_hash.context("a certified job without a proof hash")?;
+                let what = Send::Pay { worker, proof_hash };
+                store.outbox_put(&outbox_entry(job.id, format!("pay:{:#x}", job.id), &what)?).await?;
+                Ok(())
+            }
+            Effect::RefundWhenExpired => {
+                store.outbox_put(&outbox_entry(job.id, format!("refund:{:#x}", job.id), &Send::Refund)?).await?;
+                Ok(())
+            }
+            other => {
+                tracing::warn!(?other, "unknown effect");
+                Ok(())
+            }
+        }
+    }
+
+    async fn send_assignment(&self, job: &JobRecord, worker: Felt, fence: u64) -> Result<()> {
+        let expires_at = job.escrow.as_ref().map_or(0, |e| e.deadline);
+        let assignment = JobAssignment { job_id: job.id, worker, request: job.spec.clone(), expires_at };
+        let message = assignment.sign(&self.key, self.node.network())?;
+        self.node
+            .publish_when_ready(&message, Duration::from_secs(10))
+            .await
+            .with_context(|| format!("publishing the assignment of {:#x} (fence {fence})", job.id))?;
+        tracing::info!(job = %format!("{:#x}", job.id), worker = %format!("{worker:#x}"), fence, "assignment sent");
+        Ok(())
+    }
+
+    /// One pass over the chain, the queue and the outbox.
+    pub async fn pass(&self) {
+        for (step, result) in [
+            ("escrows", self.check_escrows().await),
+            ("chain events", self.watch_chain().await),
+            ("deadlines and leases", self.tick_jobs().await),
+            ("assignment", self.schedule().await),
+            ("outbox", self.drain_outbox().await),
+        ] {
+            if let Err(e) = result {
+                tracing::warn!(step, error = %format!("{e:#}"), "driver step failed; retrying next tick");
+            }
+        }
+    }
+
+    /// Submitted jobs whose escrow is on-chain now: checked against the spec and the quote.
+    async fn check_escrows(&self) -> Result<()> {
+        for job in self.service.store().jobs_in(&[JobState::Submitted], BATCH).await? {
+            self.escrow_seen(&job, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn escrow_seen(&self, job: &JobRecord, tx: Option<Felt>) -> Result<()> {
+        let on_chain = self.chain.job(job.id).await?;
+        if on_chain.status == JobStatus::None {
+            return Ok(());
+        }
+        let input = Input::EscrowSeen {
+            client: on_chain.client,
+            spec_hash: on_chain.spec_hash,
+            payment: on_chain.payment,
+            deadline: on_chain.deadline,
+            min_price: self.settings.pricing.price(&job.spec),
+            tx,
+        };
+        self.apply(job.id, input).await?;
+        Ok(())
+    }
+
+    /// JobManager events since the stored cursor.
+    async fn watch_chain(&self) -> Result<()> {
+        let store = self.service.store();
+        let from = store.cursor(JOBS_CURSOR).await?.map_or(0, |b| b + 1);
+        let latest = self.chain.client.block_number().await?;
+        if from > latest {
+            return Ok(());
+        }
+        for (block, tx, event) in self.chain.job_events(from).await? {
+            if block > latest {
+                continue;
+            }
+            self.on_event(tx, event).await?;
+        }
+        store.set_cursor(JOBS_CURSOR, latest).await?;
+        Ok(())
+    }
+
+    async fn on_event(&self, tx: Felt, event: JobEvent) -> Result<()> {
+        let store = self.service.store();
+        match event {
+            JobEvent::Created { job_id, .. } => {
+                if let Some(job) = store.job(job_id).await?.filter(|j| j.state == JobState::Submitted) {
+                    self.escrow_seen(&job, Some(tx)).await?;
+                }
+            }
+            JobEvent::Assigned { job_id, worker, .. } | JobEvent::Reassigned { job_id, worker, .. } => {
+                // Normally applied when the outbox entry lands; this covers a crash in between.
+                if store.job(job_id).await?.is_some_and(|j| j.state == JobState::Queued) {
+                    self.apply(job_id, Input::Assigned { worker, tx }).await?;
+                }
+            }
+            JobEvent::ResultSubmitted { job_id, worker, output_commitment, proof_hash } => {
+                self.apply(job_id, Input::ResultSubmitted { worker, proof_hash, output_commitment, tx }).await?;
+            }
+            JobEvent::Completed { job_id, .. } => {
+                self.apply(job_id, Input::Verdict { valid: true, tx }).await?;
+            }
+            JobEvent::Refunded { job_id, reason, .. } => {
+                let reason = sage_keys::parse_short_string(reason).unwrap_or_default();
+                match reason.as_str() {
+                    "invalid" => {
+                        self.apply(job_id, Input::Verdict { valid: false, tx }).await?;
+                    }
+                    "cancelled" => {
+                        self.apply(job_id, Input::Cancel).await?;
+                    }
+                    _ => {
+                        self.apply(job_id, Input::Tick).await?;
+                    }
+                }
+                self.apply(job_id, Input::Refunded { tx }).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Deadlines and lapsed leases.
+    async fn tick_jobs(&self) -> Result<()> {
+        let states = [JobState::Escrowed, JobState::Queued, JobState::Assigned, JobState::Proving];
+        for job in self.service.store().jobs_in(&states, BATCH).await? {
+            self.apply(job.id, Input::Tick).await?;
+        }
+        Ok(())
+    }
+
+    /// Chooses a worker for each queued job and writes the assignment to the outbox.
+    async fn schedule(&self) -> Result<()> {
+        let store = self.service.store();
+        let queued = store.jobs_in(&[JobState::Queued], 64).await?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let workers = store.workers().await?;
+        let mut busy: HashMap<Felt, u32> = HashMap::new();
+        for j in store.jobs_in(&[JobState::Assigned, JobState::Proving], 10_000).await? {
+            if let Some(w) = j.worker {
+                *busy.entry(w).or_default() += 1;
+            }
+        }
+        let mut registered: HashMap<Felt, (bool, u32)> = HashMap::new();
+        for job in queued {
+            let Some(escrow) = job.escrow.clone() else { continue };
+            let attempt = job.attempts + 1;
+            // Workers whose assignment for this attempt already failed on-chain are skipped, and
+            // the contract refuses to reassign to the worker that just lost the job.
+            let failed: Vec<Felt> = store
+                .outbox_for(job.id)
+                .await?
+                .into_iter()
+                .filter(|e| e.status == OutboxStatus::Failed && e.key.starts_with(&format!("assign:{:#x}:{attempt}:", job.id)))
+                .filter_map(|e| serde_json::from_str::<Send>(&e.payload).ok())
+                .filter_map(|s| match s {
+                    Send::Assign { worker, .. } => Some(worker),
+                    _ => None,
+                })
+                .collect();
+            let mut candidates = Vec::new();
+            for w in &workers {
+                if failed.contains(&w.address) || (job.assigned_on_chain && job.worker == Some(w.address)) {
+                    continue;
+                }
+                candidates.push(self.candidate(w, escrow.deadline, now, &busy, &mut registered).await?);
+            }
+            match choose(&job.spec, escrow.deadline.saturating_mul(1000), now, &candidates, &self.settings.scheduler) {
+                Ok(worker) => {
+                    let what =
+                        Send::Assign { worker, reassign: job.assigned_on_chain, lease_secs: self.settings.lease_secs };
+                    let key = format!("assign:{:#x}:{attempt}:{worker:#x}", job.id);
+                    store.outbox_put(&outbox_entry(job.id, key, &what)?).await?;
+                    *busy.entry(worker).or_default() += 1;
+                }
+                Err(why) => {
+                    tracing::debug!(job = %format!("{:#x}", job.id), ?why, "no worker fits yet");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn candidate(
+        &self,
+        w: &WorkerRow,
+        deadline: u64,
+        now: u64,
+        busy: &HashMap<Felt, u32>,
+        registered: &mut HashMap<Felt, (bool, u32)>,
+    ) -> Result<Candidate> {
+        let silent = now.saturating_sub(w.last_seen_ms) > self.settings.scheduler.heartbeat_window_ms;
+        let mut c = Candidate {
+            address: w.address,
+            stake_ok: false,
+            attested: false,
+            last_seen_ms: w.last_seen_ms,
+            free: w.capacity.saturating_sub(busy.get(&w.address).copied().unwrap_or(0)),
+            throughput: (w.prove_ms_sum > 0).then(|| w.work_sum as f64 / w.prove_ms_sum as f64),
+            reputation: 0,
+        };
+        if silent {
+            // Not worth a chain read: the scheduler refuses it for silence either way.
+            c.stake_ok = true;
+            c.attested = true;
+            return Ok(c);
+        }
+        let (client, contracts) = (&self.chain.client, &self.chain.contracts);
+        let until = deadline.saturating_add(self.settings.verdict_grace_secs);
+        c.stake_ok = sage_staking::verify_stake(client, contracts.staking, w.address, until).await?
+            == StakeStatus::Valid;
+        let (attested, reputation) = match registered.get(&w.address) {
+            Some(known) => *known,
+            None => {
+                let info = contracts.staking.get_worker(client, w.address).await?;
+                let attested = info.registered
+                    && match self.settings.tee_policy {
+                        TeePolicy::Development => true,
+                        TeePolicy::Production => info.tee_type.is_some_and(|t| t != TeeType::None),
+                    };
+                let reputation = contracts.reputation.score(client, w.address).await?;
+                registered.insert(w.address, (attested, reputation));
+                (attested, reputation)
+            }
+        };
+        c.attested = attested;
+        c.reputation = reputation;
+        Ok(c)
+    }
+
+    /// Sends what the outbox holds; applies what landed.
+    async fn drain_outbox(&self) -> Result<()> {
+        let store = self.service.store();
+        for entry in store.outbox_open().await? {
+            let done = self.chain.execute(store.as_ref(), &entry, now_ms()).await?;
+            let what: Send = serde_json::from_str(&entry.payload)?;
+            match (&done, what) {
+                (Sent::Landed(tx), Send::Assign { worker, .. }) => {
+                    self.apply(entry.job_id, Input::Assigned { worker, tx: tx.unwrap_or_default() }).await?;
+                }
+                (Sent::Landed(tx), Send::Pay { .. }) => {
+                    self.apply(entry.job_id, Input::Paid { tx: tx.unwrap_or_default() }).await?;
+                }
+                (Sent::Refused(why), _) => {
+                    tracing::warn!(key = %entry.key, reason = %why, "chain refused the transaction");
+                }
+                (Sent::NotYet(why), _) => tracing::debug!(key = %entry.key, reason = %why, "not yet"),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one verified libp2p message.
+    pub async fn on_message(&self, message: SignedMessage) -> Result<()> {
+        match message.topic {
+            Topic::Heartbeats => {
+                let hb = Heartbeat::from_message(&message)?;
+                let now = now_ms();
+                self.service
+                    .store()
+                    .upsert_worker(&WorkerRow {
+                        address: hb.worker,
+                        public_key: message.signer,
+                        tier: hb.gpu_tier.map_or_else(|| "cpu".to_owned(), |t| t.to_string()),
+                        capacity: 1,
+                        last_seen_ms: now,
+                        completed: 0,
+                        failed: 0,
+                        prove_ms_sum: 0,
+                        work_sum: 0,
+                    })
+                    .await?;
+                // A heartbeat is the worker's acknowledgement and progress report for the jobs it
+                // holds: it extends their leases.
+                for job in self.held_by(hb.worker).await? {
+                    self.apply(job.id, Input::Heartbeat { worker: hb.worker, fence: job.fence }).await?;
+                }
+                Ok(())
+            }
+            Topic::Results => {
+                let result = JobResult::from_message(&message)?;
+                let Some(job) = self.service.store().job(result.job_id).await? else {
+                    bail!("result for unknown job {:#x}", result.job_id);
+                };
+                if job.worker != Some(result.worker) || !matches!(job.state, JobState::Assigned | JobState::Proving) {
+                    bail!(
+                        "result for {:#x} from {:#x}, which does not hold its lease (job is {})",
+                        job.id,
+                        result.worker,
+                        job.state
+                    );
+                }
+                match result.outcome {
+                    JobOutcome::Refused { reason } => {
+                        self.apply(job.id, Input::Refused { worker: result.worker, fence: job.fence, reason }).await?;
+                    }
+                    JobOutcome::Proved { proof_hash, blob, provider, bytes, prove_ms, .. } => {
+                        if bytes as usize > MAX_ENVELOPE_BYTES {
+                            bail!("announced envelope of {bytes} bytes exceeds {MAX_ENVELOPE_BYTES}");
+                        }
+                        let peer = provider.parse().context("provider is not a peer id")?;
+                        let envelope = self.node.fetch(peer, blob).await.context("fetching the envelope")?;
+                        match self.check_proof(&job, result.worker, &envelope, &proof_hash).await {
+                            Ok(security_bits) => {
+                                let path = self.api.proof_path(job.id);
+                                write_atomic(&path, &envelope).await?;
+                                self.service
+                                    .store()
+                                    .record_outcome(result.worker, true, prove_ms, job.spec.work_units())
+                                    .await?;
+                                tracing::info!(job = %format!("{:#x}", job.id), security_bits, "proof verified and stored");
+                                self.apply(job.id, Input::Heartbeat { worker: result.worker, fence: job.fence })
+                                    .await?;
+                            }
+                            Err(e) => {
+                                let reason = format!("its proof does not verify: {e:#}");
+                                self.apply(job.id, Input::Refused { worker: result.worker, fence: job.fence, reason })
+                                    .await?;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn held_by(&self, worker: Felt) -> Result<Vec<JobRecord>> {
+        let held = self.service.store().jobs_in(&[JobState::Assigned, JobState::Proving], 10_000).await?;
+        Ok(held.into_iter().filter(|j| j.worker == Some(worker)).collect())
+    }
+
+    /// Verifies a fetched envelope for `job` proved by `worker`; returns its security bits.
+    async fn check_proof(&self, job: &JobRecord, worker: Felt, envelope: &[u8], announced: &str) -> Result<u32> {
+        let JobSpec::Matmul { n, seed } = job.spec.clone() else {
+            bail!("unsupported job type");
+        };
+        let prover_job = Job::matmul(
+            JobId(job.id.to_bytes_be()),
+            WorkerAddress(worker.to_bytes_be()),
+            MatmulJob::from_seed(n, seed.to_bytes_be()),
+        );
+        let policy = match self.settings.proof_security {
+            ProofSecurity::Production => VerifyPolicy::default(),
+            ProofSecurity::Test => VerifyPolicy::insecure_for_tests(),
+        };
+        let bytes = envelope.to_vec();
+        let announced = announced.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let verified = obelysk_prover::verify_bytes(&bytes, &prover_job, &policy)?;
+            let hash = obelysk_prover::proof_hash(&bytes)?.to_hex();
+            if hash != announced {
+                bail!("the envelope hashes to {hash}, not the announced {announced}");
+            }
+            Ok(verified.security_bits)
+        })
+        .await?
+    }
+}
+
+async fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, path).await?;
+    Ok(())
+}

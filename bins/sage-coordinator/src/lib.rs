@@ -1,0 +1,209 @@
+//! The Sage coordinator as a library, so tests, the end-to-end harness and the SDK can run it
+//! in-process; `sage-coordinator start` is a thin wrapper around [`start`].
+//!
+//! It composes `sage-jobs` (lifecycle, store, scheduler, HTTP API) with `sage-chain` (escrow
+//! checks, JobManager events, assignment and payment transactions), `sage-net` (heartbeats,
+//! signed assignments, results and proof envelopes) and `obelysk-prover` (every proof is verified
+//! before it is stored and served).
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let settings = sage_coordinator::settings::Settings::load("coordinator.toml".as_ref())?;
+//! let key = sage_coordinator::read_key_file(&settings.key_file)?;
+//! let running = sage_coordinator::start(settings, key).await?;
+//! println!("API on http://{}", running.api_addr);
+//! running.wait().await
+//! # }
+//! ```
+
+pub mod chain;
+pub mod driver;
+pub mod settings;
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use anyhow::{Context, Result, bail};
+use sage_chain::{
+    ChainClient, ChainConfig, Manifest, SageAccount,
+    contracts::{Deployment, roles},
+};
+use sage_jobs::{
+    api::{ApiConfig, ApiState, router},
+    service::JobService,
+    store::{SqliteStore, Store},
+};
+use sage_keys::StarkKey;
+use sage_net::{Multiaddr, NetConfig, NetEvent, NodeHandle, PeerId};
+use sage_protocol::Felt;
+use tokio::{sync::watch, task::JoinSet};
+use zeroize::Zeroizing;
+
+use crate::{chain::ChainPort, driver::Driver, settings::Settings};
+
+/// Reads a Stark private key (hex, first line) from `path`. The file should be readable by the
+/// operator only; a key is never taken from the command line.
+pub fn read_key_file(path: &Path) -> Result<StarkKey> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading the account key file {}", path.display()))?,
+    );
+    let line = text.lines().next().unwrap_or_default().trim();
+    let secret = Felt::from_hex(line)
+        .map_err(|_| anyhow::anyhow!("{} does not hold a hex Stark private key", path.display()))?;
+    StarkKey::from_secret(secret).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Opens (creating and migrating) the coordinator's store under `settings`.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
+    let store = SqliteStore::open(&settings.db_path())
+        .await
+        .with_context(|| format!("opening the store {}", settings.db_path().display()))?;
+    Ok(Arc::new(store))
+}
+
+/// A started coordinator.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the HTTP API listens.
+    pub api_addr: SocketAddr,
+    /// libp2p peer id.
+    pub peer_id: PeerId,
+    /// libp2p listen address (with `/p2p/<peer id>`, ready to give workers as a bootstrap peer).
+    pub p2p_addr: Multiaddr,
+    /// The Stark public key workers pin (`network.coordinator` in their config).
+    pub public_key: Felt,
+    /// The driver (for tests and tools that act in-process).
+    pub driver: Driver,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<Result<()>>,
+}
+
+impl Running {
+    /// Waits until a task stops (an error) or Ctrl-C / SIGTERM.
+    pub async fn wait(mut self) -> Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let outcome = tokio::select! {
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = term.recv() => Ok(()),
+            Some(done) = self.tasks.join_next() => match done {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.into()),
+            },
+        };
+        self.shutdown().await;
+        outcome
+    }
+
+    /// Stops every task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Connects to the chain, checks the account holds the coordinator role, opens the store, starts
+/// libp2p, the HTTP API and the driver.
+pub async fn start(settings: Settings, key: StarkKey) -> Result<Running> {
+    let settings = Arc::new(settings);
+    let client = ChainClient::connect(
+        ChainConfig::parse(&settings.rpc_url).with_context(|| format!("chain.rpc_url {:?}", settings.rpc_url))?,
+    )
+    .await
+    .with_context(|| format!("connecting to {}", settings.rpc_url))?;
+    let manifest = Manifest::load(&settings.manifest)?;
+    let contracts = Deployment::from_manifest(&manifest)?;
+    for (name, admin) in [("JobManager", contracts.jobs.admin()), ("PaymentRouter", contracts.payments.admin())] {
+        if !admin.has_role(&client, roles::COORDINATOR, settings.account).await? {
+            bail!(
+                "account {:#x} does not hold the COORDINATOR role in the {name} at {:#x}; the contracts' owner must \
+                 grant it (a deployment made with this account as coordinator has it)",
+                settings.account,
+                admin.address
+            );
+        }
+    }
+    let account = SageAccount::new(client.clone(), settings.account, key.clone());
+    let public_key = key.public_key();
+
+    let store = open_store(&settings).await?;
+    let service = JobService::new(store, settings.rules);
+    let mut api_config = ApiConfig::new(settings.data_dir.clone());
+    api_config.pricing = settings.pricing;
+    api_config.scheduler = settings.scheduler;
+    if let Some(max) = settings.max_body_bytes {
+        api_config.max_body_bytes = max;
+    }
+    if let Some(max) = settings.max_blob_bytes {
+        api_config.max_blob_bytes = max;
+    }
+
+    let identity = sage_net::load_or_create_identity(&settings.identity)?;
+    let net = NetConfig {
+        network: settings.network,
+        listen: settings.p2p_listen.parse().with_context(|| format!("network.listen {:?}", settings.p2p_listen))?,
+        bootstrap: settings
+            .bootstrap
+            .iter()
+            .map(|a| a.parse().with_context(|| format!("bootstrap peer {a:?}")))
+            .collect::<Result<_>>()?,
+        ..NetConfig::default()
+    };
+    let (node, mut events) = NodeHandle::start(net, identity, key.clone()).await?;
+    let peer_id = node.peer_id();
+    let p2p_addr: Multiaddr = format!("{}/p2p/{peer_id}", node.listen_addr()).parse()?;
+
+    let listener = tokio::net::TcpListener::bind(settings.api_listen)
+        .await
+        .with_context(|| format!("binding the API to {}", settings.api_listen))?;
+    let api_addr = listener.local_addr()?;
+    let driver = Driver {
+        service: service.clone(),
+        chain: ChainPort { client, account, contracts },
+        node: node.clone(),
+        key: Arc::new(key),
+        settings: settings.clone(),
+        api: Arc::new(api_config.clone()),
+    };
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let app = router(ApiState::new(service, api_config));
+    let mut api_stop = stopped.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = api_stop.changed().await;
+            })
+            .await
+            .context("the HTTP API stopped")
+    });
+    let d = driver.clone();
+    tasks.spawn(async move {
+        let mut every = tokio::time::interval(d.settings.tick);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            d.pass().await;
+        }
+    });
+    let d = driver.clone();
+    tasks.spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let NetEvent::Message { message, from } = event {
+                let d = d.clone();
+                // Results fetch and verify proofs: never block heartbeats behind them.
+                tokio::spawn(async move {
+                    if let Err(e) = d.on_message(message).await {
+                        tracing::warn!(%from, error = %format!("{e:#}"), "message refused");
+                    }
+                });
+            }
+        }
+        bail!("the libp2p node stopped")
+    });
+    tracing::info!(%api_addr, %p2p_addr, public_key = %format!("{public_key:#x}"), "coordinator started");
+    Ok(Running { api_addr, peer_id, p2p_addr, public_key, driver, stop, tasks })
+}
