@@ -115,10 +115,10 @@ impl ChainPort {
         let what: Send = serde_json::from_str(&entry.payload)
             .with_context(|| format!("outbox entry {} has an unreadable payload", entry.key))?;
         // A sent transaction: wait for its receipt first (it may still land).
-        if let (OutboxStatus::Sent, Some(tx)) = (entry.status, entry.tx) {
-            if let Err(e) = self.client.wait_for_receipt(tx).await {
-                tracing::warn!(key = %entry.key, error = %e, "sent transaction did not land; re-checking the chain");
-            }
+        if let (OutboxStatus::Sent, Some(tx)) = (entry.status, entry.tx)
+            && let Err(e) = self.client.wait_for_receipt(tx).await
+        {
+            tracing::warn!(key = %entry.key, error = %e, "sent transaction did not land; re-checking the chain");
         }
         if let Some(done) = self.landed(entry, &what).await? {
             self.record(store, entry, &done, now_ms).await?;
@@ -138,7 +138,8 @@ impl ChainPort {
                 self.send(store, entry, vec![call], now_ms).await
             }
             Send::Pay { worker, proof_hash } => {
-                match sage_payments::pay(&self.account, self.contracts.payments, *worker, entry.job_id, *proof_hash).await
+                match sage_payments::pay(&self.account, self.contracts.payments, *worker, entry.job_id, *proof_hash)
+                    .await
                 {
                     Ok((_, outcome)) => Ok(Sent::Landed(Some(outcome.tx_hash))),
                     Err(sage_payments::PaymentError::Chain(e)) => Err(e),

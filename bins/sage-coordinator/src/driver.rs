@@ -191,11 +191,10 @@ impl Driver {
                     self.escrow_seen(&job, Some(tx)).await?;
                 }
             }
+            // Normally applied when the outbox entry lands; this covers a crash in between (a
+            // job not queued ignores it).
             JobEvent::Assigned { job_id, worker, .. } | JobEvent::Reassigned { job_id, worker, .. } => {
-                // Normally applied when the outbox entry lands; this covers a crash in between.
-                if store.job(job_id).await?.is_some_and(|j| j.state == JobState::Queued) {
-                    self.apply(job_id, Input::Assigned { worker, tx }).await?;
-                }
+                self.apply(job_id, Input::Assigned { worker, tx }).await?;
             }
             JobEvent::ResultSubmitted { job_id, worker, output_commitment, proof_hash } => {
                 self.apply(job_id, Input::ResultSubmitted { worker, proof_hash, output_commitment, tx }).await?;
@@ -257,7 +256,9 @@ impl Driver {
                 .outbox_for(job.id)
                 .await?
                 .into_iter()
-                .filter(|e| e.status == OutboxStatus::Failed && e.key.starts_with(&format!("assign:{:#x}:{attempt}:", job.id)))
+                .filter(|e| {
+                    e.status == OutboxStatus::Failed && e.key.starts_with(&format!("assign:{:#x}:{attempt}:", job.id))
+                })
                 .filter_map(|e| serde_json::from_str::<Send>(&e.payload).ok())
                 .filter_map(|s| match s {
                     Send::Assign { worker, .. } => Some(worker),
@@ -313,8 +314,8 @@ impl Driver {
         }
         let (client, contracts) = (&self.chain.client, &self.chain.contracts);
         let until = deadline.saturating_add(self.settings.verdict_grace_secs);
-        c.stake_ok = sage_staking::verify_stake(client, contracts.staking, w.address, until).await?
-            == StakeStatus::Valid;
+        c.stake_ok =
+            sage_staking::verify_stake(client, contracts.staking, w.address, until).await? == StakeStatus::Valid;
         let (attested, reputation) = match registered.get(&w.address) {
             Some(known) => *known,
             None => {
@@ -389,7 +390,14 @@ impl Driver {
                 let Some(job) = self.service.store().job(result.job_id).await? else {
                     bail!("result for unknown job {:#x}", result.job_id);
                 };
-                if job.worker != Some(result.worker) || !matches!(job.state, JobState::Assigned | JobState::Proving) {
+                // The lease holder's result; or the assigned worker's result arriving after its
+                // on-chain `submit_result` was already seen (then only the proof is stored).
+                let holds = matches!(job.state, JobState::Assigned | JobState::Proving);
+                let after_result = matches!(
+                    job.state,
+                    JobState::ResultSubmitted | JobState::Voting | JobState::Certified | JobState::Paid
+                );
+                if job.worker != Some(result.worker) || !(holds || after_result) {
                     bail!(
                         "result for {:#x} from {:#x}, which does not hold its lease (job is {})",
                         job.id,
@@ -398,7 +406,7 @@ impl Driver {
                     );
                 }
                 match result.outcome {
-                    JobOutcome::Refused { reason } => {
+                    JobOutcome::Refused { reason } if holds => {
                         self.apply(job.id, Input::Refused { worker: result.worker, fence: job.fence, reason }).await?;
                     }
                     JobOutcome::Proved { proof_hash, blob, provider, bytes, prove_ms, .. } => {
@@ -416,14 +424,17 @@ impl Driver {
                                     .record_outcome(result.worker, true, prove_ms, job.spec.work_units())
                                     .await?;
                                 tracing::info!(job = %format!("{:#x}", job.id), security_bits, "proof verified and stored");
-                                self.apply(job.id, Input::Heartbeat { worker: result.worker, fence: job.fence })
-                                    .await?;
+                                if holds {
+                                    self.apply(job.id, Input::Heartbeat { worker: result.worker, fence: job.fence })
+                                        .await?;
+                                }
                             }
-                            Err(e) => {
+                            Err(e) if holds => {
                                 let reason = format!("its proof does not verify: {e:#}");
                                 self.apply(job.id, Input::Refused { worker: result.worker, fence: job.fence, reason })
                                     .await?;
                             }
+                            Err(e) => bail!("the proof of {:#x} does not verify: {e:#}", job.id),
                         }
                     }
                     _ => {}
@@ -455,11 +466,17 @@ impl Driver {
         };
         let bytes = envelope.to_vec();
         let announced = announced.to_owned();
+        let on_chain = job.proof_hash;
         tokio::task::spawn_blocking(move || {
             let verified = obelysk_prover::verify_bytes(&bytes, &prover_job, &policy)?;
-            let hash = obelysk_prover::proof_hash(&bytes)?.to_hex();
-            if hash != announced {
-                bail!("the envelope hashes to {hash}, not the announced {announced}");
+            let hash = obelysk_prover::proof_hash(&bytes)?;
+            if hash.to_hex() != announced {
+                bail!("the envelope hashes to {}, not the announced {announced}", hash.to_hex());
+            }
+            if let Some(on_chain) = on_chain
+                && sage_protocol::hash32_to_felt(&hash.0) != on_chain
+            {
+                bail!("the envelope is not the proof submitted on-chain ({on_chain:#x})");
             }
             Ok(verified.security_bits)
         })

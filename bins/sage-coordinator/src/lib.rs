@@ -153,7 +153,9 @@ pub async fn start(settings: Settings, key: StarkKey) -> Result<Running> {
     };
     let (node, mut events) = NodeHandle::start(net, identity, key.clone()).await?;
     let peer_id = node.peer_id();
-    let p2p_addr: Multiaddr = format!("{}/p2p/{peer_id}", node.listen_addr()).parse()?;
+    let listen = node.listen_addr().to_string();
+    let p2p_addr: Multiaddr =
+        if listen.contains("/p2p/") { listen.parse()? } else { format!("{listen}/p2p/{peer_id}").parse()? };
 
     let listener = tokio::net::TcpListener::bind(settings.api_listen)
         .await

@@ -280,9 +280,11 @@ async fn run(cli: &Cli) -> Result<()> {
             let id = felt(id, "job id")?;
             let service = JobService::new(open_store(&settings).await?, settings.rules);
             let (step, job) = service.apply(id, Input::Requeue, now_ms()).await?;
-            print(cli, json!({ "job": format!("{id:#x}"), "state": job.state, "transitions": step.transitions }), || {
-                format!("job {id:#x} is {} (attempts {})", job.state, job.attempts)
-            });
+            print(
+                cli,
+                json!({ "job": format!("{id:#x}"), "state": job.state, "transitions": step.transitions }),
+                || format!("job {id:#x} is {} (attempts {})", job.state, job.attempts),
+            );
             Ok(())
         }
         Command::SubmitJob(args) => submit(cli, args).await,
@@ -321,7 +323,8 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Workers { remote } => {
             let workers: Vec<WorkerView> = get(remote, "/v1/workers").await?;
             print(cli, serde_json::to_value(&workers)?, || {
-                let mut out = format!("{:<68} {:<6} {:>6} {:>9} {:>6}\n", "WORKER", "TIER", "ACTIVE", "COMPLETED", "FAILED");
+                let mut out =
+                    format!("{:<68} {:<6} {:>6} {:>9} {:>6}\n", "WORKER", "TIER", "ACTIVE", "COMPLETED", "FAILED");
                 for w in &workers {
                     out.push_str(&format!(
                         "{:<68} {:<6} {:>6} {:>9} {:>6}\n",
@@ -339,7 +342,10 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::Quote { remote, job_type, size } => {
             let q: Quote = get(remote, &format!("/v1/quote?type={job_type}&size={size}")).await?;
             print(cli, serde_json::to_value(&q)?, || {
-                format!("{} n={}: {} SAGE base units, about {} ms ({})", q.job_type, q.size, q.price, q.expected_ms, q.basis)
+                format!(
+                    "{} n={}: {} SAGE base units, about {} ms ({})",
+                    q.job_type, q.size, q.price, q.expected_ms, q.basis
+                )
             });
             Ok(())
         }
@@ -372,7 +378,8 @@ async fn api_key(cli: &Cli, cmd: &ApiKeyCommand) -> Result<()> {
                 })
                 .collect();
             print(cli, json!(list), || {
-                let mut out = format!("{:<10} {:<24} {:>8} {:>8} {:>8}  STATUS\n", "PREFIX", "NAME", "RATE", "QUOTA", "USED");
+                let mut out =
+                    format!("{:<10} {:<24} {:>8} {:>8} {:>8}  STATUS\n", "PREFIX", "NAME", "RATE", "QUOTA", "USED");
                 for k in &rows {
                     let quota = k.quota.map_or_else(|| "-".to_owned(), |q| q.to_string());
                     let status = if k.revoked_ms.is_some() { "revoked" } else { "live" };
@@ -467,9 +474,7 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
     let account_address = felt(&args.account, "account")?;
     let payment = match args.payment {
         Some(p) => p,
-        None => {
-            get::<Quote>(&args.remote, &format!("/v1/quote?type=matmul&size={}", args.size)).await?.price
-        }
+        None => get::<Quote>(&args.remote, &format!("/v1/quote?type=matmul&size={}", args.size)).await?.price,
     };
     // Upload first: the coordinator then queues the job the moment it sees the escrow.
     let body = SubmitJob { client: account_address, client_job_id, spec: spec.clone() };
@@ -502,7 +507,12 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
         cli,
         json!({ "job": format!("{:#x}", view.id), "client_job_id": format!("{client_job_id:#x}"),
                 "escrow_tx": format!("{:#x}", outcome.tx_hash), "payment": payment.to_string() }),
-        || format!("job {:#x} escrowed (tx {:#x}); follow it with `sage-coordinator wait-job {:#x}`", view.id, outcome.tx_hash, view.id),
+        || {
+            format!(
+                "job {:#x} escrowed (tx {:#x}); follow it with `sage-coordinator wait-job {:#x}`",
+                view.id, outcome.tx_hash, view.id
+            )
+        },
     );
     Ok(())
 }
@@ -524,7 +534,8 @@ async fn wait(cli: &Cli, remote: &Remote, id: Felt, timeout: Duration) -> Result
     let mut last = None;
     loop {
         let left = timeout.checked_sub(started.elapsed()).context("timed out waiting for the job")?;
-        let Some(chunk) = tokio::time::timeout(left, stream.next()).await.context("timed out waiting for the job")? else {
+        let Some(chunk) = tokio::time::timeout(left, stream.next()).await.context("timed out waiting for the job")?
+        else {
             return Ok(last);
         };
         buffer.push_str(&String::from_utf8_lossy(&chunk?));
@@ -537,7 +548,11 @@ async fn wait(cli: &Cli, remote: &Remote, id: Felt, timeout: Duration) -> Result
                 println!("{}", json!({ "event": "state", "elapsed_s": elapsed, "transition": t }));
             } else {
                 let tx = t.tx.map(|tx| format!(" tx {tx:#x}")).unwrap_or_default();
-                println!("[{elapsed:>7.1}s] {:<16}{}{tx}", t.state.as_str(), t.detail.clone().map(|d| format!(" {d}")).unwrap_or_default());
+                println!(
+                    "[{elapsed:>7.1}s] {:<16}{}{tx}",
+                    t.state.as_str(),
+                    t.detail.clone().map(|d| format!(" {d}")).unwrap_or_default()
+                );
             }
             let _ = std::io::stdout().flush();
             last = Some(t.state);

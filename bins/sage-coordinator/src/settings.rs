@@ -300,8 +300,15 @@ impl Settings {
             p2p_listen: file.network.listen,
             bootstrap: file.network.bootstrap,
             network,
-            rules: Rules { max_attempts: j.max_attempts, lease_ms: j.lease_secs * 1000, min_lead_secs: j.min_lead_secs },
-            scheduler: SchedulerRules { heartbeat_window_ms: j.heartbeat_window_secs * 1000, ..SchedulerRules::default() },
+            rules: Rules {
+                max_attempts: j.max_attempts,
+                lease_ms: j.lease_secs * 1000,
+                min_lead_secs: j.min_lead_secs,
+            },
+            scheduler: SchedulerRules {
+                heartbeat_window_ms: j.heartbeat_window_secs * 1000,
+                ..SchedulerRules::default()
+            },
             pricing: Pricing {
                 base: file.pricing.base.unwrap_or(defaults.base),
                 per_million_units: file.pricing.per_million_units.unwrap_or(defaults.per_million_units),

@@ -157,6 +157,23 @@ impl Devnet {
         self.rpc_raw("devnet_increaseTime", &format!("{{\"time\":{seconds}}}")).await.map(drop)
     }
 
+    /// Makes a block every `every` until the devnet stops answering: a live network makes blocks
+    /// every few seconds, so its clock moves even when nobody sends a transaction; devnet makes
+    /// one only per transaction, and a call refused in fee estimation never moves its clock
+    /// (a `refund_expired` or `reassign` tried before its time would never succeed).
+    pub fn produce_blocks(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let rpc = self.rpc_url();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                tokio::time::sleep(every).await;
+                if devnet_rpc_raw(&http, &rpc, "devnet_createBlock", "{}").await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
     /// Stops the process (SIGKILL by PID) and reaps it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

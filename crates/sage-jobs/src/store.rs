@@ -350,6 +350,11 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and applies pending migrations.
+    ///
+    /// Every write transaction starts `BEGIN IMMEDIATE`: it takes the write lock up front and
+    /// waits for it (busy timeout), where a deferred transaction that read first and then wrote
+    /// would fail at once with "database is locked" when another connection wrote in between
+    /// (the API and the driver write concurrently).
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -370,7 +375,7 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
         )
@@ -405,7 +410,7 @@ impl Store for SqliteStore {
         api_key: Option<i64>,
         idempotency_key: Option<&str>,
     ) -> Result<Inserted, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(idem) = idempotency_key {
             let existing = sqlx::query("SELECT * FROM jobs WHERE api_key IS ? AND idempotency_key = ?")
                 .bind(api_key)
@@ -537,7 +542,7 @@ impl Store for SqliteStore {
     }
 
     async fn save(&self, job: &JobRecord, expected_version: u64, transitions: &[Transition]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = transitions.last().map_or_else(crate::now_ms, |t| t.at_ms);
         let updated = sqlx::query(
             "UPDATE jobs SET state = ?, payment = ?, deadline = ?, escrow_spec_hash = ?, worker = ?, fence = ?,
@@ -670,7 +675,7 @@ impl Store for SqliteStore {
         prove_ms: u64,
         work: u128,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(row) = sqlx::query("SELECT work_sum FROM workers WHERE address = ?")
             .bind(hex(address))
             .fetch_optional(&mut *tx)
