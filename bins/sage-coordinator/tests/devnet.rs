@@ -217,12 +217,13 @@ impl TestWorker {
             .expect("assignment channel open")
     }
 
-    /// Proves the assignment, serves the envelope, announces it and submits the result on-chain.
-    async fn prove_and_submit(&self, n: &Net, a: &JobAssignment) -> Felt {
+    /// Proves `a` (as written: a test may forge it), serves the envelope and announces it over
+    /// libp2p; returns the proof hash and output commitment as felts.
+    async fn announce(&self, a: &JobAssignment) -> (Felt, Felt) {
         let JobSpec::Matmul { n: size, seed } = a.request.clone() else { panic!("matmul") };
         let job = Job::matmul(
             JobId(a.job_id.to_bytes_be()),
-            WorkerAddress(self.account.address().to_bytes_be()),
+            WorkerAddress(a.worker.to_bytes_be()),
             MatmulJob::from_seed(size, seed.to_bytes_be()),
         );
         let config = ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu };
@@ -245,7 +246,12 @@ impl TestWorker {
         };
         self.node.publish_signed(&result.sign(&self.key, self.node.network()).unwrap()).await.unwrap();
         let proof_hash = sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0);
-        let output = sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0);
+        (proof_hash, sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0))
+    }
+
+    /// Proves the assignment, announces it and submits the result on-chain.
+    async fn prove_and_submit(&self, n: &Net, a: &JobAssignment) -> Felt {
+        let (proof_hash, output) = self.announce(a).await;
         n.contracts.jobs.submit_result(&self.account, a.job_id, output, proof_hash).await.unwrap();
         proof_hash
     }
@@ -584,4 +590,71 @@ async fn a_coordinator_killed_mid_flight_pays_every_job_exactly_once_after_resta
 struct CoordinatorAddr {
     p2p_addr: sage_net::Multiaddr,
     public_key: Felt,
+}
+
+/// What a malicious client or worker can try against the coordinator, and why each fails:
+/// - an escrow that underpays the quote (or names another spec) is rejected, never assigned;
+/// - a worker that does not hold the lease announces a result: refused, nothing stored;
+/// - the lease holder announces a proof that does not verify for this job and worker: refused,
+///   nothing stored, and the job goes back to the queue for another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_escrows_foreign_results_and_invalid_proofs_are_refused() {
+    let n = net(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A short lease: a job refused by its holder is reassigned only once the on-chain lease ends.
+    let (running, key) = coordinator(&n, dir.path(), 5).await;
+    let api = Api::new(&running, key);
+
+    // Underpaid: the quote is 1 SAGE (test pricing); the client escrows 1 base unit.
+    let spec = JobSpec::Matmul { n: 8, seed: Felt::from(5u8) };
+    let cheap = api.submit(n.client_acc.address(), Felt::from(21u8), spec.clone()).await.id;
+    n.contracts
+        .jobs
+        .create_job(&n.client_acc, n.contracts.token, Felt::from(21u8), spec.spec_hash(), 1, wall() + 3_600)
+        .await
+        .unwrap();
+    let view = api.until(cheap, JobState::Rejected, 30).await;
+    assert!(view.history.last().unwrap().detail.as_deref().unwrap().contains("below the quote"), "{:?}", view.history);
+    // Another spec than the one uploaded.
+    let other = api.submit(n.client_acc.address(), Felt::from(22u8), spec.clone()).await.id;
+    let wrong = JobSpec::Matmul { n: 16, seed: Felt::from(5u8) }.spec_hash();
+    n.contracts
+        .jobs
+        .create_job(&n.client_acc, n.contracts.token, Felt::from(22u8), wrong, 2 * SAGE, wall() + 3_600)
+        .await
+        .unwrap();
+    let view = api.until(other, JobState::Rejected, 30).await;
+    assert!(view.history.last().unwrap().detail.as_deref().unwrap().contains("spec hash"), "{:?}", view.history);
+
+    let mut holder = worker(&n, 0, &running).await;
+    let job = escrow(&n, &api, 23, spec, 3_600).await;
+    let a = holder.next_assignment().await;
+    assert_eq!(a.job_id, job);
+    api.until(job, JobState::Proving, 30).await;
+    let mut intruder = worker(&n, 1, &running).await;
+    // The intruder proves the job for itself and announces it: not the lease holder.
+    let stolen = JobAssignment { worker: intruder.account.address(), ..a.clone() };
+    intruder.announce(&stolen).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let proof_url = format!("{}/v1/jobs/{job:#x}/proof", api.base);
+    let r = api.http.get(&proof_url).bearer_auth(&api.key).send().await.unwrap();
+    assert_eq!(r.status(), 404, "a non-holder's proof must not be stored");
+    assert_eq!(api.job(job).await.state, JobState::Proving);
+
+    // The holder announces a proof of another computation (another seed): it does not verify
+    // for this job, so the job is requeued and the intruder, now eligible, gets it.
+    let forged = JobAssignment { request: JobSpec::Matmul { n: 8, seed: Felt::from(6u8) }, ..a.clone() };
+    holder.announce(&forged).await;
+    let b = intruder.next_assignment().await;
+    assert_eq!((b.job_id, b.worker), (job, intruder.account.address()));
+    let view = api.job(job).await;
+    assert!(
+        view.history.iter().any(|t| t.detail.as_deref().is_some_and(|d| d.contains("does not verify"))),
+        "{:#?}",
+        view.history
+    );
+    let r = api.http.get(&proof_url).bearer_auth(&api.key).send().await.unwrap();
+    assert_eq!(r.status(), 404, "an invalid proof must not be stored");
+    drop((holder.alive, intruder.alive));
+    running.shutdown().await;
 }
