@@ -47,7 +47,8 @@ Other commands:
   deploy --rpc URL [--manifest PATH] [--chain-id ID] [--json]
                            declare + deploy all contracts, fund the faucet, write the manifest
   bench <suite> [-- criterion args]
-                           prover | gpu | crypto | wallet | consensus | net | contracts
+                           prover | gpu | crypto | wallet | consensus | net | coordinator |
+                           contracts
   ci                       alias of test
 
 Environment: SAGE_CACHE_DIR (tool cache, default ~/.cache/sage), SAGE_DEVNET_BIN (use this devnet
@@ -351,7 +352,7 @@ fn install(args: &[String]) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     let (suite, extra) = match args.split_first() {
         Some((s, rest)) => (s.as_str(), rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
-        None => bail!("bench needs a suite: prover, gpu, crypto, wallet, consensus, net, contracts"),
+        None => bail!("bench needs a suite: prover, gpu, crypto, wallet, consensus, net, coordinator, contracts"),
     };
     if suite == "contracts" {
         prepare(Purpose::Demo)?;
@@ -381,9 +382,16 @@ fn bench(args: &[String]) -> Result<()> {
         "wallet" => "sage-wallet",
         "consensus" => "sage-consensus",
         "net" => "sage-net",
+        "coordinator" => {
+            // Store, HTTP API and scheduler against raw SQLite and a bare scan, one table.
+            return run_step(
+                "bench coordinator",
+                cargo().args(["bench", "--package", "sage-jobs", "--bench", "coordinator"]),
+            );
+        }
         other => {
             bail!(
-                "unknown bench suite {other:?} (known: prover, gpu, crypto|elgamal, wallet, consensus, net, contracts)"
+                "unknown bench suite {other:?} (known: prover, gpu, crypto|elgamal, wallet, consensus, net, coordinator, contracts)"
             )
         }
     };
