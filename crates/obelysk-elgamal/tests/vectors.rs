@@ -13,7 +13,16 @@ use serde_json::{Value, json};
 use starknet_types_core::felt::Felt;
 use starknet_types_core::hash::{Poseidon, StarkHash};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-data/vectors.json");
+/// The committed vectors, embedded at build time (cargo rebuilds when the file changes). A path
+/// baked in with `env!("CARGO_MANIFEST_DIR")` would point into whichever clone first built this
+/// test: binaries in a shared target directory are reused across clones.
+const COMMITTED: &str = include_str!("../test-data/vectors.json");
+
+/// Where regeneration writes: the package directory of the clone running the test.
+fn vectors_path() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR (run under cargo)"))
+        .join("test-data/vectors.json")
+}
 const DOMAIN: &[u8] = b"obelysk/test-vectors/v1";
 
 fn hex(f: &Felt) -> Value {
@@ -175,12 +184,15 @@ fn committed_vectors_match_fresh_generation() {
     let fresh = render();
     if std::env::var_os("OBELYSK_REGENERATE_VECTORS").is_some() {
         // Write-then-rename so a concurrently running read-back test never sees half a file.
-        let tmp = format!("{PATH}.tmp-{}", std::process::id());
+        let path = vectors_path();
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         std::fs::write(&tmp, &fresh).expect("write vectors");
-        std::fs::rename(&tmp, PATH).expect("rename vectors");
+        std::fs::rename(&tmp, &path).expect("rename vectors");
+        // The embedded copy is the old file until the next build: compare with what was written.
+        assert_eq!(std::fs::read_to_string(&path).expect("read back"), fresh);
+        return;
     }
-    let committed =
-        std::fs::read_to_string(PATH).expect("test-data/vectors.json missing: run with OBELYSK_REGENERATE_VECTORS=1");
+    let committed = COMMITTED;
     assert!(
         committed == fresh,
         "test-data/vectors.json is stale: regenerate with OBELYSK_REGENERATE_VECTORS=1 and review the diff"
@@ -203,7 +215,7 @@ fn felt(v: &Value) -> Felt {
 /// them so a silently empty section fails.
 #[test]
 fn committed_vectors_verify_when_read_back() {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(PATH).expect("read")).expect("parse");
+    let v: Value = serde_json::from_str(COMMITTED).expect("parse");
     let table = obelysk_elgamal::BabyStepTable::build(12).expect("table");
     let mut checked = 0;
 
