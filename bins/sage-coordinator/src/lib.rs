@@ -19,6 +19,8 @@
 pub mod chain;
 pub mod driver;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 

@@ -14,17 +14,12 @@ use std::{path::Path, time::Duration};
 use obelysk_elgamal::SecretKey;
 use obelysk_prover::{Job, JobId, ProofConfig, ProveConfig, ProverBackend, WorkerAddress, matmul::MatmulJob};
 use sage_chain::{
-    ChainClient, DeployParams, Felt, SAGE, SageAccount,
-    contracts::{Deployment, GpuTier, JobStatus, PaymentEvent},
-    devnet::Devnet,
-    testing::TestNet,
+    Felt, SAGE, SageAccount,
+    contracts::{GpuTier, JobStatus, PaymentEvent},
 };
-use sage_consensus::{StarkKey, Verdict, VoteDomain, sign_vote};
-use sage_coordinator::{
-    Running,
-    settings::{ProofSecurity, Settings, TeePolicy},
-};
-use sage_jobs::{keys, lifecycle::Rules, scheduler::Pricing, scheduler::SchedulerRules};
+use sage_consensus::{StarkKey, Verdict};
+use sage_coordinator::{Running, settings::Settings, testing::Network};
+use sage_jobs::keys;
 use sage_net::{Heartbeat, JobAssignment, JobOutcome, JobResult, NetConfig, NetEvent, NodeHandle, Topic};
 use sage_protocol::{
     JobSpec,
@@ -33,40 +28,33 @@ use sage_protocol::{
 use sage_staking::{TeeEvidence, TeeType, register_worker};
 use tokio::sync::mpsc;
 
-const VALIDATORS: usize = 4;
-
+/// The shared network plus worker accounts.
 struct Net {
-    devnet: Devnet,
-    client: ChainClient,
-    owner: SageAccount,
-    owner_secret: Felt,
-    client_acc: SageAccount,
+    net: Network,
     /// Worker accounts with their Stark keys.
     workers: Vec<(SageAccount, StarkKey)>,
-    validator_keys: Vec<StarkKey>,
-    contracts: Deployment,
-    manifest: sage_chain::Manifest,
+}
+
+impl std::ops::Deref for Net {
+    type Target = Network;
+    fn deref(&self) -> &Network {
+        &self.net
+    }
 }
 
 async fn net(workers: usize) -> Net {
-    let TestNet { devnet, client, accounts, contracts, manifest } =
-        TestNet::start((2 + VALIDATORS) as u8, &DeployParams::default(), 100_000 * SAGE)
-            .await
-            .expect("devnet (run `cargo xtask tools` first)");
-    let secrets = devnet.predeployed_accounts().await.unwrap();
-    let mut accounts = accounts.into_iter().zip(secrets);
-    let (owner, owner_secret) = accounts.next().map(|(a, s)| (a, s.private_key)).unwrap();
-    let client_acc = accounts.next().unwrap().0;
+    let net = Network::start().await;
+    let (client, contracts) = (&net.client, &net.contracts);
     // Workers sign p2p messages for their own Sage account, `oz_account_address(key, key)`: each
     // gets that account deployed, funded, staked and registered, as `sage-worker` operators do.
     let mut worker_accounts = Vec::new();
     for i in 0..workers {
         let key = StarkKey::from_secret(Felt::from(9_000 + i as u64)).unwrap();
         let address = sage_chain::oz_account_address(key.public_key(), key.public_key());
-        devnet.mint_strk(address, 100 * SAGE).await.unwrap();
-        let account = sage_chain::deploy_oz_account(&client, key.clone(), key.public_key()).await.unwrap();
+        net.devnet.mint_strk(address, 100 * SAGE).await.unwrap();
+        let account = sage_chain::deploy_oz_account(client, key.clone(), key.public_key()).await.unwrap();
         assert_eq!(account.address(), address);
-        contracts.token.transfer(&owner, address, 5_000 * SAGE).await.unwrap();
+        contracts.token.transfer(&net.owner, address, 5_000 * SAGE).await.unwrap();
         contracts.staking.stake(&account, contracts.token, 1_000 * SAGE, GpuTier::T4, 1_000_000).await.unwrap();
         let tee = TeeEvidence {
             tee_type: TeeType::None,
@@ -77,58 +65,11 @@ async fn net(workers: usize) -> Net {
         register_worker(&account, contracts.staking, &elgamal, tee, Felt::from(0x200 + i as u64)).await.unwrap();
         worker_accounts.push((account, key));
     }
-    let mut validator_keys = Vec::new();
-    let mut members = Vec::new();
-    for (i, (account, _)) in accounts.enumerate() {
-        let key = StarkKey::from_secret(Felt::from(7_000 + i as u64)).unwrap();
-        contracts.staking.stake(&account, contracts.token, 10_000 * SAGE, GpuTier::T4, 3_600).await.unwrap();
-        contracts.staking.register_validator(&account, key.public_key()).await.unwrap();
-        members.push((key.public_key(), account.address()));
-        validator_keys.push(key);
-    }
-    contracts.verifier.set_validators(&owner, &members).await.unwrap();
-    // Blocks every second, as a live chain makes them (see `produce_blocks`).
-    devnet.produce_blocks(Duration::from_secs(1));
-    Net {
-        devnet,
-        client,
-        owner,
-        owner_secret,
-        client_acc,
-        workers: worker_accounts,
-        validator_keys,
-        contracts,
-        manifest,
-    }
+    Net { net, workers: worker_accounts }
 }
 
 fn settings(n: &Net, dir: &Path, lease_secs: u64) -> Settings {
-    let manifest = dir.join("manifest.json");
-    n.manifest.save(&manifest).unwrap();
-    let key_file = dir.join("coordinator.key");
-    std::fs::write(&key_file, format!("{:#x}\n", n.owner_secret)).unwrap();
-    Settings {
-        data_dir: dir.join("data"),
-        api_listen: "127.0.0.1:0".parse().unwrap(),
-        max_body_bytes: None,
-        max_blob_bytes: None,
-        rpc_url: n.devnet.rpc_url().to_string(),
-        manifest,
-        account: n.owner.address(),
-        key_file,
-        verdict_grace_secs: 24 * 3600,
-        p2p_listen: "/ip4/127.0.0.1/tcp/0".into(),
-        bootstrap: Vec::new(),
-        identity: dir.join("p2p.key"),
-        network: sage_net::DEFAULT_NETWORK,
-        rules: Rules { max_attempts: 3, lease_ms: lease_secs * 1000, min_lead_secs: 5 },
-        scheduler: SchedulerRules { heartbeat_window_ms: 3_000, ..SchedulerRules::default() },
-        pricing: Pricing { base: SAGE, per_million_units: 0 },
-        lease_secs,
-        tick: Duration::from_millis(200),
-        proof_security: ProofSecurity::Test,
-        tee_policy: TeePolicy::Development,
-    }
+    n.coordinator_settings(dir, lease_secs)
 }
 
 async fn coordinator(n: &Net, dir: &Path, lease_secs: u64) -> (Running, String) {
@@ -244,7 +185,8 @@ impl TestWorker {
                 prove_ms: 10,
             },
         };
-        self.node.publish_signed(&result.sign(&self.key, self.node.network()).unwrap()).await.unwrap();
+        let message = result.sign(&self.key, self.node.network()).unwrap();
+        self.node.publish_when_ready(&message, Duration::from_secs(10)).await.unwrap();
         let proof_hash = sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0);
         (proof_hash, sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0))
     }
@@ -259,22 +201,6 @@ impl TestWorker {
 
 fn wall() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// A quorum of the validators certifies `verdict` for (job, proof) on-chain (anyone may submit a
-/// QC; the client does, since the coordinator in this process sends with the owner account).
-async fn certify(n: &Net, job: Felt, proof: Felt, verdict: Verdict) {
-    let domain = VoteDomain { chain_id: n.client.chain_id(), verifier: n.contracts.verifier.address };
-    let sigs: Vec<(u32, Felt, Felt)> = n
-        .validator_keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let s = sign_vote(k, &domain, job, proof, verdict).unwrap();
-            (i as u32, s.r, s.s)
-        })
-        .collect();
-    n.contracts.verifier.submit_qc(&n.client_acc, job, proof, verdict == Verdict::Valid, 1, &sigs).await.unwrap();
 }
 
 struct Api {
@@ -363,7 +289,7 @@ async fn a_job_goes_from_submitted_to_paid_with_the_payment_on_chain() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    certify(&n, job, proof, Verdict::Valid).await;
+    n.certify(job, proof, Verdict::Valid).await;
     let view = api.until(job, JobState::Paid, 60).await;
     let states: Vec<JobState> = view.history.iter().map(|t| t.state).collect();
     for s in [
@@ -420,7 +346,7 @@ async fn a_silent_worker_is_replaced_by_reassign_and_the_job_still_completes() {
     assert_eq!(view.attempts, 2);
     // The first worker's late result is refused on-chain; the second completes.
     let proof = second.prove_and_submit(&n, &b).await;
-    certify(&n, job, proof, Verdict::Valid).await;
+    n.certify(job, proof, Verdict::Valid).await;
     api.until(job, JobState::Paid, 60).await;
     assert!(n.contracts.payments.is_paid(&n.client, job).await.unwrap());
     drop(second.alive);
@@ -556,10 +482,10 @@ async fn a_coordinator_killed_mid_flight_pays_every_job_exactly_once_after_resta
         proofs.push((a.job_id, proof));
     }
     proofs.sort_by_key(|(j, _)| jobs.iter().position(|x| x == j));
-    certify(&n, proofs[0].0, proofs[0].1, Verdict::Valid).await;
+    n.certify(proofs[0].0, proofs[0].1, Verdict::Valid).await;
     api.until(jobs[0], JobState::Paid, 60).await;
     // The second verdict lands and the coordinator dies at once, before or while it pays.
-    certify(&n, proofs[1].0, proofs[1].1, Verdict::Valid).await;
+    n.certify(proofs[1].0, proofs[1].1, Verdict::Valid).await;
     first.child.start_kill().unwrap();
     first.child.wait().await.unwrap();
 

@@ -20,6 +20,10 @@
 //!
 //! [storage]
 //! proofs_dir = "/var/lib/sage/proofs"  # default: proofs/ next to the keystore
+//!
+//! [chain]                    # optional for `start`: with it, every assignment is checked on-chain
+//! rpc_url = "http://127.0.0.1:5050/rpc"   # before proving and the result is submitted on-chain
+//! manifest = "deployments/local.json"
 //! ```
 //!
 //! Precedence: command-line flag, then environment variable, then this file, then the default.
@@ -45,6 +49,17 @@ pub struct WorkerConfig {
     pub network: NetworkSection,
     #[serde(default)]
     pub storage: StorageSection,
+    #[serde(default)]
+    pub chain: ChainSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSection {
+    /// Starknet JSON-RPC endpoint.
+    pub rpc_url: Option<String>,
+    /// Deployment manifest (contract addresses).
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

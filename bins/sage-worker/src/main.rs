@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sage_wallet::{Derivation, KeystoreOptions, Mnemonic, ScryptParams, Wallet, WalletSummary};
 use zeroize::Zeroizing;
 
+mod chain;
 mod config;
 mod start;
 
@@ -135,6 +136,61 @@ enum Command {
     /// docs/OPERATORS.md); flags override it. Only assignments signed by the configured
     /// coordinator key are acted on. Progress goes to stdout, one JSON object per line with --json.
     Start(start::StartArgs),
+    /// Get SAGE from the faucet. On a devnet also mints the fee token; the account contract (the
+    /// address `create-wallet` printed) is deployed on first use. Inside the faucet's cooldown it
+    /// says when the next drip is possible.
+    RequestTokens {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+    },
+    /// Stake SAGE for a GPU tier (the tier minimum applies), locked for a while: a job is assigned
+    /// only to a worker whose stake stays locked past its deadline plus the verdict grace.
+    Stake {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+        /// Amount in SAGE (decimal, e.g. 1000 or 1000.5).
+        #[arg(long)]
+        amount: String,
+        /// GPU tier: T4, L4, A10, A100, H100, H200.
+        #[arg(long)]
+        gpu_tier: sage_types::GpuTier,
+        /// Lock in seconds (default 30 days).
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        lock_secs: u64,
+    },
+    /// Register as a worker: the ElGamal key payments are encrypted to (with its proof of
+    /// ownership), the libp2p peer id, and TEE evidence (`--tee none`: accepted only by a
+    /// development policy, i.e. a devnet coordinator).
+    Register {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+        /// TEE evidence; only `none` from this command today.
+        #[arg(long, default_value = "none")]
+        tee: String,
+        /// libp2p identity whose peer id is registered (default: p2p.key next to the keystore,
+        /// created if missing; the same file `start` uses).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+    },
+    /// Stake, registration, reputation and SAGE balance of this wallet's account.
+    Status {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+    },
+}
+
+/// Parses a decimal SAGE amount into base units (18 decimals).
+fn parse_sage(text: &str) -> Result<u128> {
+    let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty() && frac.is_empty()
+        || frac.len() > 18
+        || !format!("{whole}{frac}").bytes().all(|b| b.is_ascii_digit())
+    {
+        bail!("{text:?} is not a SAGE amount (a decimal number with at most 18 decimals)");
+    }
+    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().context("amount too large")? };
+    let frac: u128 = format!("{frac:0<18}").parse().context("amount")?;
+    whole.checked_mul(sage_chain::SAGE).and_then(|w| w.checked_add(frac)).context("amount too large")
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
@@ -312,6 +368,54 @@ fn run(cli: Cli) -> Result<()> {
             prove(&cli, *matmul, seed, job_id, worker, *backend, *security, out.as_deref())
         }
         Command::Start(args) => start::start(args, &cli.keystore, || password(&cli, false), cli.json),
+        Command::RequestTokens { chain } => on_chain(&cli, chain, |c, wallet| {
+            let rpc = c.client.config().rpc_url.to_string();
+            let key = wallet.signer().clone();
+            Box::pin(async move {
+                let value = match c.request_tokens(key, &rpc).await? {
+                    Ok(tx) => serde_json::json!({ "dripped": true, "tx": format!("{tx:#x}") }),
+                    Err(next) => serde_json::json!({ "dripped": false, "next_drip_at": next }),
+                };
+                Ok(value)
+            })
+        }),
+        Command::Stake { chain, amount, gpu_tier, lock_secs } => {
+            let amount = parse_sage(amount)?;
+            let (tier, lock) = (*gpu_tier, *lock_secs);
+            on_chain(&cli, chain, move |c, _| {
+                Box::pin(async move {
+                    let tx = c.stake(amount, tier, lock).await?;
+                    Ok(
+                        serde_json::json!({ "staked": amount.to_string(), "tier": tier.to_string(), "tx": format!("{tx:#x}") }),
+                    )
+                })
+            })
+        }
+        Command::Register { chain, tee, identity } => {
+            let tee = match tee.as_str() {
+                "none" => sage_types::TeeType::None,
+                other => bail!("--tee {other:?}: only `none` can be registered from this command today"),
+            };
+            let identity =
+                identity.clone().unwrap_or_else(|| cli.keystore.parent().unwrap_or(Path::new(".")).join("p2p.key"));
+            let peer = sage_net::load_or_create_identity(&identity)
+                .with_context(|| format!("the libp2p identity {}", identity.display()))?
+                .public()
+                .to_peer_id();
+            on_chain(&cli, chain, move |c, wallet| {
+                let elgamal = wallet.elgamal_secret_key().clone();
+                Box::pin(async move {
+                    let tx = c.register(&elgamal, sage_net::peer_id_digest(&peer), tee).await?;
+                    if tee == sage_types::TeeType::None {
+                        eprintln!(
+                            "registered with TEE `none`: only a development policy (a devnet coordinator) assigns work to this worker"
+                        );
+                    }
+                    Ok(serde_json::json!({ "registered": true, "peer_id": peer.to_string(), "tx": format!("{tx:#x}") }))
+                })
+            })
+        }
+        Command::Status { chain } => on_chain(&cli, chain, |c, _| Box::pin(async move { c.status().await })),
         Command::Address => {
             let password = password(&cli, false)?;
             let wallet = Wallet::open(&cli.keystore, &password)
@@ -379,4 +483,53 @@ fn prove(
         }
     }
     Ok(())
+}
+
+type ChainTask<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<serde_json::Value>> + 'a>>;
+
+/// Opens the wallet, connects its account to the chain (flags over the `[chain]` of the
+/// config.toml next to the keystore) and runs `task`, printing its JSON result.
+fn on_chain(
+    cli: &Cli,
+    args: &chain::ChainArgs,
+    task: impl for<'a> FnOnce(&'a chain::WorkerChain, &'a Wallet) -> ChainTask<'a>,
+) -> Result<()> {
+    let config_path = cli.keystore.parent().unwrap_or(Path::new(".")).join("config.toml");
+    let file = config::WorkerConfig::load(&config_path, false)?;
+    let resolved = chain::ChainSettings::resolve(
+        args,
+        file.chain.rpc_url.as_deref(),
+        file.chain
+            .manifest
+            .map(|p| if p.is_absolute() { p } else { config_path.parent().unwrap_or(Path::new(".")).join(p) })
+            .as_deref(),
+    )?
+    .context("no chain: pass --rpc-url and --manifest (or set [chain] in the config.toml next to the keystore)")?;
+    let password = password(cli, false)?;
+    let wallet = Wallet::open(&cli.keystore, &password)
+        .with_context(|| format!("opening keystore {}", cli.keystore.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    let value = runtime.block_on(async {
+        let c = chain::WorkerChain::connect(&resolved, wallet.signer().clone(), wallet.address()).await?;
+        task(&c, &wallet).await
+    })?;
+    if cli.json {
+        println!("{value}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod amount_tests {
+    #[test]
+    fn sage_amounts_parse_exactly_and_bad_ones_are_named() {
+        assert_eq!(super::parse_sage("1000").unwrap(), 1000 * sage_chain::SAGE);
+        assert_eq!(super::parse_sage("0.5").unwrap(), sage_chain::SAGE / 2);
+        assert_eq!(super::parse_sage("1.000000000000000001").unwrap(), sage_chain::SAGE + 1);
+        for bad in ["", ".", "1.2.3", "-1", "1e3", "1.0000000000000000001", "abc"] {
+            assert!(super::parse_sage(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

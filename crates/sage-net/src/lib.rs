@@ -40,6 +40,6 @@ pub use message::{
 };
 pub use node::{
     DEFAULT_MAX_GOSSIP_BYTES, DEFAULT_MAX_SERVED_BYTES, DEFAULT_NETWORK, MAX_BLOB_BYTES, NetConfig, NetError, NetEvent,
-    NetStats, NodeHandle, blob_hash, load_or_create_identity,
+    NetStats, NodeHandle, blob_hash, load_or_create_identity, peer_id_digest,
 };
 pub use sage_types::GpuTier;

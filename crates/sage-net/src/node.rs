@@ -229,6 +229,12 @@ pub struct NodeHandle {
     tx: mpsc::Sender<Command>,
 }
 
+/// The felt a worker registers on-chain for its libp2p peer id (`StakingManager.register_worker`):
+/// sha256 of the peer id's bytes, mapped to a felt like every 32-byte hash.
+pub fn peer_id_digest(peer: &PeerId) -> starknet_types_core::felt::Felt {
+    sage_protocol::hash32_to_felt(&blob_hash(&peer.to_bytes()))
+}
+
 /// Content hash of a blob (sha256).
 pub fn blob_hash(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()

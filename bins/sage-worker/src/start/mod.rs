@@ -7,6 +7,10 @@
 //! heartbeats and gossip keep flowing while a proof runs. Each envelope is written to the proofs
 //! directory (atomically) before it is announced; a job whose envelope is already there and
 //! verifies is answered from the file instead of being proved again.
+//!
+//! With a chain configured (`[chain]` or `--rpc-url`/`--manifest`), an assignment is proved only
+//! when the JobManager assigns the job to this worker for exactly the requested computation (its
+//! spec hash), and the result is submitted on-chain (`submit_result`) before it is announced.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -100,6 +104,8 @@ fn truncate(mut reason: String) -> String {
 struct Done {
     bytes: Vec<u8>,
     proof_hash: String,
+    /// The statement's output commitment (what `submit_result` records with the proof hash).
+    output_commitment: [u8; 32],
     backend: &'static str,
     prove_ms: u64,
     path: PathBuf,
@@ -124,11 +130,20 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
     };
     if let Ok(bytes) = std::fs::read(&path) {
         match obelysk_prover::verify_bytes(&bytes, &job, &policy)
-            .and_then(|_| obelysk_prover::proof_hash(&bytes).map_err(Into::into))
+            .and_then(|v| Ok((v, obelysk_prover::proof_hash(&bytes)?)))
         {
-            Ok(hash) => {
+            Ok((verified, hash)) => {
                 let proof_hash = hash.to_hex();
-                return Ok(Done { bytes, proof_hash, backend: "stored", prove_ms: 0, path, reused: true });
+                let output_commitment = verified.statement.output_commitment.0;
+                return Ok(Done {
+                    bytes,
+                    proof_hash,
+                    output_commitment,
+                    backend: "stored",
+                    prove_ms: 0,
+                    path,
+                    reused: true,
+                });
             }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "stored envelope does not verify; proving again")
@@ -151,6 +166,7 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
     write().with_context(|| format!("writing {}", path.display()))?;
     Ok(Done {
         proof_hash: proved.encoded.proof_hash.to_hex(),
+        output_commitment: proved.envelope.statement.output_commitment.0,
         bytes: proved.encoded.bytes,
         backend: crate::backend_name(proved.backend),
         prove_ms,
@@ -191,6 +207,7 @@ fn refuse(ctx: &Ctx, job_id: Felt, reason: String) {
 
 struct Ctx {
     settings: Settings,
+    chain: Option<crate::chain::WorkerChain>,
     key: StarkKey,
     address: Felt,
     node: NodeHandle,
@@ -208,22 +225,51 @@ async fn prover_loop(ctx: Arc<Ctx>, mut jobs: mpsc::Receiver<JobAssignment>, fin
             refuse(&ctx, job_id, format!("assignment expired at {} while queued", assignment.expires_at));
         } else {
             ctx.busy.store(true, Ordering::Relaxed);
-            let worker_ctx = Arc::clone(&ctx);
-            let done =
-                tokio::task::spawn_blocking(move || prove_job(&assignment, worker_ctx.address, &worker_ctx.settings))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("the proving task failed: {e}"))
-                    .and_then(|r| r);
-            match done {
-                Ok(done) => serve_proof(&ctx, job_id, done).await,
-                Err(e) => refuse(&ctx, job_id, format!("{e:#}")),
-            }
+            prove_one(&ctx, assignment).await;
             ctx.busy.store(false, Ordering::Relaxed);
         }
         if finished.send(job_id).await.is_err() {
             return;
         }
     }
+}
+
+/// Checks one assignment on-chain (when a chain is configured), proves it, submits the result
+/// on-chain and announces it; any failure is answered with a refusal.
+async fn prove_one(ctx: &Arc<Ctx>, assignment: JobAssignment) {
+    let job_id = assignment.job_id;
+    let on_chain = match &ctx.chain {
+        None => None,
+        Some(chain) => match chain.check_assignment(&assignment).await {
+            Ok(state) => Some(state),
+            Err(reason) => return refuse(ctx, job_id, reason),
+        },
+    };
+    let worker_ctx = Arc::clone(ctx);
+    let done = tokio::task::spawn_blocking(move || prove_job(&assignment, worker_ctx.address, &worker_ctx.settings))
+        .await
+        .map_err(|e| anyhow::anyhow!("the proving task failed: {e}"))
+        .and_then(|r| r);
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => return refuse(ctx, job_id, format!("{e:#}")),
+    };
+    if let (Some(chain), Some(crate::chain::OnChain::Assigned)) = (&ctx.chain, on_chain) {
+        let Some(hash) = obelysk_prover::ProofHash::from_hex(&done.proof_hash) else {
+            return refuse(ctx, job_id, format!("unreadable proof hash {:?}", done.proof_hash));
+        };
+        let proof_hash = sage_protocol::hash32_to_felt(&hash.0);
+        let output = sage_protocol::hash32_to_felt(&done.output_commitment);
+        match chain.submit(job_id, output, proof_hash).await {
+            Ok(tx) => ctx.out.event(
+                "submitted",
+                serde_json::json!({ "job_id": format!("{job_id:#x}"), "tx": format!("{tx:#x}"),
+                                    "proof_hash": format!("{proof_hash:#x}") }),
+            ),
+            Err(e) => return refuse(ctx, job_id, format!("submit_result failed: {e}")),
+        }
+    }
+    serve_proof(ctx, job_id, done).await;
 }
 
 /// Serves a proof by its hash, reports it and queues its announcement (a refusal if it cannot be
@@ -297,6 +343,7 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
             "listen": node.listen_addr().to_string(),
             "backend": crate::backend_name(backend),
             "coordinator": format!("{:#x}", settings.coordinator),
+            "chain": settings.chain.as_ref().map(|c| c.rpc_url.clone()),
             "proofs_dir": settings.proofs_dir.display().to_string(),
         }),
     );
@@ -305,7 +352,12 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
     let (results_tx, results_rx) = mpsc::channel::<JobResult>(4 * QUEUE);
     let announcing = tokio::spawn(announcer(node.clone(), key.clone(), results_rx));
 
-    let ctx = Arc::new(Ctx { settings, key, address, node, out, busy: AtomicBool::new(false), results: results_tx });
+    let chain = match &settings.chain {
+        Some(c) => Some(crate::chain::WorkerChain::connect(c, key.clone(), address).await?),
+        None => None,
+    };
+    let ctx =
+        Arc::new(Ctx { settings, chain, key, address, node, out, busy: AtomicBool::new(false), results: results_tx });
     let prover = tokio::spawn(prover_loop(Arc::clone(&ctx), job_rx, finished_tx));
     let mut in_progress = HashSet::new();
     // Assignments already acted on (by payload hash) until a while after they expire: a replay,
@@ -485,6 +537,7 @@ mod tests {
             bootstrap: vec![],
             coordinator: None,
             proofs_dir: None,
+            chain: crate::chain::ChainArgs::default(),
         };
         let s = Settings::resolve(&args, &dir.path().join("ks.json")).unwrap();
         assert_eq!(s.identity, dir.path().join("etc").join("keys/p2p.key"));

@@ -40,6 +40,10 @@ pub struct StartArgs {
     /// keystore).
     #[arg(long)]
     pub(super) proofs_dir: Option<PathBuf>,
+    /// The chain (config: [chain]); with it every assignment is checked on-chain before proving
+    /// and each result is submitted on-chain (`submit_result`).
+    #[command(flatten)]
+    pub(super) chain: crate::chain::ChainArgs,
 }
 
 /// Everything `start` runs with, after merging flags, environment, file and defaults.
@@ -54,6 +58,7 @@ pub(super) struct Settings {
     pub(super) proofs_dir: PathBuf,
     pub(super) gpu_tier: Option<GpuTier>,
     pub(super) heartbeat: Duration,
+    pub(super) chain: Option<crate::chain::ChainSettings>,
 }
 
 fn parse_felt(text: &str, what: &str) -> Result<Felt> {
@@ -112,6 +117,11 @@ impl Settings {
                 .unwrap_or_else(|| home.join("proofs")),
             gpu_tier: file.worker.gpu_tier,
             heartbeat: Duration::from_secs(file.worker.heartbeat_secs),
+            chain: crate::chain::ChainSettings::resolve(
+                &args.chain,
+                file.chain.rpc_url.as_deref(),
+                file.chain.manifest.map(|p| beside(&path, p)).as_deref(),
+            )?,
         })
     }
 }

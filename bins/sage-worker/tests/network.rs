@@ -1,0 +1,171 @@
+//! A real `sage-worker` process on a real devnet with the real contracts: it creates its wallet,
+//! requests tokens (the devnet mints its fee token and its account contract is deployed), stakes,
+//! registers, then `start`s; a coordinator (in this process, over real libp2p on loopback)
+//! assigns it a job a client escrowed; the worker checks the assignment on-chain, proves it,
+//! submits the result on-chain and serves the proof; the validators' QC lands and the worker is
+//! paid.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use sage_chain::{Felt, SAGE, contracts::JobStatus};
+use sage_consensus::Verdict;
+use sage_coordinator::testing::Network;
+use sage_protocol::{
+    JobSpec,
+    api::{JobState, JobView, SubmitJob},
+};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn worker(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sage-worker"));
+    cmd.arg("--json").arg("--keystore").arg(home.join("keystore.json")).env("SAGE_KEYSTORE_PASSWORD", PASSWORD);
+    cmd
+}
+
+/// Runs a one-shot command and returns its JSON output (panics with stderr on failure).
+fn run(home: &Path, args: &[&str]) -> Value {
+    let out = worker(home).args(args).output().expect("sage-worker runs");
+    assert!(out.status.success(), "sage-worker {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wall() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
+    let net = Network::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("worker");
+    std::fs::create_dir_all(&home).unwrap();
+    let manifest = dir.path().join("manifest.json");
+    net.manifest.save(&manifest).unwrap();
+    let rpc = net.devnet.rpc_url().to_string();
+    let chain = ["--rpc-url", rpc.as_str(), "--manifest", manifest.to_str().unwrap()];
+
+    let wallet =
+        run(&home, &["create-wallet", "--scrypt-log-n", "10", "--mnemonic-out", home.join("m.txt").to_str().unwrap()]);
+    let address = Felt::from_hex(wallet["address"].as_str().unwrap()).unwrap();
+    let drip = run(&home, &[&["request-tokens"][..], &chain].concat());
+    assert_eq!(drip["dripped"], true, "{drip}");
+    // A second drip inside the cooldown is refused with the time of the next one.
+    let again = run(&home, &[&["request-tokens"][..], &chain].concat());
+    assert_eq!(again["dripped"], false, "{again}");
+    assert!(again["next_drip_at"].as_u64().unwrap() > wall());
+    // The T4 minimum is 1,000 SAGE; the faucet gives less, so the operator buys the rest.
+    net.contracts.token.transfer(&net.owner, address, 2_000 * SAGE).await.unwrap();
+    // Unregistered workers cannot be assigned; registering before staking is refused on-chain.
+    let out = worker(&home).args([&["register"][..], &chain].concat()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("STAKE: insufficient stake"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run(&home, &[&["stake", "--amount", "1000", "--gpu-tier", "T4", "--lock-secs", "1000000"][..], &chain].concat());
+    let registered = run(&home, &[&["register", "--tee", "none"][..], &chain].concat());
+    assert_eq!(registered["registered"], true);
+    let status = run(&home, &[&["status"][..], &chain].concat());
+    assert_eq!(status["registered"], true, "{status}");
+    assert_eq!(status["stake"]["amount"], (1_000 * SAGE).to_string());
+
+    // The coordinator, then the worker daemon pinned to it.
+    let coordinator_dir = dir.path().join("coordinator");
+    std::fs::create_dir_all(&coordinator_dir).unwrap();
+    let settings = net.coordinator_settings(&coordinator_dir, 60);
+    let key = sage_coordinator::read_key_file(&settings.key_file).unwrap();
+    let store = sage_coordinator::open_store(&settings).await.unwrap();
+    let api_key = sage_jobs::keys::generate("client", 10_000, None, 0).unwrap();
+    store.create_api_key(&api_key.row).await.unwrap();
+    drop(store);
+    let running = sage_coordinator::start(settings, key).await.unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[worker]\ngpu_tier = \"T4\"\nheartbeat_secs = 1\n[prover]\nbackend = \"cpu\"\nsecurity = \"test\"\nmax_matmul_n = 64\n\
+             [network]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\nbootstrap = [\"{}\"]\ncoordinator = \"{:#x}\"\n\
+             [chain]\nrpc_url = \"{rpc}\"\nmanifest = \"{}\"\n",
+            running.p2p_addr,
+            running.public_key,
+            manifest.display()
+        ),
+    )
+    .unwrap();
+    let mut child = worker(&home).arg("start").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _daemon = Daemon(child);
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = events_tx.send(v);
+            }
+        }
+    });
+    let ready = tokio::time::timeout(Duration::from_secs(60), events.recv()).await.unwrap().unwrap();
+    assert_eq!(ready["event"], "ready", "{ready}");
+    assert_eq!(Felt::from_hex(ready["address"].as_str().unwrap()).unwrap(), address);
+
+    // A client escrows a job and uploads its spec.
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", running.api_addr);
+    let spec = JobSpec::Matmul { n: 8, seed: Felt::from(77u8) };
+    let cj = Felt::from(0x5eed_u32);
+    let body = SubmitJob { client: net.client_acc.address(), client_job_id: cj, spec: spec.clone() };
+    let r = http.post(format!("{base}/v1/jobs")).bearer_auth(&api_key.text).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let job: JobView = r.json().await.unwrap();
+    net.contracts
+        .jobs
+        .create_job(&net.client_acc, net.contracts.token, cj, spec.spec_hash(), 2 * SAGE, wall() + 3_600)
+        .await
+        .unwrap();
+
+    // The worker submits on-chain by itself.
+    let submitted = loop {
+        let e = tokio::time::timeout(Duration::from_secs(90), events.recv()).await.expect("worker events").unwrap();
+        assert_ne!(e["event"], "refused", "{e}");
+        if e["event"] == "submitted" {
+            break e;
+        }
+    };
+    assert_eq!(submitted["job_id"], format!("{:#x}", job.id));
+    let on_chain = net.contracts.jobs.get_job(&net.client, job.id).await.unwrap();
+    assert_eq!((on_chain.status, on_chain.worker), (JobStatus::Submitted, address));
+    let proof = on_chain.proof_hash;
+    assert_eq!(format!("{proof:#x}"), submitted["proof_hash"].as_str().unwrap());
+
+    net.certify(job.id, proof, Verdict::Valid).await;
+    let start = Instant::now();
+    loop {
+        let r = http.get(format!("{base}/v1/jobs/{:#x}", job.id)).bearer_auth(&api_key.text).send().await.unwrap();
+        let view: JobView = r.json().await.unwrap();
+        if view.state == JobState::Paid {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "not paid: {:#?}", view.history);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(net.contracts.payments.is_paid(&net.client, job.id).await.unwrap());
+    let status = run(&home, &[&["status"][..], &chain].concat());
+    assert_eq!(status["reputation"]["completed"], 1, "{status}");
+    running.shutdown().await;
+}
