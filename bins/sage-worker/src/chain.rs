@@ -14,6 +14,24 @@ use sage_net::JobAssignment;
 use sage_types::{GpuTier, TeeType};
 use starknet_types_core::felt::Felt;
 
+/// Largest balance decrypted, in units (BSGS over a 2^20-entry table: at most 2^20 giant steps).
+pub const MAX_UNITS: u64 = 1 << 40;
+/// Baby-step table size (log2), cached beside the keystore.
+pub const TABLE_BITS: u32 = 20;
+
+/// The BSGS table, read from `dir/bsgs-20.table` or built (a second or two) and saved there.
+pub fn table(dir: &Path) -> Result<obelysk_elgamal::BabyStepTable> {
+    let path = dir.join(format!("bsgs-{TABLE_BITS}.table"));
+    if let Ok(t) = obelysk_elgamal::BabyStepTable::load(&path) {
+        return Ok(t);
+    }
+    let t = obelysk_elgamal::BabyStepTable::build(TABLE_BITS)?;
+    if let Err(e) = t.save(&path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot cache the BSGS table");
+    }
+    Ok(t)
+}
+
 /// Where the chain is: flags over the config file's `[chain]`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ChainArgs {
@@ -155,6 +173,37 @@ impl WorkerChain {
         let out =
             sage_staking::register_worker(&self.account, self.contracts.staking, elgamal, evidence, peer_id).await?;
         Ok(out.tx_hash)
+    }
+
+    /// The encrypted balance, decrypted: `(units, base units per unit)`.
+    pub async fn balance(
+        &self,
+        sk: &obelysk_elgamal::SecretKey,
+        table: &obelysk_elgamal::BabyStepTable,
+    ) -> Result<(u64, u128)> {
+        let privacy = self.contracts.privacy;
+        let unit = privacy.unit(&self.client).await?;
+        let ct = sage_payments::fetch_balance(&self.client, privacy, self.account.address()).await?;
+        let units = sage_payments::decrypt_balance(&ct, sk, table, MAX_UNITS)
+            .context("the balance does not decrypt with this wallet's ElGamal key (was another key registered?)")?;
+        Ok((units, unit))
+    }
+
+    /// Claims the whole balance into the public SAGE balance: `(units, unit, tx)`.
+    pub async fn claim(
+        &self,
+        sk: &obelysk_elgamal::SecretKey,
+        table: &obelysk_elgamal::BabyStepTable,
+    ) -> Result<(u64, u128, Felt)> {
+        let privacy = self.contracts.privacy;
+        let unit = privacy.unit(&self.client).await?;
+        match sage_payments::claim(&self.account, privacy, sk, table, MAX_UNITS).await {
+            Ok((units, out)) => Ok((units, unit, out.tx_hash)),
+            Err(sage_payments::PaymentError::NothingToClaim) => {
+                bail!("nothing to claim: the encrypted balance is empty")
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Stake, registration and reputation, as JSON.

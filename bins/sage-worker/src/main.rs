@@ -177,6 +177,25 @@ enum Command {
         #[command(flatten)]
         chain: chain::ChainArgs,
     },
+    /// The encrypted balance of payments received, decrypted with the wallet's ElGamal key (baby-step
+    /// giant-step; the table is cached beside the keystore).
+    Balance {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+    },
+    /// Claim the whole encrypted balance into the account's public SAGE balance (a Chaum–Pedersen
+    /// proof of the decryption, checked on-chain).
+    #[command(alias = "claim-payments")]
+    Claim {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+    },
+}
+
+fn units_json(units: u64, unit: u128) -> serde_json::Value {
+    let base = u128::from(units) * unit;
+    serde_json::json!({ "units": units, "base_units": base.to_string(),
+                        "sage": format!("{}.{:018}", base / sage_chain::SAGE, base % sage_chain::SAGE) })
 }
 
 /// Parses a decimal SAGE amount into base units (18 decimals).
@@ -416,6 +435,29 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Status { chain } => on_chain(&cli, chain, |c, _| Box::pin(async move { c.status().await })),
+        Command::Balance { chain } => {
+            let dir = cli.keystore.parent().unwrap_or(Path::new(".")).to_path_buf();
+            on_chain(&cli, chain, move |c, wallet| {
+                Box::pin(async move {
+                    let table = tokio::task::spawn_blocking(move || chain::table(&dir)).await??;
+                    let (units, unit) = c.balance(wallet.elgamal_secret_key(), &table).await?;
+                    Ok(units_json(units, unit))
+                })
+            })
+        }
+        Command::Claim { chain } => {
+            let dir = cli.keystore.parent().unwrap_or(Path::new(".")).to_path_buf();
+            on_chain(&cli, chain, move |c, wallet| {
+                Box::pin(async move {
+                    let table = tokio::task::spawn_blocking(move || chain::table(&dir)).await??;
+                    let (units, unit, tx) = c.claim(wallet.elgamal_secret_key(), &table).await?;
+                    let mut v = units_json(units, unit);
+                    v["claimed"] = true.into();
+                    v["tx"] = format!("{tx:#x}").into();
+                    Ok(v)
+                })
+            })
+        }
         Command::Address => {
             let password = password(&cli, false)?;
             let wallet = Wallet::open(&cli.keystore, &password)

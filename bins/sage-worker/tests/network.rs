@@ -2,8 +2,8 @@
 //! requests tokens (the devnet mints its fee token and its account contract is deployed), stakes,
 //! registers, then `start`s; a coordinator (in this process, over real libp2p on loopback)
 //! assigns it a job a client escrowed; the worker checks the assignment on-chain, proves it,
-//! submits the result on-chain and serves the proof; the validators' QC lands and the worker is
-//! paid.
+//! submits the result on-chain and serves the proof; the validators' QC lands, the worker is
+//! paid, `balance` decrypts the encrypted payment and `claim` moves it to its public balance.
 
 use std::{
     io::{BufRead, BufReader},
@@ -167,5 +167,19 @@ async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
     assert!(net.contracts.payments.is_paid(&net.client, job.id).await.unwrap());
     let status = run(&home, &[&["status"][..], &chain].concat());
     assert_eq!(status["reputation"]["completed"], 1, "{status}");
+    // The payment is encrypted to the worker's key: `balance` decrypts it, `claim` makes it public.
+    let balance = run(&home, &[&["balance"][..], &chain].concat());
+    assert_eq!(balance["base_units"], (2 * SAGE).to_string(), "{balance}");
+    let before = net.contracts.token.balance_of(&net.client, address).await.unwrap();
+    let claimed = run(&home, &[&["claim"][..], &chain].concat());
+    assert_eq!(claimed["base_units"], (2 * SAGE).to_string(), "{claimed}");
+    assert_eq!(net.contracts.token.balance_of(&net.client, address).await.unwrap(), before + 2 * SAGE);
+    let empty = worker(&home).args([&["claim"][..], &chain].concat()).output().unwrap();
+    assert!(!empty.status.success());
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("nothing to claim"),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
     running.shutdown().await;
 }
