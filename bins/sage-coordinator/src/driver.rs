@@ -240,12 +240,7 @@ impl Driver {
         }
         let now = now_ms();
         let workers = store.workers().await?;
-        let mut busy: HashMap<Felt, u32> = HashMap::new();
-        for j in store.jobs_in(&[JobState::Assigned, JobState::Proving], 10_000).await? {
-            if let Some(w) = j.worker {
-                *busy.entry(w).or_default() += 1;
-            }
-        }
+        let mut busy: HashMap<Felt, u32> = store.active_by_worker().await?;
         let mut registered: HashMap<Felt, (bool, u32)> = HashMap::new();
         for job in queued {
             let Some(escrow) = job.escrow.clone() else { continue };

@@ -362,11 +362,17 @@ async fn list_jobs(
         .transpose()?;
     let limit = q.limit.unwrap_or(50).min(state.0.config.max_page);
     let store = state.0.service.store();
-    let mut jobs = Vec::new();
-    for job in store.list_jobs(client, job_state, limit).await? {
-        let history = store.history(job.id, 0).await?;
-        jobs.push(view_of(job, history));
-    }
+    let page = store.list_jobs(client, job_state, limit).await?;
+    let ids: Vec<Felt> = page.iter().map(|j| j.id).collect();
+    // One query for the page's histories (not one per job).
+    let mut histories = store.histories(&ids).await?;
+    let jobs = page
+        .into_iter()
+        .map(|job| {
+            let history = histories.remove(&job.id).unwrap_or_default();
+            view_of(job, history)
+        })
+        .collect();
     Ok(json(StatusCode::OK, &JobList { jobs }))
 }
 
@@ -513,13 +519,7 @@ fn worker_view(w: crate::store::WorkerRow, active: u32) -> WorkerView {
 }
 
 async fn active_counts(state: &ApiState) -> ApiResult<HashMap<Felt, u32>> {
-    let mut active = HashMap::new();
-    for job in state.0.service.store().jobs_in(&[JobState::Assigned, JobState::Proving], 100_000).await? {
-        if let Some(w) = job.worker {
-            *active.entry(w).or_insert(0) += 1;
-        }
-    }
-    Ok(active)
+    Ok(state.0.service.store().active_by_worker().await?)
 }
 
 async fn list_workers(State(state): State<ApiState>) -> ApiResult<Response> {

@@ -174,6 +174,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn job_api_key(&self, id: Felt) -> Result<Option<Option<i64>>, StoreError>;
     /// A job's transitions, oldest first, from `from_seq`.
     async fn history(&self, id: Felt, from_seq: u32) -> Result<Vec<Transition>, StoreError>;
+    /// The whole histories of `ids` in one query (a page of jobs), each oldest first.
+    async fn histories(&self, ids: &[Felt]) -> Result<std::collections::HashMap<Felt, Vec<Transition>>, StoreError>;
+    /// How many jobs each worker holds (assigned or proving), in one grouped query.
+    async fn active_by_worker(&self) -> Result<std::collections::HashMap<Felt, u32>, StoreError>;
     /// Jobs, newest first, optionally of one client and one state.
     async fn list_jobs(
         &self,
@@ -503,6 +507,40 @@ impl Store for SqliteStore {
             .await?
             .iter()
             .map(transition_from_row)
+            .collect()
+    }
+
+    async fn histories(&self, ids: &[Felt]) -> Result<std::collections::HashMap<Felt, Vec<Transition>>, StoreError> {
+        let list = serde_json::to_string(&ids.iter().map(|id| hex(*id)).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut out: std::collections::HashMap<Felt, Vec<Transition>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
+        let rows = sqlx::query(
+            "SELECT * FROM transitions WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, seq",
+        )
+        .bind(list)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let t = transition_from_row(row)?;
+            out.entry(t.job_id).or_default().push(t);
+        }
+        Ok(out)
+    }
+
+    async fn active_by_worker(&self) -> Result<std::collections::HashMap<Felt, u32>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT worker, COUNT(*) AS n FROM jobs WHERE state IN ('assigned', 'proving') AND worker IS NOT NULL
+             GROUP BY worker",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let worker: String = r.try_get("worker")?;
+                let n: i64 = r.try_get("n")?;
+                Ok((felt(&worker)?, u32::try_from(n).unwrap_or(u32::MAX)))
+            })
             .collect()
     }
 

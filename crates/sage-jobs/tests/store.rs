@@ -119,3 +119,38 @@ async fn concurrent_inputs_to_one_job_are_serialised_by_retry() {
     }
     assert_eq!(seen, [JobState::Escrowed, JobState::Queued, JobState::Assigned], "published once each");
 }
+
+/// A page's histories come back in one query, each complete and in order, and the jobs each
+/// worker holds are counted in one grouped query (only assigned and proving jobs count).
+#[tokio::test]
+async fn histories_and_active_counts_are_read_in_one_query_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("jobs.db")).await.unwrap());
+    let service = JobService::new(store.clone(), Rules::default());
+    let (w1, w2) = (Felt::from(0xa1u8), Felt::from(0xa2u8));
+    let mut ids = Vec::new();
+    for (i, worker) in [(1, Some(w1)), (2, Some(w1)), (3, Some(w2)), (4, None)] {
+        let j = job(i);
+        insert(&store, &j).await;
+        service.apply(j.id, escrow(&j), 2).await.unwrap();
+        if let Some(worker) = worker {
+            service.apply(j.id, Input::Assigned { worker, tx: Felt::from(i) }, 3).await.unwrap();
+        }
+        ids.push(j.id);
+    }
+    // Job 2's worker acknowledges (still held); job 4 stays queued (held by nobody).
+    service.apply(ids[1], Input::Heartbeat { worker: w1, fence: 1 }, 4).await.unwrap();
+
+    let histories = store.histories(&ids).await.unwrap();
+    assert_eq!(histories.len(), 4);
+    for id in &ids {
+        assert_eq!(histories[id], store.history(*id, 0).await.unwrap(), "job {id:#x}");
+        assert!(histories[id].windows(2).all(|w| w[0].seq < w[1].seq));
+    }
+    assert_eq!(histories[&ids[1]].last().unwrap().state, JobState::Proving);
+    let active = store.active_by_worker().await.unwrap();
+    assert_eq!(active.get(&w1), Some(&2));
+    assert_eq!(active.get(&w2), Some(&1));
+    assert_eq!(active.len(), 2);
+    assert!(store.histories(&[]).await.unwrap().is_empty());
+}
