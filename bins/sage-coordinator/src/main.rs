@@ -71,6 +71,14 @@ enum Command {
     },
     /// Escrow a job on-chain with the client's account, upload its spec and print its id.
     SubmitJob(SubmitArgs),
+    /// Cancel a job before it is assigned: the client's account calls `cancel` on-chain (the
+    /// escrow comes back) and the coordinator is told.
+    CancelJob {
+        #[command(flatten)]
+        client: ClientChain,
+        /// Job id.
+        id: String,
+    },
     /// One job with its history.
     Job {
         #[command(flatten)]
@@ -161,6 +169,34 @@ enum ApiKeyCommand {
         /// Prefix or name.
         key: String,
     },
+}
+
+/// The client's coordinator, chain and account.
+#[derive(clap::Args)]
+struct ClientChain {
+    #[command(flatten)]
+    remote: Remote,
+    /// Starknet JSON-RPC endpoint.
+    #[arg(long, env = "SAGE_RPC_URL", default_value = "http://127.0.0.1:5050")]
+    rpc_url: String,
+    /// Deployment manifest.
+    #[arg(long, env = "SAGE_MANIFEST", default_value = "deployments/devnet.json")]
+    manifest: PathBuf,
+    /// The client's account address.
+    #[arg(long, env = "SAGE_ACCOUNT")]
+    account: String,
+    /// File holding the account's Stark private key (hex, first line).
+    #[arg(long, env = "SAGE_ACCOUNT_KEY_FILE")]
+    key_file: PathBuf,
+}
+
+impl ClientChain {
+    async fn connect(&self) -> Result<(SageAccount, Deployment)> {
+        let client = ChainClient::connect(ChainConfig::parse(&self.rpc_url)?).await?;
+        let contracts = Deployment::from_manifest(&Manifest::load(&self.manifest)?)?;
+        let account = SageAccount::new(client, felt(&self.account, "account")?, read_key_file(&self.key_file)?);
+        Ok((account, contracts))
+    }
 }
 
 #[derive(clap::Args)]
@@ -288,6 +324,26 @@ async fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::SubmitJob(args) => submit(cli, args).await,
+        Command::CancelJob { client, id } => {
+            let id = felt(id, "job id")?;
+            let (account, contracts) = client.connect().await?;
+            let outcome = contracts.jobs.cancel(&account, id).await.context("cancelling on-chain")?;
+            // The coordinator also learns it from the chain; telling it directly is faster.
+            let url = format!("{}/v1/jobs/{}/cancel", client.remote.url.trim_end_matches('/'), id.to_hex_string());
+            let response = http()?.post(&url).bearer_auth(api_key_of(&client.remote)?).send().await;
+            // Refused when the coordinator already saw the on-chain cancel: then it says so.
+            let told = matches!(&response, Ok(r) if r.status().is_success())
+                || get::<JobView>(&client.remote, &format!("/v1/jobs/{}", id.to_hex_string()))
+                    .await
+                    .is_ok_and(|v| v.state == sage_protocol::api::JobState::Cancelled);
+            print(
+                cli,
+                json!({ "job": format!("{id:#x}"), "cancelled": true, "refund_tx": format!("{:#x}", outcome.tx_hash),
+                        "coordinator_told": told }),
+                || format!("job {id:#x} cancelled; escrow refunded (tx {:#x})", outcome.tx_hash),
+            );
+            Ok(())
+        }
         Command::Job { remote, id } => {
             let view: JobView = get(remote, &format!("/v1/jobs/{}", felt(id, "job id")?.to_hex_string())).await?;
             print(cli, serde_json::to_value(&view)?, || describe(&view));

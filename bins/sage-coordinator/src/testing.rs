@@ -31,6 +31,8 @@ pub struct Network {
     pub owner_secret: Felt,
     /// A funded client account.
     pub client_acc: SageAccount,
+    /// The client account's private key (what a client's key file holds).
+    pub client_secret: Felt,
     /// The validators' vote keys.
     pub validator_keys: Vec<StarkKey>,
     /// Contract addresses.
@@ -73,6 +75,7 @@ impl Network {
         devnet.produce_blocks(Duration::from_secs(1));
         Self {
             owner_secret: secrets[0].private_key,
+            client_secret: secrets[1].private_key,
             devnet,
             client,
             owner,

@@ -584,3 +584,63 @@ async fn bad_escrows_foreign_results_and_invalid_proofs_are_refused() {
     drop((holder.alive, intruder.alive));
     running.shutdown().await;
 }
+
+/// `sage-coordinator cancel-job` (a real process, the client's key in a file): the client's own
+/// account cancels on-chain before assignment and gets its escrow back; the coordinator records
+/// the cancellation and the refund transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_cancels_an_unassigned_job_from_the_cli_and_is_refunded() {
+    let n = net(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, key) = coordinator(&n, dir.path(), 60).await;
+    let api = Api::new(&running, key.clone());
+    let before = n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
+    let job = escrow(&n, &api, 31, JobSpec::Matmul { n: 8, seed: Felt::from(31u8) }, 3_600).await;
+    api.until(job, JobState::Queued, 30).await;
+    let key_file = dir.path().join("client.key");
+    std::fs::write(&key_file, format!("{:#x}\n", n.client_secret)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sage-coordinator"))
+        .args(["--json", "cancel-job", &format!("{job:#x}"), "--url", &api.base, "--rpc-url"])
+        .arg(n.devnet.rpc_url().as_str())
+        .arg("--manifest")
+        .arg(dir.path().join("manifest.json"))
+        .args(["--account", &format!("{:#x}", n.client_acc.address()), "--key-file"])
+        .arg(&key_file)
+        .env("SAGE_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((printed["cancelled"].as_bool(), printed["coordinator_told"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(n.contracts.jobs.get_job(&n.client, job).await.unwrap().status, JobStatus::Refunded);
+    assert_eq!(n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), before);
+    let start = std::time::Instant::now();
+    let view = loop {
+        let view = api.job(job).await;
+        if view.history.last().is_some_and(|t| t.tx.is_some() && t.state == JobState::Cancelled) {
+            break view;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{:#?}", view.history);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(view.state, JobState::Cancelled);
+    // Cancelling again changes nothing: the chain refuses, nothing is refunded twice.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_sage-coordinator"))
+        .args(["cancel-job", &format!("{job:#x}"), "--url", &api.base, "--rpc-url"])
+        .arg(n.devnet.rpc_url().as_str())
+        .arg("--manifest")
+        .arg(dir.path().join("manifest.json"))
+        .args(["--account", &format!("{:#x}", n.client_acc.address()), "--key-file"])
+        .arg(&key_file)
+        .env("SAGE_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("JOB: not open"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), before);
+    running.shutdown().await;
+}

@@ -153,6 +153,17 @@ impl WorkerChain {
         Ok(out.tx_hash)
     }
 
+    /// Starts unstaking `amount` (allowed once the lock has ended; withdrawable after the cooldown,
+    /// and slashable until then).
+    pub async fn unstake(&self, amount: u128) -> Result<Felt> {
+        Ok(self.contracts.staking.request_unstake(&self.account, amount).await?.tx_hash)
+    }
+
+    /// Withdraws what finished its unstaking cooldown.
+    pub async fn withdraw(&self) -> Result<Felt> {
+        Ok(self.contracts.staking.withdraw(&self.account).await?.tx_hash)
+    }
+
     /// Registers the worker: ElGamal key with its proof of ownership, peer id, TEE evidence.
     pub async fn register(&self, elgamal: &obelysk_elgamal::SecretKey, peer_id: Felt, tee: TeeType) -> Result<Felt> {
         if tee != TeeType::None {

@@ -158,6 +158,20 @@ enum Command {
         #[arg(long, default_value_t = 30 * 24 * 3600)]
         lock_secs: u64,
     },
+    /// Start unstaking (allowed once the lock has ended; the SAGE stays slashable during the
+    /// cooldown, then `withdraw` returns it).
+    Unstake {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+        /// Amount in SAGE.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Withdraw the SAGE whose unstaking cooldown has ended.
+    Withdraw {
+        #[command(flatten)]
+        chain: chain::ChainArgs,
+    },
     /// Register as a worker: the ElGamal key payments are encrypted to (with its proof of
     /// ownership), the libp2p peer id, and TEE evidence (`--tee none`: accepted only by a
     /// development policy, i.e. a devnet coordinator).
@@ -410,6 +424,21 @@ fn run(cli: Cli) -> Result<()> {
                 })
             })
         }
+        Command::Unstake { chain, amount } => {
+            let amount = parse_sage(amount)?;
+            on_chain(&cli, chain, move |c, _| {
+                Box::pin(async move {
+                    let tx = c.unstake(amount).await?;
+                    Ok(serde_json::json!({ "unstaking": amount.to_string(), "tx": format!("{tx:#x}") }))
+                })
+            })
+        }
+        Command::Withdraw { chain } => on_chain(&cli, chain, |c, _| {
+            Box::pin(async move {
+                let tx = c.withdraw().await?;
+                Ok(serde_json::json!({ "withdrawn": true, "tx": format!("{tx:#x}") }))
+            })
+        }),
         Command::Register { chain, tee, identity } => {
             let tee = match tee.as_str() {
                 "none" => sage_types::TeeType::None,

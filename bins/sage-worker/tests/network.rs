@@ -81,6 +81,12 @@ async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
         String::from_utf8_lossy(&out.stderr)
     );
     run(&home, &[&["stake", "--amount", "1000", "--gpu-tier", "T4", "--lock-secs", "1000000"][..], &chain].concat());
+    // The stake is locked: unstaking now is refused on-chain with the reason.
+    let out = worker(&home).args([&["unstake", "--amount", "1"][..], &chain].concat()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("STAKE: locked"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = worker(&home).args([&["withdraw"][..], &chain].concat()).output().unwrap();
+    assert!(!out.status.success(), "nothing is unstaking, so nothing can be withdrawn");
     let registered = run(&home, &[&["register", "--tee", "none"][..], &chain].concat());
     assert_eq!(registered["registered"], true);
     let status = run(&home, &[&["status"][..], &chain].concat());
