@@ -2,8 +2,17 @@
 //! a devnet with the contracts, a validator set, a coordinator's settings, and quorum
 //! certificates signed by that set.
 
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::missing_panics_doc,
+    reason = "test fixtures: they hold keys and connections, and panic with the reason on any failure"
+)]
+
 use std::{path::Path, time::Duration};
 
+use obelysk_elgamal::SecretKey;
+use obelysk_prover::{Job, JobId, ProofConfig, ProveConfig, ProverBackend, WorkerAddress, matmul::MatmulJob};
 use sage_chain::{
     ChainClient, DeployParams, Felt, Manifest, SAGE, SageAccount,
     contracts::{Deployment, GpuTier},
@@ -11,9 +20,19 @@ use sage_chain::{
     testing::TestNet,
 };
 use sage_consensus::{StarkKey, Verdict, VoteDomain, sign_vote};
-use sage_jobs::{lifecycle::Rules, scheduler::Pricing, scheduler::SchedulerRules};
+use sage_jobs::{keys, lifecycle::Rules, scheduler::Pricing, scheduler::SchedulerRules};
+use sage_net::{Heartbeat, JobAssignment, JobOutcome, JobResult, NetConfig, NetEvent, NodeHandle, Topic};
+use sage_protocol::{
+    JobSpec,
+    api::{JobState, JobView, SubmitJob},
+};
+use sage_staking::{TeeEvidence, TeeType, register_worker};
+use tokio::sync::mpsc;
 
-use crate::settings::{ProofSecurity, Settings, TeePolicy};
+use crate::{
+    Running,
+    settings::{ProofSecurity, Settings, TeePolicy},
+};
 
 /// Validators in every test network.
 pub const VALIDATORS: usize = 4;
@@ -136,4 +155,243 @@ impl Network {
             .await
             .expect("QC");
     }
+}
+
+/// The shared network plus worker accounts.
+pub struct Net {
+    pub net: Network,
+    /// Worker accounts with their Stark keys.
+    pub workers: Vec<(SageAccount, StarkKey)>,
+}
+
+impl std::ops::Deref for Net {
+    type Target = Network;
+    fn deref(&self) -> &Network {
+        &self.net
+    }
+}
+
+pub async fn net(workers: usize) -> Net {
+    let net = Network::start().await;
+    let (client, contracts) = (&net.client, &net.contracts);
+    // Workers sign p2p messages for their own Sage account, `oz_account_address(key, key)`: each
+    // gets that account deployed, funded, staked and registered, as `sage-worker` operators do.
+    let mut worker_accounts = Vec::new();
+    for i in 0..workers {
+        let key = StarkKey::from_secret(Felt::from(9_000 + i as u64)).unwrap();
+        let address = sage_chain::oz_account_address(key.public_key(), key.public_key());
+        net.devnet.mint_strk(address, 100 * SAGE).await.unwrap();
+        let account = sage_chain::deploy_oz_account(client, key.clone(), key.public_key()).await.unwrap();
+        assert_eq!(account.address(), address);
+        contracts.token.transfer(&net.owner, address, 5_000 * SAGE).await.unwrap();
+        contracts.staking.stake(&account, contracts.token, 1_000 * SAGE, GpuTier::T4, 1_000_000).await.unwrap();
+        let tee = TeeEvidence {
+            tee_type: TeeType::None,
+            measurement_hash: Felt::from(0x4d45u32),
+            quote_hash: Felt::from(0x100 + i as u64),
+        };
+        let elgamal = SecretKey::from_seed(&[i as u8 + 1; 32]);
+        register_worker(&account, contracts.staking, &elgamal, tee, Felt::from(0x200 + i as u64)).await.unwrap();
+        worker_accounts.push((account, key));
+    }
+    Net { net, workers: worker_accounts }
+}
+
+pub fn settings(n: &Net, dir: &Path, lease_secs: u64) -> Settings {
+    n.coordinator_settings(dir, lease_secs)
+}
+
+pub async fn coordinator(n: &Net, dir: &Path, lease_secs: u64) -> (Running, String) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn")),
+        )
+        .with_test_writer()
+        .try_init();
+    let s = settings(n, dir, lease_secs);
+    let key = crate::read_key_file(&s.key_file).unwrap();
+    let store = crate::open_store(&s).await.unwrap();
+    let new = keys::generate("test client", 10_000, None, sage_jobs::now_ms()).unwrap();
+    store.create_api_key(&new.row).await.unwrap();
+    drop(store);
+    (crate::start(s, key).await.unwrap(), new.text)
+}
+
+/// A worker: a libp2p node signing with the worker account's key, heartbeating while `alive`.
+pub struct TestWorker {
+    pub account: SageAccount,
+    pub key: StarkKey,
+    pub node: NodeHandle,
+    pub assignments: mpsc::Receiver<JobAssignment>,
+    pub alive: tokio::sync::watch::Sender<bool>,
+}
+
+pub async fn worker(n: &Net, i: usize, coordinator: &Running) -> TestWorker {
+    worker_at(n, i, &CoordinatorAddr { p2p_addr: coordinator.p2p_addr.clone(), public_key: coordinator.public_key })
+        .await
+}
+
+pub async fn worker_at(n: &Net, i: usize, coordinator: &CoordinatorAddr) -> TestWorker {
+    let (account, key) = n.workers[i].clone();
+    let config = NetConfig { bootstrap: vec![coordinator.p2p_addr.clone()], mesh_n: 2, ..NetConfig::default() };
+    let identity = sage_net::load_or_create_identity(&std::env::temp_dir().join(format!(
+        "sage-test-worker-{}-{}.key",
+        std::process::id(),
+        i
+    )))
+    .unwrap();
+    let (node, mut events) = NodeHandle::start(config, identity, key.clone()).await.unwrap();
+    let (tx, assignments) = mpsc::channel(16);
+    let (coordinator_key, me) = (coordinator.public_key, account.address());
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let NetEvent::Message { message, .. } = event
+                && message.topic == Topic::Jobs
+                && message.signer == coordinator_key
+                && let Ok(a) = JobAssignment::from_message(&message)
+                && a.worker == me
+            {
+                let _ = tx.send(a).await;
+            }
+        }
+    });
+    let (alive, mut alive_rx) = tokio::sync::watch::channel(true);
+    let (hb_node, hb_key) = (node.clone(), key.clone());
+    tokio::spawn(async move {
+        loop {
+            if !*alive_rx.borrow() {
+                return;
+            }
+            let hb = Heartbeat {
+                worker: me,
+                gpu_tier: Some(GpuTier::T4),
+                backend: "cpu".into(),
+                load_percent: 0,
+                timestamp: wall(),
+            };
+            if let Ok(m) = hb.sign(&hb_key, hb_node.network())
+                && let Err(e) = hb_node.publish_signed(&m).await
+            {
+                tracing::debug!(error = %e, "test worker heartbeat not sent");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                changed = alive_rx.changed() => if changed.is_err() { return },
+            }
+        }
+    });
+    TestWorker { account, key, node, assignments, alive }
+}
+
+impl TestWorker {
+    pub async fn next_assignment(&mut self) -> JobAssignment {
+        tokio::time::timeout(Duration::from_secs(60), self.assignments.recv())
+            .await
+            .expect("an assignment within 60 s")
+            .expect("assignment channel open")
+    }
+
+    /// Proves `a` (as written: a test may forge it), serves the envelope and announces it over
+    /// libp2p; returns the proof hash and output commitment as felts.
+    pub async fn announce(&self, a: &JobAssignment) -> (Felt, Felt) {
+        let JobSpec::Matmul { n: size, seed } = a.request.clone() else { panic!("matmul") };
+        let job = Job::matmul(
+            JobId(a.job_id.to_bytes_be()),
+            WorkerAddress(a.worker.to_bytes_be()),
+            MatmulJob::from_seed(size, seed.to_bytes_be()),
+        );
+        let config = ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu };
+        let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config).unwrap())
+            .await
+            .unwrap();
+        let bytes = proved.encoded.bytes.clone();
+        let blob = self.node.provide(bytes.clone()).await.unwrap();
+        let result = JobResult {
+            job_id: a.job_id,
+            worker: self.account.address(),
+            outcome: JobOutcome::Proved {
+                proof_hash: proved.encoded.proof_hash.to_hex(),
+                blob,
+                provider: self.node.peer_id().to_string(),
+                bytes: bytes.len() as u64,
+                backend: "cpu".into(),
+                prove_ms: 10,
+            },
+        };
+        let message = result.sign(&self.key, self.node.network()).unwrap();
+        self.node.publish_when_ready(&message, Duration::from_secs(10)).await.unwrap();
+        let proof_hash = sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0);
+        (proof_hash, sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0))
+    }
+
+    /// Proves the assignment, announces it and submits the result on-chain.
+    pub async fn prove_and_submit(&self, n: &Net, a: &JobAssignment) -> Felt {
+        let (proof_hash, output) = self.announce(a).await;
+        n.contracts.jobs.submit_result(&self.account, a.job_id, output, proof_hash).await.unwrap();
+        proof_hash
+    }
+}
+
+pub fn wall() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+pub struct Api {
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(running: &Running, key: String) -> Self {
+        Self { base: format!("http://{}", running.api_addr), key, http: reqwest::Client::new() }
+    }
+
+    pub async fn submit(&self, client: Felt, client_job_id: Felt, spec: JobSpec) -> JobView {
+        let body = SubmitJob { client, client_job_id, spec };
+        let r =
+            self.http.post(format!("{}/v1/jobs", self.base)).bearer_auth(&self.key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        r.json().await.unwrap()
+    }
+
+    pub async fn job(&self, id: Felt) -> JobView {
+        let r = self.http.get(format!("{}/v1/jobs/{id:#x}", self.base)).bearer_auth(&self.key).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Polls until the job reaches `state` (panics with the history after `secs`).
+    pub async fn until(&self, id: Felt, state: JobState, secs: u64) -> JobView {
+        let start = std::time::Instant::now();
+        loop {
+            let view = self.job(id).await;
+            if view.state == state {
+                return view;
+            }
+            if view.state.is_terminal() || start.elapsed() > Duration::from_secs(secs) {
+                panic!("job {id:#x} is {} while waiting for {state}: {:#?}", view.state, view.history);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+pub async fn escrow(n: &Net, api: &Api, client_job_id: u64, spec: JobSpec, deadline_secs: u64) -> Felt {
+    let cj = Felt::from(client_job_id);
+    let view = api.submit(n.client_acc.address(), cj, spec.clone()).await;
+    assert_eq!(view.state, JobState::Submitted);
+    n.contracts
+        .jobs
+        .create_job(&n.client_acc, n.contracts.token, cj, spec.spec_hash(), 2 * SAGE, wall() + deadline_secs)
+        .await
+        .unwrap();
+    view.id
+}
+
+/// What a worker needs of a coordinator running in another process.
+pub struct CoordinatorAddr {
+    pub p2p_addr: sage_net::Multiaddr,
+    pub public_key: Felt,
 }
