@@ -38,20 +38,13 @@ use sage_keys::StarkKey;
 use sage_net::{Multiaddr, NetConfig, NetEvent, NodeHandle, PeerId};
 use sage_protocol::Felt;
 use tokio::{sync::watch, task::JoinSet};
-use zeroize::Zeroizing;
 
 use crate::{chain::ChainPort, driver::Driver, settings::Settings};
 
-/// Reads a Stark private key (hex, first line) from `path`. The file should be readable by the
-/// operator only; a key is never taken from the command line.
+/// Reads the account's Stark private key (hex, first line) from `path`
+/// ([`sage_keys::read_key_file`]); a key is never taken from the command line.
 pub fn read_key_file(path: &Path) -> Result<StarkKey> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("reading the account key file {}", path.display()))?,
-    );
-    let line = text.lines().next().unwrap_or_default().trim();
-    let secret = Felt::from_hex(line)
-        .map_err(|_| anyhow::anyhow!("{} does not hold a hex Stark private key", path.display()))?;
-    StarkKey::from_secret(secret).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    Ok(sage_keys::read_key_file(path)?)
 }
 
 /// Opens (creating and migrating) the coordinator's store under `settings`.

@@ -54,6 +54,8 @@ pub struct Network {
     pub client_secret: Felt,
     /// The validators' vote keys.
     pub validator_keys: Vec<StarkKey>,
+    /// The validators' accounts and their private keys (what a validator's key file holds).
+    pub validator_accounts: Vec<(SageAccount, Felt)>,
     /// Contract addresses.
     pub contracts: Deployment,
     /// The deployment manifest.
@@ -82,8 +84,10 @@ impl Network {
         let owner = accounts.next().expect("owner");
         let client_acc = accounts.next().expect("client");
         let mut validator_keys = Vec::new();
+        let mut validator_accounts = Vec::new();
         let mut members = Vec::new();
         for (i, account) in accounts.enumerate() {
+            validator_accounts.push((account.clone(), secrets[2 + i].private_key));
             let key = StarkKey::from_secret(Felt::from(7_000 + i as u64)).expect("validator key");
             contracts.staking.stake(&account, contracts.token, 10_000 * SAGE, GpuTier::T4, 3_600).await.expect("stake");
             contracts.staking.register_validator(&account, key.public_key()).await.expect("register validator");
@@ -100,6 +104,7 @@ impl Network {
             owner,
             client_acc,
             validator_keys,
+            validator_accounts,
             contracts,
             manifest,
         }

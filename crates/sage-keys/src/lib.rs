@@ -37,11 +37,13 @@
 
 mod address;
 mod key;
+mod key_file;
 mod short_string;
 #[cfg(feature = "signer")]
 mod signer;
 
 pub use address::{OZ_ACCOUNT_CLASS_HASH, account_address, oz_account_address};
 pub use key::{CURVE_ORDER, ECDSA_BOUND, SignError, Signature, StarkKey, verify_signature};
+pub use key_file::{KeyFileError, read_key_file};
 pub use short_string::{ShortStringError, parse_short_string, short_string};
 pub use starknet_types_core::felt::Felt;

@@ -189,6 +189,23 @@ impl ProofVerifier {
         Ok((r.u64()?, r.u32()?, r.u32()?))
     }
 
+    /// Member `index` of the current set: (vote public key, account).
+    pub async fn member(&self, client: &ChainClient, index: u32) -> Result<(Felt, Felt), ChainError> {
+        let out = client.call(self.address, "validator", vec![Felt::from(index)]).await?;
+        let mut r = Reader::new(&out, "validator");
+        Ok((r.felt()?, r.felt()?))
+    }
+
+    /// The current set: its version and the members' vote keys, by index.
+    pub async fn members(&self, client: &ChainClient) -> Result<(u64, Vec<Felt>), ChainError> {
+        let (version, size, _) = self.validator_set(client).await?;
+        let mut keys = Vec::with_capacity(size as usize);
+        for i in 0..size {
+            keys.push(self.member(client, i).await?.0);
+        }
+        Ok((version, keys))
+    }
+
     /// The recorded verdict of `job_id`.
     pub async fn verdict(&self, client: &ChainClient, job_id: Felt) -> Result<RecordedVerdict, ChainError> {
         match Reader::new(&client.call(self.address, "verdict", vec![job_id]).await?, "verdict").u8()? {

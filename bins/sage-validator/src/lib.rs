@@ -1,0 +1,671 @@
+//! The Sage validator as a library; `sage-validator start` is a thin wrapper around [`start`].
+//!
+//! For every `ResultSubmitted` on-chain (read from a stored block cursor) it fetches the job and
+//! its proof envelope from the coordinator's API, checks the job's spec against the on-chain
+//! escrow (`spec_hash`) and the envelope against the on-chain `proof_hash`, verifies the proof
+//! with `obelysk-prover` for that job and worker, and feeds its verdict to `sage-consensus`.
+//! Its own vote is appended to a journal (fsync) before it is gossiped, and a journaled round is
+//! never verified again: after a restart the validator signs the same verdict (RFC 6979 makes
+//! it the same signature), never the opposite one. Votes from the set are aggregated; when a
+//! quorum certificate forms, a rotation derived from the job id decides who submits it first and
+//! the others submit only if nothing landed after their turn. A proof it cannot fetch gets no
+//! vote (an unreachable coordinator must not slash an honest worker).
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let settings = sage_validator::Settings::load("validator.toml".as_ref())?;
+//! let running = sage_validator::start(settings).await?;
+//! running.wait().await
+//! # }
+//! ```
+
+use std::{
+    collections::HashMap,
+    io::Write,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use obelysk_prover::{Job, JobId, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
+use sage_chain::{
+    ChainClient, ChainConfig, Manifest, SageAccount,
+    contracts::{Deployment, JobEvent, RecordedVerdict},
+};
+use sage_consensus::{
+    Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, State, ValidatorSet, Verdict, VoteDomain, apply,
+};
+use sage_net::{Multiaddr, NetConfig, NetEvent, NodeHandle, SignedMessage, Topic};
+use sage_protocol::{Felt, JobSpec, api::JobView};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// The config file (TOML, no secrets: keys live in their own files).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Vote journal and block cursor (default `data/` beside the file).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Chain access.
+    pub chain: ChainSection,
+    /// Coordinator API the jobs and envelopes are fetched from.
+    pub coordinator: CoordinatorSection,
+    /// libp2p.
+    #[serde(default)]
+    pub network: NetworkSection,
+    /// Verification and rounds.
+    #[serde(default)]
+    pub validator: ValidatorSection,
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSection {
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Deployment manifest.
+    pub manifest: PathBuf,
+    /// The validator's account (submits QCs and equivocation reports).
+    pub account: String,
+    /// The account's Stark private key file.
+    pub key_file: PathBuf,
+    /// The vote key file (the key registered with `register_validator`; default: the account key).
+    #[serde(default)]
+    pub vote_key_file: Option<PathBuf>,
+}
+
+/// `[coordinator]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorSection {
+    /// API base URL.
+    pub url: String,
+    /// File holding an API key for it.
+    pub api_key_file: PathBuf,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// libp2p listen address (default `/ip4/127.0.0.1/tcp/0`).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Bootstrap peers.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// Chain id short string messages are signed for.
+    #[serde(default)]
+    pub chain_id: Option<String>,
+}
+
+/// `[validator]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorSection {
+    /// `production` (≥ 96 bits, the default) or `test` (test networks only).
+    #[serde(default = "production")]
+    pub security: String,
+    /// A round without a QC after this long fails (ms).
+    #[serde(default = "default_timeout")]
+    pub round_timeout_ms: u64,
+    /// Period of the chain watcher and the engine's clock (ms).
+    #[serde(default = "default_tick")]
+    pub tick_ms: u64,
+    /// Each rotation turn waits this long before submitting a QC nobody else submitted (ms).
+    #[serde(default = "default_turn")]
+    pub submit_turn_ms: u64,
+}
+
+impl Default for ValidatorSection {
+    fn default() -> Self {
+        Self {
+            security: production(),
+            round_timeout_ms: default_timeout(),
+            tick_ms: default_tick(),
+            submit_turn_ms: default_turn(),
+        }
+    }
+}
+
+fn production() -> String {
+    "production".into()
+}
+fn default_timeout() -> u64 {
+    600_000
+}
+fn default_tick() -> u64 {
+    1_000
+}
+fn default_turn() -> u64 {
+    5_000
+}
+
+/// Everything the validator runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Journal and cursor folder.
+    pub data_dir: PathBuf,
+    /// RPC endpoint.
+    pub rpc_url: String,
+    /// Manifest.
+    pub manifest: PathBuf,
+    /// Account address.
+    pub account: Felt,
+    /// Account key file.
+    pub key_file: PathBuf,
+    /// Vote key file.
+    pub vote_key_file: PathBuf,
+    /// Coordinator API.
+    pub coordinator_url: String,
+    /// API key file.
+    pub api_key_file: PathBuf,
+    /// libp2p listen address.
+    pub listen: String,
+    /// Bootstrap peers.
+    pub bootstrap: Vec<String>,
+    /// Network id.
+    pub network: Felt,
+    /// Test-level proofs accepted.
+    pub insecure_proofs: bool,
+    /// Round timeout.
+    pub round_timeout_ms: u64,
+    /// Watcher period.
+    pub tick: Duration,
+    /// Rotation turn.
+    pub submit_turn: Duration,
+}
+
+fn beside(config: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() { p } else { config.parent().unwrap_or(Path::new(".")).join(p) }
+}
+
+impl Settings {
+    /// Reads and resolves the config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let f: FileConfig = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let insecure_proofs = match f.validator.security.as_str() {
+            "production" => false,
+            "test" => true,
+            other => bail!("validator.security {other:?}: production or test"),
+        };
+        if f.validator.tick_ms == 0 || f.validator.round_timeout_ms == 0 {
+            bail!("validator.tick_ms and validator.round_timeout_ms must be positive");
+        }
+        let key_file = beside(path, f.chain.key_file);
+        Ok(Self {
+            data_dir: beside(path, f.data_dir.unwrap_or_else(|| PathBuf::from("data"))),
+            rpc_url: f.chain.rpc_url,
+            manifest: beside(path, f.chain.manifest),
+            account: Felt::from_hex(f.chain.account.trim())
+                .map_err(|_| anyhow::anyhow!("chain.account {:?} is not a hex felt", f.chain.account))?,
+            vote_key_file: f.chain.vote_key_file.map(|p| beside(path, p)).unwrap_or_else(|| key_file.clone()),
+            key_file,
+            coordinator_url: f.coordinator.url,
+            api_key_file: beside(path, f.coordinator.api_key_file),
+            listen: f.network.listen.unwrap_or_else(|| "/ip4/127.0.0.1/tcp/0".into()),
+            bootstrap: f.network.bootstrap,
+            network: match f.network.chain_id.as_deref() {
+                None => sage_net::DEFAULT_NETWORK,
+                Some(id) => sage_keys::short_string(id).with_context(|| format!("network.chain_id {id:?}"))?,
+            },
+            insecure_proofs,
+            round_timeout_ms: f.validator.round_timeout_ms,
+            tick: Duration::from_millis(f.validator.tick_ms),
+            submit_turn: Duration::from_millis(f.validator.submit_turn_ms),
+        })
+    }
+}
+
+/// One journaled vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Journaled {
+    round: RoundId,
+    verdict: Verdict,
+}
+
+/// The vote journal: append-only JSON lines, each synced before the vote leaves the process.
+#[derive(Debug)]
+struct VoteJournal {
+    file: std::fs::File,
+    votes: HashMap<RoundId, Verdict>,
+}
+
+impl VoteJournal {
+    fn open(path: &Path) -> Result<Self> {
+        let mut votes = HashMap::new();
+        // A torn tail (a crash mid-append; never synced, so never sent) is cut off, so the next
+        // vote starts on a line of its own.
+        if let Ok(bytes) = std::fs::read(path)
+            && bytes.last().is_some_and(|b| *b != b'\n')
+        {
+            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            std::fs::OpenOptions::new().write(true).open(path)?.set_len(keep as u64)?;
+        }
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for (n, line) in text.lines().enumerate() {
+                // A torn last line (crash mid-write) was never synced, so never sent: skip it.
+                match serde_json::from_str::<Journaled>(line) {
+                    Ok(j) => {
+                        votes.insert(j.round, j.verdict);
+                    }
+                    Err(e) => tracing::warn!(line = n + 1, error = %e, "unreadable vote journal line skipped"),
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening the vote journal {}", path.display()))?;
+        Ok(Self { file, votes })
+    }
+
+    fn record(&mut self, round: RoundId, verdict: Verdict) -> Result<()> {
+        if let Some(previous) = self.votes.get(&round) {
+            if *previous != verdict {
+                bail!("refusing to record {verdict:?} for a round already voted {previous:?}");
+            }
+            return Ok(());
+        }
+        let mut line = serde_json::to_string(&Journaled { round, verdict })?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes())?;
+        self.file.sync_all()?;
+        self.votes.insert(round, verdict);
+        Ok(())
+    }
+}
+
+/// A started validator.
+#[derive(Debug)]
+pub struct Running {
+    /// libp2p address (with `/p2p/<peer id>`).
+    pub p2p_addr: Multiaddr,
+    /// The vote public key.
+    pub vote_key: Felt,
+    /// This validator's index in the set.
+    pub index: u32,
+    tasks: tokio::task::JoinSet<Result<()>>,
+}
+
+impl Running {
+    /// Waits for Ctrl-C / SIGTERM or a task's failure.
+    pub async fn wait(mut self) -> Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let outcome = tokio::select! {
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = term.recv() => Ok(()),
+            Some(done) = self.tasks.join_next() => match done {
+                Ok(r) => r,
+                Err(e) => Err(e.into()),
+            },
+        };
+        self.shutdown().await;
+        outcome
+    }
+
+    /// Stops every task.
+    pub async fn shutdown(mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// What the engine task hears.
+enum Event {
+    Round(RoundId),
+    Local(RoundId, Verdict),
+    Vote(SignedVote),
+    Tick,
+}
+
+#[derive(Clone)]
+struct Ctx {
+    settings: Arc<Settings>,
+    client: ChainClient,
+    account: SageAccount,
+    contracts: Deployment,
+    http: reqwest::Client,
+    api_key: Arc<String>,
+    set: Arc<ValidatorSet>,
+    index: u32,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Connects, checks this validator's vote key is in the on-chain set, starts libp2p, the chain
+/// watcher and the consensus engine.
+pub async fn start(settings: Settings) -> Result<Running> {
+    let settings = Arc::new(settings);
+    let account_key = sage_keys::read_key_file(&settings.key_file)?;
+    let vote_key = sage_keys::read_key_file(&settings.vote_key_file)?;
+    let api_key = std::fs::read_to_string(&settings.api_key_file)
+        .with_context(|| format!("reading the API key from {}", settings.api_key_file.display()))?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let client = ChainClient::connect(ChainConfig::parse(&settings.rpc_url)?).await?;
+    let contracts = Deployment::from_manifest(&Manifest::load(&settings.manifest)?)?;
+    let (version, members) = contracts.verifier.members(&client).await?;
+    let Some(index) = members.iter().position(|k| *k == vote_key.public_key()) else {
+        bail!(
+            "vote key {:#x} is not in the ProofVerifier's validator set (version {version}); register and be added first",
+            vote_key.public_key()
+        );
+    };
+    let index = u32::try_from(index)?;
+    let set = ValidatorSet { version, members };
+    let domain = VoteDomain { chain_id: client.chain_id(), verifier: contracts.verifier.address };
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let journal = Arc::new(Mutex::new(VoteJournal::open(&settings.data_dir.join("votes.jsonl"))?));
+
+    let identity = sage_net::load_or_create_identity(&settings.data_dir.join("p2p.key"))?;
+    let net = NetConfig {
+        network: settings.network,
+        listen: settings.listen.parse().with_context(|| format!("network.listen {:?}", settings.listen))?,
+        bootstrap: settings.bootstrap.iter().map(|a| a.parse()).collect::<Result<_, _>>()?,
+        ..NetConfig::default()
+    };
+    let (node, mut net_events) = NodeHandle::start(net, identity, vote_key.clone()).await?;
+    let listen = node.listen_addr().to_string();
+    let p2p_addr: Multiaddr =
+        if listen.contains("/p2p/") { listen.parse()? } else { format!("{listen}/p2p/{}", node.peer_id()).parse()? };
+
+    let ctx = Ctx {
+        account: SageAccount::new(client.clone(), settings.account, account_key),
+        client,
+        contracts,
+        http: reqwest::Client::new(),
+        api_key: Arc::new(api_key),
+        set: Arc::new(set.clone()),
+        index,
+        settings: settings.clone(),
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // Network: votes from the set go to the engine (the engine checks membership and signatures).
+    let votes_tx = tx.clone();
+    tasks.spawn(async move {
+        while let Some(event) = net_events.recv().await {
+            if let NetEvent::Message { message, .. } = event
+                && message.topic == Topic::Votes
+            {
+                match serde_json::from_slice::<SignedVote>(&message.payload) {
+                    Ok(v) if v.validator == message.signer => {
+                        let _ = votes_tx.send(Event::Vote(v)).await;
+                    }
+                    Ok(_) => tracing::warn!("a vote relayed under another key's envelope was dropped"),
+                    Err(e) => tracing::warn!(error = %e, "unreadable vote dropped"),
+                }
+            }
+        }
+        bail!("the libp2p node stopped")
+    });
+
+    // Chain watcher: new results start rounds.
+    let watch_ctx = ctx.clone();
+    let watch_tx = tx.clone();
+    tasks.spawn(async move {
+        let cursor_path = watch_ctx.settings.data_dir.join("cursor");
+        let mut from =
+            std::fs::read_to_string(&cursor_path).ok().and_then(|t| t.trim().parse::<u64>().ok()).map_or(0, |b| b + 1);
+        let mut every = tokio::time::interval(watch_ctx.settings.tick);
+        loop {
+            every.tick().await;
+            let _ = watch_tx.send(Event::Tick).await;
+            let step = async {
+                let latest = watch_ctx.client.block_number().await?;
+                if from > latest {
+                    return anyhow::Ok(());
+                }
+                for e in watch_ctx.client.events(watch_ctx.contracts.jobs.address, "ResultSubmitted", from).await? {
+                    if e.block_number.is_none_or(|b| b > latest) {
+                        continue;
+                    }
+                    let event =
+                        starknet_rust::core::types::Event { from_address: e.from_address, keys: e.keys, data: e.data };
+                    if let Some(JobEvent::ResultSubmitted { job_id, proof_hash, .. }) = JobEvent::decode(&event) {
+                        let _ = watch_tx.send(Event::Round(RoundId { job_id, proof_hash })).await;
+                    }
+                }
+                std::fs::write(&cursor_path, latest.to_string())?;
+                from = latest + 1;
+                Ok(())
+            };
+            if let Err(e) = step.await {
+                tracing::warn!(error = %format!("{e:#}"), "chain watch failed; retrying");
+            }
+        }
+    });
+
+    // The engine: one owner of the consensus state.
+    let engine_ctx = ctx.clone();
+    let local_tx = tx.clone();
+    tasks.spawn(async move {
+        let config = Config { domain, timeout_ms: engine_ctx.settings.round_timeout_ms, key: Some(vote_key) };
+        let mut state = State::new(config, set);
+        while let Some(event) = rx.recv().await {
+            let input = match event {
+                Event::Round(round) => {
+                    let journaled =
+                        journal.lock().map_err(|_| anyhow::anyhow!("journal lock"))?.votes.get(&round).copied();
+                    let effects = apply(&mut state, Input::StartRound { round, now_ms: now_ms() });
+                    handle(&engine_ctx, &node, &journal, effects).await;
+                    match journaled {
+                        // Voted before a restart: the same verdict, never re-verified.
+                        Some(verdict) => Input::LocalVerdict { round, verdict },
+                        None => {
+                            let (c, t) = (engine_ctx.clone(), local_tx.clone());
+                            tokio::spawn(async move {
+                                match verify(&c, round).await {
+                                    Ok(verdict) => {
+                                        let _ = t.send(Event::Local(round, verdict)).await;
+                                    }
+                                    Err(e) => {
+                                        tracing::warn!(job = %format!("{:#x}", round.job_id), error = %format!("{e:#}"),
+                                        "cannot verify; not voting")
+                                    }
+                                }
+                            });
+                            continue;
+                        }
+                    }
+                }
+                Event::Local(round, verdict) => Input::LocalVerdict { round, verdict },
+                Event::Vote(v) => Input::Vote(v),
+                Event::Tick => Input::Tick { now_ms: now_ms() },
+            };
+            let effects = apply(&mut state, input);
+            handle(&engine_ctx, &node, &journal, effects).await;
+        }
+        bail!("the engine's input channel closed")
+    });
+    tracing::info!(%p2p_addr, index, vote_key = %format!("{:#x}", ctx.set.members[index as usize]), "validator started");
+    let vote_key = ctx.set.members[index as usize];
+    Ok(Running { p2p_addr, vote_key, index, tasks })
+}
+
+async fn handle(ctx: &Ctx, node: &NodeHandle, journal: &Arc<Mutex<VoteJournal>>, effects: Vec<Effect>) {
+    for effect in effects {
+        match effect {
+            Effect::BroadcastVote(vote) => {
+                // Journaled (synced) before it leaves the process.
+                let recorded = journal
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("journal lock"))
+                    .and_then(|mut j| j.record(vote.round, vote.verdict));
+                if let Err(e) = recorded {
+                    tracing::error!(error = %format!("{e:#}"), "vote not journaled; not sent");
+                    continue;
+                }
+                let payload = match serde_json::to_vec(&vote) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(error = %e, "vote not encodable");
+                        continue;
+                    }
+                };
+                match node.sign(Topic::Votes, payload) {
+                    Ok(message) => {
+                        let node = node.clone();
+                        tokio::spawn(async move { publish(&node, &message).await });
+                    }
+                    Err(e) => tracing::error!(error = %e, "vote not signed"),
+                }
+                tracing::info!(job = %format!("{:#x}", vote.round.job_id), verdict = ?vote.verdict, "voted");
+            }
+            Effect::SubmitQc(qc) => {
+                let c = ctx.clone();
+                tokio::spawn(async move { submit_in_turn(&c, qc).await });
+            }
+            Effect::ReportEquivocation(e) => {
+                tracing::warn!(validator = %format!("{:#x}", e.validator), "equivocation seen (reporting is done by the contract's report_equivocation; not yet sent automatically)");
+            }
+            Effect::RoundFailed { round, reason } => {
+                tracing::warn!(job = %format!("{:#x}", round.job_id), ?reason, "round failed without a QC");
+            }
+        }
+    }
+}
+
+async fn publish(node: &NodeHandle, message: &SignedMessage) {
+    if let Err(e) = node.publish_when_ready(message, Duration::from_secs(30)).await {
+        tracing::warn!(error = %e, "vote not published");
+    }
+}
+
+/// The rotation: the member at `job_id mod n` submits at once, the next one a turn later, and so
+/// on; each first checks whether a verdict already landed.
+async fn submit_in_turn(ctx: &Ctx, qc: QuorumCertificate) {
+    let n = ctx.set.members.len().max(1) as u64;
+    let low = u64::from_be_bytes(qc.round.job_id.to_bytes_be()[24..].try_into().unwrap_or([0; 8]));
+    let leader = low % n;
+    let rank = (u64::from(ctx.index) + n - leader) % n;
+    tokio::time::sleep(ctx.settings.submit_turn * u32::try_from(rank).unwrap_or(u32::MAX)).await;
+    match ctx.contracts.verifier.verdict(&ctx.client, qc.round.job_id).await {
+        Ok(RecordedVerdict::None) => {}
+        Ok(_) => return,
+        Err(e) => tracing::warn!(error = %e, "cannot read the verdict; submitting anyway"),
+    }
+    let sigs: Vec<(u32, Felt, Felt)> = qc.signatures.iter().map(|(i, s)| (*i, s.r, s.s)).collect();
+    let valid = qc.verdict == Verdict::Valid;
+    match ctx
+        .contracts
+        .verifier
+        .submit_qc(&ctx.account, qc.round.job_id, qc.round.proof_hash, valid, qc.set_version, &sigs)
+        .await
+    {
+        Ok(out) => {
+            tracing::info!(job = %format!("{:#x}", qc.round.job_id), tx = %format!("{:#x}", out.tx_hash), "QC submitted")
+        }
+        Err(e) => {
+            tracing::info!(job = %format!("{:#x}", qc.round.job_id), error = %e, "QC not submitted (another validator's landed first?)")
+        }
+    }
+}
+
+/// Fetches the job and its envelope from the coordinator and judges the proof. `Err` means "could
+/// not judge" (no vote); a proof that does not verify, or that does not match the chain, is
+/// `Ok(Invalid)`.
+async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
+    let on_chain = ctx.contracts.jobs.get_job(&ctx.client, round.job_id).await?;
+    let base = ctx.settings.coordinator_url.trim_end_matches('/');
+    let view: JobView = ctx
+        .http
+        .get(format!("{base}/v1/jobs/{:#x}", round.job_id))
+        .bearer_auth(ctx.api_key.as_str())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    // The spec the coordinator serves must be the one the client escrowed.
+    if view.spec.spec_hash() != on_chain.spec_hash {
+        bail!("the coordinator's spec does not hash to the escrowed spec_hash");
+    }
+    let mut bytes = None;
+    for _ in 0..60 {
+        let r = ctx
+            .http
+            .get(format!("{base}/v1/jobs/{:#x}/proof", round.job_id))
+            .bearer_auth(ctx.api_key.as_str())
+            .send()
+            .await?;
+        if r.status().is_success() {
+            bytes = Some(r.bytes().await?.to_vec());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let bytes = bytes.context("the coordinator does not serve the envelope")?;
+    let JobSpec::Matmul { n, seed } = view.spec else { bail!("unsupported job type") };
+    let job = Job::matmul(
+        JobId(round.job_id.to_bytes_be()),
+        WorkerAddress(on_chain.worker.to_bytes_be()),
+        MatmulJob::from_seed(n, seed.to_bytes_be()),
+    );
+    let policy =
+        if ctx.settings.insecure_proofs { VerifyPolicy::insecure_for_tests() } else { VerifyPolicy::default() };
+    let expected = round.proof_hash;
+    tokio::task::spawn_blocking(move || {
+        let Ok(hash) = obelysk_prover::proof_hash(&bytes) else { return Ok(Verdict::Invalid) };
+        if sage_protocol::hash32_to_felt(&hash.0) != expected {
+            // Served bytes that are not the submitted proof: the coordinator's fault, not the
+            // worker's; no vote.
+            bail!("the served envelope is not the proof submitted on-chain");
+        }
+        Ok(match obelysk_prover::verify_bytes(&bytes, &job, &policy) {
+            Ok(_) => Verdict::Valid,
+            Err(e) => {
+                tracing::warn!(error = %e, "proof does not verify");
+                Verdict::Invalid
+            }
+        })
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reopened_journal_remembers_votes_and_refuses_the_opposite_verdict() {
+        let dir = std::env::temp_dir().join(format!("sage-validator-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("votes.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let round = RoundId { job_id: Felt::from(7u8), proof_hash: Felt::from(9u8) };
+        let other = RoundId { job_id: Felt::from(8u8), proof_hash: Felt::from(9u8) };
+        {
+            let mut j = VoteJournal::open(&path).unwrap();
+            j.record(round, Verdict::Valid).unwrap();
+            j.record(round, Verdict::Valid).unwrap();
+            j.record(other, Verdict::Invalid).unwrap();
+        }
+        // A torn line from a crash mid-append is skipped, never read as a vote.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"round\":").unwrap();
+        let mut j = VoteJournal::open(&path).unwrap();
+        assert_eq!(j.votes.get(&round), Some(&Verdict::Valid));
+        assert_eq!(j.votes.get(&other), Some(&Verdict::Invalid));
+        let err = j.record(round, Verdict::Invalid).unwrap_err();
+        assert!(err.to_string().contains("already voted"), "{err}");
+        let third = RoundId { job_id: Felt::from(10u8), proof_hash: Felt::from(9u8) };
+        j.record(third, Verdict::Valid).unwrap();
+        drop(j);
+        let j = VoteJournal::open(&path).unwrap();
+        assert_eq!(j.votes.len(), 3, "the vote after the torn line is intact");
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,85 @@
+//! Four validators, a coordinator and a worker on a real devnet with the real contracts, over real
+//! libp2p on loopback: the worker's result lands on-chain, every validator verifies the proof and
+//! votes, a quorum certificate is submitted by the rotation's first validator, and the job is paid.
+//! Nothing in the test signs a vote or submits a QC.
+
+use std::time::Duration;
+
+use sage_chain::{Felt, contracts::RecordedVerdict};
+use sage_consensus::StarkKey;
+use sage_coordinator::testing::{Api, coordinator, escrow, net, worker};
+use sage_protocol::{JobSpec, api::JobState};
+use sage_validator::Settings;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_validators_verify_vote_and_certify_a_result_which_then_gets_paid() {
+    let n = net(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, api_key) = coordinator(&n, dir.path(), 60).await;
+    let api = Api::new(&running, api_key.clone());
+    let api_key_file = dir.path().join("api.key");
+    std::fs::write(&api_key_file, &api_key).unwrap();
+
+    let mut validators = Vec::new();
+    let mut first_addr: Option<sage_net::Multiaddr> = None;
+    for (i, (account, secret)) in n.validator_accounts.iter().enumerate() {
+        let home = dir.path().join(format!("validator-{i}"));
+        std::fs::create_dir_all(&home).unwrap();
+        let key_file = home.join("account.key");
+        std::fs::write(&key_file, format!("{secret:#x}\n")).unwrap();
+        let vote_key_file = home.join("vote.key");
+        // The vote keys `Network` registered: 7000 + i.
+        std::fs::write(&vote_key_file, format!("{:#x}\n", Felt::from(7_000 + i as u64))).unwrap();
+        let settings = Settings {
+            data_dir: home.join("data"),
+            rpc_url: n.devnet.rpc_url().to_string(),
+            manifest: dir.path().join("manifest.json"),
+            account: account.address(),
+            key_file,
+            vote_key_file,
+            coordinator_url: api.base.clone(),
+            api_key_file: api_key_file.clone(),
+            listen: "/ip4/127.0.0.1/tcp/0".into(),
+            bootstrap: first_addr.iter().map(ToString::to_string).chain([running.p2p_addr.to_string()]).collect(),
+            network: sage_net::DEFAULT_NETWORK,
+            insecure_proofs: true,
+            round_timeout_ms: 120_000,
+            tick: Duration::from_millis(300),
+            submit_turn: Duration::from_secs(3),
+        };
+        let v = sage_validator::start(settings).await.unwrap();
+        assert_eq!(v.index, i as u32);
+        assert_eq!(v.vote_key, StarkKey::from_secret(Felt::from(7_000 + i as u64)).unwrap().public_key());
+        first_addr.get_or_insert(v.p2p_addr.clone());
+        validators.push(v);
+    }
+
+    let mut w = worker(&n, 0, &running).await;
+    let job = escrow(&n, &api, 1, JobSpec::Matmul { n: 8, seed: Felt::from(3u8) }, 3_600).await;
+    let a = w.next_assignment().await;
+    assert_eq!(a.job_id, job);
+    let proof = w.prove_and_submit(&n, &a).await;
+    let view = api.until(job, JobState::Paid, 90).await;
+    assert!(view.history.iter().any(|t| t.state == JobState::Certified && t.tx.is_some()), "{:#?}", view.history);
+    assert_eq!(n.contracts.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Valid);
+    assert_eq!(n.contracts.verifier.verdict_proof(&n.client, job).await.unwrap(), proof);
+    // Each validator journaled at most one vote for the round, all `Valid`, and a quorum (3 of 4)
+    // did (one may still be verifying when the QC lands; it needs no vote then).
+    let mut voted = 0;
+    for i in 0..validators.len() {
+        let journal =
+            std::fs::read_to_string(dir.path().join(format!("validator-{i}/data/votes.jsonl"))).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(lines.len() <= 1, "validator {i}: {journal}");
+        if let Some(vote) = lines.first() {
+            assert_eq!(vote["verdict"], "Valid", "validator {i}: {journal}");
+            voted += 1;
+        }
+    }
+    assert!(voted >= 3, "only {voted} validators voted");
+    drop(w.alive);
+    for v in validators {
+        v.shutdown().await;
+    }
+    running.shutdown().await;
+}
