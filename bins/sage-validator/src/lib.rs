@@ -334,6 +334,9 @@ struct Ctx {
     api_key: Arc<String>,
     set: Arc<ValidatorSet>,
     index: u32,
+    node: NodeHandle,
+    /// Envelopes workers announced on the results topic: job → (worker, provider, blob hash).
+    announced: Arc<Mutex<HashMap<Felt, (Felt, sage_net::PeerId, [u8; 32])>>>,
 }
 
 fn now_ms() -> u64 {
@@ -388,15 +391,33 @@ pub async fn start(settings: Settings) -> Result<Running> {
         api_key: Arc::new(api_key),
         set: Arc::new(set.clone()),
         index,
+        node: node.clone(),
+        announced: Arc::new(Mutex::new(HashMap::new())),
         settings: settings.clone(),
     };
     let (tx, mut rx) = mpsc::channel::<Event>(1024);
     let mut tasks = tokio::task::JoinSet::new();
 
-    // Network: votes from the set go to the engine (the engine checks membership and signatures).
+    // Network: votes from the set go to the engine (the engine checks membership and signatures);
+    // workers' result announcements are remembered, so an envelope the coordinator does not serve
+    // (it serves only proofs that verify) can be fetched from the worker itself.
     let votes_tx = tx.clone();
+    let announced = ctx.announced.clone();
     tasks.spawn(async move {
         while let Some(event) = net_events.recv().await {
+            if let NetEvent::Message { message, .. } = &event
+                && message.topic == Topic::Results
+                && let Ok(result) = sage_net::JobResult::from_message(message)
+                && let sage_net::JobOutcome::Proved { blob, provider, .. } = &result.outcome
+                && let Ok(peer) = provider.parse()
+                && let Ok(mut map) = announced.lock()
+            {
+                if map.len() >= 65_536 {
+                    map.clear();
+                }
+                map.insert(result.job_id, (result.worker, peer, *blob));
+                continue;
+            }
             if let NetEvent::Message { message, .. } = event
                 && message.topic == Topic::Votes
             {
@@ -594,7 +615,7 @@ async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
         bail!("the coordinator's spec does not hash to the escrowed spec_hash");
     }
     let mut bytes = None;
-    for _ in 0..60 {
+    for _ in 0..20 {
         let r = ctx
             .http
             .get(format!("{base}/v1/jobs/{:#x}/proof", round.job_id))
@@ -607,7 +628,17 @@ async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let bytes = bytes.context("the coordinator does not serve the envelope")?;
+    if bytes.is_none() {
+        // Not served (the coordinator keeps only proofs that verify): fetch it by hash from the
+        // assigned worker's own announcement.
+        let announced = ctx.announced.lock().map_err(|_| anyhow::anyhow!("lock"))?.get(&round.job_id).copied();
+        if let Some((worker, peer, blob)) = announced.filter(|(w, _, _)| *w == on_chain.worker) {
+            let fetched =
+                ctx.node.fetch(peer, blob).await.with_context(|| format!("fetching the envelope of {worker:#x}"))?;
+            bytes = Some(fetched);
+        }
+    }
+    let bytes = bytes.context("neither the coordinator nor the worker serves the envelope")?;
     let JobSpec::Matmul { n, seed } = view.spec else { bail!("unsupported job type") };
     let job = Job::matmul(
         JobId(round.job_id.to_bytes_be()),

@@ -7,23 +7,24 @@ use std::time::Duration;
 
 use sage_chain::{Felt, contracts::RecordedVerdict};
 use sage_consensus::StarkKey;
-use sage_coordinator::testing::{Api, coordinator, escrow, net, worker};
+use sage_coordinator::{
+    Running,
+    testing::{Api, Net, coordinator, escrow, net, worker},
+};
 use sage_protocol::{JobSpec, api::JobState};
 use sage_validator::Settings;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_validators_verify_vote_and_certify_a_result_which_then_gets_paid() {
-    let n = net(1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (running, api_key) = coordinator(&n, dir.path(), 60).await;
-    let api = Api::new(&running, api_key.clone());
-    let api_key_file = dir.path().join("api.key");
-    std::fs::write(&api_key_file, &api_key).unwrap();
+struct Validators {
+    running: Vec<sage_validator::Running>,
+}
 
+async fn validators(n: &Net, dir: &std::path::Path, running: &Running, api: &Api) -> Validators {
+    let api_key_file = dir.join("api.key");
+    std::fs::write(&api_key_file, &api.key).unwrap();
     let mut validators = Vec::new();
     let mut first_addr: Option<sage_net::Multiaddr> = None;
     for (i, (account, secret)) in n.validator_accounts.iter().enumerate() {
-        let home = dir.path().join(format!("validator-{i}"));
+        let home = dir.join(format!("validator-{i}"));
         std::fs::create_dir_all(&home).unwrap();
         let key_file = home.join("account.key");
         std::fs::write(&key_file, format!("{secret:#x}\n")).unwrap();
@@ -33,7 +34,7 @@ async fn four_validators_verify_vote_and_certify_a_result_which_then_gets_paid()
         let settings = Settings {
             data_dir: home.join("data"),
             rpc_url: n.devnet.rpc_url().to_string(),
-            manifest: dir.path().join("manifest.json"),
+            manifest: dir.join("manifest.json"),
             account: account.address(),
             key_file,
             vote_key_file,
@@ -53,6 +54,54 @@ async fn four_validators_verify_vote_and_certify_a_result_which_then_gets_paid()
         first_addr.get_or_insert(v.p2p_addr.clone());
         validators.push(v);
     }
+    Validators { running: validators }
+}
+
+/// A worker announces a proof of another computation and submits its hash on-chain anyway. The
+/// coordinator refuses to store it, so the validators fetch it from the worker by its hash, find
+/// it invalid, and certify `invalid`: the worker is slashed and the client refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invalid_proof_is_certified_invalid_the_worker_slashed_and_the_client_refunded() {
+    let n = net(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, api_key) = coordinator(&n, dir.path(), 60).await;
+    let api = Api::new(&running, api_key);
+    let vs = validators(&n, dir.path(), &running, &api).await;
+    let mut w = worker(&n, 0, &running).await;
+    let before = n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
+    let job = escrow(&n, &api, 2, JobSpec::Matmul { n: 8, seed: Felt::from(4u8) }, 3_600).await;
+    let a = w.next_assignment().await;
+    let forged = sage_net::JobAssignment { request: JobSpec::Matmul { n: 8, seed: Felt::from(5u8) }, ..a.clone() };
+    let (proof, output) = w.announce(&forged).await;
+    n.contracts.jobs.submit_result(&w.account, job, output, proof).await.unwrap();
+    let start = std::time::Instant::now();
+    while n.contracts.verifier.verdict(&n.client, job).await.unwrap() == RecordedVerdict::None {
+        assert!(start.elapsed() < Duration::from_secs(90), "no verdict: {:#?}", api.job(job).await.history);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(n.contracts.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Invalid);
+    assert_eq!(
+        n.contracts.jobs.get_job(&n.client, job).await.unwrap().status,
+        sage_chain::contracts::JobStatus::Refunded
+    );
+    assert_eq!(n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), before);
+    assert_eq!(n.contracts.reputation.counts(&n.client, w.account.address()).await.unwrap().slashed, 1);
+    let view = api.until(job, JobState::Rejected, 30).await;
+    assert!(view.history.iter().any(|t| t.state == JobState::Rejected && t.tx.is_some()), "{:#?}", view.history);
+    drop(w.alive);
+    for v in vs.running {
+        v.shutdown().await;
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_validators_verify_vote_and_certify_a_result_which_then_gets_paid() {
+    let n = net(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, api_key) = coordinator(&n, dir.path(), 60).await;
+    let api = Api::new(&running, api_key.clone());
+    let validators = validators(&n, dir.path(), &running, &api).await.running;
 
     let mut w = worker(&n, 0, &running).await;
     let job = escrow(&n, &api, 1, JobSpec::Matmul { n: 8, seed: Felt::from(3u8) }, 3_600).await;
