@@ -194,10 +194,13 @@ impl Driver {
             // Normally applied when the outbox entry lands; this covers a crash in between. A
             // queued job whose last worker is this one already had this assignment applied and
             // lost it (lapse, refusal, requeue): the old event must not resurrect it.
-            JobEvent::Assigned { job_id, worker, .. } | JobEvent::Reassigned { job_id, worker, .. } => {
-                if store.job(job_id).await?.is_some_and(|j| j.state == JobState::Queued && j.worker != Some(worker)) {
-                    self.apply(job_id, Input::Assigned { worker, tx }).await?;
-                }
+            JobEvent::Assigned { job_id, worker, .. } | JobEvent::Reassigned { job_id, worker, .. }
+                if store
+                    .job(job_id)
+                    .await?
+                    .is_some_and(|j| j.state == JobState::Queued && j.worker != Some(worker)) =>
+            {
+                self.apply(job_id, Input::Assigned { worker, tx }).await?;
             }
             JobEvent::ResultSubmitted { job_id, worker, output_commitment, proof_hash } => {
                 self.apply(job_id, Input::ResultSubmitted { worker, proof_hash, output_commitment, tx }).await?;

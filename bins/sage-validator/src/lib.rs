@@ -324,6 +324,9 @@ enum Event {
     Tick,
 }
 
+/// A worker's announced envelope: (worker, provider peer, blob hash).
+type Announced = (Felt, sage_net::PeerId, [u8; 32]);
+
 #[derive(Clone)]
 struct Ctx {
     settings: Arc<Settings>,
@@ -335,8 +338,8 @@ struct Ctx {
     set: Arc<ValidatorSet>,
     index: u32,
     node: NodeHandle,
-    /// Envelopes workers announced on the results topic: job → (worker, provider, blob hash).
-    announced: Arc<Mutex<HashMap<Felt, (Felt, sage_net::PeerId, [u8; 32])>>>,
+    /// Envelopes workers announced on the results topic.
+    announced: Arc<Mutex<HashMap<Felt, Announced>>>,
 }
 
 fn now_ms() -> u64 {
