@@ -202,7 +202,7 @@ impl ClientChain {
 #[derive(clap::Args)]
 struct SubmitArgs {
     #[command(flatten)]
-    remote: Remote,
+    client: ClientChain,
     /// Job type (only `matmul` over the network today).
     #[arg(long = "type", default_value = "matmul")]
     job_type: String,
@@ -221,18 +221,6 @@ struct SubmitArgs {
     /// Your own id for the job (hex felt; random when absent).
     #[arg(long)]
     client_job_id: Option<String>,
-    /// Starknet JSON-RPC endpoint.
-    #[arg(long, env = "SAGE_RPC_URL", default_value = "http://127.0.0.1:5050")]
-    rpc_url: String,
-    /// Deployment manifest.
-    #[arg(long, env = "SAGE_MANIFEST", default_value = "deployments/devnet.json")]
-    manifest: PathBuf,
-    /// The client's account address.
-    #[arg(long, env = "SAGE_ACCOUNT")]
-    account: String,
-    /// File holding the account's Stark private key (hex, first line).
-    #[arg(long, env = "SAGE_ACCOUNT_KEY_FILE")]
-    key_file: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -527,22 +515,23 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
         Some(s) => felt(s, "client job id")?,
         None => random_felt()?,
     };
-    let account_address = felt(&args.account, "account")?;
+    let remote = &args.client.remote;
+    let account_address = felt(&args.client.account, "account")?;
     let payment = match args.payment {
         Some(p) => p,
-        None => get::<Quote>(&args.remote, &format!("/v1/quote?type=matmul&size={}", args.size)).await?.price,
+        None => get::<Quote>(remote, &format!("/v1/quote?type=matmul&size={}", args.size)).await?.price,
     };
     // Upload first: the coordinator then queues the job the moment it sees the escrow.
     let body = SubmitJob { client: account_address, client_job_id, spec: spec.clone() };
-    let url = format!("{}/v1/jobs", args.remote.url.trim_end_matches('/'));
+    let url = format!("{}/v1/jobs", remote.url.trim_end_matches('/'));
     let response = http()?
         .post(&url)
-        .bearer_auth(api_key_of(&args.remote)?)
+        .bearer_auth(api_key_of(remote)?)
         .header(IDEMPOTENCY_HEADER, format!("{client_job_id:#x}"))
         .json(&body)
         .send()
         .await
-        .with_context(|| format!("reaching the coordinator at {}", args.remote.url))?;
+        .with_context(|| format!("reaching the coordinator at {}", remote.url))?;
     if !response.status().is_success() {
         return Err(problem(response).await);
     }
@@ -550,9 +539,7 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
     if !cli.json {
         eprintln!("uploaded job {:#x}; escrowing {payment} on-chain…", view.id);
     }
-    let client = ChainClient::connect(ChainConfig::parse(&args.rpc_url)?).await?;
-    let contracts = Deployment::from_manifest(&Manifest::load(&args.manifest)?)?;
-    let account = SageAccount::new(client.clone(), account_address, read_key_file(&args.key_file)?);
+    let (account, contracts) = args.client.connect().await?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
     let outcome = contracts
         .jobs

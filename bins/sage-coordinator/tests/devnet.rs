@@ -345,30 +345,41 @@ async fn bad_escrows_foreign_results_and_invalid_proofs_are_refused() {
     running.shutdown().await;
 }
 
-/// `sage-coordinator cancel-job` (a real process, the client's key in a file): the client's own
-/// account cancels on-chain before assignment and gets its escrow back; the coordinator records
-/// the cancellation and the refund transaction.
+/// The client commands as a real process with the client's key in a file: `submit-job` uploads
+/// the spec and escrows it from the client's own account; `cancel-job` cancels it on-chain before
+/// assignment and the escrow comes back; the coordinator records both, with the refund
+/// transaction; a second cancel is refused and refunds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_client_cancels_an_unassigned_job_from_the_cli_and_is_refunded() {
+async fn a_client_submits_and_cancels_from_the_cli_and_is_refunded() {
     let n = net(0).await;
     let dir = tempfile::tempdir().unwrap();
     let (running, key) = coordinator(&n, dir.path(), 60).await;
     let api = Api::new(&running, key.clone());
     let before = n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
-    let job = escrow(&n, &api, 31, JobSpec::Matmul { n: 8, seed: Felt::from(31u8) }, 3_600).await;
-    api.until(job, JobState::Queued, 30).await;
     let key_file = dir.path().join("client.key");
     std::fs::write(&key_file, format!("{:#x}\n", n.client_secret)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sage-coordinator"))
-        .args(["--json", "cancel-job", &format!("{job:#x}"), "--url", &api.base, "--rpc-url"])
-        .arg(n.devnet.rpc_url().as_str())
-        .arg("--manifest")
-        .arg(dir.path().join("manifest.json"))
-        .args(["--account", &format!("{:#x}", n.client_acc.address()), "--key-file"])
-        .arg(&key_file)
-        .env("SAGE_API_KEY", &key)
-        .output()
-        .unwrap();
+    let client = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sage-coordinator"))
+            .args(args)
+            .args(["--url", &api.base, "--rpc-url", n.devnet.rpc_url().as_str(), "--manifest"])
+            .arg(dir.path().join("manifest.json"))
+            .args(["--account", &format!("{:#x}", n.client_acc.address()), "--key-file"])
+            .arg(&key_file)
+            .env("SAGE_API_KEY", &key)
+            .output()
+            .unwrap()
+    };
+    let out = client(&["--json", "submit-job", "--size", "8", "--seed", "0x1f", "--client-job-id", "0x31"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let submitted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let job = Felt::from_hex(submitted["job"].as_str().unwrap()).unwrap();
+    assert_eq!(job, sage_protocol::job_id(n.client_acc.address(), Felt::from(0x31u8)));
+    // The escrow is the quote (1 SAGE in the test pricing), paid by the client's own account.
+    assert_eq!(submitted["payment"], SAGE.to_string());
+    assert_eq!(n.contracts.jobs.get_job(&n.client, job).await.unwrap().client, n.client_acc.address());
+    api.until(job, JobState::Queued, 30).await;
+
+    let out = client(&["--json", "cancel-job", &format!("{job:#x}")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((printed["cancelled"].as_bool(), printed["coordinator_told"].as_bool()), (Some(true), Some(true)));
@@ -384,17 +395,7 @@ async fn a_client_cancels_an_unassigned_job_from_the_cli_and_is_refunded() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(view.state, JobState::Cancelled);
-    // Cancelling again changes nothing: the chain refuses, nothing is refunded twice.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_sage-coordinator"))
-        .args(["cancel-job", &format!("{job:#x}"), "--url", &api.base, "--rpc-url"])
-        .arg(n.devnet.rpc_url().as_str())
-        .arg("--manifest")
-        .arg(dir.path().join("manifest.json"))
-        .args(["--account", &format!("{:#x}", n.client_acc.address()), "--key-file"])
-        .arg(&key_file)
-        .env("SAGE_API_KEY", &key)
-        .output()
-        .unwrap();
+    let again = client(&["cancel-job", &format!("{job:#x}")]);
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("JOB: not open"),
