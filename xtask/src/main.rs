@@ -26,9 +26,11 @@ Sage project automation
 Usage: cargo xtask <command> [options]
 
 The two README commands:
-  demo [--json] [--keep]   local devnet + contracts + account + faucet drip, then a real worker
-                           proves a job a coordinator assigns over libp2p (--json: summary on
-                           stdout; --keep: leave the devnet running)
+  demo [--json] [--keep]   the whole loop on a local devnet: contracts, a client account and a
+                           faucet drip; four validators and a real `sage-worker` stake and
+                           register; a coordinator assigns the client's escrowed job, the worker
+                           proves and submits it, the validators certify it, the worker is paid
+                           and claims (--json: summary on stdout; --keep: leave the devnet up)
   test                     everything CI runs: fmt --check, clippy -D warnings, contracts --check,
                            all tests (GPU kernels on Mesa's lavapipe when no GPU is present)
 Both first check the machine (installing missing system packages when run as root, otherwise

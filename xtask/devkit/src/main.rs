@@ -9,6 +9,7 @@
 mod cairo_paths;
 mod contracts;
 mod demo;
+mod loop_demo;
 mod worker_demo;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,304 @@
+//! The demo's whole loop on the demo's devnet: four validators and a worker join (accounts,
+//! stake, registration), a coordinator and the validators start, a real `sage-worker start`
+//! process is assigned the client's escrowed job, proves it, submits it on-chain; the validators
+//! verify and certify it; the coordinator pays; the worker decrypts and claims its payment.
+
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result, bail};
+use sage_chain::{
+    ChainClient, Felt, Manifest, SAGE, SageAccount, StarkKey,
+    contracts::{Deployment, GpuTier},
+    deploy_oz_account,
+    devnet::Devnet,
+    oz_account_address,
+};
+use sage_protocol::{
+    JobSpec,
+    api::{JobState, JobView, SubmitJob},
+};
+use serde_json::{Value, json};
+
+use crate::worker_demo::{WorkerProcess, build_worker, worker_command};
+
+const N: u32 = 64;
+const VALIDATORS: usize = 4;
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path)?;
+    std::io::Write::write_all(&mut f, text.as_bytes())?;
+    Ok(())
+}
+
+fn run_json(bin: &Path, home: &Path, password: &str, args: &[&str]) -> Result<Value> {
+    let out = worker_command(bin, home, password).arg("--json").args(args).output()?;
+    if !out.status.success() {
+        bail!("sage-worker {} failed: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Runs the loop; `say` prints progress; `first` is the first step number of `total`.
+#[allow(clippy::too_many_arguments, reason = "the demo's pieces, named")]
+pub async fn run(
+    say: &dyn Fn(String),
+    (first, total): (usize, usize),
+    devnet: &Devnet,
+    client: &ChainClient,
+    manifest: &Manifest,
+    manifest_path: &Path,
+    owner: &SageAccount,
+    user: &SageAccount,
+) -> Result<Value> {
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let home = std::env::temp_dir().join(format!("sage-demo-loop-{}-{stamp}", std::process::id()));
+    std::fs::create_dir_all(&home)?;
+    let result = run_in(say, (first, total), devnet, client, manifest, manifest_path, owner, user, &home).await;
+    let _ = std::fs::remove_dir_all(&home);
+    result
+}
+
+#[allow(clippy::too_many_arguments, reason = "the demo's pieces, named")]
+async fn run_in(
+    say: &dyn Fn(String),
+    (first, total): (usize, usize),
+    devnet: &Devnet,
+    client: &ChainClient,
+    manifest: &Manifest,
+    manifest_path: &Path,
+    owner: &SageAccount,
+    user: &SageAccount,
+    home: &Path,
+) -> Result<Value> {
+    let c = Deployment::from_manifest(manifest)?;
+    let rpc = devnet.rpc_url().to_string();
+
+    say(format!(
+        "{first}/{total} four validators: fresh keys, accounts, 10,000 SAGE staked each, registered, installed as the set"
+    ));
+    let mut validators = Vec::new();
+    let mut members = Vec::new();
+    for _ in 0..VALIDATORS {
+        let key = StarkKey::from_random()?;
+        let address = oz_account_address(key.public_key(), key.public_key());
+        devnet.mint_strk(address, 10 * SAGE).await?;
+        let account = deploy_oz_account(client, key.clone(), key.public_key()).await?;
+        c.token.transfer(owner, address, 10_000 * SAGE).await?;
+        c.staking.stake(&account, c.token, 10_000 * SAGE, GpuTier::T4, 30 * 24 * 3600).await?;
+        c.staking.register_validator(&account, key.public_key()).await?;
+        members.push((key.public_key(), address));
+        validators.push(key);
+    }
+    c.verifier.set_validators(owner, &members).await?;
+    say(format!("    set of {VALIDATORS}, threshold {}", 2 * VALIDATORS / 3 + 1));
+
+    say(format!("{}/{total} a worker: `sage-worker create-wallet`, `request-tokens`, `stake`, `register`", first + 1));
+    let bin = build_worker()?;
+    let worker_home = home.join("worker");
+    std::fs::create_dir_all(&worker_home)?;
+    let password = format!("{:x}", StarkKey::from_random()?.expose_secret());
+    let keystore = worker_home.join("keystore.json");
+    let ks = keystore.to_string_lossy().to_string();
+    let m = manifest_path.to_string_lossy().to_string();
+    let chain = ["--keystore", ks.as_str(), "--rpc-url", rpc.as_str(), "--manifest", m.as_str()];
+    let wallet = run_json(
+        &bin,
+        &worker_home,
+        &password,
+        &[
+            "create-wallet",
+            "--scrypt-log-n",
+            "14",
+            "--keystore",
+            &ks,
+            "--mnemonic-out",
+            &worker_home.join("mnemonic.txt").to_string_lossy(),
+        ],
+    )?;
+    let worker_address = Felt::from_hex(wallet["address"].as_str().unwrap_or_default())?;
+    run_json(&bin, &worker_home, &password, &[&["request-tokens"][..], &chain].concat())?;
+    // The T4 minimum is 1,000 SAGE: more than a faucet drip, so the deployer sends the rest.
+    c.token.transfer(owner, worker_address, 1_000 * SAGE).await?;
+    run_json(
+        &bin,
+        &worker_home,
+        &password,
+        &[&["stake", "--amount", "1000", "--gpu-tier", "T4"][..], &chain].concat(),
+    )?;
+    run_json(&bin, &worker_home, &password, &[&["register", "--tee", "none"][..], &chain].concat())?;
+    say(format!("    worker {worker_address:#066x}: 1,000 SAGE staked (T4), registered (TEE none: devnet policy)"));
+
+    say(format!(
+        "{}/{total} the coordinator (HTTP API, chain watcher, scheduler, outbox) and the validators start",
+        first + 2
+    ));
+    let owner_secret = devnet
+        .predeployed_accounts()
+        .await?
+        .into_iter()
+        .find(|a| a.address == owner.address())
+        .context("the coordinator runs as the devnet deployer, whose key devnet publishes")?
+        .private_key;
+    let coordinator_dir = home.join("coordinator");
+    std::fs::create_dir_all(&coordinator_dir)?;
+    write_private(&coordinator_dir.join("coordinator.key"), &format!("{owner_secret:#x}\n"))?;
+    std::fs::write(
+        coordinator_dir.join("coordinator.toml"),
+        format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\n[chain]\nrpc_url = \"{rpc}\"\nmanifest = \"{m}\"\naccount = \"{:#x}\"\n\
+             key_file = \"coordinator.key\"\n[network]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n[jobs]\ntick_ms = 300\n\
+             tee_policy = \"development\"\n",
+            owner.address()
+        ),
+    )?;
+    let settings = sage_coordinator::settings::Settings::load(&coordinator_dir.join("coordinator.toml"))?;
+    let key = sage_coordinator::read_key_file(&settings.key_file)?;
+    let store = sage_coordinator::open_store(&settings).await?;
+    let api_key = sage_jobs::keys::generate("demo client", 600, None, sage_jobs::now_ms())?;
+    store.create_api_key(&api_key.row).await?;
+    drop(store);
+    let coordinator = sage_coordinator::start(settings, key).await?;
+    let base = format!("http://{}", coordinator.api_addr);
+    write_private(&home.join("api.key"), &api_key.text)?;
+    let mut running_validators = Vec::new();
+    let mut first_addr: Option<String> = None;
+    for (i, key) in validators.iter().enumerate() {
+        let dir = home.join(format!("validator-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let key_file = dir.join("account.key");
+        write_private(&key_file, &format!("{:#x}\n", key.expose_secret()))?;
+        let settings = sage_validator::Settings {
+            data_dir: dir.join("data"),
+            rpc_url: rpc.clone(),
+            manifest: manifest_path.to_path_buf(),
+            account: oz_account_address(key.public_key(), key.public_key()),
+            vote_key_file: key_file.clone(),
+            key_file,
+            coordinator_url: base.clone(),
+            api_key_file: home.join("api.key"),
+            listen: "/ip4/127.0.0.1/tcp/0".into(),
+            bootstrap: first_addr.iter().cloned().chain([coordinator.p2p_addr.to_string()]).collect(),
+            network: sage_net::DEFAULT_NETWORK,
+            insecure_proofs: false,
+            round_timeout_ms: 600_000,
+            tick: Duration::from_millis(500),
+            submit_turn: Duration::from_secs(5),
+        };
+        let v = sage_validator::start(settings).await?;
+        first_addr.get_or_insert(v.p2p_addr.to_string());
+        running_validators.push(v);
+    }
+    say(format!("    API {base}, coordinator key {:#x}", coordinator.public_key));
+
+    say(format!("{}/{total} `sage-worker start` with the chain configured, pinned to the coordinator", first + 3));
+    std::fs::write(
+        worker_home.join("config.toml"),
+        format!(
+            "[worker]\ngpu_tier = \"T4\"\nheartbeat_secs = 2\n[prover]\nbackend = \"auto\"\nmax_matmul_n = 256\n\
+             [network]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\nbootstrap = [\"{}\"]\ncoordinator = \"{:#x}\"\n\
+             [chain]\nrpc_url = \"{rpc}\"\nmanifest = \"{m}\"\n",
+            coordinator.p2p_addr, coordinator.public_key
+        ),
+    )?;
+    let mut child = worker_command(&bin, &worker_home, &password)
+        .args(["--json", "start", "--keystore", &ks])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting sage-worker start")?;
+    let stdout = child.stdout.take().context("the worker's stdout")?;
+    let (tx, events) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let worker = WorkerProcess { child, events };
+    worker.expect("ready")?;
+
+    say(format!(
+        "{}/{total} the client escrows a {N}x{N} matmul job from its own account and uploads it; it runs:",
+        first + 4
+    ));
+    let http = reqwest::Client::new();
+    let quote: Value = http
+        .get(format!("{base}/v1/quote?type=matmul&size={N}"))
+        .bearer_auth(&api_key.text)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let price: u128 = quote["price"].as_str().unwrap_or("0").parse()?;
+    // Seed and client job id from the OS RNG (a fresh key's public key is a uniform felt).
+    let spec = JobSpec::Matmul { n: N, seed: StarkKey::from_random()?.public_key() };
+    let client_job_id = StarkKey::from_random()?.public_key();
+    let body = SubmitJob { client: user.address(), client_job_id, spec: spec.clone() };
+    let view: JobView = http
+        .post(format!("{base}/v1/jobs"))
+        .bearer_auth(&api_key.text)
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    c.jobs.create_job(user, c.token, client_job_id, spec.spec_hash(), price, now + 3_600).await?;
+    let started = Instant::now();
+    let mut shown = 0;
+    let (paid, to_paid) = loop {
+        let v: JobView = http
+            .get(format!("{base}/v1/jobs/{:#x}", view.id))
+            .bearer_auth(&api_key.text)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        for t in &v.history[shown..] {
+            let tx = t.tx.map(|tx| format!(" tx {tx:#x}")).unwrap_or_default();
+            say(format!("    [{:>5.1}s] {:<16}{tx}", started.elapsed().as_secs_f64(), t.state.as_str()));
+        }
+        shown = v.history.len();
+        if v.state == JobState::Paid {
+            break (v, started.elapsed());
+        }
+        if v.state.is_terminal() || started.elapsed() > Duration::from_secs(300) {
+            bail!("the job ended {} instead of paid: {:?}", v.state, v.history.last());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+
+    say(format!("{}/{total} the worker decrypts its encrypted payment and claims it", first + 5));
+    let balance = run_json(&bin, &worker_home, &password, &[&["balance"][..], &chain].concat())?;
+    let claimed = run_json(&bin, &worker_home, &password, &[&["claim"][..], &chain].concat())?;
+    say(format!(
+        "    encrypted balance {} SAGE; claimed in tx {}",
+        balance["sage"].as_str().unwrap_or("?"),
+        claimed["tx"].as_str().unwrap_or("?")
+    ));
+    drop(worker);
+    for v in running_validators {
+        v.shutdown().await;
+    }
+    coordinator.shutdown().await;
+    Ok(json!({
+        "job": format!("{:#x}", paid.id),
+        "worker": format!("{worker_address:#066x}"),
+        "price": price.to_string(),
+        "states": paid.history.iter().map(|t| t.state.as_str()).collect::<Vec<_>>(),
+        "seconds_to_paid": to_paid.as_secs_f64(),
+        "claimed": claimed,
+    }))
+}
