@@ -30,7 +30,8 @@ The two README commands:
                            faucet drip; four validators and a real `sage-worker` stake and
                            register; a coordinator assigns the client's escrowed job, the worker
                            proves and submits it, the validators certify it, the worker is paid
-                           and claims (--json: summary on stdout; --keep: leave the devnet up)
+                           and claims; then a cheating worker is certified invalid and slashed
+                           (--json: summary on stdout; --keep: leave the devnet up)
   test                     everything CI runs: fmt --check, clippy -D warnings, contracts --check,
                            all tests (GPU kernels on Mesa's lavapipe when no GPU is present)
 Both first check the machine (installing missing system packages when run as root, otherwise

@@ -239,11 +239,24 @@ pub async fn worker(n: &Net, i: usize, coordinator: &Running) -> TestWorker {
 
 pub async fn worker_at(n: &Net, i: usize, coordinator: &CoordinatorAddr) -> TestWorker {
     let (account, key) = n.workers[i].clone();
+    TestWorker::start(account, key, coordinator).await
+}
+
+impl TestWorker {
+    /// A worker node for `account` (signing with `key`, whose Sage account it must be) that
+    /// heartbeats to `coordinator` and collects the assignments it signs for this account. It
+    /// proves only what the caller asks, so a test or a demo can make it cheat.
+    pub async fn start(account: SageAccount, key: StarkKey, coordinator: &CoordinatorAddr) -> Self {
+        start_worker_node(account, key, coordinator).await
+    }
+}
+
+async fn start_worker_node(account: SageAccount, key: StarkKey, coordinator: &CoordinatorAddr) -> TestWorker {
     let config = NetConfig { bootstrap: vec![coordinator.p2p_addr.clone()], mesh_n: 2, ..NetConfig::default() };
     let identity = sage_net::load_or_create_identity(&std::env::temp_dir().join(format!(
-        "sage-test-worker-{}-{}.key",
+        "sage-test-worker-{}-{:x}.key",
         std::process::id(),
-        i
+        account.address()
     )))
     .unwrap();
     let (node, mut events) = NodeHandle::start(config, identity, key.clone()).await.unwrap();
@@ -281,7 +294,7 @@ pub async fn worker_at(n: &Net, i: usize, coordinator: &CoordinatorAddr) -> Test
                 tracing::debug!(error = %e, "test worker heartbeat not sent");
             }
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 changed = alive_rx.changed() => if changed.is_err() { return },
             }
         }

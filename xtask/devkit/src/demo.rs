@@ -133,12 +133,12 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     };
     let log = cache_dir().join("logs").join("demo-devnet.log");
     std::fs::create_dir_all(cache_dir().join("logs")).ok();
-    say("1/12 starting a local starknet-devnet".into());
+    say("1/13 starting a local starknet-devnet".into());
     let devnet = Devnet::start(DevnetOptions { log_file: Some(log), ..DevnetOptions::default() }).await?;
     let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await?;
     say(format!("    {} (chain {})", devnet.rpc_url(), sage_chain::client::chain_id_to_string(client.chain_id())));
 
-    say("2/12 declaring, deploying and wiring the Sage contracts".into());
+    say("2/13 declaring, deploying and wiring the Sage contracts".into());
     let owner = deployer(&client).await?;
     let params = DeployParams { faucet_cooldown: 3600, ..DeployParams::default() };
     let manifest = deploy_sage(&owner, &Artifacts::embedded()?, &params).await?;
@@ -150,22 +150,22 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         say(format!("    {name:<18} {:#066x}", c.address));
     }
 
-    say("3/12 creating a fresh account (key from the OS RNG; never printed)".into());
+    say("3/13 creating a fresh account (key from the OS RNG; never printed)".into());
     let key = StarkKey::from_random()?;
     let salt = Felt::from(7u8);
     let address = oz_account_address(key.public_key(), salt);
     say(format!("    address {address:#066x}"));
 
-    say("4/12 funding it with fee token (devnet_mint) and deploying it".into());
+    say("4/13 funding it with fee token (devnet_mint) and deploying it".into());
     devnet.mint_strk(address, 50 * SAGE).await?;
     let user = deploy_oz_account(&client, key, salt).await?;
 
-    say("5/12 dripping SAGE from the faucet".into());
+    say("5/13 dripping SAGE from the faucet".into());
     let drip = faucet.drip(&user).await?;
     let block = drip.receipt.block.block_number();
     say(format!("    drip tx {:#066x} in block {block:?}", drip.tx_hash));
 
-    say("6/12 a second drip inside the cooldown is refused on-chain".into());
+    say("6/13 a second drip inside the cooldown is refused on-chain".into());
     let second = match faucet.drip(&user).await {
         Err(ChainError::FaucetCooldown { next_drip_at, .. }) => next_drip_at,
         Err(other) => return Err(other.into()),
@@ -175,7 +175,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
 
     let user_sage = token.balance_of(&client, user.address()).await?;
     let worker_job =
-        crate::loop_demo::run(&say, (7, 12), &devnet, &client, &manifest, &manifest_path, &owner, &user).await?;
+        crate::loop_demo::run(&say, (7, 13), &devnet, &client, &manifest, &manifest_path, &owner, &user).await?;
 
     let user_strk = client.fee_balance(user.address()).await?;
     let faucet_left = faucet.available(&client).await?;

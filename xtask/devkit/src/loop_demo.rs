@@ -1,7 +1,9 @@
 //! The demo's whole loop on the demo's devnet: four validators and a worker join (accounts,
 //! stake, registration), a coordinator and the validators start, a real `sage-worker start`
 //! process is assigned the client's escrowed job, proves it, submits it on-chain; the validators
-//! verify and certify it; the coordinator pays; the worker decrypts and claims its payment.
+//! verify and certify it; the coordinator pays; the worker decrypts and claims its payment. Then a
+//! second worker cheats (proves another computation and submits that proof): the validators
+//! certify it invalid, its stake is slashed and the client refunded.
 
 use std::{
     path::Path,
@@ -27,6 +29,10 @@ use crate::worker_demo::{WorkerProcess, build_worker, worker_command};
 
 const N: u32 = 64;
 const VALIDATORS: usize = 4;
+
+fn sage_fmt(amount: u128) -> String {
+    format!("{}.{:06}", amount / SAGE, amount % SAGE / 1_000_000_000_000)
+}
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -132,6 +138,21 @@ async fn run_in(
     )?;
     run_json(&bin, &worker_home, &password, &[&["register", "--tee", "none"][..], &chain].concat())?;
     say(format!("    worker {worker_address:#066x}: 1,000 SAGE staked (T4), registered (TEE none: devnet policy)"));
+    // A second worker that will cheat later (a bare test node that proves whatever it is told).
+    let cheat_key = StarkKey::from_random()?;
+    let cheat_address = oz_account_address(cheat_key.public_key(), cheat_key.public_key());
+    devnet.mint_strk(cheat_address, 10 * SAGE).await?;
+    let cheater = deploy_oz_account(client, cheat_key.clone(), cheat_key.public_key()).await?;
+    c.token.transfer(owner, cheat_address, 1_000 * SAGE).await?;
+    c.staking.stake(&cheater, c.token, 1_000 * SAGE, GpuTier::T4, 30 * 24 * 3600).await?;
+    let evidence = sage_staking::TeeEvidence {
+        tee_type: sage_staking::TeeType::None,
+        measurement_hash: Felt::from_bytes_be_slice(b"NO-TEE"),
+        quote_hash: cheat_key.public_key(),
+    };
+    let elgamal = obelysk_elgamal::SecretKey::generate()?;
+    sage_staking::register_worker(&cheater, c.staking, &elgamal, evidence, cheat_key.public_key()).await?;
+    say(format!("    and a second worker {cheat_address:#066x}, staked and registered the same way"));
 
     say(format!(
         "{}/{total} the coordinator (HTTP API, chain watcher, scheduler, outbox) and the validators start",
@@ -152,7 +173,7 @@ async fn run_in(
         format!(
             "[api]\nlisten = \"127.0.0.1:0\"\n[chain]\nrpc_url = \"{rpc}\"\nmanifest = \"{m}\"\naccount = \"{:#x}\"\n\
              key_file = \"coordinator.key\"\n[network]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n[jobs]\ntick_ms = 300\n\
-             tee_policy = \"development\"\n",
+             heartbeat_window_secs = 5\ntee_policy = \"development\"\n",
             owner.address()
         ),
     )?;
@@ -289,6 +310,70 @@ async fn run_in(
         claimed["tx"].as_str().unwrap_or("?")
     ));
     drop(worker);
+
+    say(format!(
+        "{}/{total} the second worker cheats: it proves another computation (at test security) and submits that proof",
+        first + 6
+    ));
+    let stake_before = c.staking.get_stake(client, cheat_address).await?.amount;
+    // The honest worker is gone; once its heartbeats are older than the window, only the
+    // cheater can be assigned.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let addr = sage_coordinator::testing::CoordinatorAddr {
+        p2p_addr: coordinator.p2p_addr.clone(),
+        public_key: coordinator.public_key,
+    };
+    let mut cheat = sage_coordinator::testing::TestWorker::start(cheater.clone(), cheat_key, &addr).await;
+    let spec = JobSpec::Matmul { n: N, seed: StarkKey::from_random()?.public_key() };
+    let client_job_id = StarkKey::from_random()?.public_key();
+    let body = SubmitJob { client: user.address(), client_job_id, spec: spec.clone() };
+    let second: JobView = http
+        .post(format!("{base}/v1/jobs"))
+        .bearer_auth(&api_key.text)
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    c.jobs.create_job(user, c.token, client_job_id, spec.spec_hash(), price, now + 3_600).await?;
+    let client_before = c.token.balance_of(client, user.address()).await?;
+    let a = tokio::time::timeout(Duration::from_secs(120), cheat.assignments.recv())
+        .await
+        .context("the cheater was never assigned")?
+        .context("the cheater's node stopped")?;
+    let forged = sage_net::JobAssignment { request: JobSpec::Matmul { n: N, seed: Felt::from(1u8) }, ..a.clone() };
+    let (bad_proof, output) = cheat.announce(&forged).await;
+    c.jobs.submit_result(&cheater, second.id, output, bad_proof).await?;
+    say(format!(
+        "    job {:#x}: proof {bad_proof:#x} submitted; the validators fetch it from the worker and judge it",
+        second.id
+    ));
+    let started = Instant::now();
+    while c.verifier.verdict(client, second.id).await? == sage_chain::contracts::RecordedVerdict::None {
+        if started.elapsed() > Duration::from_secs(180) {
+            bail!("no verdict on the cheater's proof after 180 s");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let verdict = c.verifier.verdict(client, second.id).await?;
+    let stake_after = c.staking.get_stake(client, cheat_address).await?.amount;
+    let client_after = c.token.balance_of(client, user.address()).await?;
+    say(format!(
+        "    verdict {verdict:?} after {:.1}s: the cheater's stake {} → {} SAGE, the client refunded {} SAGE",
+        started.elapsed().as_secs_f64(),
+        stake_before / SAGE,
+        stake_after / SAGE,
+        sage_fmt(client_after.saturating_sub(client_before))
+    ));
+    if verdict != sage_chain::contracts::RecordedVerdict::Invalid
+        || stake_after >= stake_before
+        || client_after < client_before + price
+    {
+        bail!("the cheater was not slashed and the client not refunded");
+    }
+    drop(cheat.alive);
     for v in running_validators {
         v.shutdown().await;
     }
@@ -300,5 +385,13 @@ async fn run_in(
         "states": paid.history.iter().map(|t| t.state.as_str()).collect::<Vec<_>>(),
         "seconds_to_paid": to_paid.as_secs_f64(),
         "claimed": claimed,
+        "cheat": {
+            "job": format!("{:#x}", second.id),
+            "worker": format!("{cheat_address:#066x}"),
+            "verdict": format!("{verdict:?}"),
+            "stake_before": stake_before.to_string(),
+            "stake_after": stake_after.to_string(),
+            "client_refunded": (client_after - client_before).to_string(),
+        },
     }))
 }

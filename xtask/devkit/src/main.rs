@@ -55,7 +55,10 @@ enum Cmd {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,libp2p_gossipsub=error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     if let Err(err) = run(Cli::parse()) {
