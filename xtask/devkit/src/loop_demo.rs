@@ -30,6 +30,34 @@ use crate::worker_demo::{WorkerProcess, build_worker, worker_command};
 const N: u32 = 64;
 const VALIDATORS: usize = 4;
 
+/// The client's side of a job: upload the spec (`POST /v1/jobs`), then escrow `price` for it from
+/// its own account (`create_job`, an hour to the deadline). Seed and client job id come from the
+/// OS RNG (a fresh key's public key is a uniform felt).
+async fn submit_and_escrow(
+    http: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+    user: &SageAccount,
+    c: &Deployment,
+    price: u128,
+) -> Result<JobView> {
+    let spec = JobSpec::Matmul { n: N, seed: StarkKey::from_random()?.public_key() };
+    let client_job_id = StarkKey::from_random()?.public_key();
+    let body = SubmitJob { client: user.address(), client_job_id, spec: spec.clone() };
+    let view: JobView = http
+        .post(format!("{base}/v1/jobs"))
+        .bearer_auth(api_key)
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    c.jobs.create_job(user, c.token, client_job_id, spec.spec_hash(), price, now + 3_600).await?;
+    Ok(view)
+}
+
 fn sage_fmt(amount: u128) -> String {
     format!("{}.{:06}", amount / SAGE, amount % SAGE / 1_000_000_000_000)
 }
@@ -261,21 +289,7 @@ async fn run_in(
         .json()
         .await?;
     let price: u128 = quote["price"].as_str().unwrap_or("0").parse()?;
-    // Seed and client job id from the OS RNG (a fresh key's public key is a uniform felt).
-    let spec = JobSpec::Matmul { n: N, seed: StarkKey::from_random()?.public_key() };
-    let client_job_id = StarkKey::from_random()?.public_key();
-    let body = SubmitJob { client: user.address(), client_job_id, spec: spec.clone() };
-    let view: JobView = http
-        .post(format!("{base}/v1/jobs"))
-        .bearer_auth(&api_key.text)
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    c.jobs.create_job(user, c.token, client_job_id, spec.spec_hash(), price, now + 3_600).await?;
+    let view = submit_and_escrow(&http, &base, &api_key.text, user, &c, price).await?;
     let started = Instant::now();
     let mut shown = 0;
     let (paid, to_paid) = loop {
@@ -324,20 +338,7 @@ async fn run_in(
         public_key: coordinator.public_key,
     };
     let mut cheat = sage_coordinator::testing::TestWorker::start(cheater.clone(), cheat_key, &addr).await;
-    let spec = JobSpec::Matmul { n: N, seed: StarkKey::from_random()?.public_key() };
-    let client_job_id = StarkKey::from_random()?.public_key();
-    let body = SubmitJob { client: user.address(), client_job_id, spec: spec.clone() };
-    let second: JobView = http
-        .post(format!("{base}/v1/jobs"))
-        .bearer_auth(&api_key.text)
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    c.jobs.create_job(user, c.token, client_job_id, spec.spec_hash(), price, now + 3_600).await?;
+    let second = submit_and_escrow(&http, &base, &api_key.text, user, &c, price).await?;
     let client_before = c.token.balance_of(client, user.address()).await?;
     let a = tokio::time::timeout(Duration::from_secs(120), cheat.assignments.recv())
         .await
