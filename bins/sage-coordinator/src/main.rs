@@ -11,7 +11,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
-use sage_chain::{ChainClient, ChainConfig, Manifest, SageAccount, contracts::Deployment};
+use reqwest::Method;
+use sage_chain::{SageAccount, contracts::Deployment};
 use sage_coordinator::{open_store, read_key_file, settings::Settings};
 use sage_jobs::{keys, lifecycle::Input, now_ms, service::JobService};
 use sage_protocol::{
@@ -192,8 +193,7 @@ struct ClientChain {
 
 impl ClientChain {
     async fn connect(&self) -> Result<(SageAccount, Deployment)> {
-        let client = ChainClient::connect(ChainConfig::parse(&self.rpc_url)?).await?;
-        let contracts = Deployment::from_manifest(&Manifest::load(&self.manifest)?)?;
+        let (client, contracts) = Deployment::connect(&self.rpc_url, &self.manifest).await?;
         let account = SageAccount::new(client, felt(&self.account, "account")?, read_key_file(&self.key_file)?);
         Ok((account, contracts))
     }
@@ -317,10 +317,9 @@ async fn run(cli: &Cli) -> Result<()> {
             let (account, contracts) = client.connect().await?;
             let outcome = contracts.jobs.cancel(&account, id).await.context("cancelling on-chain")?;
             // The coordinator also learns it from the chain; telling it directly is faster.
-            let url = format!("{}/v1/jobs/{}/cancel", client.remote.url.trim_end_matches('/'), id.to_hex_string());
-            let response = http()?.post(&url).bearer_auth(api_key_of(&client.remote)?).send().await;
+            let cancel = client.remote.request(Method::POST, &format!("/v1/jobs/{}/cancel", id.to_hex_string()))?;
             // Refused when the coordinator already saw the on-chain cancel: then it says so.
-            let told = matches!(&response, Ok(r) if r.status().is_success())
+            let told = client.remote.send(cancel).await.is_ok()
                 || get::<JobView>(&client.remote, &format!("/v1/jobs/{}", id.to_hex_string()))
                     .await
                     .is_ok_and(|v| v.state == sage_protocol::api::JobState::Cancelled);
@@ -473,18 +472,25 @@ async fn problem(response: reqwest::Response) -> anyhow::Error {
     }
 }
 
-async fn get<T: serde::de::DeserializeOwned>(remote: &Remote, path: &str) -> Result<T> {
-    let url = format!("{}{path}", remote.url.trim_end_matches('/'));
-    let response = http()?
-        .get(&url)
-        .bearer_auth(api_key_of(remote)?)
-        .send()
-        .await
-        .with_context(|| format!("reaching the coordinator at {}", remote.url))?;
-    if !response.status().is_success() {
-        return Err(problem(response).await);
+impl Remote {
+    /// An authenticated request for `path` (starting with `/`) on this coordinator.
+    fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        Ok(http()?.request(method, url).bearer_auth(api_key_of(self)?))
     }
-    Ok(response.json().await?)
+
+    /// Sends `request`; an answer other than a success is the error its problem document names.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let response = request.send().await.with_context(|| format!("reaching the coordinator at {}", self.url))?;
+        if !response.status().is_success() {
+            return Err(problem(response).await);
+        }
+        Ok(response)
+    }
+}
+
+async fn get<T: serde::de::DeserializeOwned>(remote: &Remote, path: &str) -> Result<T> {
+    Ok(remote.send(remote.request(Method::GET, path)?).await?.json().await?)
 }
 
 fn describe(view: &JobView) -> String {
@@ -523,19 +529,9 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
     };
     // Upload first: the coordinator then queues the job the moment it sees the escrow.
     let body = SubmitJob { client: account_address, client_job_id, spec: spec.clone() };
-    let url = format!("{}/v1/jobs", remote.url.trim_end_matches('/'));
-    let response = http()?
-        .post(&url)
-        .bearer_auth(api_key_of(remote)?)
-        .header(IDEMPOTENCY_HEADER, format!("{client_job_id:#x}"))
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("reaching the coordinator at {}", remote.url))?;
-    if !response.status().is_success() {
-        return Err(problem(response).await);
-    }
-    let view: JobView = response.json().await?;
+    let upload =
+        remote.request(Method::POST, "/v1/jobs")?.header(IDEMPOTENCY_HEADER, format!("{client_job_id:#x}")).json(&body);
+    let view: JobView = remote.send(upload).await?.json().await?;
     if !cli.json {
         eprintln!("uploaded job {:#x}; escrowing {payment} on-chain…", view.id);
     }
@@ -561,16 +557,8 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
 }
 
 async fn wait(cli: &Cli, remote: &Remote, id: Felt, timeout: Duration) -> Result<Option<sage_protocol::api::JobState>> {
-    let url = format!("{}/v1/jobs/{}/events", remote.url.trim_end_matches('/'), id.to_hex_string());
-    let response = http()?
-        .get(&url)
-        .bearer_auth(api_key_of(remote)?)
-        .send()
-        .await
-        .with_context(|| format!("reaching the coordinator at {}", remote.url))?;
-    if !response.status().is_success() {
-        return Err(problem(response).await);
-    }
+    let response =
+        remote.send(remote.request(Method::GET, &format!("/v1/jobs/{}/events", id.to_hex_string()))?).await?;
     let started = Instant::now();
     let mut stream = response.bytes_stream();
     let mut buffer = String::new();
@@ -607,12 +595,8 @@ async fn verify(cli: &Cli, remote: &Remote, id: &str, insecure: bool, out: Optio
     let id = felt(id, "job id")?;
     let view: JobView = get(remote, &format!("/v1/jobs/{}", id.to_hex_string())).await?;
     let worker = view.worker.context("the job has no worker yet")?;
-    let url = format!("{}/v1/jobs/{}/proof", remote.url.trim_end_matches('/'), id.to_hex_string());
-    let response = http()?.get(&url).bearer_auth(api_key_of(remote)?).send().await?;
-    if !response.status().is_success() {
-        return Err(problem(response).await);
-    }
-    let bytes = response.bytes().await?.to_vec();
+    let proof = remote.request(Method::GET, &format!("/v1/jobs/{}/proof", id.to_hex_string()))?;
+    let bytes = remote.send(proof).await?.bytes().await?.to_vec();
     if let Some(path) = out {
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
