@@ -176,6 +176,26 @@ impl std::ops::Deref for Net {
     }
 }
 
+/// The Sage account of `key` (`oz_account_address(key, key)`) as an operator gets one on a devnet:
+/// fee token minted, the account contract deployed, `stake` SAGE sent by `owner` and staked at
+/// T4 for `lock_secs`.
+pub async fn staked_account(
+    devnet: &Devnet,
+    client: &ChainClient,
+    contracts: &Deployment,
+    owner: &SageAccount,
+    key: &StarkKey,
+    stake: u128,
+    lock_secs: u64,
+) -> Result<SageAccount, sage_chain::ChainError> {
+    let address = sage_chain::oz_account_address(key.public_key(), key.public_key());
+    devnet.mint_strk(address, 10 * SAGE).await?;
+    let account = sage_chain::deploy_oz_account(client, key.clone(), key.public_key()).await?;
+    contracts.token.transfer(owner, address, stake).await?;
+    contracts.staking.stake(&account, contracts.token, stake, GpuTier::T4, lock_secs).await?;
+    Ok(account)
+}
+
 pub async fn net(workers: usize) -> Net {
     let net = Network::start().await;
     let (client, contracts) = (&net.client, &net.contracts);
@@ -184,12 +204,8 @@ pub async fn net(workers: usize) -> Net {
     let mut worker_accounts = Vec::new();
     for i in 0..workers {
         let key = StarkKey::from_secret(Felt::from(9_000 + i as u64)).unwrap();
-        let address = sage_chain::oz_account_address(key.public_key(), key.public_key());
-        net.devnet.mint_strk(address, 100 * SAGE).await.unwrap();
-        let account = sage_chain::deploy_oz_account(client, key.clone(), key.public_key()).await.unwrap();
-        assert_eq!(account.address(), address);
-        contracts.token.transfer(&net.owner, address, 5_000 * SAGE).await.unwrap();
-        contracts.staking.stake(&account, contracts.token, 1_000 * SAGE, GpuTier::T4, 1_000_000).await.unwrap();
+        let account =
+            staked_account(&net.devnet, client, contracts, &net.owner, &key, 1_000 * SAGE, 1_000_000).await.unwrap();
         let tee = TeeEvidence {
             tee_type: TeeType::None,
             measurement_hash: Felt::from(0x4d45u32),

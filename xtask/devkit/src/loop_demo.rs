@@ -13,11 +13,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use sage_chain::{
-    ChainClient, Felt, Manifest, SAGE, SageAccount, StarkKey,
-    contracts::{Deployment, GpuTier},
-    deploy_oz_account,
-    devnet::Devnet,
-    oz_account_address,
+    ChainClient, Felt, Manifest, SAGE, SageAccount, StarkKey, contracts::Deployment, devnet::Devnet, oz_account_address,
 };
 use sage_protocol::{
     JobSpec,
@@ -25,10 +21,14 @@ use sage_protocol::{
 };
 use serde_json::{Value, json};
 
+use sage_coordinator::testing::staked_account;
+
 use crate::worker_demo::{WorkerProcess, build_worker, worker_command};
 
 const N: u32 = 64;
 const VALIDATORS: usize = 4;
+/// Stake lock of the demo's validators and cheater: 30 days.
+const LOCK_SECS: u64 = 30 * 24 * 3600;
 
 /// The client's side of a job: upload the spec (`POST /v1/jobs`), then escrow `price` for it from
 /// its own account (`create_job`, an hour to the deadline). Seed and client job id come from the
@@ -119,13 +119,9 @@ async fn run_in(
     let mut members = Vec::new();
     for _ in 0..VALIDATORS {
         let key = StarkKey::from_random()?;
-        let address = oz_account_address(key.public_key(), key.public_key());
-        devnet.mint_strk(address, 10 * SAGE).await?;
-        let account = deploy_oz_account(client, key.clone(), key.public_key()).await?;
-        c.token.transfer(owner, address, 10_000 * SAGE).await?;
-        c.staking.stake(&account, c.token, 10_000 * SAGE, GpuTier::T4, 30 * 24 * 3600).await?;
+        let account = staked_account(devnet, client, &c, owner, &key, 10_000 * SAGE, LOCK_SECS).await?;
         c.staking.register_validator(&account, key.public_key()).await?;
-        members.push((key.public_key(), address));
+        members.push((key.public_key(), account.address()));
         validators.push(key);
     }
     c.verifier.set_validators(owner, &members).await?;
@@ -168,11 +164,8 @@ async fn run_in(
     say(format!("    worker {worker_address:#066x}: 1,000 SAGE staked (T4), registered (TEE none: devnet policy)"));
     // A second worker that will cheat later (a bare test node that proves whatever it is told).
     let cheat_key = StarkKey::from_random()?;
-    let cheat_address = oz_account_address(cheat_key.public_key(), cheat_key.public_key());
-    devnet.mint_strk(cheat_address, 10 * SAGE).await?;
-    let cheater = deploy_oz_account(client, cheat_key.clone(), cheat_key.public_key()).await?;
-    c.token.transfer(owner, cheat_address, 1_000 * SAGE).await?;
-    c.staking.stake(&cheater, c.token, 1_000 * SAGE, GpuTier::T4, 30 * 24 * 3600).await?;
+    let cheater = staked_account(devnet, client, &c, owner, &cheat_key, 1_000 * SAGE, LOCK_SECS).await?;
+    let cheat_address = cheater.address();
     let evidence = sage_staking::TeeEvidence {
         tee_type: sage_staking::TeeType::None,
         measurement_hash: Felt::from_bytes_be_slice(b"NO-TEE"),
