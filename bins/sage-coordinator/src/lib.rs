@@ -26,7 +26,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use sage_chain::{
-    ChainClient, ChainConfig, Manifest, SageAccount,
+    SageAccount,
     contracts::{Deployment, roles},
 };
 use sage_jobs::{
@@ -103,13 +103,9 @@ impl Running {
 /// libp2p, the HTTP API and the driver.
 pub async fn start(settings: Settings, key: StarkKey) -> Result<Running> {
     let settings = Arc::new(settings);
-    let client = ChainClient::connect(
-        ChainConfig::parse(&settings.rpc_url).with_context(|| format!("chain.rpc_url {:?}", settings.rpc_url))?,
-    )
-    .await
-    .with_context(|| format!("connecting to {}", settings.rpc_url))?;
-    let manifest = Manifest::load(&settings.manifest)?;
-    let contracts = Deployment::from_manifest(&manifest)?;
+    let (client, contracts) = Deployment::connect(&settings.rpc_url, &settings.manifest)
+        .await
+        .with_context(|| format!("connecting to chain.rpc_url {:?}", settings.rpc_url))?;
     for (name, admin) in [("JobManager", contracts.jobs.admin()), ("PaymentRouter", contracts.payments.admin())] {
         if !admin.has_role(&client, roles::COORDINATOR, settings.account).await? {
             bail!(

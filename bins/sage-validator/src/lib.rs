@@ -30,7 +30,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use obelysk_prover::{Job, JobId, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
 use sage_chain::{
-    ChainClient, ChainConfig, Manifest, SageAccount,
+    ChainClient, SageAccount,
     contracts::{Deployment, JobEvent, RecordedVerdict},
 };
 use sage_consensus::{
@@ -359,8 +359,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         .unwrap_or_default()
         .trim()
         .to_owned();
-    let client = ChainClient::connect(ChainConfig::parse(&settings.rpc_url)?).await?;
-    let contracts = Deployment::from_manifest(&Manifest::load(&settings.manifest)?)?;
+    let (client, contracts) = Deployment::connect(&settings.rpc_url, &settings.manifest).await?;
     let (version, members) = contracts.verifier.members(&client).await?;
     let Some(index) = members.iter().position(|k| *k == vote_key.public_key()) else {
         bail!(

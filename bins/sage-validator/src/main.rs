@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sage_chain::{ChainClient, ChainConfig, Manifest, SAGE, SageAccount, contracts::Deployment};
+use sage_chain::{SAGE, SageAccount, contracts::Deployment};
 use sage_validator::Settings;
 
 /// Sage validator: watch results submitted on-chain, verify each proof against its escrowed job,
@@ -92,8 +92,7 @@ async fn run(cli: &Cli) -> Result<()> {
             running.wait().await
         }
         Command::Register { stake, lock_secs } => {
-            let client = ChainClient::connect(ChainConfig::parse(&settings.rpc_url)?).await?;
-            let c = Deployment::from_manifest(&Manifest::load(&settings.manifest)?)?;
+            let (client, c) = Deployment::connect(&settings.rpc_url, &settings.manifest).await?;
             let account = SageAccount::new(client, settings.account, sage_keys::read_key_file(&settings.key_file)?);
             let vote_key = sage_keys::read_key_file(&settings.vote_key_file)?.public_key();
             let amount = u128::from(stake) * SAGE;
@@ -109,8 +108,7 @@ async fn run(cli: &Cli) -> Result<()> {
             )
         }
         Command::Status => {
-            let client = ChainClient::connect(ChainConfig::parse(&settings.rpc_url)?).await?;
-            let c = Deployment::from_manifest(&Manifest::load(&settings.manifest)?)?;
+            let (client, c) = Deployment::connect(&settings.rpc_url, &settings.manifest).await?;
             let vote_key = sage_keys::read_key_file(&settings.vote_key_file)?.public_key();
             let (version, size, threshold) = c.verifier.validator_set(&client).await?;
             let (_, members) = c.verifier.members(&client).await?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sage_chain::{
-    ChainClient, ChainConfig, ChainError, Manifest, SAGE, SageAccount,
+    ChainClient, ChainError, SAGE, SageAccount,
     contracts::{Deployment, JobStatus},
 };
 use sage_keys::StarkKey;
@@ -89,12 +89,9 @@ pub enum OnChain {
 impl WorkerChain {
     /// Connects and binds the wallet's account.
     pub async fn connect(settings: &ChainSettings, key: StarkKey, address: Felt) -> Result<Self> {
-        let client = ChainClient::connect(
-            ChainConfig::parse(&settings.rpc_url).with_context(|| format!("chain RPC URL {:?}", settings.rpc_url))?,
-        )
-        .await
-        .with_context(|| format!("connecting to {}", settings.rpc_url))?;
-        let contracts = Deployment::from_manifest(&Manifest::load(&settings.manifest)?)?;
+        let (client, contracts) = Deployment::connect(&settings.rpc_url, &settings.manifest)
+            .await
+            .with_context(|| format!("connecting to the chain RPC URL {:?}", settings.rpc_url))?;
         Ok(Self { account: SageAccount::new(client.clone(), address, key), client, contracts })
     }
 

@@ -43,6 +43,17 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Connects to `rpc_url` and binds the contracts the manifest at `manifest` lists: what every
+    /// binary does first.
+    pub async fn connect(
+        rpc_url: &str,
+        manifest: &std::path::Path,
+    ) -> Result<(crate::ChainClient, Self), crate::ChainError> {
+        let client = crate::ChainClient::connect(crate::ChainConfig::parse(rpc_url)?).await?;
+        let contracts = Self::from_manifest(&crate::Manifest::load(manifest)?)?;
+        Ok((client, contracts))
+    }
+
     /// The contracts a manifest lists; a manifest without one of the eight (e.g. a deployment
     /// made with `settlement: None`) is an error naming it.
     pub fn from_manifest(manifest: &crate::Manifest) -> Result<Self, crate::ChainError> {
