@@ -314,7 +314,7 @@ impl Driver {
             return Ok(c);
         }
         let (client, contracts) = (&self.chain.client, &self.chain.contracts);
-        let until = deadline.saturating_add(self.settings.verdict_grace_secs);
+        let until = deadline.saturating_add(self.settings.rules.verdict_grace_secs);
         c.stake_ok =
             sage_staking::verify_stake(client, contracts.staking, w.address, until).await? == StakeStatus::Valid;
         let (attested, reputation) = match registered.get(&w.address) {

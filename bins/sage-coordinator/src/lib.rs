@@ -101,11 +101,14 @@ impl Running {
 
 /// Connects to the chain, checks the account holds the coordinator role, opens the store, starts
 /// libp2p, the HTTP API and the driver.
-pub async fn start(settings: Settings, key: StarkKey) -> Result<Running> {
-    let settings = Arc::new(settings);
+pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
     let (client, contracts) = Deployment::connect(&settings.rpc_url, &settings.manifest)
         .await
         .with_context(|| format!("connecting to chain.rpc_url {:?}", settings.rpc_url))?;
+    // Stake must hold until deadline + grace, and a result without a verdict is refunded after
+    // it: the chain's value, never a configured guess.
+    settings.rules.verdict_grace_secs = contracts.jobs.verdict_grace(&client).await?;
+    let settings = Arc::new(settings);
     for (name, admin) in [("JobManager", contracts.jobs.admin()), ("PaymentRouter", contracts.payments.admin())] {
         if !admin.has_role(&client, roles::COORDINATOR, settings.account).await? {
             bail!(

@@ -72,13 +72,6 @@ pub struct ChainSection {
     pub account: String,
     /// File holding the account's Stark private key (hex, first line; keep it mode 0600).
     pub key_file: PathBuf,
-    /// The JobManager's verdict grace in seconds (workers must be staked until deadline + grace).
-    #[serde(default = "default_grace")]
-    pub verdict_grace_secs: u64,
-}
-
-fn default_grace() -> u64 {
-    24 * 3600
 }
 
 /// `[network]`.
@@ -232,8 +225,6 @@ pub struct Settings {
     pub account: Felt,
     /// Key file path.
     pub key_file: PathBuf,
-    /// Verdict grace.
-    pub verdict_grace_secs: u64,
     /// p2p listen multiaddr.
     pub p2p_listen: String,
     /// Bootstrap peers.
@@ -296,7 +287,6 @@ impl Settings {
             manifest: beside(path, file.chain.manifest),
             account,
             key_file: beside(path, file.chain.key_file),
-            verdict_grace_secs: file.chain.verdict_grace_secs,
             p2p_listen: file.network.listen,
             bootstrap: file.network.bootstrap,
             network,
@@ -304,6 +294,9 @@ impl Settings {
                 max_attempts: j.max_attempts,
                 lease_ms: j.lease_secs * 1000,
                 min_lead_secs: j.min_lead_secs,
+                // Read from the JobManager at start (`start` overwrites it): never configured,
+                // so it cannot disagree with the chain.
+                verdict_grace_secs: Rules::default().verdict_grace_secs,
             },
             scheduler: SchedulerRules {
                 heartbeat_window_ms: j.heartbeat_window_secs * 1000,

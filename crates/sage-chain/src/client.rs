@@ -148,6 +148,18 @@ impl ChainClient {
             .map_err(|e| self.map_err(None, e))
     }
 
+    /// A contract's plain storage variable (no mapping keys) at the pre-confirmed block: for the
+    /// few settings a contract has no getter for.
+    pub async fn storage(&self, contract: Felt, variable: &str) -> Result<Felt, ChainError> {
+        let key = starknet_rust::core::utils::get_storage_var_address(variable, &[])
+            .map_err(|e| ChainError::Decode { what: "storage variable name", reason: e.to_string() })?;
+        self.provider
+            .get_storage_at(contract, key, BlockId::Tag(BlockTag::PreConfirmed), None)
+            .await
+            .map(|r| r.value())
+            .map_err(|e| self.map_err(None, e))
+    }
+
     /// Class hash deployed at `address`, `None` when no contract is there.
     pub async fn class_hash_at(&self, address: Felt) -> Result<Option<Felt>, ChainError> {
         match self.provider.get_class_hash_at(BlockId::Tag(BlockTag::PreConfirmed), address).await {

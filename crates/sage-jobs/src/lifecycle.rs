@@ -8,6 +8,7 @@
 //!     │ bad escrow ─▶ Rejected          └──lease lapsed────┴────────────────┘ (attempts left)   ├─votes─▶ Voting
 //!     │ cancel (before assignment) ─▶ Cancelled            lease lapsed, no attempts ─▶ Failed   ├─valid─▶ Certified ─paid─▶ Paid
 //!     └ deadline passed (before a result) ─▶ Expired                                            └─invalid─▶ Rejected
+//!                                    no verdict by deadline + verdict grace (ResultSubmitted, Voting) ─▶ Expired
 //! ```
 
 use sage_protocol::{
@@ -89,11 +90,14 @@ pub struct Rules {
     pub lease_ms: u64,
     /// Least time between now and the escrow's deadline when it is checked.
     pub min_lead_secs: u64,
+    /// The JobManager's verdict grace: how long after the deadline a submitted result may still
+    /// be certified. Past it the chain refunds the client, and so does the coordinator.
+    pub verdict_grace_secs: u64,
 }
 
 impl Default for Rules {
     fn default() -> Self {
-        Self { max_attempts: 3, lease_ms: 120_000, min_lead_secs: 120 }
+        Self { max_attempts: 3, lease_ms: 120_000, min_lead_secs: 120, verdict_grace_secs: 24 * 3600 }
     }
 }
 
@@ -376,6 +380,14 @@ pub fn apply(job: &mut JobRecord, input: Input, rules: &Rules, now_ms: u64) -> R
                     let worker = b.job.worker.unwrap_or_default();
                     b.lapse(rules, format!("lease of worker {worker:#x} lapsed"));
                 }
+                // No quorum in time (validators down or split): the chain refunds the escrow
+                // once the grace has passed; the worker is not blamed for the validators.
+                S::ResultSubmitted | S::Voting
+                    if deadline_ms.is_some_and(|d| now_ms > d.saturating_add(rules.verdict_grace_secs * 1000)) =>
+                {
+                    b.go(S::Expired, None, Some("no verdict within the verdict grace".into()));
+                    b.step.effects.push(Effect::RefundWhenExpired);
+                }
                 _ => {}
             }
         }
@@ -449,7 +461,7 @@ mod tests {
     const TX: Felt = Felt::from_hex_unchecked("0x7");
 
     fn rules() -> Rules {
-        Rules { max_attempts: 2, lease_ms: 1_000, min_lead_secs: 10 }
+        Rules { max_attempts: 2, lease_ms: 1_000, min_lead_secs: 10, verdict_grace_secs: 500 }
     }
 
     fn job() -> JobRecord {
@@ -579,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn deadlines_expire_jobs_before_a_result_only() {
+    fn deadlines_expire_jobs_before_a_result_and_after_the_verdict_grace() {
         let r = rules();
         let mut j = queued();
         let s = apply(&mut j, Input::Tick, &r, 1_000_001).unwrap();
@@ -597,8 +609,17 @@ mod tests {
             1,
         )
         .unwrap();
-        assert!(apply(&mut j, Input::Tick, &r, 2_000_000).unwrap().transitions.is_empty());
+        // A submitted result waits for its verdict through the grace (deadline 1,000 s + 500 s)…
+        assert!(apply(&mut j, Input::Tick, &r, 1_500_000).unwrap().transitions.is_empty());
         assert_eq!(j.state, JobState::ResultSubmitted);
+        apply(&mut j, Input::Votes { seen: 1, needed: 3 }, &r, 1_500_000).unwrap();
+        // …and past it, with no quorum, it expires and the escrow is refunded; the worker is not
+        // blamed for missing validators.
+        let s = apply(&mut j, Input::Tick, &r, 1_500_001).unwrap();
+        assert_eq!(states(&s), [JobState::Expired]);
+        assert_eq!(s.effects, [Effect::RefundWhenExpired]);
+        // A verdict that lands afterwards is refused (the chain refuses it too).
+        assert!(apply(&mut j, Input::Verdict { valid: true, tx: TX }, &r, 1_500_002).is_err());
     }
 
     #[test]

@@ -503,14 +503,19 @@ async fn only_the_assigned_worker_submits_and_a_missed_deadline_refunds_the_clie
     assert_eq!(n.jobs.get_job(&n.client, b).await.unwrap().status, JobStatus::Refunded);
     let err = n.jobs.refund_expired(&n.other, b).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: finished");
-    // A submitted job waits for its verdict during the grace period.
+    // A submitted job waits for its verdict during the grace period, which the coordinator
+    // reads from storage (the contract has no getter).
+    let grace = n.jobs.verdict_grace(&n.client).await.unwrap();
+    assert_eq!(grace, 24 * 3600, "the deployment's default grace");
     let err = n.jobs.refund_expired(&n.other, a).await.unwrap_err();
     assert_eq!(reason(&err), "JOB: not expired");
-    n.devnet.increase_time(24 * 3600).await.unwrap();
+    n.devnet.increase_time(grace).await.unwrap();
     n.jobs.refund_expired(&n.other, a).await.unwrap();
     assert_eq!(n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), start);
     let counts = n.reputation.counts(&n.client, n.worker.address()).await.unwrap();
     assert_eq!((counts.completed, counts.failed), (0, 1), "only the unsubmitted job counts as failed");
+    n.jobs.set_verdict_grace(&n.owner, 90).await.unwrap();
+    assert_eq!(n.jobs.verdict_grace(&n.client).await.unwrap(), 90);
 }
 
 /// Exits never depend on a pause or on a helper contract: with the JobManager and the

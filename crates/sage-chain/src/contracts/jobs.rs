@@ -315,6 +315,15 @@ impl JobManager {
         call(self.address, "set_payout", vec![payout])
     }
 
+    /// The verdict grace in seconds: how long after a job's deadline a submitted result may
+    /// still be certified (and its worker must stay staked). The contract has no getter, so this
+    /// reads the `verdict_grace` storage variable.
+    pub async fn verdict_grace(&self, client: &ChainClient) -> Result<u64, ChainError> {
+        let value = client.storage(self.address, "verdict_grace").await?;
+        u64::try_from(value)
+            .map_err(|_| ChainError::Decode { what: "verdict_grace", reason: format!("{value:#x} is not a u64") })
+    }
+
     /// Changes the verdict grace period (owner only).
     pub async fn set_verdict_grace(&self, owner: &SageAccount, seconds: u64) -> Result<TxOutcome, ChainError> {
         owner.execute(vec![call(self.address, "set_verdict_grace", vec![Felt::from(seconds)])?]).await
