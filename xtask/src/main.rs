@@ -33,11 +33,16 @@ The two README commands:
                            and claims; then a cheating worker is certified invalid and slashed
                            (--json: summary on stdout; --keep: leave the devnet up)
   test                     everything CI runs: fmt --check, clippy -D warnings, contracts --check,
-                           all tests (GPU kernels on Mesa's lavapipe when no GPU is present)
+                           all tests (GPU kernels on Mesa's lavapipe when no GPU is present),
+                           then `e2e`
 Both first check the machine (installing missing system packages when run as root, otherwise
 naming the apt-get line), install the pinned tools into ~/.cache/sage, then build.
 
 Other commands:
+  e2e [--only N] [--json] [--keep]
+                           the network as real processes on a fresh devnet (a coordinator, four
+                           validators, two workers): the seed's ten scenarios and the failure
+                           paths, as a table (tests/e2e; about 6 minutes warm on 2 cores)
   doctor                   list what is present and what is missing; changes nothing
   tools [--no-devnet]      install/verify the pinned tools (starknet-devnet 0.10.1, Cairo 2.4.0)
   install [--portable] [--gpu] [--root DIR]
@@ -104,6 +109,10 @@ fn run(args: &[String]) -> Result<()> {
         "test" | "ci" => {
             flags(rest, &[])?;
             test()
+        }
+        "e2e" => {
+            prepare(Purpose::Demo)?;
+            e2e(rest)
         }
         "install" => install(rest),
         "contracts" => {
@@ -242,7 +251,7 @@ fn doctor() -> Result<()> {
     );
     let cairo = cairo_paths::starknet_compile(&cache);
     line(cairo.exists(), &format!("Cairo 2.4.0 compiler: {}", cairo.display()), "cargo xtask tools --no-devnet".into());
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let target = target_dir();
     println!(
         "info    build folder: {} ({})",
         target.display(),
@@ -299,8 +308,56 @@ fn test() -> Result<()> {
             .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary()),
     )?;
     run_step("doc tests (first time a few minutes)", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
+    e2e(&[])?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// `cargo xtask e2e`: builds the three operator binaries and the harness, then runs the harness
+/// (a devnet, a coordinator, four validators and two workers as processes; see tests/e2e).
+fn e2e(args: &[String]) -> Result<()> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" | "--keep" => {}
+            "--only" => {
+                it.next().context("--only needs a scenario (1-10, F1-F5)")?;
+            }
+            other => bail!("unexpected argument {other:?} (e2e takes --only N, --json, --keep)"),
+        }
+    }
+    run_step(
+        "building sage-worker, sage-coordinator, sage-validator and the e2e harness (first time a few minutes)",
+        cargo().args([
+            "build",
+            "--locked",
+            "--package",
+            "sage-worker",
+            "--package",
+            "sage-coordinator",
+            "--package",
+            "sage-validator",
+            "--package",
+            "sage-e2e",
+        ]),
+    )?;
+    let bin_dir = target_dir().join("debug");
+    let status = Command::new(bin_dir.join("sage-e2e"))
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .args(args)
+        .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary())
+        .status()
+        .context("running sage-e2e")?;
+    if !status.success() {
+        bail!("cargo xtask e2e: scenarios failed ({status}); the table above names them and the log folder");
+    }
+    Ok(())
+}
+
+/// Cargo's target folder (`CARGO_TARGET_DIR`, else `target/` in the workspace).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 /// `cargo xtask install`: the operator binaries, built for this machine's CPU unless `--portable`.

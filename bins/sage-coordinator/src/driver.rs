@@ -228,9 +228,16 @@ impl Driver {
         Ok(())
     }
 
-    /// Deadlines and lapsed leases.
+    /// Deadlines, lapsed leases, and results whose verdict grace ran out.
     async fn tick_jobs(&self) -> Result<()> {
-        let states = [JobState::Escrowed, JobState::Queued, JobState::Assigned, JobState::Proving];
+        let states = [
+            JobState::Escrowed,
+            JobState::Queued,
+            JobState::Assigned,
+            JobState::Proving,
+            JobState::ResultSubmitted,
+            JobState::Voting,
+        ];
         for job in self.service.store().jobs_in(&states, BATCH).await? {
             self.apply(job.id, Input::Tick).await?;
         }

@@ -79,6 +79,14 @@ pub enum ChainError {
         /// The node's reason.
         reason: String,
     },
+    /// The account's nonce moved under us (another process sent from the same account, or a
+    /// transaction landed that we did not count). Nothing executed; the account re-reads its
+    /// nonce, so sending again is safe.
+    #[error("stale account nonce (another sender used this account): {reason}")]
+    InvalidNonce {
+        /// The node's message.
+        reason: String,
+    },
     /// No receipt arrived in time.
     #[error("transaction {tx_hash:#x} not included after {waited:?}")]
     Timeout {
@@ -144,7 +152,14 @@ impl ChainError {
     fn from_starknet(account: Option<Felt>, err: StarknetError) -> Self {
         match err {
             StarknetError::TransactionExecutionError(data) => {
-                Self::Reverted { tx_hash: None, reason: revert_reason(&data.execution_error) }
+                let reason = revert_reason(&data.execution_error);
+                // Fee estimation runs the account's validation, which fails on a stale nonce:
+                // that is not the contract refusing the call.
+                if reason.to_ascii_lowercase().contains("nonce is invalid") {
+                    Self::InvalidNonce { reason }
+                } else {
+                    Self::Reverted { tx_hash: None, reason }
+                }
             }
             StarknetError::ContractError(data) => {
                 Self::Reverted { tx_hash: None, reason: revert_reason(&data.revert_error) }
@@ -159,9 +174,7 @@ impl ChainError {
                     Self::Rejected { reason: format!("validation failure: {reason}") }
                 }
             }
-            StarknetError::InvalidTransactionNonce(reason) => {
-                Self::Rejected { reason: format!("invalid nonce: {reason}") }
-            }
+            StarknetError::InvalidTransactionNonce(reason) => Self::InvalidNonce { reason },
             other => Self::Provider(other.to_string()),
         }
     }
@@ -241,5 +254,27 @@ mod tests {
             error: Box::new(inner).into(),
         });
         assert_eq!(revert_reason(&nested), "SAGE: insufficient balance");
+    }
+
+    /// A stale nonce (estimation's validation fails, or the node refuses the nonce) is its own
+    /// variant, never a revert: callers that treat reverts as final (the coordinator's outbox)
+    /// must retry it.
+    #[test]
+    fn stale_nonces_are_not_reverts() {
+        let data = starknet_rust::core::types::TransactionExecutionErrorData {
+            transaction_index: 0,
+            execution_error: ContractExecutionError::Message("Account transaction nonce is invalid.".into()),
+        };
+        let e = ChainError::from_starknet(None, StarknetError::TransactionExecutionError(data));
+        assert!(matches!(e, ChainError::InvalidNonce { .. }), "{e}");
+        assert_eq!(e.revert_reason(), None);
+        let e = ChainError::from_starknet(None, StarknetError::InvalidTransactionNonce("expected 5, got 4".into()));
+        assert!(matches!(e, ChainError::InvalidNonce { .. }), "{e}");
+        let data = starknet_rust::core::types::TransactionExecutionErrorData {
+            transaction_index: 0,
+            execution_error: ContractExecutionError::Message("0x1 ('JOB: not open')".into()),
+        };
+        let e = ChainError::from_starknet(None, StarknetError::TransactionExecutionError(data));
+        assert_eq!(e.revert_reason(), Some("JOB: not open"));
     }
 }
