@@ -552,7 +552,9 @@ async fn handle(ctx: &Ctx, node: &NodeHandle, journal: &Arc<Mutex<VoteJournal>>,
                 tokio::spawn(async move { submit_in_turn(&c, qc).await });
             }
             Effect::ReportEquivocation(e) => {
-                tracing::warn!(validator = %format!("{:#x}", e.validator), "equivocation seen (reporting is done by the contract's report_equivocation; not yet sent automatically)");
+                tracing::warn!(validator = %format!("{:#x}", e.validator), job = %format!("{:#x}", e.first.round.job_id), "equivocation seen; reporting it on-chain");
+                let c = ctx.clone();
+                tokio::spawn(async move { report_equivocation(&c, e).await });
             }
             Effect::RoundFailed { round, reason } => {
                 tracing::warn!(job = %format!("{:#x}", round.job_id), ?reason, "round failed without a QC");
@@ -564,6 +566,44 @@ async fn handle(ctx: &Ctx, node: &NodeHandle, journal: &Arc<Mutex<VoteJournal>>,
 async fn publish(node: &NodeHandle, message: &SignedMessage) {
     if let Err(e) = node.publish_when_ready(message, Duration::from_secs(30)).await {
         tracing::warn!(error = %e, "vote not published");
+    }
+}
+
+/// Sends equivocation evidence to the ProofVerifier: it checks both signatures against the
+/// member's registered key, slashes the member's stake by the equivocation rate and pays this
+/// validator the reporter's share. Every honest validator that saw both votes tries; the first
+/// report lands and the others revert with `PV: already reported`.
+async fn report_equivocation(ctx: &Ctx, e: sage_consensus::EquivocationEvidence) {
+    let Some(index) = ctx.set.members.iter().position(|k| *k == e.validator) else {
+        tracing::warn!(validator = %format!("{:#x}", e.validator), "equivocator is not in the set; not reported");
+        return;
+    };
+    let signed = |v: &SignedVote| (v.verdict == Verdict::Valid, v.signature.r, v.signature.s);
+    let job = e.first.round.job_id;
+    match ctx
+        .contracts
+        .verifier
+        .report_equivocation(
+            &ctx.account,
+            ctx.set.version,
+            u32::try_from(index).unwrap_or(u32::MAX),
+            job,
+            e.first.round.proof_hash,
+            signed(&e.first),
+            signed(&e.second),
+        )
+        .await
+    {
+        Ok(out) => tracing::info!(
+            job = %format!("{job:#x}"), index, tx = %format!("{:#x}", out.tx_hash),
+            "equivocation reported: the validator is slashed"
+        ),
+        Err(err) => match err.revert_reason() {
+            Some("PV: already reported") => {
+                tracing::info!(job = %format!("{job:#x}"), index, "equivocation already reported by another validator")
+            }
+            _ => tracing::warn!(job = %format!("{job:#x}"), index, error = %err, "equivocation report not sent"),
+        },
     }
 }
 

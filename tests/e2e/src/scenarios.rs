@@ -23,7 +23,7 @@ use crate::{
 pub const SETUP: [&str; 4] = ["1", "2", "3", "4"];
 
 /// Shared results of earlier scenarios.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Facts {
     /// The job of scenario 5.
     pub job: Option<Felt>,
@@ -35,6 +35,8 @@ pub struct Facts {
     pub proof_hash: Option<Felt>,
     /// What scenario 8 decrypted.
     pub balance: u128,
+    /// The byzantine validator of F6, reused by F7.
+    byzantine: Option<Byzantine>,
 }
 
 type Run = for<'a> fn(&'a mut Net) -> Pin<Box<dyn Future<Output = Result<Pass>> + 'a>>;
@@ -128,6 +130,24 @@ pub fn all() -> Vec<Scenario> {
             name: "two of four validators down: no QC, refund",
             limit_secs: 300,
             run: |n| Box::pin(two_down(n)),
+        },
+        Scenario {
+            id: "F6",
+            name: "one validator votes the wrong verdict: honest QC stands",
+            limit_secs: 200,
+            run: |n| Box::pin(wrong_vote(n)),
+        },
+        Scenario {
+            id: "F7",
+            name: "equivocating validator: reported and slashed",
+            limit_secs: 200,
+            run: |n| Box::pin(equivocation(n)),
+        },
+        Scenario {
+            id: "F8",
+            name: "TEE evidence the production policy refuses: not assigned",
+            limit_secs: 200,
+            run: |n| Box::pin(production_policy(n)),
         },
         Scenario {
             id: "10",
@@ -493,7 +513,7 @@ async fn two_down(n: &mut Net) -> Result<Pass> {
     ensure!(n.c.verifier.verdict(&n.client, job).await? == RecordedVerdict::None, "a QC landed with two validators");
     let after = n.c.token.balance_of(&n.client, client).await?;
     ensure!(after == before, "client SAGE {before} → {after}");
-    let refund = done["history"].as_array().into_iter().flatten().filter_map(|t| t["tx"].as_str()).last();
+    let refund = done["history"].as_array().into_iter().flatten().filter_map(|t| t["tx"].as_str()).next_back();
     for i in [2, 3] {
         n.spawn_validator(i).await?;
     }
@@ -566,4 +586,223 @@ async fn cheat(n: &mut Net) -> Result<Pass> {
             stake_after as f64 / SAGE as f64
         ),
     })
+}
+
+/// Validator 3's vote key, driven by the harness instead of `sage-validator`: it signs whatever
+/// it is told (a wrong verdict, or both verdicts), as a byzantine member would.
+struct Byzantine {
+    node: sage_net::NodeHandle,
+    key: StarkKey,
+    domain: sage_consensus::VoteDomain,
+}
+
+impl Byzantine {
+    /// Stops validator `i`'s process and joins the network with its key.
+    async fn replace(n: &mut Net, i: usize) -> Result<Self> {
+        if let Some(p) = n.validators[i].proc.take() {
+            p.stop().await?;
+        }
+        let key = n.validators[i].key.clone();
+        let config = sage_net::NetConfig {
+            bootstrap: vec![n.coordinator_p2p.parse()?, n.validators[0].p2p.parse()?],
+            ..sage_net::NetConfig::default()
+        };
+        let identity = sage_net::load_or_create_identity(&n.dir.join(format!("byzantine-{i}.p2p.key")))?;
+        let (node, mut events) = sage_net::NodeHandle::start(config, identity, key.clone()).await?;
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let domain = sage_consensus::VoteDomain { chain_id: n.client.chain_id(), verifier: n.c.verifier.address };
+        Ok(Self { node, key, domain })
+    }
+
+    async fn vote(&self, job_id: Felt, proof_hash: Felt, verdict: sage_consensus::Verdict) -> Result<()> {
+        let signature = sage_consensus::sign_vote(&self.key, &self.domain, job_id, proof_hash, verdict)?;
+        let vote = sage_consensus::SignedVote {
+            round: sage_consensus::RoundId { job_id, proof_hash },
+            verdict,
+            validator: self.key.public_key(),
+            signature,
+        };
+        let message = self.node.sign(sage_net::Topic::Votes, serde_json::to_vec(&vote)?)?;
+        self.node.publish_when_ready(&message, Duration::from_secs(30)).await?;
+        Ok(())
+    }
+}
+
+/// A job's on-chain proof hash, as soon as its result is submitted.
+async fn submitted_proof(n: &Net, job: Felt) -> Result<Felt> {
+    let start = std::time::Instant::now();
+    loop {
+        let v = n.job(job).await?;
+        if let Ok(p) = felt(&v["proof_hash"], "proof_hash") {
+            return Ok(p);
+        }
+        ensure!(start.elapsed() < Duration::from_secs(120), "no result for {job:#x}: {}", v["state"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn validator_account(n: &Net, i: usize) -> Felt {
+    let k = n.validators[i].key.public_key();
+    sage_chain::oz_account_address(k, k)
+}
+
+/// F6: validator 3 is replaced by a byzantine node that votes "invalid" on a valid proof. The
+/// three honest validators still certify it valid and the worker is paid; a wrong vote alone is
+/// not slashable (only two conflicting signatures are).
+async fn wrong_vote(n: &mut Net) -> Result<Pass> {
+    let byz = Byzantine::replace(n, 3).await?;
+    let account = validator_account(n, 3);
+    let stake_before = n.c.staking.get_stake(&n.client, account).await?.amount;
+    let job = felt(&n.submit_job(64, 3600).await?["job"], "job")?;
+    let proof = submitted_proof(n, job).await?;
+    byz.vote(job, proof, sage_consensus::Verdict::Invalid).await?;
+    let done = n.until(job, 120, |s| matches!(s, "paid" | "rejected" | "expired")).await?;
+    ensure!(done["state"] == "paid", "the job ended {}", done["state"]);
+    ensure!(n.c.verifier.verdict(&n.client, job).await? == RecordedVerdict::Valid, "the wrong vote won");
+    let stake_after = n.c.staking.get_stake(&n.client, account).await?.amount;
+    ensure!(stake_after == stake_before, "a single wrong vote was slashed ({stake_before} → {stake_after})");
+    n.facts.byzantine = Some(byz);
+    let certified = done["history"].as_array().into_iter().flatten().find(|t| t["state"] == "certified").cloned();
+    Ok(Pass {
+        txs: certified.map(|t| tx("qc", &t["tx"])).into_iter().collect(),
+        detail: "validator 3 voted invalid; 3 honest votes certified valid; paid".into(),
+    })
+}
+
+/// F7: the byzantine validator signs both verdicts for one round. The honest validators see the
+/// two signatures, report them on-chain (`report_equivocation`), and its stake is cut by the
+/// equivocation rate; the job is still certified and paid. Validator 3's process then returns.
+async fn equivocation(n: &mut Net) -> Result<Pass> {
+    let byz = match n.facts.byzantine.take() {
+        Some(b) => b,
+        None => Byzantine::replace(n, 3).await?,
+    };
+    let account = validator_account(n, 3);
+    let stake_before = n.c.staking.get_stake(&n.client, account).await?.amount;
+    let (_, bps) = n.c.verifier.slash_rates(&n.client).await?;
+    let job = felt(&n.submit_job(64, 3600).await?["job"], "job")?;
+    let proof = submitted_proof(n, job).await?;
+    byz.vote(job, proof, sage_consensus::Verdict::Invalid).await?;
+    byz.vote(job, proof, sage_consensus::Verdict::Valid).await?;
+    let expected = stake_before - stake_before * u128::from(bps) / 10_000;
+    let start = std::time::Instant::now();
+    loop {
+        let now = n.c.staking.get_stake(&n.client, account).await?.amount;
+        if now == expected {
+            break;
+        }
+        ensure!(now == stake_before, "stake {stake_before} → {now}, expected {expected} ({bps} bps)");
+        ensure!(start.elapsed() < Duration::from_secs(90), "no equivocation slash after 90 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let done = n.until(job, 120, |s| matches!(s, "paid" | "rejected" | "expired")).await?;
+    ensure!(done["state"] == "paid", "the job ended {}", done["state"]);
+    drop(byz);
+    n.spawn_validator(3).await?;
+    let reports = n.client.events(n.c.verifier.address, "EquivocationSlashed", 0).await?;
+    let report = reports.last().context("no EquivocationSlashed event")?;
+    Ok(Pass {
+        txs: vec![("report".to_owned(), format!("{:#x}", report.transaction_hash))],
+        detail: format!(
+            "validator 3 signed both verdicts: stake {} → {} SAGE ({bps} bps); job still paid",
+            stake_before / SAGE,
+            expected / SAGE
+        ),
+    })
+}
+
+/// F8: a second coordinator that applies the production TEE policy sees both workers heartbeat
+/// (registered with `--tee none`) and never assigns them: the job stays queued and open on-chain.
+/// The client then cancels it with `sage-coordinator cancel-job` and gets the escrow back.
+async fn production_policy(n: &mut Net) -> Result<Pass> {
+    let key = StarkKey::from_random()?;
+    let account = staked_account(&n.devnet, &n.client, &n.c, &n.owner, &key, 1_000 * SAGE, LOCK_SECS).await?;
+    for admin in [n.c.jobs.admin(), n.c.payments.admin()] {
+        admin.grant_role(&n.owner, roles::COORDINATOR, account.address()).await?;
+    }
+    let dir = n.dir.join("coordinator-production");
+    std::fs::create_dir_all(&dir)?;
+    crate::harness::write_private(&dir.join("coordinator.key"), &format!("{:#x}\n", key.expose_secret()))?;
+    let config = dir.join("coordinator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n[api]\nlisten = \"127.0.0.1:0\"\n[chain]\nrpc_url = \"{}\"\nmanifest = \"{}\"\n\
+             account = \"{:#x}\"\nkey_file = \"coordinator.key\"\n[network]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n\
+             bootstrap = [\"{}\"]\n[jobs]\nmin_lead_secs = 20\nheartbeat_window_secs = 6\ntick_ms = 300\n\
+             tee_policy = \"production\"\n",
+            n.rpc,
+            n.manifest.display(),
+            account.address(),
+            n.validators[0].p2p
+        ),
+    )?;
+    let cfg = config.to_str().context("path")?;
+    let created =
+        json(&n.bins.coordinator, &["api-key", "create", "--name", "e2e", "--config", cfg], &[], &n.logs).await?;
+    let key_file = dir.join("api.key");
+    crate::harness::write_private(&key_file, created["key"].as_str().context("no key")?)?;
+    let mut proc = crate::harness::Proc::spawn(
+        &n.bins.coordinator,
+        &["--json", "start", "--config", cfg],
+        &[],
+        &n.logs,
+        "coordinator-production",
+    )?;
+    let started = proc.event("started", Duration::from_secs(60)).await?;
+    let api = started["api"].as_str().context("api")?.to_owned();
+    let remote = vec!["--url".to_owned(), api, "--api-key-file".into(), key_file.display().to_string()];
+    let result = async {
+        // Both workers heartbeat to it over the mesh…
+        let start = std::time::Instant::now();
+        loop {
+            let mut args = vec!["workers".to_owned()];
+            args.extend(remote.clone());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let list = json(&n.bins.coordinator, &args, &[], &n.logs).await?;
+            let seen = n
+                .workers
+                .iter()
+                .filter(|w| {
+                    list.as_array().into_iter().flatten().any(|v| felt(&v["address"], "a").ok() == Some(w.address))
+                })
+                .count();
+            if seen == WORKERS {
+                break;
+            }
+            ensure!(start.elapsed() < Duration::from_secs(60), "the production coordinator sees {seen} workers");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // …and a job escrowed with it is never assigned to them.
+        let client_before = n.c.token.balance_of(&n.client, n.client_account.address()).await?;
+        let mut args = vec!["submit-job".to_owned(), "--size".into(), "64".into()];
+        args.extend(remote.clone());
+        args.extend(n.client_chain().into_iter().skip(4));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = json(&n.bins.coordinator, &args, &[], &n.logs).await?;
+        let job = felt(&out["job"], "job")?;
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let mut args = vec!["job".to_owned()];
+        args.extend(remote.clone());
+        args.push(format!("{job:#x}"));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let view = json(&n.bins.coordinator, &a, &[], &n.logs).await?;
+        ensure!(view["state"] == "queued", "the job is {} under the production policy", view["state"]);
+        ensure!(n.c.jobs.get_job(&n.client, job).await?.status == JobStatus::Open, "assigned on-chain");
+        let mut args = vec!["cancel-job".to_owned()];
+        args.extend(remote.clone());
+        args.extend(n.client_chain().into_iter().skip(4));
+        args.push(format!("{job:#x}"));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cancelled = json(&n.bins.coordinator, &a, &[], &n.logs).await?;
+        let client_after = n.c.token.balance_of(&n.client, n.client_account.address()).await?;
+        ensure!(client_after == client_before, "client SAGE {client_before} → {client_after} after the cancel");
+        anyhow::Ok(Pass {
+            txs: vec![tx("escrow", &out["escrow_tx"]), tx("cancel", &cancelled["refund_tx"])],
+            detail: "2 workers heartbeating, TEE none: never assigned; cancelled and refunded".into(),
+        })
+    }
+    .await;
+    proc.stop().await?;
+    result
 }
