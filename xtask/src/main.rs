@@ -41,8 +41,8 @@ naming the apt-get line), install the pinned tools into ~/.cache/sage, then buil
 Other commands:
   e2e [--only N] [--json] [--keep]
                            the network as real processes on a fresh devnet (a coordinator, four
-                           validators, two workers): the seed's ten scenarios and the failure
-                           paths, as a table (tests/e2e; about 6 minutes warm on 2 cores)
+                           validators, two workers): the seed's ten scenarios and eight failure
+                           paths, as a table (tests/e2e; about 3 minutes warm on 2 cores)
   doctor                   list what is present and what is missing; changes nothing
   tools [--no-devnet]      install/verify the pinned tools (starknet-devnet 0.10.1, Cairo 2.4.0)
   install [--portable] [--gpu] [--root DIR]

@@ -308,11 +308,31 @@ async fn run_in(
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
 
+    let certified_tx = paid.history.iter().find(|t| t.state == JobState::Certified).and_then(|t| t.tx);
+    let signers = match certified_tx {
+        Some(tx) => qc_signers(client, tx).await?,
+        None => bail!("the paid job has no certified transition with a transaction"),
+    };
+    say(format!(
+        "    QC signed by validators {:?} of {VALIDATORS} (keys {}); proof {:#x}",
+        signers,
+        signers
+            .iter()
+            .filter_map(|i| members.get(*i as usize))
+            .map(|(k, _)| format!("{}…", &format!("{k:#x}")[..10]))
+            .collect::<Vec<_>>()
+            .join(", "),
+        paid.proof_hash.unwrap_or_default()
+    ));
+    let ciphertext = c.privacy.balance_of(client, worker_address).await?;
+
     say(format!("{}/{total} the worker decrypts its encrypted payment and claims it", first + 5));
     let balance = run_json(&bin, &worker_home, &password, &[&["balance"][..], &chain].concat())?;
     let claimed = run_json(&bin, &worker_home, &password, &[&["claim"][..], &chain].concat())?;
     say(format!(
-        "    encrypted balance {} SAGE; claimed in tx {}",
+        "    on-chain ciphertext ({:#x}, {:#x}, …) decrypts to {} SAGE; claimed in tx {}",
+        ciphertext[0],
+        ciphertext[1],
         balance["sage"].as_str().unwrap_or("?"),
         claimed["tx"].as_str().unwrap_or("?")
     ));
@@ -377,6 +397,21 @@ async fn run_in(
         "worker": format!("{worker_address:#066x}"),
         "price": price.to_string(),
         "states": paid.history.iter().map(|t| t.state.as_str()).collect::<Vec<_>>(),
+        "transactions": paid
+            .history
+            .iter()
+            .filter_map(|t| t.tx.map(|tx| json!({ "state": t.state.as_str(), "tx": format!("{tx:#x}") })))
+            .collect::<Vec<_>>(),
+        "proof_hash": paid.proof_hash.map(|p| format!("{p:#x}")),
+        "qc": {
+            "tx": certified_tx.map(|t| format!("{t:#x}")),
+            "signers": signers
+                .iter()
+                .filter_map(|i| members.get(*i as usize).map(|(k, a)| json!({
+                    "index": i, "vote_key": format!("{k:#x}"), "account": format!("{a:#x}") })))
+                .collect::<Vec<_>>(),
+        },
+        "ciphertext": ciphertext.iter().map(|f| format!("{f:#x}")).collect::<Vec<_>>(),
         "seconds_to_paid": to_paid.as_secs_f64(),
         "claimed": claimed,
         "cheat": {
@@ -388,4 +423,24 @@ async fn run_in(
             "client_refunded": (client_after - client_before).to_string(),
         },
     }))
+}
+
+/// The member indices that signed a QC, read from the `submit_qc` call in its transaction
+/// (account multicall: `[calls, to, selector, len, job, proof, verdict, version, n, (i, r, s)…]`).
+async fn qc_signers(client: &ChainClient, tx: Felt) -> Result<Vec<u32>> {
+    use starknet_rust::{
+        core::types::{InvokeTransaction, Transaction},
+        providers::Provider,
+    };
+    let t = client.provider().get_transaction_by_hash(tx, None).await.context("reading the QC transaction")?;
+    let Transaction::Invoke(InvokeTransaction::V3(t)) = t else { bail!("the QC transaction is not an invoke v3") };
+    let d = &t.calldata;
+    let count = d.get(8).and_then(|n| u64::try_from(*n).ok()).context("no signatures in the QC calldata")?;
+    (0..count as usize)
+        .map(|k| {
+            d.get(9 + 3 * k)
+                .and_then(|i| u32::try_from(*i).ok())
+                .context("a signer index is missing from the QC calldata")
+        })
+        .collect()
 }
