@@ -1,0 +1,617 @@
+//! The client: REST calls with retries on transient failures only, the client's own escrow, and
+//! verification on this machine.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use futures::{Stream, StreamExt};
+use reqwest::Method;
+use sage_chain::{
+    ChainClient, SageAccount,
+    contracts::{Deployment, JobStatus, RecordedVerdict},
+};
+use sage_protocol::{
+    Felt, JobSpec,
+    api::{IDEMPOTENCY_HEADER, JobList, JobState, JobView, Problem, Quote, SubmitJob, Transition, WorkerView},
+};
+use serde::de::DeserializeOwned;
+
+use crate::SdkError;
+
+/// Which proofs [`Client::verify`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Security {
+    /// At least 96 bits (what validators require on a real network).
+    #[default]
+    Production,
+    /// Test-level proofs (local test networks only).
+    Test,
+}
+
+/// Builds a [`Client`].
+#[derive(Default)]
+pub struct ClientBuilder {
+    url: Option<String>,
+    api_key: Option<String>,
+    timeout: Option<Duration>,
+    retries: Option<u32>,
+    account: Option<(SageAccount, Deployment)>,
+    security: Security,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    // The API key is a secret: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("account", &self.account.as_ref().map(|(a, _)| a.address()))
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the defaults: 30 s per request, 3 retries on transient failures,
+    /// production security.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The coordinator's base URL (`http://host:8640`).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The API key the coordinator's operator issued.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Per-request timeout (event streams are bounded by [`Client::wait`]'s own timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Retries of a request that failed transiently (unreachable, 5xx, rate limited), with
+    /// exponential backoff from 200 ms.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = Some(retries);
+        self
+    }
+
+    /// The client's own account and the deployment: escrow (`approve` + `create_job` in one
+    /// multicall), cancel, and the chain reads verification needs.
+    pub fn account(mut self, account: SageAccount, contracts: Deployment) -> Self {
+        self.account = Some((account, contracts));
+        self
+    }
+
+    /// Which proofs verification accepts.
+    pub fn security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Result<Client, SdkError> {
+        let url = self.url.ok_or_else(|| SdkError::Config("no coordinator URL (ClientBuilder::url)".into()))?;
+        let base = url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SdkError::Config(format!("coordinator URL {url:?} must start with http:// or https://")));
+        }
+        let api_key = self.api_key.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+            SdkError::Config("no API key (ClientBuilder::api_key; ask the coordinator's operator for one)".into())
+        })?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SdkError::Config(format!("HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                api_key,
+                timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
+                retries: self.retries.unwrap_or(3),
+                account: self.account,
+                security: self.security,
+                specs: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// A connection to one coordinator (cheap to clone).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.inner.base)
+            .field("account", &self.inner.account.as_ref().map(|(a, _)| a.address()))
+            .field("security", &self.inner.security)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+    timeout: Duration,
+    retries: u32,
+    account: Option<(SageAccount, Deployment)>,
+    security: Security,
+    /// Specs this client submitted: verification checks against these, not the served copy.
+    specs: Mutex<HashMap<Felt, JobSpec>>,
+}
+
+/// Options of [`Client::submit`].
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    payment: Option<u128>,
+    deadline_secs: u64,
+    idempotency_key: Option<String>,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> Self {
+        Self { payment: None, deadline_secs: 3600, idempotency_key: None }
+    }
+}
+
+impl SubmitOptions {
+    /// Escrow this much (SAGE base units) instead of the coordinator's quote.
+    pub fn payment(mut self, base_units: u128) -> Self {
+        self.payment = Some(base_units);
+        self
+    }
+
+    /// Seconds from now to the escrow's deadline (default one hour).
+    pub fn deadline_secs(mut self, secs: u64) -> Self {
+        self.deadline_secs = secs;
+        self
+    }
+
+    /// A key of yours that makes the submission idempotent: the client job id is derived from
+    /// it, so a retried submit finds the same job and the same escrow and pays nothing twice.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// What [`Client::submit`] did.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// Job id (`poseidon(client, client_job_id)`).
+    pub id: Felt,
+    /// The client's id for it.
+    pub client_job_id: Felt,
+    /// Escrowed amount, SAGE base units.
+    pub payment: u128,
+    /// The escrow transaction; `None` when an earlier attempt with the same idempotency key had
+    /// already escrowed it (nothing was paid this time).
+    pub escrow_tx: Option<Felt>,
+    /// The job as the coordinator recorded it.
+    pub view: JobView,
+}
+
+/// A result the client checked itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Job.
+    pub job: Felt,
+    /// The worker the chain recorded (the proof is bound to it).
+    pub worker: Felt,
+    /// Security of the proof.
+    pub security_bits: u32,
+    /// Proof hash, as the chain records it.
+    pub proof_hash: Felt,
+    /// Envelope size.
+    pub bytes: usize,
+    /// Whether the worker has been paid on-chain.
+    pub paid: bool,
+    /// The coordinator's state for the job.
+    pub state: JobState,
+}
+
+/// How [`Client::wait`] ended.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Certified valid on-chain and verified on this machine.
+    Certified(Verified),
+    /// Certified invalid: the worker was slashed and the escrow refunded.
+    Rejected(JobView),
+    /// Deadline passed (or no verdict within the grace): refunded.
+    Expired(JobView),
+    /// Cancelled before assignment: refunded.
+    Cancelled(JobView),
+    /// Retry budget spent: refunded.
+    Failed(JobView),
+    /// Still running when the timeout came; the last state seen.
+    TimedOut(Option<JobState>),
+}
+
+fn hex(id: Felt) -> String {
+    id.to_hex_string()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The client job id an idempotency key stands for: the first 31 bytes of
+/// `sha256("sage-sdk/client-job-id/" ‖ key)`.
+fn client_job_id_for(key: &str) -> Felt {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new().chain_update(b"sage-sdk/client-job-id/").chain_update(key.as_bytes()).finalize();
+    Felt::from_bytes_be_slice(&digest[..31])
+}
+
+impl Client {
+    fn account(&self) -> Result<&(SageAccount, Deployment), SdkError> {
+        self.inner.account.as_ref().ok_or(SdkError::NoAccount)
+    }
+
+    fn chain(&self) -> Result<(&ChainClient, &Deployment), SdkError> {
+        let (account, contracts) = self.account()?;
+        Ok((account.client(), contracts))
+    }
+
+    /// Sends a request, retrying transient failures with exponential backoff.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        idempotency: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response, SdkError> {
+        let url = format!("{}{path}", self.inner.base);
+        let mut attempt = 0;
+        loop {
+            let mut request = self.inner.http.request(method.clone(), &url).bearer_auth(&self.inner.api_key);
+            if let Some(t) = timeout.or(Some(self.inner.timeout)) {
+                request = request.timeout(t);
+            }
+            if let Some(key) = idempotency {
+                request = request.header(IDEMPOTENCY_HEADER, key);
+            }
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let err = match request.send().await {
+                Ok(r) if r.status().is_success() => return Ok(r),
+                Ok(r) => problem(r).await,
+                Err(e) => SdkError::Unreachable { url: self.inner.base.clone(), source: e },
+            };
+            if !err.is_transient() || attempt >= self.inner.retries {
+                return Err(err);
+            }
+            let wait = Duration::from_millis(200u64 << attempt.min(6));
+            tracing::debug!(%path, attempt, error = %err, ?wait, "transient failure; retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, what: &'static str) -> Result<T, SdkError> {
+        let r = self.send(Method::GET, path, None, None, None).await?;
+        r.json().await.map_err(|e| SdkError::Decode { what, reason: e.to_string() })
+    }
+
+    /// Price and expected time of a job.
+    pub async fn quote(&self, spec: &JobSpec) -> Result<Quote, SdkError> {
+        spec.validate()?;
+        let JobSpec::Matmul { n, .. } = spec else { return Err(unsupported(spec)) };
+        self.get(&format!("/v1/quote?type=matmul&size={n}"), "quote").await
+    }
+
+    /// Uploads the spec and escrows it from the client's account (`approve` + `create_job` in
+    /// one multicall, at the quote unless [`SubmitOptions::payment`]). Returns as soon as the
+    /// escrow lands; the coordinator queues the job when it sees it.
+    ///
+    /// With an idempotency key, a retry after any failure (even a lost response after the escrow
+    /// landed) finds the same job and escrows nothing twice.
+    pub async fn submit(&self, spec: &JobSpec, options: SubmitOptions) -> Result<Submitted, SdkError> {
+        spec.validate()?;
+        let (account, contracts) = self.account()?;
+        let client_job_id = match &options.idempotency_key {
+            Some(key) => client_job_id_for(key),
+            None => {
+                let mut bytes = [0u8; 31];
+                getrandom::fill(&mut bytes).map_err(|e| SdkError::Randomness(e.to_string()))?;
+                Felt::from_bytes_be_slice(&bytes)
+            }
+        };
+        let id = sage_protocol::job_id(account.address(), client_job_id);
+        let payment = match options.payment {
+            Some(p) => p,
+            None => self.quote(spec).await?.price,
+        };
+        let body = serde_json::to_value(SubmitJob { client: account.address(), client_job_id, spec: spec.clone() })
+            .map_err(|e| SdkError::Decode { what: "job submission", reason: e.to_string() })?;
+        let key = options.idempotency_key.clone().unwrap_or_else(|| hex(client_job_id));
+        let view: JobView = self
+            .send(Method::POST, "/v1/jobs", Some(&body), Some(&key), None)
+            .await?
+            .json()
+            .await
+            .map_err(|e| SdkError::Decode { what: "job", reason: e.to_string() })?;
+        if view.id != id || view.spec != *spec {
+            return Err(SdkError::Verification {
+                job: id,
+                reason: format!("the coordinator recorded job {:#x} with spec {:?}", view.id, view.spec),
+            });
+        }
+        self.inner.specs.lock().map_err(|_| SdkError::Config("spec cache poisoned".into()))?.insert(id, spec.clone());
+        // The chain decides whether this attempt must pay: an earlier one may have escrowed it.
+        let existing = contracts.jobs.get_job(account.client(), id).await?;
+        let escrow_tx = if existing.status == JobStatus::None {
+            let out = contracts
+                .jobs
+                .create_job(
+                    account,
+                    contracts.token,
+                    client_job_id,
+                    spec.spec_hash(),
+                    payment,
+                    now_secs() + options.deadline_secs,
+                )
+                .await?;
+            Some(out.tx_hash)
+        } else if existing.spec_hash != spec.spec_hash() || existing.client != account.address() {
+            return Err(SdkError::EscrowConflict {
+                job: id,
+                reason: format!("escrowed spec hash {:#x}, this spec {:#x}", existing.spec_hash, spec.spec_hash()),
+            });
+        } else {
+            None
+        };
+        let payment = if escrow_tx.is_some() { payment } else { existing.payment };
+        Ok(Submitted { id, client_job_id, payment, escrow_tx, view })
+    }
+
+    /// The job as the coordinator sees it, with its history.
+    pub async fn status(&self, id: Felt) -> Result<JobView, SdkError> {
+        self.get(&format!("/v1/jobs/{}", hex(id)), "job").await
+    }
+
+    /// This client's jobs (newest first), with their escrows.
+    pub async fn jobs(&self, limit: u32) -> Result<Vec<JobView>, SdkError> {
+        let (account, _) = self.account()?;
+        let list: JobList =
+            self.get(&format!("/v1/jobs?client={}&limit={limit}", hex(account.address())), "job list").await?;
+        Ok(list.jobs)
+    }
+
+    /// The job's state changes as they happen (server-sent events; the history first).
+    pub async fn events(&self, id: Felt) -> Result<impl Stream<Item = Result<Transition, SdkError>> + use<>, SdkError> {
+        // No per-request timeout: the stream lasts as long as the job.
+        let response =
+            self.send(Method::GET, &format!("/v1/jobs/{}/events", hex(id)), None, None, Some(Duration::MAX)).await?;
+        let base = self.inner.base.clone();
+        let bytes = response.bytes_stream();
+        Ok(futures::stream::unfold((bytes, String::new(), base), |(mut bytes, mut buffer, base)| async move {
+            loop {
+                if let Some(end) = buffer.find("\n\n") {
+                    let event: String = buffer.drain(..end + 2).collect();
+                    let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
+                    let item = serde_json::from_str::<Transition>(data.trim())
+                        .map_err(|e| SdkError::Decode { what: "job event", reason: e.to_string() });
+                    return Some((item, (bytes, buffer, base)));
+                }
+                match bytes.next().await? {
+                    Ok(chunk) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                    Err(e) => {
+                        return Some((
+                            Err(SdkError::Unreachable { url: base.clone(), source: e }),
+                            (bytes, buffer, base),
+                        ));
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Waits up to `timeout` for the job to end; a valid result is returned only once
+    /// [`verify`](Self::verify) passed.
+    pub async fn wait(&self, id: Felt, timeout: Duration) -> Result<Outcome, SdkError> {
+        let started = Instant::now();
+        let mut last = None;
+        'outer: while let Some(left) = timeout.checked_sub(started.elapsed()) {
+            let events = match self.events(id).await {
+                Ok(e) => e,
+                Err(e) if e.is_transient() => {
+                    tokio::time::sleep(Duration::from_millis(500).min(left)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut events = std::pin::pin!(events);
+            loop {
+                let Some(left) = timeout.checked_sub(started.elapsed()) else { break 'outer };
+                match tokio::time::timeout(left, events.next()).await {
+                    Err(_) => break 'outer,
+                    Ok(Some(Ok(t))) => {
+                        last = Some(t.state);
+                        if t.state.is_terminal() {
+                            break 'outer;
+                        }
+                    }
+                    // The stream broke or ended early: re-read the state, then reopen it.
+                    Ok(Some(Err(_)) | None) => {
+                        let view = self.status(id).await?;
+                        last = Some(view.state);
+                        if view.state.is_terminal() {
+                            break 'outer;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+        let Some(state) = last.filter(|s| s.is_terminal()) else { return Ok(Outcome::TimedOut(last)) };
+        let view = self.status(id).await?;
+        Ok(match state {
+            JobState::Paid => Outcome::Certified(self.verify(id).await?),
+            JobState::Rejected => Outcome::Rejected(view),
+            JobState::Expired => Outcome::Expired(view),
+            JobState::Cancelled => Outcome::Cancelled(view),
+            _ => Outcome::Failed(view),
+        })
+    }
+
+    /// Cancels a job that is not assigned yet: the client's account calls `cancel` on-chain (the
+    /// escrow comes back), then the coordinator is told. Returns the refund transaction.
+    pub async fn cancel(&self, id: Felt) -> Result<Felt, SdkError> {
+        let (account, contracts) = self.account()?;
+        let out = contracts.jobs.cancel(account, id).await?;
+        // The coordinator also learns it from the chain; telling it is only faster.
+        if let Err(e) = self.send(Method::POST, &format!("/v1/jobs/{}/cancel", hex(id)), None, None, None).await {
+            tracing::debug!(error = %e, "the coordinator was not told of the cancel (it reads the chain)");
+        }
+        Ok(out.tx_hash)
+    }
+
+    /// The compressed proof envelope, as served (verify it before trusting it).
+    pub async fn proof(&self, id: Felt) -> Result<Vec<u8>, SdkError> {
+        let r = self.send(Method::GET, &format!("/v1/jobs/{}/proof", hex(id)), None, None, None).await?;
+        Ok(r.bytes().await.map_err(|e| SdkError::Decode { what: "proof", reason: e.to_string() })?.to_vec())
+    }
+
+    /// Verifies a job's result on this machine, trusting nothing the coordinator says:
+    /// - the spec is the one this client submitted (or, for a job submitted elsewhere, the
+    ///   served one, accepted only if it hashes to the escrow's on-chain `spec_hash`);
+    /// - the worker is the one the chain recorded; the envelope is verified with
+    ///   `obelysk-prover` for that job, that worker and the configured security;
+    /// - its proof hash is the one the chain certified, with a valid verdict.
+    pub async fn verify(&self, id: Felt) -> Result<Verified, SdkError> {
+        let (chain, contracts) = self.chain()?;
+        let fail = |reason: String| SdkError::Verification { job: id, reason };
+        let view = self.status(id).await?;
+        let held = self.inner.specs.lock().ok().and_then(|m| m.get(&id).cloned());
+        let spec = held.unwrap_or_else(|| view.spec.clone());
+        let on_chain = contracts.jobs.get_job(chain, id).await?;
+        if on_chain.status == JobStatus::None {
+            return Err(fail("no escrow on-chain".into()));
+        }
+        if on_chain.spec_hash != spec.spec_hash() {
+            return Err(fail(format!(
+                "the spec {spec:?} hashes to {:#x}, the escrow holds {:#x}",
+                spec.spec_hash(),
+                on_chain.spec_hash
+            )));
+        }
+        let worker = on_chain.worker;
+        if worker == Felt::ZERO {
+            return Err(fail("no worker recorded on-chain".into()));
+        }
+        let bytes = self.proof(id).await?;
+        let JobSpec::Matmul { n, seed } = &spec else { return Err(unsupported(&spec)) };
+        let job = obelysk_prover::Job::matmul(
+            obelysk_prover::JobId(id.to_bytes_be()),
+            obelysk_prover::WorkerAddress(worker.to_bytes_be()),
+            obelysk_prover::matmul::MatmulJob::from_seed(*n, seed.to_bytes_be()),
+        );
+        let policy = match self.inner.security {
+            Security::Production => obelysk_prover::VerifyPolicy::default(),
+            Security::Test => obelysk_prover::VerifyPolicy::insecure_for_tests(),
+        };
+        let checked = tokio::task::spawn_blocking({
+            let bytes = bytes.clone();
+            move || obelysk_prover::verify_bytes(&bytes, &job, &policy)
+        })
+        .await
+        .map_err(|e| fail(format!("verifier task: {e}")))?
+        .map_err(|e| fail(format!("the proof does not verify: {e}")))?;
+        let hash = obelysk_prover::proof_hash(&bytes).map_err(|e| fail(format!("envelope: {e}")))?;
+        let proof_hash = sage_consensus::proof_hash_felt(&hash.0);
+        match contracts.verifier.verdict(chain, id).await? {
+            RecordedVerdict::Valid => {}
+            other => return Err(fail(format!("the on-chain verdict is {other:?}"))),
+        }
+        let certified = contracts.verifier.verdict_proof(chain, id).await?;
+        if certified != proof_hash {
+            return Err(fail(format!(
+                "the served proof hashes to {proof_hash:#x}; the chain certified {certified:#x}"
+            )));
+        }
+        let paid = contracts.payments.is_paid(chain, id).await?;
+        Ok(Verified {
+            job: id,
+            worker,
+            security_bits: checked.security_bits,
+            proof_hash,
+            bytes: bytes.len(),
+            paid,
+            state: view.state,
+        })
+    }
+
+    /// Workers the coordinator knows.
+    pub async fn workers(&self) -> Result<Vec<WorkerView>, SdkError> {
+        self.get("/v1/workers", "workers").await
+    }
+
+    /// One worker.
+    pub async fn worker(&self, address: Felt) -> Result<WorkerView, SdkError> {
+        self.get(&format!("/v1/workers/{}", hex(address)), "worker").await
+    }
+}
+
+fn unsupported(spec: &JobSpec) -> SdkError {
+    SdkError::Config(format!("job type of {spec:?} is not supported by this SDK version"))
+}
+
+async fn problem(response: reqwest::Response) -> SdkError {
+    let status = response.status().as_u16();
+    match response.json::<Problem>().await {
+        Ok(p) => SdkError::Api { status, code: p.code, title: p.title, detail: p.detail },
+        Err(_) => SdkError::Http { status },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_key_names_one_client_job_id() {
+        assert_eq!(client_job_id_for("invoice-17"), client_job_id_for("invoice-17"));
+        assert_ne!(client_job_id_for("invoice-17"), client_job_id_for("invoice-18"));
+        // 31 bytes: always a valid felt.
+        assert!(client_job_id_for("x").to_bytes_be()[0] == 0);
+    }
+
+    #[test]
+    fn builder_refuses_missing_url_key_and_bad_schemes() {
+        assert!(matches!(ClientBuilder::new().api_key("k").build(), Err(SdkError::Config(_))));
+        assert!(matches!(ClientBuilder::new().url("http://x").build(), Err(SdkError::Config(_))));
+        assert!(matches!(ClientBuilder::new().url("ftp://x").api_key("k").build(), Err(SdkError::Config(_))));
+        assert!(ClientBuilder::new().url("http://127.0.0.1:1/").api_key("k").build().is_ok());
+    }
+
+    #[test]
+    fn only_transport_failures_5xx_and_rate_limits_are_retried() {
+        let api = |status, code| SdkError::Api { status, code, title: String::new(), detail: String::new() };
+        assert!(api(429, sage_protocol::api::ProblemCode::RateLimited).is_transient());
+        assert!(api(500, sage_protocol::api::ProblemCode::Internal).is_transient());
+        assert!(!api(400, sage_protocol::api::ProblemCode::InvalidSpec).is_transient());
+        assert!(!api(404, sage_protocol::api::ProblemCode::NotFound).is_transient());
+        assert!(!SdkError::NoAccount.is_transient());
+    }
+}
