@@ -11,13 +11,12 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
-use reqwest::Method;
 use sage_chain::{SageAccount, contracts::Deployment};
 use sage_coordinator::{open_store, read_key_file, settings::Settings};
 use sage_jobs::{keys, lifecycle::Input, now_ms, service::JobService};
 use sage_protocol::{
     Felt, JobSpec,
-    api::{IDEMPOTENCY_HEADER, JobList, JobView, Problem, Quote, SubmitJob, Transition, WorkerView},
+    api::{JobState, JobView},
 };
 use serde_json::json;
 
@@ -111,10 +110,13 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         timeout: u64,
     },
-    /// Download a job's proof envelope and verify it locally.
+    /// Download a job's proof envelope and verify it locally, against the escrow's spec, the
+    /// worker and proof hash the chain recorded, and the on-chain verdict.
     VerifyProof {
         #[command(flatten)]
         remote: Remote,
+        #[command(flatten)]
+        chain: ChainArgs,
         /// Job id.
         id: String,
         /// Accept proofs below the production security level (test networks).
@@ -172,17 +174,24 @@ enum ApiKeyCommand {
     },
 }
 
-/// The client's coordinator, chain and account.
+/// The chain a client reads.
 #[derive(clap::Args)]
-struct ClientChain {
-    #[command(flatten)]
-    remote: Remote,
+struct ChainArgs {
     /// Starknet JSON-RPC endpoint.
     #[arg(long, env = "SAGE_RPC_URL", default_value = "http://127.0.0.1:5050")]
     rpc_url: String,
     /// Deployment manifest.
     #[arg(long, env = "SAGE_MANIFEST", default_value = "deployments/devnet.json")]
     manifest: PathBuf,
+}
+
+/// The client's coordinator, chain and account.
+#[derive(clap::Args)]
+struct ClientChain {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(flatten)]
+    chain: ChainArgs,
     /// The client's account address.
     #[arg(long, env = "SAGE_ACCOUNT")]
     account: String,
@@ -192,10 +201,11 @@ struct ClientChain {
 }
 
 impl ClientChain {
-    async fn connect(&self) -> Result<(SageAccount, Deployment)> {
-        let (client, contracts) = Deployment::connect(&self.rpc_url, &self.manifest).await?;
+    /// An SDK client that signs with the client's account.
+    async fn sdk(&self) -> Result<sage_sdk::Client> {
+        let (client, contracts) = Deployment::connect(&self.chain.rpc_url, &self.chain.manifest).await?;
         let account = SageAccount::new(client, felt(&self.account, "account")?, read_key_file(&self.key_file)?);
-        Ok((account, contracts))
+        Ok(self.remote.builder()?.account(account, contracts).build()?)
     }
 }
 
@@ -314,40 +324,29 @@ async fn run(cli: &Cli) -> Result<()> {
         Command::SubmitJob(args) => submit(cli, args).await,
         Command::CancelJob { client, id } => {
             let id = felt(id, "job id")?;
-            let (account, contracts) = client.connect().await?;
-            let outcome = contracts.jobs.cancel(&account, id).await.context("cancelling on-chain")?;
-            // The coordinator also learns it from the chain; telling it directly is faster.
-            let cancel = client.remote.request(Method::POST, &format!("/v1/jobs/{}/cancel", id.to_hex_string()))?;
-            // Refused when the coordinator already saw the on-chain cancel: then it says so.
-            let told = client.remote.send(cancel).await.is_ok()
-                || get::<JobView>(&client.remote, &format!("/v1/jobs/{}", id.to_hex_string()))
-                    .await
-                    .is_ok_and(|v| v.state == sage_protocol::api::JobState::Cancelled);
+            let tx = client.sdk().await?.cancel(id).await.context("cancelling")?;
             print(
                 cli,
-                json!({ "job": format!("{id:#x}"), "cancelled": true, "refund_tx": format!("{:#x}", outcome.tx_hash),
-                        "coordinator_told": told }),
-                || format!("job {id:#x} cancelled; escrow refunded (tx {:#x})", outcome.tx_hash),
+                json!({ "job": format!("{id:#x}"), "cancelled": true, "refund_tx": format!("{tx:#x}") }),
+                || format!("job {id:#x} cancelled; escrow refunded (tx {tx:#x})"),
             );
             Ok(())
         }
         Command::Job { remote, id } => {
-            let view: JobView = get(remote, &format!("/v1/jobs/{}", felt(id, "job id")?.to_hex_string())).await?;
+            let view = remote.sdk()?.status(felt(id, "job id")?).await?;
             print(cli, serde_json::to_value(&view)?, || describe(&view));
             Ok(())
         }
         Command::Jobs { remote, state, client, limit } => {
-            let mut path = format!("/v1/jobs?limit={limit}");
-            if let Some(s) = state {
-                path.push_str(&format!("&state={s}"));
-            }
-            if let Some(c) = client {
-                path.push_str(&format!("&client={}", felt(c, "client")?.to_hex_string()));
-            }
-            let list: JobList = get(remote, &path).await?;
-            print(cli, serde_json::to_value(&list)?, || {
+            let state = match state {
+                Some(s) => Some(JobState::parse(s).with_context(|| format!("unknown state {s:?}"))?),
+                None => None,
+            };
+            let client = client.as_deref().map(|c| felt(c, "client")).transpose()?;
+            let jobs = remote.sdk()?.list(state, client, *limit).await?;
+            print(cli, json!({ "jobs": jobs }), || {
                 let mut out = format!("{:<68} {:<16} {:>8}\n", "JOB", "STATE", "ATTEMPTS");
-                for j in &list.jobs {
+                for j in &jobs {
                     out.push_str(&format!("{:<68} {:<16} {:>8}\n", format!("{:#x}", j.id), j.state, j.attempts));
                 }
                 out.trim_end().to_owned()
@@ -356,15 +355,17 @@ async fn run(cli: &Cli) -> Result<()> {
         }
         Command::WaitJob { remote, id, timeout } => {
             let id = felt(id, "job id")?;
-            let last = wait(cli, remote, id, Duration::from_secs(*timeout)).await?;
+            let last = wait(cli, &remote.sdk()?, id, Duration::from_secs(*timeout)).await?;
             if cli.json {
                 println!("{}", json!({ "event": "done", "job": format!("{id:#x}"), "state": last }));
             }
             Ok(())
         }
-        Command::VerifyProof { remote, id, insecure, out } => verify(cli, remote, id, *insecure, out.as_deref()).await,
+        Command::VerifyProof { remote, chain, id, insecure, out } => {
+            verify(cli, remote, chain, id, *insecure, out.as_deref()).await
+        }
         Command::Workers { remote } => {
-            let workers: Vec<WorkerView> = get(remote, "/v1/workers").await?;
+            let workers = remote.sdk()?.workers().await?;
             print(cli, serde_json::to_value(&workers)?, || {
                 let mut out =
                     format!("{:<68} {:<6} {:>6} {:>9} {:>6}\n", "WORKER", "TIER", "ACTIVE", "COMPLETED", "FAILED");
@@ -383,7 +384,10 @@ async fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Quote { remote, job_type, size } => {
-            let q: Quote = get(remote, &format!("/v1/quote?type={job_type}&size={size}")).await?;
+            if job_type != "matmul" {
+                bail!("job type {job_type:?} cannot be quoted yet (only matmul)");
+            }
+            let q = remote.sdk()?.quote(&JobSpec::Matmul { n: *size, seed: Felt::ZERO }).await?;
             print(cli, serde_json::to_value(&q)?, || {
                 format!(
                     "{} n={}: {} SAGE base units, about {} ms ({})",
@@ -460,37 +464,16 @@ fn api_key_of(remote: &Remote) -> Result<String> {
     }
 }
 
-fn http() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?)
-}
-
-async fn problem(response: reqwest::Response) -> anyhow::Error {
-    let status = response.status();
-    match response.json::<Problem>().await {
-        Ok(p) => anyhow::anyhow!("{} ({}): {}", p.title, p.code.as_str(), p.detail),
-        Err(_) => anyhow::anyhow!("the coordinator answered {status}"),
-    }
-}
-
 impl Remote {
-    /// An authenticated request for `path` (starting with `/`) on this coordinator.
-    fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
-        let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        Ok(http()?.request(method, url).bearer_auth(api_key_of(self)?))
+    /// An SDK builder for this coordinator and key.
+    fn builder(&self) -> Result<sage_sdk::ClientBuilder> {
+        Ok(sage_sdk::ClientBuilder::new().url(&self.url).api_key(api_key_of(self)?))
     }
 
-    /// Sends `request`; an answer other than a success is the error its problem document names.
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let response = request.send().await.with_context(|| format!("reaching the coordinator at {}", self.url))?;
-        if !response.status().is_success() {
-            return Err(problem(response).await);
-        }
-        Ok(response)
+    /// An SDK client without chain access (reads only the coordinator).
+    fn sdk(&self) -> Result<sage_sdk::Client> {
+        Ok(self.builder()?.build()?)
     }
-}
-
-async fn get<T: serde::de::DeserializeOwned>(remote: &Remote, path: &str) -> Result<T> {
-    Ok(remote.send(remote.request(Method::GET, path)?).await?.json().await?)
 }
 
 fn describe(view: &JobView) -> String {
@@ -517,113 +500,95 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
     };
     let spec = JobSpec::Matmul { n: args.size, seed };
     spec.validate()?;
-    let client_job_id = match &args.client_job_id {
-        Some(s) => felt(s, "client job id")?,
-        None => random_felt()?,
-    };
-    let remote = &args.client.remote;
-    let account_address = felt(&args.client.account, "account")?;
-    let payment = match args.payment {
-        Some(p) => p,
-        None => get::<Quote>(remote, &format!("/v1/quote?type=matmul&size={}", args.size)).await?.price,
-    };
-    // Upload first: the coordinator then queues the job the moment it sees the escrow.
-    let body = SubmitJob { client: account_address, client_job_id, spec: spec.clone() };
-    let upload =
-        remote.request(Method::POST, "/v1/jobs")?.header(IDEMPOTENCY_HEADER, format!("{client_job_id:#x}")).json(&body);
-    let view: JobView = remote.send(upload).await?.json().await?;
-    if !cli.json {
-        eprintln!("uploaded job {:#x}; escrowing {payment} on-chain…", view.id);
+    let mut options = sage_sdk::SubmitOptions::default().deadline_secs(args.deadline_secs);
+    if let Some(id) = &args.client_job_id {
+        options = options.client_job_id(felt(id, "client job id")?);
     }
-    let (account, contracts) = args.client.connect().await?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-    let outcome = contracts
-        .jobs
-        .create_job(&account, contracts.token, client_job_id, spec.spec_hash(), payment, now + args.deadline_secs)
-        .await
-        .context("escrowing the job (create_job)")?;
+    if let Some(p) = args.payment {
+        options = options.payment(p);
+    }
+    if !cli.json {
+        eprintln!("uploading the job and escrowing it from {}…", args.client.account);
+    }
+    let job = args.client.sdk().await?.submit(&spec, options).await.context("submitting")?;
+    let tx = job.escrow_tx.map(|t| format!("{t:#x}"));
     print(
         cli,
-        json!({ "job": format!("{:#x}", view.id), "client_job_id": format!("{client_job_id:#x}"),
-                "escrow_tx": format!("{:#x}", outcome.tx_hash), "payment": payment.to_string() }),
-        || {
-            format!(
-                "job {:#x} escrowed (tx {:#x}); follow it with `sage-coordinator wait-job {:#x}`",
-                view.id, outcome.tx_hash, view.id
-            )
+        json!({ "job": format!("{:#x}", job.id), "client_job_id": format!("{:#x}", job.client_job_id),
+                "escrow_tx": tx, "payment": job.payment.to_string() }),
+        || match &tx {
+            Some(tx) => format!(
+                "job {:#x} escrowed (tx {tx}); follow it with `sage-coordinator wait-job {:#x}`",
+                job.id, job.id
+            ),
+            None => format!("job {:#x} was already escrowed by an earlier submission; nothing paid", job.id),
         },
     );
     Ok(())
 }
 
-async fn wait(cli: &Cli, remote: &Remote, id: Felt, timeout: Duration) -> Result<Option<sage_protocol::api::JobState>> {
-    let response =
-        remote.send(remote.request(Method::GET, &format!("/v1/jobs/{}/events", id.to_hex_string()))?).await?;
+async fn wait(cli: &Cli, sdk: &sage_sdk::Client, id: Felt, timeout: Duration) -> Result<Option<JobState>> {
     let started = Instant::now();
-    let mut stream = response.bytes_stream();
-    let mut buffer = String::new();
+    let events = sdk.events(id).await?;
+    let mut events = std::pin::pin!(events);
     let mut last = None;
     loop {
         let left = timeout.checked_sub(started.elapsed()).context("timed out waiting for the job")?;
-        let Some(chunk) = tokio::time::timeout(left, stream.next()).await.context("timed out waiting for the job")?
-        else {
+        let Some(t) = tokio::time::timeout(left, events.next()).await.context("timed out waiting for the job")? else {
             return Ok(last);
         };
-        buffer.push_str(&String::from_utf8_lossy(&chunk?));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
-            let Ok(t) = serde_json::from_str::<Transition>(data.trim()) else { continue };
-            let elapsed = started.elapsed().as_secs_f64();
-            if cli.json {
-                println!("{}", json!({ "event": "state", "elapsed_s": elapsed, "transition": t }));
-            } else {
-                let tx = t.tx.map(|tx| format!(" tx {tx:#x}")).unwrap_or_default();
-                println!(
-                    "[{elapsed:>7.1}s] {:<16}{}{tx}",
-                    t.state.as_str(),
-                    t.detail.clone().map(|d| format!(" {d}")).unwrap_or_default()
-                );
-            }
-            let _ = std::io::stdout().flush();
-            last = Some(t.state);
+        let t = t?;
+        let elapsed = started.elapsed().as_secs_f64();
+        if cli.json {
+            println!("{}", json!({ "event": "state", "elapsed_s": elapsed, "transition": t }));
+        } else {
+            let tx = t.tx.map(|tx| format!(" tx {tx:#x}")).unwrap_or_default();
+            println!(
+                "[{elapsed:>7.1}s] {:<16}{}{tx}",
+                t.state.as_str(),
+                t.detail.clone().map(|d| format!(" {d}")).unwrap_or_default()
+            );
+        }
+        let _ = std::io::stdout().flush();
+        last = Some(t.state);
+        if t.state.is_terminal() {
+            return Ok(last);
         }
     }
 }
 
-async fn verify(cli: &Cli, remote: &Remote, id: &str, insecure: bool, out: Option<&Path>) -> Result<()> {
+async fn verify(
+    cli: &Cli,
+    remote: &Remote,
+    chain: &ChainArgs,
+    id: &str,
+    insecure: bool,
+    out: Option<&Path>,
+) -> Result<()> {
     let id = felt(id, "job id")?;
-    let view: JobView = get(remote, &format!("/v1/jobs/{}", id.to_hex_string())).await?;
-    let worker = view.worker.context("the job has no worker yet")?;
-    let proof = remote.request(Method::GET, &format!("/v1/jobs/{}/proof", id.to_hex_string()))?;
-    let bytes = remote.send(proof).await?.bytes().await?.to_vec();
+    let (client, contracts) = Deployment::connect(&chain.rpc_url, &chain.manifest).await?;
+    let security = if insecure { sage_sdk::Security::Test } else { sage_sdk::Security::Production };
+    let sdk = remote.builder()?.chain(client, contracts).security(security).build()?;
     if let Some(path) = out {
+        let bytes = sdk.proof(id).await?;
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     }
-    let JobSpec::Matmul { n, seed } = view.spec.clone() else { bail!("unsupported job type") };
-    let job = obelysk_prover::Job::matmul(
-        obelysk_prover::JobId(id.to_bytes_be()),
-        obelysk_prover::WorkerAddress(worker.to_bytes_be()),
-        obelysk_prover::matmul::MatmulJob::from_seed(n, seed.to_bytes_be()),
-    );
-    let policy = if insecure {
-        obelysk_prover::VerifyPolicy::insecure_for_tests()
-    } else {
-        obelysk_prover::VerifyPolicy::default()
-    };
-    let verified = obelysk_prover::verify_bytes(&bytes, &job, &policy).context("the proof does not verify")?;
-    let hash = obelysk_prover::proof_hash(&bytes)?;
+    let v = sdk.verify(id).await?;
     print(
         cli,
-        json!({ "job": format!("{id:#x}"), "valid": true, "security_bits": verified.security_bits,
-                "proof_hash": hash.to_hex(), "bytes": bytes.len(), "state": view.state }),
+        json!({ "job": format!("{id:#x}"), "valid": true, "security_bits": v.security_bits,
+                "proof_hash": format!("{:#x}", v.proof_hash), "bytes": v.bytes, "worker": format!("{:#x}", v.worker),
+                "verdict": "valid", "paid": v.paid, "state": v.state }),
         || {
             format!(
-                "proof of job {id:#x} verifies: {} bits of security, {} bytes, proof hash {}; job is {}",
-                verified.security_bits,
-                bytes.len(),
-                hash.to_hex(),
-                view.state
+                "proof of job {id:#x} verifies: {} bits of security, {} bytes, proof hash {:#x}, worker {:#x}; \
+                 on-chain verdict valid, {}; job is {}",
+                v.security_bits,
+                v.bytes,
+                v.proof_hash,
+                v.worker,
+                if v.paid { "paid" } else { "not paid yet" },
+                v.state
             )
         },
     );

@@ -382,7 +382,8 @@ async fn a_client_submits_and_cancels_from_the_cli_and_is_refunded() {
     let out = client(&["--json", "cancel-job", &format!("{job:#x}")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((printed["cancelled"].as_bool(), printed["coordinator_told"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(printed["cancelled"].as_bool(), Some(true));
+    assert!(printed["refund_tx"].as_str().is_some_and(|t| t.starts_with("0x")), "{printed}");
     assert_eq!(n.contracts.jobs.get_job(&n.client, job).await.unwrap().status, JobStatus::Refunded);
     assert_eq!(n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), before);
     let start = std::time::Instant::now();

@@ -39,6 +39,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     retries: Option<u32>,
     account: Option<(SageAccount, Deployment)>,
+    chain: Option<(ChainClient, Deployment)>,
     security: Security,
 }
 
@@ -93,6 +94,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Read-only chain access for a client that only follows and verifies jobs (no escrow,
+    /// no cancel). [`account`](Self::account) includes it.
+    pub fn chain(mut self, client: ChainClient, contracts: Deployment) -> Self {
+        self.chain = Some((client, contracts));
+        self
+    }
+
     /// Which proofs verification accepts.
     pub fn security(mut self, security: Security) -> Self {
         self.security = security;
@@ -120,6 +128,7 @@ impl ClientBuilder {
                 api_key,
                 timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
                 retries: self.retries.unwrap_or(3),
+                chain: self.chain.or_else(|| self.account.as_ref().map(|(a, c)| (a.client().clone(), *c))),
                 account: self.account,
                 security: self.security,
                 specs: Mutex::new(HashMap::new()),
@@ -151,6 +160,7 @@ struct Inner {
     timeout: Duration,
     retries: u32,
     account: Option<(SageAccount, Deployment)>,
+    chain: Option<(ChainClient, Deployment)>,
     security: Security,
     /// Specs this client submitted: verification checks against these, not the served copy.
     specs: Mutex<HashMap<Felt, JobSpec>>,
@@ -162,11 +172,12 @@ pub struct SubmitOptions {
     payment: Option<u128>,
     deadline_secs: u64,
     idempotency_key: Option<String>,
+    client_job_id: Option<Felt>,
 }
 
 impl Default for SubmitOptions {
     fn default() -> Self {
-        Self { payment: None, deadline_secs: 3600, idempotency_key: None }
+        Self { payment: None, deadline_secs: 3600, idempotency_key: None, client_job_id: None }
     }
 }
 
@@ -187,6 +198,13 @@ impl SubmitOptions {
     /// it, so a retried submit finds the same job and the same escrow and pays nothing twice.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Use this client job id (the job id is `poseidon(account, client_job_id)`); a resubmission
+    /// with the same id is idempotent like one with the same key.
+    pub fn client_job_id(mut self, id: Felt) -> Self {
+        self.client_job_id = Some(id);
         self
     }
 }
@@ -266,8 +284,8 @@ impl Client {
     }
 
     fn chain(&self) -> Result<(&ChainClient, &Deployment), SdkError> {
-        let (account, contracts) = self.account()?;
-        Ok((account.client(), contracts))
+        let (client, contracts) = self.inner.chain.as_ref().ok_or(SdkError::NoChain)?;
+        Ok((client, contracts))
     }
 
     /// Sends a request, retrying transient failures with exponential backoff.
@@ -328,9 +346,10 @@ impl Client {
     pub async fn submit(&self, spec: &JobSpec, options: SubmitOptions) -> Result<Submitted, SdkError> {
         spec.validate()?;
         let (account, contracts) = self.account()?;
-        let client_job_id = match &options.idempotency_key {
-            Some(key) => client_job_id_for(key),
-            None => {
+        let client_job_id = match (&options.client_job_id, &options.idempotency_key) {
+            (Some(id), _) => *id,
+            (None, Some(key)) => client_job_id_for(key),
+            (None, None) => {
                 let mut bytes = [0u8; 31];
                 getrandom::fill(&mut bytes).map_err(|e| SdkError::Randomness(e.to_string()))?;
                 Felt::from_bytes_be_slice(&bytes)
@@ -392,8 +411,25 @@ impl Client {
     /// This client's jobs (newest first), with their escrows.
     pub async fn jobs(&self, limit: u32) -> Result<Vec<JobView>, SdkError> {
         let (account, _) = self.account()?;
-        let list: JobList =
-            self.get(&format!("/v1/jobs?client={}&limit={limit}", hex(account.address())), "job list").await?;
+        self.list(None, Some(account.address()), limit).await
+    }
+
+    /// Recent jobs on the coordinator (newest first), optionally only in one state or of one
+    /// client.
+    pub async fn list(
+        &self,
+        state: Option<JobState>,
+        client: Option<Felt>,
+        limit: u32,
+    ) -> Result<Vec<JobView>, SdkError> {
+        let mut path = format!("/v1/jobs?limit={limit}");
+        if let Some(s) = state {
+            path.push_str(&format!("&state={}", s.as_str()));
+        }
+        if let Some(c) = client {
+            path.push_str(&format!("&client={}", hex(c)));
+        }
+        let list: JobList = self.get(&path, "job list").await?;
         Ok(list.jobs)
     }
 

@@ -54,6 +54,11 @@ pub enum SdkError {
     /// Escrow and cancel are signed by the client's account, and none was configured.
     #[error("no account configured: escrow and cancel are signed by the client's own account (ClientBuilder::account)")]
     NoAccount,
+    /// Verification reads the chain (escrow, verdict, payment), and no chain was configured.
+    #[error(
+        "no chain configured: verification reads the escrow, verdict and payment on-chain (ClientBuilder::chain or ::account)"
+    )]
+    NoChain,
     /// The proof, the job or the chain disagree with what the client submitted: the result must
     /// not be trusted.
     #[error("job {job:#x} does not verify: {reason}")]

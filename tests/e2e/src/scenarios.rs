@@ -314,10 +314,11 @@ async fn proof(n: &mut Net) -> Result<Pass> {
     ensure!(lines.last().is_some_and(|l| l["state"] == "paid"), "the job ended {:?}", lines.last());
     let mut args = vec!["verify-proof".to_owned()];
     args.extend(n.remote());
+    args.extend(["--rpc-url".into(), n.rpc.clone(), "--manifest".into(), n.manifest.display().to_string()]);
     args.push(format!("{job:#x}"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let v = json(&n.bins.coordinator, &args, &[], &n.logs).await?;
-    ensure!(v["valid"] == true, "verify-proof: {v}");
+    ensure!(v["valid"] == true && v["verdict"] == "valid", "verify-proof: {v}");
     let bits = v["security_bits"].as_u64().unwrap_or(0);
     ensure!(bits >= 96, "{bits} bits of security");
     let view = n.job(job).await?;
