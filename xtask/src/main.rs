@@ -56,7 +56,7 @@ Other commands:
                            declare + deploy all contracts, fund the faucet, write the manifest
   bench <suite> [-- criterion args]
                            prover | gpu | crypto | wallet | consensus | net | coordinator |
-                           contracts
+                           sdk | contracts
   ci                       alias of test
 
 Environment: SAGE_CACHE_DIR (tool cache, default ~/.cache/sage), SAGE_DEVNET_BIN (use this devnet
@@ -412,7 +412,7 @@ fn install(args: &[String]) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     let (suite, extra) = match args.split_first() {
         Some((s, rest)) => (s.as_str(), rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
-        None => bail!("bench needs a suite: prover, gpu, crypto, wallet, consensus, net, coordinator, contracts"),
+        None => bail!("bench needs a suite: prover, gpu, crypto, wallet, consensus, net, coordinator, sdk, contracts"),
     };
     if suite == "contracts" {
         prepare(Purpose::Demo)?;
@@ -449,9 +449,13 @@ fn bench(args: &[String]) -> Result<()> {
                 cargo().args(["bench", "--package", "sage-jobs", "--bench", "coordinator"]),
             );
         }
+        "sdk" => {
+            // The SDK's cost per call over the raw HTTP request, same API and store.
+            return run_step("bench sdk", cargo().args(["bench", "--package", "sage-sdk", "--bench", "overhead"]));
+        }
         other => {
             bail!(
-                "unknown bench suite {other:?} (known: prover, gpu, crypto|elgamal, wallet, consensus, net, coordinator, contracts)"
+                "unknown bench suite {other:?} (known: prover, gpu, crypto|elgamal, wallet, consensus, net, coordinator, sdk, contracts)"
             )
         }
     };

@@ -360,15 +360,8 @@ impl Client {
             Some(p) => p,
             None => self.quote(spec).await?.price,
         };
-        let body = serde_json::to_value(SubmitJob { client: account.address(), client_job_id, spec: spec.clone() })
-            .map_err(|e| SdkError::Decode { what: "job submission", reason: e.to_string() })?;
         let key = options.idempotency_key.clone().unwrap_or_else(|| hex(client_job_id));
-        let view: JobView = self
-            .send(Method::POST, "/v1/jobs", Some(&body), Some(&key), None)
-            .await?
-            .json()
-            .await
-            .map_err(|e| SdkError::Decode { what: "job", reason: e.to_string() })?;
+        let view = self.upload(account.address(), client_job_id, spec, &key).await?;
         if view.id != id || view.spec != *spec {
             return Err(SdkError::Verification {
                 job: id,
@@ -401,6 +394,26 @@ impl Client {
         };
         let payment = if escrow_tx.is_some() { payment } else { existing.payment };
         Ok(Submitted { id, client_job_id, payment, escrow_tx, view })
+    }
+
+    /// The first half of [`submit`](Self::submit): records the job with the coordinator
+    /// (`POST /v1/jobs`, idempotent under `idempotency_key`) without escrowing it. The coordinator
+    /// queues it only once the escrow for its id appears on-chain.
+    pub async fn upload(
+        &self,
+        client: Felt,
+        client_job_id: Felt,
+        spec: &JobSpec,
+        idempotency_key: &str,
+    ) -> Result<JobView, SdkError> {
+        spec.validate()?;
+        let body = serde_json::to_value(SubmitJob { client, client_job_id, spec: spec.clone() })
+            .map_err(|e| SdkError::Decode { what: "job submission", reason: e.to_string() })?;
+        self.send(Method::POST, "/v1/jobs", Some(&body), Some(idempotency_key), None)
+            .await?
+            .json()
+            .await
+            .map_err(|e| SdkError::Decode { what: "job", reason: e.to_string() })
     }
 
     /// The job as the coordinator sees it, with its history.
