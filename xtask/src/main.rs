@@ -88,6 +88,7 @@ fn run(args: &[String]) -> Result<()> {
         "tools" => {
             let no_devnet = flags(rest, &["--no-devnet"])?.contains(&"--no-devnet");
             tools::ensure_cairo()?;
+            tools::ensure_mcp_client()?;
             if !no_devnet {
                 tools::ensure_devnet()?;
             }
@@ -157,6 +158,9 @@ fn prepare(purpose: Purpose) -> Result<()> {
     }
     eprintln!("==> pinned tools in {}", devnet_paths::cache_dir().display());
     tools::ensure_cairo()?;
+    if purpose == Purpose::Test {
+        tools::ensure_mcp_client()?;
+    }
     tools::ensure_devnet()
 }
 

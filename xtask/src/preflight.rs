@@ -53,6 +53,12 @@ const REQUIREMENTS: &[Requirement] = &[
         for_test_only: false,
     },
     Requirement {
+        what: "Python venv (the MCP client the sage-mcp tests drive the server with)",
+        packages: &["python3-venv"],
+        present: || runs("python3", &["-c", "import ensurepip, venv"]),
+        for_test_only: true,
+    },
+    Requirement {
         what: "Vulkan loader libvulkan.so.1 (wgpu tests)",
         packages: &["libvulkan1"],
         present: vulkan_loader_present,

@@ -90,6 +90,35 @@ pub fn ensure_cairo() -> Result<()> {
     install_shims(&cache)
 }
 
+/// The MCP Python SDK the sage-mcp tests drive the server with (an MCP client from outside the
+/// project), pinned, in its own virtualenv under the cache.
+pub const MCP_PYTHON_SDK: &str = "mcp==2.3.0";
+
+/// Creates `$SAGE_CACHE_DIR/mcp-venv` with [`MCP_PYTHON_SDK`] unless it is there.
+pub fn ensure_mcp_client() -> Result<()> {
+    let venv = cache_dir().join("mcp-venv");
+    let python = venv.join("bin").join("python");
+    let version = MCP_PYTHON_SDK.split("==").nth(1).unwrap_or_default();
+    let check = format!("import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '{version}')");
+    let present = Command::new(&python)
+        .args(["-c", &check])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        eprintln!("    MCP Python SDK {version}: {}", venv.display());
+        return Ok(());
+    }
+    run_step(
+        "creating the virtualenv for the MCP Python SDK (the sage-mcp tests' outside client; seconds)",
+        Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv),
+    )?;
+    run_step(
+        &format!("installing {MCP_PYTHON_SDK} from PyPI into it (about 20 s)"),
+        Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", MCP_PYTHON_SDK]),
+    )
+}
+
 fn install_shims(cache: &Path) -> Result<()> {
     let shims = crate::workspace_root().join("contracts").join("corelib-shims");
     let corelib_src = cairo_root(cache).join("corelib").join("src");
