@@ -304,12 +304,14 @@ fn test() -> Result<()> {
     )?;
     build_devkit(&[], "sage-devkit (for contracts --check)", "5-8")?;
     devkit("contracts", &["--check".to_owned()])?;
+    let postgres = tools::ensure_postgres()?;
     run_step(
         "cargo nextest: build the tests (first time about 10-15 minutes on 2 cores), then run them (about 2 minutes)",
         // The GPU kernels run on whatever Vulkan adapter exists: Mesa lavapipe without a GPU.
         cargo()
             .args(["nextest", "run", "--workspace", "--features", OPTIONAL_FEATURES, "--locked", "--no-fail-fast"])
-            .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary()),
+            .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary())
+            .env("SAGE_TEST_POSTGRES_URL", &postgres),
     )?;
     run_step("doc tests (first time a few minutes)", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
     e2e(&[])?;

@@ -53,6 +53,12 @@ const REQUIREMENTS: &[Requirement] = &[
         for_test_only: false,
     },
     Requirement {
+        what: "PostgreSQL server (the coordinator store's tests run on it as well as on SQLite)",
+        packages: &["postgresql"],
+        present: || runs("pg_lsclusters", &["-h"]),
+        for_test_only: true,
+    },
+    Requirement {
         what: "Python venv (the MCP client the sage-mcp tests drive the server with)",
         packages: &["python3-venv"],
         present: || runs("python3", &["-c", "import ensurepip, venv"]),
@@ -94,7 +100,7 @@ fn vulkan_driver_present() -> bool {
     })
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 

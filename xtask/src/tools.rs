@@ -119,6 +119,58 @@ pub fn ensure_mcp_client() -> Result<()> {
     )
 }
 
+/// A PostgreSQL server for the store tests: `SAGE_TEST_POSTGRES_URL` when set; otherwise, as
+/// root on Debian, the local cluster is started and a login role with a fresh random password is
+/// (re)made for this run. Returns the URL the tests get (they create a database each).
+pub fn ensure_postgres() -> Result<String> {
+    if let Ok(url) = std::env::var("SAGE_TEST_POSTGRES_URL") {
+        eprintln!("    PostgreSQL for the store tests: SAGE_TEST_POSTGRES_URL");
+        return Ok(url);
+    }
+    if !crate::preflight::is_root() {
+        bail!(
+            "the store tests need a PostgreSQL server: run as root on Debian (the local cluster is started), or set \
+             SAGE_TEST_POSTGRES_URL=postgres://USER:PASSWORD@HOST:5432/postgres for a role that may CREATE DATABASE"
+        );
+    }
+    let clusters = Command::new("pg_lsclusters").arg("-h").output().context("running pg_lsclusters")?;
+    let text = String::from_utf8_lossy(&clusters.stdout);
+    let line = text.lines().next().context("no PostgreSQL cluster (pg_lsclusters lists none)")?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (version, name, port, status) = match fields.as_slice() {
+        [v, n, p, s, ..] => (*v, *n, *p, *s),
+        _ => bail!("unexpected pg_lsclusters line {line:?}"),
+    };
+    if status != "online" {
+        run_step(
+            &format!("starting PostgreSQL {version} ({name}, port {port}) for the store tests (seconds)"),
+            Command::new("pg_ctlcluster").args([version, name, "start"]),
+        )?;
+    }
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))?;
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // The password reaches psql on stdin, never argv. The databases earlier runs' tests made go.
+    let sql = format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sage_test') THEN \
+         CREATE ROLE sage_test LOGIN CREATEDB; END IF; END $$;\nALTER ROLE sage_test PASSWORD '{password}';\n\
+         SELECT format('DROP DATABASE %I', datname) FROM pg_database WHERE datname LIKE 'sage\\_test\\_%' \\gexec\n"
+    );
+    let mut child = Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql", "-q", "-v", "ON_ERROR_STOP=1", "-p", port])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("running psql as postgres")?;
+    std::io::Write::write_all(child.stdin.as_mut().context("psql stdin")?, sql.as_bytes())?;
+    drop(child.stdin.take());
+    if !child.wait()?.success() {
+        bail!("could not create the sage_test role in PostgreSQL {version}");
+    }
+    eprintln!("    PostgreSQL {version} on port {port}: role sage_test (fresh password for this run)");
+    Ok(format!("postgres://sage_test:{password}@127.0.0.1:{port}/postgres"))
+}
+
 fn install_shims(cache: &Path) -> Result<()> {
     let shims = crate::workspace_root().join("contracts").join("corelib-shims");
     let corelib_src = cairo_root(cache).join("corelib").join("src");

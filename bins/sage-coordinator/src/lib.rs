@@ -32,7 +32,7 @@ use sage_chain::{
 use sage_jobs::{
     api::{ApiConfig, ApiState, router},
     service::JobService,
-    store::{SqliteStore, Store},
+    store::{SqlStore, Store},
 };
 use sage_keys::StarkKey;
 use sage_net::{Multiaddr, NetConfig, NetEvent, NodeHandle, PeerId};
@@ -51,9 +51,19 @@ pub fn read_key_file(path: &Path) -> Result<StarkKey> {
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
-    let store = SqliteStore::open(&settings.db_path())
-        .await
-        .with_context(|| format!("opening the store {}", settings.db_path().display()))?;
+    let store = match &settings.postgres_url_file {
+        Some(file) => {
+            let url = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the PostgreSQL URL from {}", file.display()))?;
+            let url = url.lines().next().unwrap_or_default().trim().to_owned();
+            SqlStore::connect(&url)
+                .await
+                .with_context(|| format!("opening the store on {}", sage_jobs::store::redact(&url)))?
+        }
+        None => SqlStore::open(&settings.db_path())
+            .await
+            .with_context(|| format!("opening the store {}", settings.db_path().display()))?,
+    };
     Ok(Arc::new(store))
 }
 

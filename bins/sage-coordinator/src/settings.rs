@@ -33,6 +33,19 @@ pub struct FileConfig {
     /// Prices.
     #[serde(default)]
     pub pricing: PricingSection,
+    /// Where jobs are stored (default: SQLite in the data dir).
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// A file holding a `postgres://user:password@host/db` URL (first line; mode 0600): the store
+    /// on that PostgreSQL database instead of the SQLite file in the data dir.
+    #[serde(default)]
+    pub postgres_url_file: Option<PathBuf>,
 }
 
 /// `[api]`.
@@ -211,6 +224,8 @@ mod opt_decimal {
 pub struct Settings {
     /// Data folder (store, blobs, proofs, p2p identity).
     pub data_dir: PathBuf,
+    /// File holding the PostgreSQL URL, when the store is on PostgreSQL.
+    pub postgres_url_file: Option<PathBuf>,
     /// API listen address.
     pub api_listen: SocketAddr,
     /// API body limit.
@@ -279,6 +294,7 @@ impl Settings {
         };
         let defaults = Pricing::default();
         Ok(Self {
+            postgres_url_file: file.store.postgres_url_file.map(|p| beside(path, p)),
             identity: file.network.identity.map(|p| beside(path, p)).unwrap_or_else(|| data_dir.join("p2p.key")),
             api_listen: file.api.listen,
             max_body_bytes: file.api.max_body_bytes,

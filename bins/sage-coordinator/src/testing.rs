@@ -119,6 +119,7 @@ impl Network {
         std::fs::write(&key_file, format!("{:#x}\n", self.owner_secret)).expect("key file");
         Settings {
             data_dir: dir.join("data"),
+            postgres_url_file: None,
             api_listen: "127.0.0.1:0".parse().expect("addr"),
             max_body_bytes: None,
             max_blob_bytes: None,

@@ -180,9 +180,17 @@ async fn spawn_coordinator(config: &Path, log: &Path) -> Process {
     }
 }
 
-fn write_config(n: &Net, dir: &Path) -> std::path::PathBuf {
+/// The config file; with `postgres`, the store is on that database (its URL in a file beside).
+fn write_config_on(n: &Net, dir: &Path, postgres: Option<&str>) -> std::path::PathBuf {
     let s = settings(n, dir, 60);
     let config = dir.join("coordinator.toml");
+    let store = match postgres {
+        Some(url) => {
+            std::fs::write(dir.join("database.url"), url).unwrap();
+            "[store]\npostgres_url_file = \"database.url\"\n"
+        }
+        None => "",
+    };
     std::fs::write(
         &config,
         format!(
@@ -206,7 +214,7 @@ tee_policy = "development"
 [pricing]
 base = "{}"
 per_million_units = "0"
-"#,
+{store}"#,
             s.rpc_url, s.account, SAGE
         ),
     )
@@ -218,9 +226,25 @@ per_million_units = "0"
 /// every job and pays each exactly once (counted in the PaymentRouter's events).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_coordinator_killed_mid_flight_pays_every_job_exactly_once_after_restart() {
+    killed_mid_flight(None).await;
+}
+
+/// The same with the store on a real PostgreSQL server (a fresh database on the server
+/// `SAGE_TEST_POSTGRES_URL` names; `cargo xtask test` starts one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_coordinator_killed_mid_flight_pays_every_job_exactly_once() {
+    let base = std::env::var("SAGE_TEST_POSTGRES_URL")
+        .expect("SAGE_TEST_POSTGRES_URL is not set: run the tests through `cargo xtask test`, which starts PostgreSQL");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!("sage_test_coord_{}_{nanos}", std::process::id());
+    let url = sage_jobs::store::SqlStore::create_postgres_database(&base, &name).await.unwrap();
+    killed_mid_flight(Some(url)).await;
+}
+
+async fn killed_mid_flight(postgres: Option<String>) {
     let n = net(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&n, dir.path());
+    let config = write_config_on(&n, dir.path(), postgres.as_deref());
     let log = dir.path().join("coordinator.log");
     // An API key from the operator command (its secret is printed once, on stdout).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sage-coordinator"))

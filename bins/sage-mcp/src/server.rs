@@ -78,12 +78,12 @@ fn sdk_fail(e: &SdkError) -> CallToolResult {
     fail(code, e)
 }
 
-fn job_id(text: &str) -> Result<Felt, CallToolResult> {
+fn job_id(text: &str) -> Result<Felt, Box<CallToolResult>> {
     let t = text.trim();
     if !t.starts_with("0x") || t.len() > 66 {
-        return Err(fail("invalid_job_id", format!("job_id {text:?} must be a 0x-prefixed hex felt")));
+        return Err(Box::new(fail("invalid_job_id", format!("job_id {text:?} must be a 0x-prefixed hex felt"))));
     }
-    Felt::from_hex(t).map_err(|_| fail("invalid_job_id", format!("job_id {text:?} is not a hex felt")))
+    Felt::from_hex(t).map_err(|_| Box::new(fail("invalid_job_id", format!("job_id {text:?} is not a hex felt"))))
 }
 
 /// `sage_quote`.
@@ -154,17 +154,17 @@ impl SageMcp {
     }
 
     /// Counts one call against the session's per-minute limit.
-    fn admit(&self) -> Result<(), CallToolResult> {
-        let mut w = self.window.lock().map_err(|_| fail("internal", "rate limiter poisoned"))?;
+    fn admit(&self) -> Result<(), Box<CallToolResult>> {
+        let mut w = self.window.lock().map_err(|_| Box::new(fail("internal", "rate limiter poisoned")))?;
         if w.0.elapsed() >= Duration::from_secs(60) {
             *w = (Instant::now(), 0);
         }
         if w.1 >= self.shared.calls_per_minute {
             let wait = 60u64.saturating_sub(w.0.elapsed().as_secs());
-            return Err(fail(
+            return Err(Box::new(fail(
                 "rate_limited",
                 format!("more than {} calls this minute; retry in {wait} s", self.shared.calls_per_minute),
-            ));
+            )));
         }
         w.1 += 1;
         Ok(())
@@ -179,7 +179,7 @@ impl SageMcp {
     )]
     async fn sage_quote(&self, Parameters(p): Parameters<QuoteParams>) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         match self.shared.sdk.quote(&JobSpec::Matmul { n: p.size, seed: Felt::ZERO }).await {
             Ok(q) => ok(json!({ "size": q.size, "price_sage": sage(q.price), "price_base_units": q.price.to_string(),
@@ -198,7 +198,7 @@ impl SageMcp {
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         let key = p.idempotency_key.trim().to_owned();
         if key.is_empty() || key.len() > 128 {
@@ -299,11 +299,11 @@ impl SageMcp {
     )]
     async fn sage_job_status(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         let id = match job_id(&p.job_id) {
             Ok(id) => id,
-            Err(e) => return e,
+            Err(e) => return *e,
         };
         match self.shared.sdk.status(id).await {
             Ok(v) => ok(serde_json::to_value(&v).unwrap_or(Value::Null)),
@@ -321,11 +321,11 @@ impl SageMcp {
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         let id = match job_id(&p.job_id) {
             Ok(id) => id,
-            Err(e) => return e,
+            Err(e) => return *e,
         };
         let timeout = Duration::from_secs(p.timeout_secs.unwrap_or(300).clamp(1, 3600));
         // Progress: one notification per state change, while the SDK waits.
@@ -388,11 +388,11 @@ impl SageMcp {
     )]
     async fn sage_get_proof(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         let id = match job_id(&p.job_id) {
             Ok(id) => id,
-            Err(e) => return e,
+            Err(e) => return *e,
         };
         match self.shared.sdk.proof(id).await {
             Ok(bytes) => ok(json!({ "job_id": format!("{id:#x}"), "bytes": bytes.len(),
@@ -407,11 +407,11 @@ impl SageMcp {
     )]
     async fn sage_verify_proof(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         let id = match job_id(&p.job_id) {
             Ok(id) => id,
-            Err(e) => return e,
+            Err(e) => return *e,
         };
         match self.shared.sdk.verify(id).await {
             Ok(v) => ok(json!({ "job_id": format!("{id:#x}"), "valid": true, "security_bits": v.security_bits,
@@ -429,11 +429,11 @@ impl SageMcp {
     )]
     async fn sage_cancel_job(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         let id = match job_id(&p.job_id) {
             Ok(id) => id,
-            Err(e) => return e,
+            Err(e) => return *e,
         };
         match self.shared.sdk.cancel(id).await {
             Ok(tx) => ok(json!({ "job_id": format!("{id:#x}"), "cancelled": true, "refund_tx": format!("{tx:#x}") })),
@@ -447,7 +447,7 @@ impl SageMcp {
     )]
     async fn sage_list_workers(&self) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         match self.shared.sdk.workers().await {
             Ok(w) => ok(json!({ "workers": w })),
@@ -461,7 +461,7 @@ impl SageMcp {
     )]
     async fn sage_network_stats(&self) -> CallToolResult {
         if let Err(e) = self.admit() {
-            return e;
+            return *e;
         }
         let (workers, jobs) = match (self.shared.sdk.workers().await, self.shared.sdk.list(None, None, 500).await) {
             (Ok(w), Ok(j)) => (w, j),

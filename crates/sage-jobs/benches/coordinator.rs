@@ -20,7 +20,7 @@ use sage_jobs::{
     lifecycle::{JobRecord, Rules},
     scheduler::{Candidate, SchedulerRules, choose},
     service::JobService,
-    store::{SqliteStore, Store},
+    store::{SqlStore, Store},
 };
 use sage_protocol::{Felt, JobSpec, api::SubmitJob};
 use sqlx::{Row, sqlite::SqliteConnectOptions};
@@ -51,7 +51,7 @@ fn spec(i: u64) -> JobSpec {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("jobs.sqlite")).await.expect("store"));
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&dir.path().join("jobs.sqlite")).await.expect("store"));
     let client = Felt::from(0xc11e47u32);
 
     // 10,000 jobs stored first (through the store, as the API stores them).

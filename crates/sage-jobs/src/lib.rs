@@ -3,7 +3,7 @@
 //!
 //! - [`lifecycle`]: the job lifecycle as a pure state machine (inputs in, transitions and effects
 //!   out);
-//! - [`store`]: the durable store behind a trait ([`store::SqliteStore`], the embedded default);
+//! - [`store`]: the durable store behind a trait ([`store::SqlStore`] on SQLite, the embedded default, or PostgreSQL);
 //! - [`service`]: [`service::JobService`], the one way a stored job changes state;
 //! - [`scheduler`]: which worker gets a job, and what a job costs;
 //! - [`keys`]: API keys (stored hashed);

@@ -1,11 +1,13 @@
-//! The coordinator's durable store: a [`Store`] trait (so PostgreSQL can follow under the same
-//! tests) and [`SqliteStore`], the embedded default (WAL, one migration set, no compile-time
-//! database).
+//! The coordinator's durable store: a [`Store`] trait and [`SqlStore`], one implementation over
+//! sqlx's `Any` driver that runs on SQLite (the embedded default: one file, WAL) and on PostgreSQL
+//! (chosen by a `postgres://` URL), with one migration per backend and the same test suite.
+//! Queries are written once, in the SQL both accept (`$n` parameters, `IS NOT DISTINCT FROM`,
+//! `ON CONFLICT`, `RETURNING`); no compile-time database.
 //!
 //! Consistency rules every implementation keeps:
 //! - a job and its first transition are inserted together, with the API key's quota charged in
 //!   the same transaction; an idempotency key maps to one job for ever;
-//! - [`Store::save`] is one guarded `UPDATE … WHERE version = ?` plus the new transitions, in one
+//! - [`Store::save`] is one guarded `UPDATE … WHERE version = $n` plus the new transitions, in one
 //!   transaction: a record read by two drivers is saved by one of them ([`StoreError::Conflict`]
 //!   for the other), so a job is never assigned twice;
 //! - an outbox entry is keyed by its idempotency key and written before its transaction is sent.
@@ -16,8 +18,8 @@ use sage_protocol::{
     api::{EscrowView, JobState, Transition},
 };
 use sqlx::{
-    Row,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
+    AnyPool, AssertSqlSafe, Executor, Row,
+    any::{AnyPoolOptions, AnyRow},
 };
 
 use crate::lifecycle::JobRecord;
@@ -234,14 +236,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 }
 
 /// The migrations, in order (applied once each, recorded in `schema_migrations`).
-const MIGRATIONS: [(i64, &str); 1] = [(1, include_str!("../migrations/0001_init.sql"))];
-
-/// SQLite store (one file, WAL).
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
-
 fn hex(f: Felt) -> String {
     format!("{f:#x}")
 }
@@ -262,7 +256,7 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
+fn job_from_row(row: &AnyRow) -> Result<JobRecord, StoreError> {
     let spec: JobSpec =
         serde_json::from_str(row.try_get::<&str, _>("spec")?).map_err(|e| StoreError::Corrupt(format!("spec: {e}")))?;
     let state_text: String = row.try_get("state")?;
@@ -298,7 +292,7 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     })
 }
 
-fn transition_from_row(row: &SqliteRow) -> Result<Transition, StoreError> {
+fn transition_from_row(row: &AnyRow) -> Result<Transition, StoreError> {
     let state_text: String = row.try_get("state")?;
     Ok(Transition {
         job_id: felt(row.try_get("job_id")?)?,
@@ -310,7 +304,7 @@ fn transition_from_row(row: &SqliteRow) -> Result<Transition, StoreError> {
     })
 }
 
-fn key_from_row(row: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
+fn key_from_row(row: &AnyRow) -> Result<ApiKeyRow, StoreError> {
     Ok(ApiKeyRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -324,7 +318,7 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
     })
 }
 
-fn worker_from_row(row: &SqliteRow) -> Result<WorkerRow, StoreError> {
+fn worker_from_row(row: &AnyRow) -> Result<WorkerRow, StoreError> {
     let work: String = row.try_get("work_sum")?;
     Ok(WorkerRow {
         address: felt(row.try_get("address")?)?,
@@ -339,7 +333,7 @@ fn worker_from_row(row: &SqliteRow) -> Result<WorkerRow, StoreError> {
     })
 }
 
-fn outbox_from_row(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
+fn outbox_from_row(row: &AnyRow) -> Result<OutboxEntry, StoreError> {
     Ok(OutboxEntry {
         key: row.try_get("key")?,
         job_id: felt(row.try_get("job_id")?)?,
@@ -352,36 +346,116 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
     })
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database at `path` and applies pending migrations.
-    ///
-    /// Every write transaction starts `BEGIN IMMEDIATE`: it takes the write lock up front and
-    /// waits for it (busy timeout), where a deferred transaction that read first and then wrote
-    /// would fail at once with "database is locked" when another connection wrote in between
-    /// (the API and the driver write concurrently).
+/// Which database a [`SqlStore`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file (WAL): the embedded default.
+    Sqlite,
+    /// A PostgreSQL server (several coordinators may share it).
+    Postgres,
+}
+
+impl Backend {
+    fn migrations(self) -> [(i64, &'static str); 1] {
+        match self {
+            Self::Sqlite => [(1, include_str!("../migrations/0001_init.sql"))],
+            Self::Postgres => [(1, include_str!("../migrations/postgres/0001_init.sql"))],
+        }
+    }
+
+    /// How a write transaction starts: SQLite takes its write lock up front (`BEGIN IMMEDIATE`
+    /// waits for it, where a deferred transaction that read first would fail with "database is
+    /// locked" when another connection wrote in between); PostgreSQL locks rows as it writes.
+    fn begin(self) -> &'static str {
+        match self {
+            Self::Sqlite => "BEGIN IMMEDIATE",
+            Self::Postgres => "BEGIN",
+        }
+    }
+}
+
+/// The store on SQLite (one file, WAL) or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    /// Opens (creating if missing) the SQLite database at `path` and applies pending migrations.
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        let store = Self { pool };
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `url` (`sqlite://FILE?mode=rwc` or `postgres://user:pass@host/db`) and applies
+    /// pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Corrupt(format!("unsupported database URL {:?}", redact(url))));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+                             PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// Creates database `name` on the PostgreSQL server `server_url` names (its role needs
+    /// CREATEDB) and returns the URL of the new database: first-time setup, and a fresh database
+    /// per test.
+    pub async fn create_postgres_database(server_url: &str, name: &str) -> Result<String, StoreError> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(StoreError::Corrupt(format!("database name {name:?}: use a-z, 0-9 and _")));
+        }
+        let (prefix, _) = server_url
+            .split('?')
+            .next()
+            .and_then(|u| u.rsplit_once('/'))
+            .ok_or_else(|| StoreError::Corrupt(format!("{:?} has no database part", redact(server_url))))?;
+        sqlx::any::install_default_drivers();
+        let admin = AnyPoolOptions::new().max_connections(1).connect(server_url).await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await?;
+        admin.close().await;
+        Ok(format!("{prefix}/{name}"))
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The pool (benchmarks compare against raw queries on it).
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(self.backend.begin()).await?;
+        if self.backend == Backend::Postgres {
+            // Coordinators starting together: one migrates, the others wait for it.
+            sqlx::query("SELECT pg_advisory_xact_lock(7356614)").execute(&mut *tx).await?;
+        }
         sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
         )
         .execute(&mut *tx)
         .await?;
@@ -389,12 +463,12 @@ impl SqliteStore {
             .fetch_one(&mut *tx)
             .await?
             .try_get("v")?;
-        for (version, sql) in MIGRATIONS {
+        for (version, sql) in self.backend.migrations() {
             if version <= applied {
                 continue;
             }
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
+            sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
                 .bind(version)
                 .bind(i(crate::now_ms()))
                 .execute(&mut *tx)
@@ -405,8 +479,25 @@ impl SqliteStore {
     }
 }
 
+/// A database URL with its password replaced (for messages and logs).
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `($first, $first+1, …)`: `n` numbered parameters.
+fn params(first: usize, n: usize) -> String {
+    let list: Vec<String> = (first..first + n).map(|k| format!("${k}")).collect();
+    format!("({})", list.join(", "))
+}
+
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn insert_job(
         &self,
         job: &JobRecord,
@@ -414,13 +505,14 @@ impl Store for SqliteStore {
         api_key: Option<i64>,
         idempotency_key: Option<&str>,
     ) -> Result<Inserted, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(self.backend.begin()).await?;
         if let Some(idem) = idempotency_key {
-            let existing = sqlx::query("SELECT * FROM jobs WHERE api_key IS ? AND idempotency_key = ?")
-                .bind(api_key)
-                .bind(idem)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existing =
+                sqlx::query("SELECT * FROM jobs WHERE api_key IS NOT DISTINCT FROM $1 AND idempotency_key = $2")
+                    .bind(api_key)
+                    .bind(idem)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(row) = existing {
                 let stored = job_from_row(&row)?;
                 if stored.client != job.client || stored.client_job_id != job.client_job_id || stored.spec != job.spec {
@@ -430,7 +522,7 @@ impl Store for SqliteStore {
             }
         }
         if let Some(row) =
-            sqlx::query("SELECT * FROM jobs WHERE id = ?").bind(hex(job.id)).fetch_optional(&mut *tx).await?
+            sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(hex(job.id)).fetch_optional(&mut *tx).await?
         {
             let stored = job_from_row(&row)?;
             return if stored.spec == job.spec {
@@ -441,13 +533,13 @@ impl Store for SqliteStore {
         }
         if let Some(key) = api_key {
             let charged = sqlx::query(
-                "UPDATE api_keys SET used = used + 1 WHERE id = ? AND (quota IS NULL OR used < quota) RETURNING used",
+                "UPDATE api_keys SET used = used + 1 WHERE id = $1 AND (quota IS NULL OR used < quota) RETURNING used",
             )
             .bind(key)
             .fetch_optional(&mut *tx)
             .await?;
             if charged.is_none() {
-                let quota: Option<i64> = sqlx::query("SELECT quota FROM api_keys WHERE id = ?")
+                let quota: Option<i64> = sqlx::query("SELECT quota FROM api_keys WHERE id = $1")
                     .bind(key)
                     .fetch_one(&mut *tx)
                     .await?
@@ -458,7 +550,7 @@ impl Store for SqliteStore {
         let spec = serde_json::to_string(&job.spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO jobs (id, client, client_job_id, spec, spec_type, spec_size, state, version, seq, api_key, idempotency_key, created_ms, updated_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(hex(job.id))
         .bind(hex(job.client))
@@ -481,7 +573,7 @@ impl Store for SqliteStore {
     }
 
     async fn job(&self, id: Felt) -> Result<Option<JobRecord>, StoreError> {
-        sqlx::query("SELECT * FROM jobs WHERE id = ?")
+        sqlx::query("SELECT * FROM jobs WHERE id = $1")
             .bind(hex(id))
             .fetch_optional(&self.pool)
             .await?
@@ -491,7 +583,7 @@ impl Store for SqliteStore {
     }
 
     async fn job_api_key(&self, id: Felt) -> Result<Option<Option<i64>>, StoreError> {
-        Ok(sqlx::query("SELECT api_key FROM jobs WHERE id = ?")
+        Ok(sqlx::query("SELECT api_key FROM jobs WHERE id = $1")
             .bind(hex(id))
             .fetch_optional(&self.pool)
             .await?
@@ -500,7 +592,7 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, id: Felt, from_seq: u32) -> Result<Vec<Transition>, StoreError> {
-        sqlx::query("SELECT * FROM transitions WHERE job_id = ? AND seq >= ? ORDER BY seq")
+        sqlx::query("SELECT * FROM transitions WHERE job_id = $1 AND seq >= $2 ORDER BY seq")
             .bind(hex(id))
             .bind(i64::from(from_seq))
             .fetch_all(&self.pool)
@@ -511,19 +603,19 @@ impl Store for SqliteStore {
     }
 
     async fn histories(&self, ids: &[Felt]) -> Result<std::collections::HashMap<Felt, Vec<Transition>>, StoreError> {
-        let list = serde_json::to_string(&ids.iter().map(|id| hex(*id)).collect::<Vec<_>>())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut out: std::collections::HashMap<Felt, Vec<Transition>> =
             ids.iter().map(|id| (*id, Vec::new())).collect();
-        let rows = sqlx::query(
-            "SELECT * FROM transitions WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY job_id, seq",
-        )
-        .bind(list)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in &rows {
-            let t = transition_from_row(row)?;
-            out.entry(t.job_id).or_default().push(t);
+        for chunk in ids.chunks(500) {
+            let sql =
+                format!("SELECT * FROM transitions WHERE job_id IN {} ORDER BY job_id, seq", params(1, chunk.len()));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(hex(*id));
+            }
+            for row in &q.fetch_all(&self.pool).await? {
+                let t = transition_from_row(row)?;
+                out.entry(t.job_id).or_default().push(t);
+            }
         }
         Ok(out)
     }
@@ -551,8 +643,8 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
         sqlx::query(
-            "SELECT * FROM jobs WHERE (?1 IS NULL OR client = ?1) AND (?2 IS NULL OR state = ?2)
-             ORDER BY created_ms DESC, id LIMIT ?3",
+            "SELECT * FROM jobs WHERE ($1 IS NULL OR client = $1) AND ($2 IS NULL OR state = $2)
+             ORDER BY created_ms DESC, id LIMIT $3",
         )
         .bind(client.map(hex))
         .bind(state.map(JobState::as_str))
@@ -565,28 +657,29 @@ impl Store for SqliteStore {
     }
 
     async fn jobs_in(&self, states: &[JobState], limit: u32) -> Result<Vec<JobRecord>, StoreError> {
-        let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-        let list = serde_json::to_string(&names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "SELECT * FROM jobs WHERE state IN (SELECT value FROM json_each(?)) ORDER BY created_ms, id LIMIT ?",
-        )
-        .bind(list)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(job_from_row)
-        .collect()
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT * FROM jobs WHERE state IN {} ORDER BY created_ms, id LIMIT ${}",
+            params(1, states.len()),
+            states.len() + 1
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for state in states {
+            q = q.bind(state.as_str());
+        }
+        q.bind(i64::from(limit)).fetch_all(&self.pool).await?.iter().map(job_from_row).collect()
     }
 
     async fn save(&self, job: &JobRecord, expected_version: u64, transitions: &[Transition]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(self.backend.begin()).await?;
         let now = transitions.last().map_or_else(crate::now_ms, |t| t.at_ms);
         let updated = sqlx::query(
-            "UPDATE jobs SET state = ?, payment = ?, deadline = ?, escrow_spec_hash = ?, worker = ?, fence = ?,
-                 lease_until_ms = ?, attempts = ?, assigned_on_chain = ?, proof_hash = ?, output_commitment = ?,
-                 version = ?, seq = ?, updated_ms = ?
-             WHERE id = ? AND version = ? RETURNING version",
+            "UPDATE jobs SET state = $1, payment = $2, deadline = $3, escrow_spec_hash = $4, worker = $5, fence = $6,
+                 lease_until_ms = $7, attempts = $8, assigned_on_chain = $9, proof_hash = $10, output_commitment = $11,
+                 version = $12, seq = $13, updated_ms = $14
+             WHERE id = $15 AND version = $16 RETURNING version",
         )
         .bind(job.state.as_str())
         .bind(job.escrow.as_ref().map(|e| e.payment.to_string()))
@@ -629,7 +722,7 @@ impl Store for SqliteStore {
 
     async fn create_api_key(&self, key: &ApiKeyRow) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "INSERT INTO api_keys (name, prefix, secret_hash, rate_per_min, quota, used, created_ms) VALUES (?, ?, ?, ?, ?, 0, ?) RETURNING id",
+            "INSERT INTO api_keys (name, prefix, secret_hash, rate_per_min, quota, used, created_ms) VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING id",
         )
         .bind(&key.name)
         .bind(&key.prefix)
@@ -643,7 +736,7 @@ impl Store for SqliteStore {
     }
 
     async fn api_key(&self, prefix: &str) -> Result<Option<ApiKeyRow>, StoreError> {
-        sqlx::query("SELECT * FROM api_keys WHERE prefix = ?")
+        sqlx::query("SELECT * FROM api_keys WHERE prefix = $1")
             .bind(prefix)
             .fetch_optional(&self.pool)
             .await?
@@ -663,7 +756,7 @@ impl Store for SqliteStore {
 
     async fn revoke_api_key(&self, prefix_or_name: &str, now_ms: u64) -> Result<bool, StoreError> {
         let done =
-            sqlx::query("UPDATE api_keys SET revoked_ms = ? WHERE (prefix = ?2 OR name = ?2) AND revoked_ms IS NULL")
+            sqlx::query("UPDATE api_keys SET revoked_ms = $1 WHERE (prefix = $2 OR name = $2) AND revoked_ms IS NULL")
                 .bind(i(now_ms))
                 .bind(prefix_or_name)
                 .execute(&self.pool)
@@ -673,9 +766,11 @@ impl Store for SqliteStore {
 
     async fn upsert_worker(&self, w: &WorkerRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO workers (address, public_key, tier, capacity, last_seen_ms) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO workers (address, public_key, tier, capacity, last_seen_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (address) DO UPDATE SET public_key = excluded.public_key, tier = excluded.tier,
-                 capacity = excluded.capacity, last_seen_ms = MAX(workers.last_seen_ms, excluded.last_seen_ms)",
+                 capacity = excluded.capacity,
+                 last_seen_ms = CASE WHEN excluded.last_seen_ms > workers.last_seen_ms THEN excluded.last_seen_ms
+                                     ELSE workers.last_seen_ms END",
         )
         .bind(hex(w.address))
         .bind(hex(w.public_key))
@@ -697,7 +792,7 @@ impl Store for SqliteStore {
     }
 
     async fn worker(&self, address: Felt) -> Result<Option<WorkerRow>, StoreError> {
-        sqlx::query("SELECT * FROM workers WHERE address = ?")
+        sqlx::query("SELECT * FROM workers WHERE address = $1")
             .bind(hex(address))
             .fetch_optional(&self.pool)
             .await?
@@ -713,8 +808,8 @@ impl Store for SqliteStore {
         prove_ms: u64,
         work: u128,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(row) = sqlx::query("SELECT work_sum FROM workers WHERE address = ?")
+        let mut tx = self.pool.begin_with(self.backend.begin()).await?;
+        let Some(row) = sqlx::query("SELECT work_sum FROM workers WHERE address = $1")
             .bind(hex(address))
             .fetch_optional(&mut *tx)
             .await?
@@ -724,14 +819,14 @@ impl Store for SqliteStore {
         let sum: String = row.try_get("work_sum")?;
         let sum: u128 = sum.parse().map_err(|_| StoreError::Corrupt(format!("work_sum {sum:?}")))?;
         if completed {
-            sqlx::query("UPDATE workers SET completed = completed + 1, prove_ms_sum = prove_ms_sum + ?, work_sum = ? WHERE address = ?")
+            sqlx::query("UPDATE workers SET completed = completed + 1, prove_ms_sum = prove_ms_sum + $1, work_sum = $2 WHERE address = $3")
                 .bind(i(prove_ms))
                 .bind(sum.saturating_add(work).to_string())
                 .bind(hex(address))
                 .execute(&mut *tx)
                 .await?;
         } else {
-            sqlx::query("UPDATE workers SET failed = failed + 1 WHERE address = ?")
+            sqlx::query("UPDATE workers SET failed = failed + 1 WHERE address = $1")
                 .bind(hex(address))
                 .execute(&mut *tx)
                 .await?;
@@ -742,7 +837,7 @@ impl Store for SqliteStore {
 
     async fn outbox_put(&self, e: &OutboxEntry) -> Result<OutboxEntry, StoreError> {
         sqlx::query(
-            "INSERT INTO outbox (key, job_id, kind, payload, status, tx, error, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO outbox (key, job_id, kind, payload, status, tx, error, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (key) DO NOTHING",
         )
         .bind(&e.key)
@@ -756,7 +851,7 @@ impl Store for SqliteStore {
         .bind(i(e.created_ms))
         .execute(&self.pool)
         .await?;
-        outbox_from_row(&sqlx::query("SELECT * FROM outbox WHERE key = ?").bind(&e.key).fetch_one(&self.pool).await?)
+        outbox_from_row(&sqlx::query("SELECT * FROM outbox WHERE key = $1").bind(&e.key).fetch_one(&self.pool).await?)
     }
 
     async fn outbox_update(
@@ -767,7 +862,7 @@ impl Store for SqliteStore {
         error: Option<&str>,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET status = ?, tx = COALESCE(?, tx), error = ?, updated_ms = ? WHERE key = ?")
+        sqlx::query("UPDATE outbox SET status = $1, tx = COALESCE($2, tx), error = $3, updated_ms = $4 WHERE key = $5")
             .bind(status.as_str())
             .bind(tx.map(hex))
             .bind(error)
@@ -788,7 +883,7 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_for(&self, job_id: Felt) -> Result<Vec<OutboxEntry>, StoreError> {
-        sqlx::query("SELECT * FROM outbox WHERE job_id = ? ORDER BY created_ms, key")
+        sqlx::query("SELECT * FROM outbox WHERE job_id = $1 ORDER BY created_ms, key")
             .bind(hex(job_id))
             .fetch_all(&self.pool)
             .await?
@@ -798,7 +893,7 @@ impl Store for SqliteStore {
     }
 
     async fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        Ok(sqlx::query("SELECT value FROM cursors WHERE name = ?")
+        Ok(sqlx::query("SELECT value FROM cursors WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
@@ -809,7 +904,7 @@ impl Store for SqliteStore {
 
     async fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            "INSERT INTO cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
         .bind(name)
         .bind(i(value))
@@ -820,11 +915,11 @@ impl Store for SqliteStore {
 }
 
 async fn insert_transitions(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     transitions: &[Transition],
 ) -> Result<(), StoreError> {
     for t in transitions {
-        sqlx::query("INSERT INTO transitions (job_id, seq, state, at_ms, tx, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO transitions (job_id, seq, state, at_ms, tx, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(hex(t.job_id))
             .bind(i64::from(t.seq))
             .bind(t.state.as_str())

@@ -10,7 +10,7 @@ use sage_jobs::{
     keys,
     lifecycle::Rules,
     service::JobService,
-    store::{SqliteStore, Store},
+    store::{SqlStore, Store},
 };
 use sage_protocol::{
     Felt, JobSpec,
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 struct Server {
     base: String,
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     http: Client,
     _dir: tempfile::TempDir,
 }
@@ -29,7 +29,7 @@ struct Server {
 impl Server {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("jobs.db")).await.unwrap());
+        let store = Arc::new(SqlStore::open(&dir.path().join("jobs.db")).await.unwrap());
         let service = JobService::new(store.clone(), Rules::default());
         let state = ApiState::new(service, ApiConfig::new(dir.path().to_path_buf()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

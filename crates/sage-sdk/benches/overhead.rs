@@ -17,7 +17,7 @@ use sage_jobs::{
     keys,
     lifecycle::Rules,
     service::JobService,
-    store::{SqliteStore, Store},
+    store::{SqlStore, Store},
 };
 use sage_protocol::api::{IDEMPOTENCY_HEADER, JobView, SubmitJob};
 use sage_sdk::{ClientBuilder, Felt, JobSpec};
@@ -40,7 +40,7 @@ fn row(label: &str, sdk: &mut [Duration], raw: &mut [Duration]) {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("jobs.sqlite")).await.expect("store"));
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&dir.path().join("jobs.sqlite")).await.expect("store"));
     let key = keys::generate("bench", u32::MAX, None, 0).expect("key");
     store.create_api_key(&key.row).await.expect("api key");
     let service = JobService::new(store, Rules::default());
