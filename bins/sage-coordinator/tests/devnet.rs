@@ -284,19 +284,8 @@ async fn killed_mid_flight(postgres: Option<String>) {
     for job in jobs {
         api.until(job, JobState::Paid, 60).await;
     }
-    let events = n.client.events(n.contracts.payments.address, "PaymentSubmitted", 0).await.unwrap();
     for job in jobs {
-        let count = events
-            .iter()
-            .filter(|e| {
-                let event = starknet_rust::core::types::Event {
-                    from_address: e.from_address,
-                    keys: e.keys.clone(),
-                    data: e.data.clone(),
-                };
-                matches!(PaymentEvent::decode(&event), Some(PaymentEvent::PaymentSubmitted { job_id, .. }) if job_id == job)
-            })
-            .count();
+        let count = n.contracts.payments.payments_for(&n.client, job).await.unwrap();
         assert_eq!(count, 1, "job {job:#x} paid {count} times");
     }
     drop(w.alive);

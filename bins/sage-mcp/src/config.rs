@@ -166,17 +166,7 @@ fn beside(config: &Path, p: PathBuf) -> PathBuf {
 
 /// Parses a decimal SAGE amount ("2", "0.5") into base units.
 pub fn parse_sage(text: &str) -> Result<u128> {
-    let t = text.trim();
-    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
-    if (whole.is_empty() && frac.is_empty())
-        || frac.len() > 18
-        || !format!("{whole}{frac}").bytes().all(|b| b.is_ascii_digit())
-    {
-        bail!("{text:?} is not a SAGE amount (a decimal number with at most 18 decimals)");
-    }
-    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().context("amount too large")? };
-    let frac: u128 = format!("{frac:0<18}").parse().context("amount")?;
-    whole.checked_mul(sage_chain::SAGE).and_then(|w| w.checked_add(frac)).context("amount too large")
+    sage_chain::parse_sage(text).map_err(anyhow::Error::msg)
 }
 
 impl Config {

@@ -52,7 +52,7 @@ fn now_ms() -> u64 {
 }
 
 fn sage(base: u128) -> String {
-    format!("{}.{:018}", base / sage_chain::SAGE, base % sage_chain::SAGE)
+    sage_chain::format_sage(base)
 }
 
 /// A tool error a model can act on.

@@ -209,21 +209,7 @@ enum Command {
 fn units_json(units: u64, unit: u128) -> serde_json::Value {
     let base = u128::from(units) * unit;
     serde_json::json!({ "units": units, "base_units": base.to_string(),
-                        "sage": format!("{}.{:018}", base / sage_chain::SAGE, base % sage_chain::SAGE) })
-}
-
-/// Parses a decimal SAGE amount into base units (18 decimals).
-fn parse_sage(text: &str) -> Result<u128> {
-    let (whole, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if whole.is_empty() && frac.is_empty()
-        || frac.len() > 18
-        || !format!("{whole}{frac}").bytes().all(|b| b.is_ascii_digit())
-    {
-        bail!("{text:?} is not a SAGE amount (a decimal number with at most 18 decimals)");
-    }
-    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().context("amount too large")? };
-    let frac: u128 = format!("{frac:0<18}").parse().context("amount")?;
-    whole.checked_mul(sage_chain::SAGE).and_then(|w| w.checked_add(frac)).context("amount too large")
+                        "sage": sage_chain::format_sage(base) })
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
@@ -413,7 +399,7 @@ fn run(cli: Cli) -> Result<()> {
             })
         }),
         Command::Stake { chain, amount, gpu_tier, lock_secs } => {
-            let amount = parse_sage(amount)?;
+            let amount = sage_chain::parse_sage(amount).map_err(anyhow::Error::msg)?;
             let (tier, lock) = (*gpu_tier, *lock_secs);
             on_chain(&cli, chain, move |c, _| {
                 Box::pin(async move {
@@ -425,7 +411,7 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
         Command::Unstake { chain, amount } => {
-            let amount = parse_sage(amount)?;
+            let amount = sage_chain::parse_sage(amount).map_err(anyhow::Error::msg)?;
             on_chain(&cli, chain, move |c, _| {
                 Box::pin(async move {
                     let tx = c.unstake(amount).await?;
@@ -590,17 +576,4 @@ fn on_chain(
         println!("{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod amount_tests {
-    #[test]
-    fn sage_amounts_parse_exactly_and_bad_ones_are_named() {
-        assert_eq!(super::parse_sage("1000").unwrap(), 1000 * sage_chain::SAGE);
-        assert_eq!(super::parse_sage("0.5").unwrap(), sage_chain::SAGE / 2);
-        assert_eq!(super::parse_sage("1.000000000000000001").unwrap(), sage_chain::SAGE + 1);
-        for bad in ["", ".", "1.2.3", "-1", "1e3", "1.0000000000000000001", "abc"] {
-            assert!(super::parse_sage(bad).is_err(), "{bad:?} accepted");
-        }
-    }
 }

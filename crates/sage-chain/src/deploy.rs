@@ -18,6 +18,48 @@ use crate::{
 /// One SAGE in base units (18 decimals).
 pub const SAGE: u128 = 1_000_000_000_000_000_000;
 
+/// Parses a decimal SAGE amount (`"1000"`, `"0.5"`, at most 18 decimals) into base units; the
+/// error says what was wrong.
+pub fn parse_sage(text: &str) -> Result<u128, String> {
+    let t = text.trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if (whole.is_empty() && frac.is_empty())
+        || frac.len() > 18
+        || !format!("{whole}{frac}").bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("{text:?} is not a SAGE amount (a decimal number with at most 18 decimals)"));
+    }
+    let too_large = || format!("{text:?} is too large");
+    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_large())? };
+    let frac: u128 = format!("{frac:0<18}").parse().map_err(|_| too_large())?;
+    whole.checked_mul(SAGE).and_then(|w| w.checked_add(frac)).ok_or_else(too_large)
+}
+
+/// Base units as a decimal SAGE amount with all 18 decimals (`"0.002074000000000000"`).
+pub fn format_sage(base: u128) -> String {
+    format!("{}.{:018}", base / SAGE, base % SAGE)
+}
+
+#[cfg(test)]
+mod amount_tests {
+    use super::*;
+
+    #[test]
+    fn sage_amounts_parse_exactly_and_refuse_junk() {
+        assert_eq!(parse_sage("1000").unwrap(), 1000 * SAGE);
+        assert_eq!(parse_sage("0.5").unwrap(), SAGE / 2);
+        assert_eq!(parse_sage(".25").unwrap(), SAGE / 4);
+        assert_eq!(parse_sage("1.000000000000000001").unwrap(), SAGE + 1);
+        for bad in
+            ["", ".", "1.2.3", "abc", "1.0000000000000000001", "-1", "1e3", "0x10", "1,5", "999999999999999999999999"]
+        {
+            assert!(parse_sage(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(format_sage(SAGE / 2 + 3), "0.500000000000000003");
+        assert_eq!(parse_sage(&format_sage(123 * SAGE + 7)).unwrap(), 123 * SAGE + 7);
+    }
+}
+
 /// What to deploy.
 #[derive(Debug, Clone)]
 pub struct DeployParams {

@@ -47,7 +47,7 @@ pub mod u256;
 pub use account::{OZ_ACCOUNT_CLASS_HASH, SageAccount, StarkKey, TxOutcome, deploy_oz_account, oz_account_address};
 pub use artifacts::{ArtifactEntry, ArtifactIndex, Artifacts, ContractArtifact};
 pub use client::{ChainClient, ChainConfig, RpcProvider, STRK_FEE_TOKEN};
-pub use deploy::{DeployParams, SAGE, SettlementParams, deploy_sage};
+pub use deploy::{DeployParams, SAGE, SettlementParams, deploy_sage, format_sage, parse_sage};
 pub use error::ChainError;
 pub use manifest::{DeployedContract, Manifest};
 pub use starknet_rust::core::types::Felt;

@@ -379,7 +379,10 @@ fn on_vote(state: &mut State, vote: SignedVote, effects: &mut Vec<Effect>) {
         return;
     }
     if !matches!(r.phase, Phase::Open { .. }) {
+        // Too late to count, but kept (one per member, bounded by the set): a conflicting
+        // signature arriving after the decision is still caught as equivocation.
         state.stats.other_round += 1;
+        r.votes.insert(vote.validator, vote);
         return;
     }
     r.votes.insert(vote.validator, vote);

@@ -153,6 +153,34 @@ fn n4f1_equivocation_is_reported_and_never_counts() {
     assert!(formed[0].signatures.iter().all(|(i, _)| *i != 3));
 }
 
+/// A member that signs both verdicts after the honest QC formed is still caught: late votes are
+/// kept as evidence (they can no longer change the decision).
+#[test]
+fn n4f1_equivocation_after_the_qc_is_still_reported() {
+    let mut net = net(4);
+    let votes = local_votes(&mut net, &[(0, Verdict::Valid), (1, Verdict::Valid), (2, Verdict::Valid)]);
+    let effects = deliver(&mut net, 0, &votes[1..]);
+    assert_eq!(qcs(&effects).len(), 1, "the honest QC formed first");
+    let k3 = net.keys[3].clone();
+    let late: Vec<_> = [Verdict::Invalid, Verdict::Valid]
+        .into_iter()
+        .map(|verdict| SignedVote {
+            round: ROUND,
+            verdict,
+            validator: k3.public_key(),
+            signature: sign_vote(&k3, &DOMAIN, ROUND.job_id, ROUND.proof_hash, verdict).unwrap(),
+        })
+        .collect();
+    let effects = deliver(&mut net, 0, &late);
+    let reported = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::ReportEquivocation(ev) if ev.validator == k3.public_key()))
+        .count();
+    assert_eq!(reported, 1);
+    assert!(qcs(&effects).is_empty(), "a decided round forms no second QC");
+    assert_eq!(net.engines[0].stats().equivocations, 1);
+}
+
 #[test]
 fn n4_two_silent_times_out_without_qc() {
     let mut net = net(4);

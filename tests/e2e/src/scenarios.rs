@@ -8,7 +8,7 @@ use std::{future::Future, pin::Pin, time::Duration};
 use anyhow::{Context, Result, bail, ensure};
 use sage_chain::{
     Felt, SAGE, StarkKey,
-    contracts::{JobStatus, PaymentEvent, RecordedVerdict, roles},
+    contracts::{JobStatus, RecordedVerdict, roles},
 };
 use sage_coordinator::testing::{CoordinatorAddr, TestWorker, staked_account};
 use sage_protocol::JobSpec;
@@ -414,18 +414,7 @@ fn first_line(s: &str) -> &str {
 }
 
 async fn payments_for(n: &Net, job: Felt) -> Result<usize> {
-    let events = n.client.events(n.c.payments.address, "PaymentSubmitted", 0).await?;
-    Ok(events
-        .iter()
-        .filter(|e| {
-            let event = starknet_rust::core::types::Event {
-                from_address: e.from_address,
-                keys: e.keys.clone(),
-                data: e.data.clone(),
-            };
-            matches!(PaymentEvent::decode(&event), Some(PaymentEvent::PaymentSubmitted { job_id, .. }) if job_id == job)
-        })
-        .count())
+    Ok(n.c.payments.payments_for(&n.client, job).await?)
 }
 
 /// F2: a wrong keystore password is refused with an error naming it; nothing panics.

@@ -136,6 +136,19 @@ impl PaymentRouter {
         coordinator.execute(vec![self.submit_payment_call(worker, job_id, randomness, proof_commitment, nonce)?]).await
     }
 
+    /// How many `PaymentSubmitted` events name this job (exactly one for a paid job: replays
+    /// revert). Reads every event of the router: for audits and tests.
+    pub async fn payments_for(&self, client: &ChainClient, job_id: Felt) -> Result<usize, ChainError> {
+        let events = client.events(self.address, "PaymentSubmitted", 0).await?;
+        Ok(events
+            .into_iter()
+            .filter(|e| {
+                let event = Event { from_address: e.from_address, keys: e.keys.clone(), data: e.data.clone() };
+                matches!(PaymentEvent::decode(&event), Some(PaymentEvent::PaymentSubmitted { job_id: j, .. }) if j == job_id)
+            })
+            .count())
+    }
+
     /// Whether `job_id` was paid.
     pub async fn is_paid(&self, client: &ChainClient, job_id: Felt) -> Result<bool, ChainError> {
         Reader::new(&client.call(self.address, "is_paid", vec![job_id]).await?, "is_paid").bool()
