@@ -67,6 +67,19 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// A job's output, recomputed from its spec (seeded jobs are deterministic): for a matmul, C = A·B
+/// as little-endian `u32`, row-major. Clients check it against the proof's output commitment.
+fn compute_output(spec: &sage_protocol::JobSpec) -> Result<Vec<u8>, String> {
+    match spec {
+        sage_protocol::JobSpec::Matmul { n, seed } => {
+            let (a, b) = obelysk_prover::matmul::derive_matrices(*n, &seed.to_bytes_be());
+            let c = obelysk_prover::matmul::native_matmul(*n as usize, &a, &b);
+            Ok(c.iter().flat_map(|v| v.to_le_bytes()).collect())
+        }
+        other => Err(format!("no output for {other:?}")),
+    }
+}
+
 /// A started coordinator.
 #[derive(Debug)]
 pub struct Running {
@@ -136,6 +149,7 @@ pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
     let service = JobService::new(store, settings.rules);
     let mut api_config = ApiConfig::new(settings.data_dir.clone());
     api_config.pricing = settings.pricing;
+    api_config.output = Some(Arc::new(compute_output));
     api_config.scheduler = settings.scheduler;
     if let Some(max) = settings.max_body_bytes {
         api_config.max_body_bytes = max;

@@ -424,6 +424,37 @@ impl SageMcp {
     }
 
     #[tool(
+        description = "The output of a certified job (matmul: the n×n matrix C = A·B over M31), accepted only after it was checked here against the verified proof's output commitment. Returns every row for n ≤ 64, otherwise the first row and the sha256 of all values (u32 little-endian, row-major).",
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn sage_get_output(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
+        if let Err(e) = self.admit() {
+            return *e;
+        }
+        let id = match job_id(&p.job_id) {
+            Ok(id) => id,
+            Err(e) => return *e,
+        };
+        let c = match self.shared.sdk.output(id).await {
+            Ok(c) => c,
+            Err(e) => return sdk_fail(&e),
+        };
+        let n = c.len().isqrt();
+        let bytes: Vec<u8> = c.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let digest: String = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+        };
+        let rows: Vec<&[u32]> = c.chunks(n.max(1)).collect();
+        let mut out = json!({ "job_id": format!("{id:#x}"), "n": n, "verified": true, "sha256_u32le": digest,
+                              "first_row": rows.first() });
+        if n <= 64 {
+            out["rows"] = json!(rows);
+        }
+        ok(out)
+    }
+
+    #[tool(
         description = "Cancel a job before a worker is assigned: the escrow is refunded on-chain to the operator's account.",
         annotations(destructive_hint = true, idempotent_hint = false, open_world_hint = true)
     )]

@@ -67,6 +67,7 @@ async def stdio_scenario(binary, config):
             )
             out["progress"] = progress
             out["verify"] = payload(await session.call_tool("sage_verify_proof", {"job_id": job}))
+            out["output"] = payload(await session.call_tool("sage_get_output", {"job_id": job}))
             out["retry"] = payload(
                 await session.call_tool("sage_submit_job", {"size": 8, "seed": "0x51", "idempotency_key": "py-1"})
             )

@@ -121,6 +121,7 @@ async fn an_outside_mcp_client_buys_waits_and_verifies_within_the_budget() {
         "sage_wait_job",
         "sage_get_proof",
         "sage_verify_proof",
+        "sage_get_output",
         "sage_cancel_job",
         "sage_list_workers",
         "sage_network_stats",
@@ -141,6 +142,11 @@ async fn an_outside_mcp_client_buys_waits_and_verifies_within_the_budget() {
     let progress: Vec<&str> = s["progress"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(!progress.is_empty(), "no progress notifications while waiting");
     assert_eq!(ok(&s["verify"], "verify")["valid"], true);
+    let output = ok(&s["output"], "output");
+    let (a, b) = obelysk_prover::matmul::derive_matrices(8, &sage_chain::Felt::from(0x51u8).to_bytes_be());
+    let c = obelysk_prover::matmul::native_matmul(8, &a, &b);
+    let rows: Vec<Vec<u32>> = serde_json::from_value(output["rows"].clone()).unwrap();
+    assert_eq!((output["verified"].as_bool(), rows.concat()), (Some(true), c), "{output}");
     let retry = ok(&s["retry"], "retry");
     assert_eq!((retry["job_id"].as_str(), retry["repeated"].as_bool()), (Some(job.as_str()), Some(true)));
     ok(&s["second"], "second submit");
@@ -175,7 +181,7 @@ async fn an_outside_mcp_client_buys_waits_and_verifies_within_the_budget() {
     let h = run_client(&["http", &url, &token]).await;
     assert_eq!(h["unauthenticated_status"], 401);
     assert_eq!(h["wrong_token_status"], 401);
-    assert_eq!(h["tool_count"], 10);
+    assert_eq!(h["tool_count"], 11);
     ok(&h["quote"], "http quote");
     assert_eq!(err_code(&h["unapproved"], "unapproved submit"), "approval_required");
     assert_eq!(ok(&h["budget"], "http budget")["spent_sage"]["last_24h"], "2.000000000000000000");

@@ -50,8 +50,12 @@ use crate::{
     store::{ApiKeyRow, Inserted, StoreError},
 };
 
+/// Computes a job's output bytes from its spec (the coordinator supplies it; `sage-jobs` does not
+/// link the prover). For a matmul job: `C = A·B` as little-endian `u32`, row-major.
+pub type OutputFn = Arc<dyn Fn(&JobSpec) -> Result<Vec<u8>, String> + Send + Sync>;
+
 /// API settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiConfig {
     /// Where blobs (`blobs/`) and proofs (`proofs/`) live.
     pub data_dir: PathBuf,
@@ -65,6 +69,20 @@ pub struct ApiConfig {
     pub scheduler: SchedulerRules,
     /// Longest page of `GET /v1/jobs`.
     pub max_page: u32,
+    /// Computes outputs for `GET /v1/jobs/{id}/output` (none: that route answers 404).
+    pub output: Option<OutputFn>,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("data_dir", &self.data_dir)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_blob_bytes", &self.max_blob_bytes)
+            .field("max_page", &self.max_page)
+            .field("output", &self.output.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiConfig {
@@ -77,12 +95,18 @@ impl ApiConfig {
             pricing: Pricing::default(),
             scheduler: SchedulerRules::default(),
             max_page: 500,
+            output: None,
         }
     }
 
     /// Where the proof envelope of `job` is kept.
     pub fn proof_path(&self, job: Felt) -> PathBuf {
         self.data_dir.join("proofs").join(format!("{job:#x}.sage-proof"))
+    }
+
+    /// Where the computed output of `job` is cached.
+    pub fn output_path(&self, job: Felt) -> PathBuf {
+        self.data_dir.join("outputs").join(format!("{job:#x}.u32le"))
     }
 
     fn blob_path(&self, sha: &str) -> PathBuf {
@@ -212,6 +236,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/events", get(job_events))
         .route("/v1/jobs/{id}/proof", get(job_proof))
+        .route("/v1/jobs/{id}/output", get(job_output))
         .route("/v1/jobs/{id}/cancel", post(cancel_job))
         .route("/v1/quote", get(quote))
         .route("/v1/workers", get(list_workers))
@@ -415,6 +440,52 @@ async fn job_proof(State(state): State<ApiState>, Path(id): Path<String>) -> Api
             Err(ApiError::new(ProblemCode::NotFound, format!("job {id:#x} is {} and has no stored proof", job.state)))
         }
     }
+}
+
+/// The output of a certified job (its proof judged valid on-chain), computed once and cached.
+/// Clients check it against the proof's output commitment (`sage-sdk` does).
+async fn job_output(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_felt("job id", &id)?;
+    let job = state
+        .0
+        .service
+        .store()
+        .job(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("no job {id:#x}")))?;
+    if !matches!(job.state, JobState::Certified | JobState::Paid) {
+        return Err(ApiError::new(
+            ProblemCode::InvalidState,
+            format!("job {id:#x} is {}: its output is served once its proof is certified valid", job.state),
+        ));
+    }
+    let Some(compute) = state.0.config.output.clone() else {
+        return Err(ApiError::new(ProblemCode::NotFound, "this coordinator does not serve outputs"));
+    };
+    let path = state.0.config.output_path(id);
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let spec = job.spec.clone();
+            let bytes = tokio::task::spawn_blocking(move || compute(&spec))
+                .await
+                .map_err(|e| ApiError::new(ProblemCode::Internal, format!("output task: {e}")))?
+                .map_err(|e| ApiError::new(ProblemCode::Internal, format!("computing the output: {e}")))?;
+            // Written whole, then renamed: a reader never sees a partial file.
+            if let Some(dir) = path.parent() {
+                let _ = tokio::fs::create_dir_all(dir).await;
+            }
+            let tmp = path.with_extension("tmp");
+            if tokio::fs::write(&tmp, &bytes).await.is_ok() {
+                let _ = tokio::fs::rename(&tmp, &path).await;
+            }
+            bytes
+        }
+    };
+    let mut response = (StatusCode::OK, bytes).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    response.headers_mut().insert("x-sage-output-format", HeaderValue::from_static("u32le-row-major"));
+    Ok(response)
 }
 
 async fn job_events(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {

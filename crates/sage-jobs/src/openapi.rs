@@ -119,6 +119,10 @@ pub fn document() -> Value {
                 "summary": "The proof envelope (zstd-compressed)", "security": auth, "parameters": [job_id.clone()],
                 "responses": with(json!({ "200": { "description": "envelope", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } } }), &[400, 401, 404, 429])
             } },
+            "/v1/jobs/{id}/output": { "get": {
+                "summary": "The output of a certified job (matmul: C as little-endian u32, row-major); check it against the proof's output commitment", "security": auth, "parameters": [job_id.clone()],
+                "responses": with(json!({ "200": { "description": "output", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } } }), &[400, 401, 404, 409, 429])
+            } },
             "/v1/jobs/{id}/cancel": { "post": { "summary": "Cancel before assignment (then cancel the escrow on-chain)", "security": auth, "parameters": [job_id], "responses": with(ok_json("Job"), &[400, 401, 404, 409, 429]) } },
             "/v1/quote": { "get": {
                 "summary": "Price and expected time", "security": auth,

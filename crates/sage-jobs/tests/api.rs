@@ -366,3 +366,70 @@ async fn metrics_count_jobs_by_state_and_requests_by_route() {
     assert!(text.contains("sage_api_requests_total{route=\"/v1/jobs\",status=\"201\"} 1"), "{text}");
     assert!(text.contains("sage_api_requests_total{route=\"/v1/jobs\",status=\"422\"} 1"), "{text}");
 }
+
+/// `GET /v1/jobs/{id}/output` answers only for a certified job, computes the output once (the
+/// coordinator's function) and serves the cached bytes afterwards.
+#[tokio::test]
+async fn outputs_are_served_only_once_certified_and_computed_once() {
+    use sage_jobs::lifecycle::Input;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqlStore::open(&dir.path().join("jobs.db")).await.unwrap());
+    let service = JobService::new(store.clone(), Rules::default());
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut config = ApiConfig::new(dir.path().to_path_buf());
+    let counter = calls.clone();
+    config.output = Some(Arc::new(move |spec: &JobSpec| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let JobSpec::Matmul { n, .. } = spec else { return Err("not matmul".into()) };
+        Ok((0..n * n).flat_map(|v| v.to_le_bytes()).collect())
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(ApiState::new(service.clone(), config))).await });
+    let key = keys::generate("k", 600, None, 0).unwrap();
+    store.create_api_key(&key.row).await.unwrap();
+    let http = Client::new();
+    let view: JobView = http
+        .post(format!("{base}/v1/jobs"))
+        .bearer_auth(&key.text)
+        .json(&submission(9, 1, 4))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let output = || http.get(format!("{base}/v1/jobs/{:#x}/output", view.id)).bearer_auth(&key.text).send();
+    problem(output().await.unwrap(), ProblemCode::InvalidState, "certified").await;
+
+    let service = JobService::new(store.clone(), Rules::default());
+    let worker = Felt::from(0xa1u8);
+    let spec = JobSpec::Matmul { n: 4, seed: Felt::from(5u8) };
+    let escrow = Input::EscrowSeen {
+        client: view.client,
+        spec_hash: spec.spec_hash(),
+        payment: u128::MAX,
+        deadline: u64::MAX / 2000,
+        min_price: 0,
+        tx: None,
+    };
+    service.apply(view.id, escrow, 1).await.unwrap();
+    service.apply(view.id, Input::Assigned { worker, tx: Felt::ONE }, 2).await.unwrap();
+    let result =
+        Input::ResultSubmitted { worker, proof_hash: Felt::TWO, output_commitment: Felt::THREE, tx: Felt::ONE };
+    service.apply(view.id, result, 3).await.unwrap();
+    problem(output().await.unwrap(), ProblemCode::InvalidState, "result_submitted").await;
+    service.apply(view.id, Input::Verdict { valid: true, tx: Felt::ONE }, 4).await.unwrap();
+
+    for _ in 0..2 {
+        let r = output().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-sage-output-format"], "u32le-row-major");
+        let bytes = r.bytes().await.unwrap();
+        let c: Vec<u32> = bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+        assert_eq!(c, (0..16).collect::<Vec<u32>>());
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "computed once, then served from the cache");
+    let unknown = http.get(format!("{base}/v1/jobs/0x1234/output")).bearer_auth(&key.text).send().await.unwrap();
+    problem(unknown, ProblemCode::NotFound, "0x1234").await;
+}

@@ -549,6 +549,38 @@ impl Client {
     ///   `obelysk-prover` for that job, that worker and the configured security;
     /// - its proof hash is the one the chain certified, with a valid verdict.
     pub async fn verify(&self, id: Felt) -> Result<Verified, SdkError> {
+        Ok(self.checked(id).await?.0)
+    }
+
+    /// The job's output (matmul: `C` row-major), accepted only if it is the output the verified,
+    /// certified proof commits to (everything [`verify`](Self::verify) checks, plus the output
+    /// commitment recomputed from these values).
+    pub async fn output(&self, id: Felt) -> Result<Vec<u32>, SdkError> {
+        let (_, proved) = self.checked(id).await?;
+        let r = self.send(Method::GET, &format!("/v1/jobs/{}/output", hex(id)), None, None, None).await?;
+        let bytes = r.bytes().await.map_err(|e| SdkError::Decode { what: "output", reason: e.to_string() })?;
+        if bytes.len() % 4 != 0 {
+            return Err(SdkError::Verification {
+                job: id,
+                reason: format!("output of {} bytes is not u32s", bytes.len()),
+            });
+        }
+        let c: Vec<u32> = bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
+        let output = obelysk_prover::JobOutput::Matmul(c);
+        let checked = tokio::task::spawn_blocking(move || proved.check_output(&output).map(|()| output))
+            .await
+            .map_err(|e| SdkError::Verification { job: id, reason: format!("output check task: {e}") })?;
+        match checked {
+            Ok(obelysk_prover::JobOutput::Matmul(c)) => Ok(c),
+            Ok(_) => Err(SdkError::Verification { job: id, reason: "not a matmul output".into() }),
+            Err(e) => Err(SdkError::Verification {
+                job: id,
+                reason: format!("the served output is not the one the proof commits to: {e}"),
+            }),
+        }
+    }
+
+    async fn checked(&self, id: Felt) -> Result<(Verified, obelysk_prover::Verified), SdkError> {
         let (chain, contracts) = self.chain()?;
         let fail = |reason: String| SdkError::Verification { job: id, reason };
         let view = self.status(id).await?;
@@ -600,7 +632,7 @@ impl Client {
             )));
         }
         let paid = contracts.payments.is_paid(chain, id).await?;
-        Ok(Verified {
+        let verified = Verified {
             job: id,
             worker,
             security_bits: checked.security_bits,
@@ -608,7 +640,8 @@ impl Client {
             bytes: bytes.len(),
             paid,
             state: view.state,
-        })
+        };
+        Ok((verified, checked))
     }
 
     /// Workers the coordinator knows.

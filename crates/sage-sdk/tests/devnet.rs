@@ -60,6 +60,10 @@ async fn submit_wait_and_verify_on_the_client() {
         }
         other => panic!("expected a certified result, got {other:?}"),
     }
+    // The output, accepted only because it matches the verified proof's output commitment.
+    let c = sdk.output(submitted.id).await.unwrap();
+    let (a, b) = obelysk_prover::matmul::derive_matrices(8, &Felt::from(0x5d4u32).to_bytes_be());
+    assert_eq!(c, obelysk_prover::matmul::native_matmul(8, &a, &b));
     let history = sdk.jobs(10).await.unwrap();
     assert!(
         history.iter().any(|j| j.id == submitted.id && j.escrow.as_ref().is_some_and(|e| e.payment == quote.price))
@@ -124,10 +128,16 @@ async fn tampered_proofs_and_bad_input_are_refused() {
     assert!(matches!(sdk.wait(job, Duration::from_secs(120)).await.unwrap(), Outcome::Certified(_)));
 
     // A proxy that flips one byte of every proof it relays.
-    let proxy = tamper_proxy(upstream.clone()).await;
+    let proxy = tamper_proxy(upstream.clone(), "/proof").await;
     let fooled = client(&n, &proxy, &key);
     let err = fooled.verify(job).await.unwrap_err();
     assert!(matches!(err, SdkError::Verification { .. }), "{err}");
+    // One that serves the true proof but a changed output: the output check catches it.
+    let proxy = tamper_proxy(upstream.clone(), "/output").await;
+    let fooled = client(&n, &proxy, &key);
+    assert!(fooled.verify(job).await.is_ok());
+    let err = fooled.output(job).await.unwrap_err();
+    assert!(matches!(&err, SdkError::Verification { reason, .. } if reason.contains("output")), "{err}");
     // A client that did not submit the job itself still checks the served spec against the
     // escrow (here: the honest path passes).
     let other = client(&n, &upstream, &key);
@@ -153,15 +163,20 @@ async fn tampered_proofs_and_bad_input_are_refused() {
     running.shutdown().await;
 }
 
-/// A loopback HTTP proxy to `upstream` that flips a byte in the middle of every `/proof` body.
-async fn tamper_proxy(upstream: String) -> String {
+/// A loopback HTTP proxy to `upstream` that flips a byte in the middle of every body whose path
+/// ends with `suffix`.
+async fn tamper_proxy(upstream: String, suffix: &'static str) -> String {
     use axum::{
         body::Bytes,
         extract::State,
         http::{HeaderMap, StatusCode, Uri},
         response::IntoResponse,
     };
-    async fn relay(State(upstream): State<String>, uri: Uri, headers: HeaderMap) -> impl IntoResponse {
+    async fn relay(
+        State((upstream, suffix)): State<(String, &'static str)>,
+        uri: Uri,
+        headers: HeaderMap,
+    ) -> impl IntoResponse {
         let mut request = reqwest::Client::new().get(format!("{upstream}{uri}"));
         if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
             request = request.header("authorization", auth);
@@ -169,7 +184,7 @@ async fn tamper_proxy(upstream: String) -> String {
         let response = request.send().await.unwrap();
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         let mut body = response.bytes().await.unwrap().to_vec();
-        if uri.path().ends_with("/proof") && !body.is_empty() {
+        if uri.path().ends_with(suffix) && !body.is_empty() {
             let mid = body.len() / 2;
             body[mid] ^= 0x01;
         }
@@ -177,7 +192,7 @@ async fn tamper_proxy(upstream: String) -> String {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(relay).with_state(upstream);
+    let app = axum::Router::new().fallback(relay).with_state((upstream, suffix));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }
