@@ -24,7 +24,7 @@ use serde_json::json;
 /// proofs and pay them after a valid verdict.
 ///
 /// Operator commands (`start`, `api-key`, `requeue`) read the config file. Client commands
-/// (`submit-job`, `job`, `jobs`, `wait-job`, `verify-proof`, `workers`, `quote`) talk to any
+/// (`submit-job`, `job`, `jobs`, `wait-job`, `verify-proof`, `output`, `workers`, `quote`) talk to any
 /// coordinator over HTTP (--url) with an API key from SAGE_API_KEY or --api-key-file. Secrets
 /// never come from the command line.
 #[derive(Parser)]
@@ -123,6 +123,22 @@ enum Command {
         #[arg(long)]
         insecure: bool,
         /// Also write the envelope here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Download a certified job's output (matmul: C, u32 little-endian, row-major) and accept it
+    /// only if it matches the verified proof's output commitment.
+    Output {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Job id.
+        id: String,
+        /// Accept proofs below the production security level (test networks).
+        #[arg(long)]
+        insecure: bool,
+        /// Write the values here.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -363,6 +379,28 @@ async fn run(cli: &Cli) -> Result<()> {
         }
         Command::VerifyProof { remote, chain, id, insecure, out } => {
             verify(cli, remote, chain, id, *insecure, out.as_deref()).await
+        }
+        Command::Output { remote, chain, id, insecure, out } => {
+            let id = felt(id, "job id")?;
+            let (client, contracts) = Deployment::connect(&chain.rpc_url, &chain.manifest).await?;
+            let security = if *insecure { sage_sdk::Security::Test } else { sage_sdk::Security::Production };
+            let c = remote.builder()?.chain(client, contracts).security(security).build()?.output(id).await?;
+            let bytes: Vec<u8> = c.iter().flat_map(|v| v.to_le_bytes()).collect();
+            if let Some(path) = out {
+                std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            }
+            let digest: String = {
+                use sha2::Digest;
+                sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+            };
+            let n = c.len().isqrt();
+            print(
+                cli,
+                json!({ "job": format!("{id:#x}"), "n": n, "values": c.len(), "verified": true,
+                        "sha256_u32le": digest, "first_row": &c[..n.min(c.len())] }),
+                || format!("output of job {id:#x}: {n}×{n} values, matching the certified proof; sha256 {digest}"),
+            );
+            Ok(())
         }
         Command::Workers { remote } => {
             let workers = remote.sdk()?.workers().await?;

@@ -79,7 +79,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             id: "6",
-            name: "proof generated (matmul n=1024, >= 96 bits, verify-proof)",
+            name: "proof generated (matmul n=1024, >= 96 bits, verify-proof, output)",
             limit_secs: 400,
             run: |n| Box::pin(proof(n)),
         },
@@ -321,6 +321,14 @@ async fn proof(n: &mut Net) -> Result<Pass> {
     ensure!(v["valid"] == true && v["verdict"] == "valid", "verify-proof: {v}");
     let bits = v["security_bits"].as_u64().unwrap_or(0);
     ensure!(bits >= 96, "{bits} bits of security");
+    // The output, accepted by the CLI only if it matches the certified proof's commitment.
+    let mut args = vec!["output".to_owned()];
+    args.extend(n.remote());
+    args.extend(["--rpc-url".into(), n.rpc.clone(), "--manifest".into(), n.manifest.display().to_string()]);
+    args.push(format!("{job:#x}"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = json(&n.bins.coordinator, &args, &[], &n.logs).await?;
+    ensure!(o["verified"] == true && o["values"] == 1024 * 1024, "output: {o}");
     let view = n.job(job).await?;
     n.facts.worker = n.worker_index(felt(&view["worker"], "worker")?);
     n.facts.proof_hash = Some(felt(&view["proof_hash"], "proof_hash")?);
