@@ -201,6 +201,15 @@ struct ChainArgs {
     manifest: PathBuf,
 }
 
+impl ChainArgs {
+    /// A read-only SDK client for `remote` that checks results against this chain.
+    async fn sdk(&self, remote: &Remote, insecure: bool) -> Result<sage_sdk::Client> {
+        let (client, contracts) = Deployment::connect(&self.rpc_url, &self.manifest).await?;
+        let security = if insecure { sage_sdk::Security::Test } else { sage_sdk::Security::Production };
+        Ok(remote.builder()?.chain(client, contracts).security(security).build()?)
+    }
+}
+
 /// The client's coordinator, chain and account.
 #[derive(clap::Args)]
 struct ClientChain {
@@ -382,9 +391,7 @@ async fn run(cli: &Cli) -> Result<()> {
         }
         Command::Output { remote, chain, id, insecure, out } => {
             let id = felt(id, "job id")?;
-            let (client, contracts) = Deployment::connect(&chain.rpc_url, &chain.manifest).await?;
-            let security = if *insecure { sage_sdk::Security::Test } else { sage_sdk::Security::Production };
-            let c = remote.builder()?.chain(client, contracts).security(security).build()?.output(id).await?;
+            let c = chain.sdk(remote, *insecure).await?.output(id).await?;
             let bytes: Vec<u8> = c.iter().flat_map(|v| v.to_le_bytes()).collect();
             if let Some(path) = out {
                 std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
@@ -604,9 +611,7 @@ async fn verify(
     out: Option<&Path>,
 ) -> Result<()> {
     let id = felt(id, "job id")?;
-    let (client, contracts) = Deployment::connect(&chain.rpc_url, &chain.manifest).await?;
-    let security = if insecure { sage_sdk::Security::Test } else { sage_sdk::Security::Production };
-    let sdk = remote.builder()?.chain(client, contracts).security(security).build()?;
+    let sdk = chain.sdk(remote, insecure).await?;
     if let Some(path) = out {
         let bytes = sdk.proof(id).await?;
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;

@@ -113,21 +113,26 @@ fn n4f1_wrong_vote_still_reaches_the_honest_verdict() {
     assert_eq!(formed[0].signatures.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2]);
 }
 
+/// Votes for `ROUND` signed by `key` outside any engine (a faulty node may sign anything).
+fn signed_by(key: &StarkKey, verdicts: [Verdict; 2]) -> Vec<SignedVote> {
+    verdicts
+        .into_iter()
+        .map(|verdict| SignedVote {
+            round: ROUND,
+            verdict,
+            validator: key.public_key(),
+            signature: sign_vote(key, &DOMAIN, ROUND.job_id, ROUND.proof_hash, verdict).unwrap(),
+        })
+        .collect()
+}
+
 #[test]
 fn n4f1_equivocation_is_reported_and_never_counts() {
     let mut net = net(4);
     let votes = local_votes(&mut net, &[(0, Verdict::Valid), (1, Verdict::Valid)]);
     // Validator 3 signs both verdicts (a faulty node, outside the engine's rules).
     let k3 = net.keys[3].clone();
-    let both: Vec<_> = [Verdict::Valid, Verdict::Invalid]
-        .into_iter()
-        .map(|verdict| SignedVote {
-            round: ROUND,
-            verdict,
-            validator: k3.public_key(),
-            signature: sign_vote(&k3, &DOMAIN, ROUND.job_id, ROUND.proof_hash, verdict).unwrap(),
-        })
-        .collect();
+    let both = signed_by(&k3, [Verdict::Valid, Verdict::Invalid]);
     // Validator 0 gets 3's valid vote, then 3's invalid vote, then 1's vote.
     let mut effects = deliver(&mut net, 0, &[both[0], both[1]]);
     let evidence: Vec<_> = effects
@@ -162,15 +167,7 @@ fn n4f1_equivocation_after_the_qc_is_still_reported() {
     let effects = deliver(&mut net, 0, &votes[1..]);
     assert_eq!(qcs(&effects).len(), 1, "the honest QC formed first");
     let k3 = net.keys[3].clone();
-    let late: Vec<_> = [Verdict::Invalid, Verdict::Valid]
-        .into_iter()
-        .map(|verdict| SignedVote {
-            round: ROUND,
-            verdict,
-            validator: k3.public_key(),
-            signature: sign_vote(&k3, &DOMAIN, ROUND.job_id, ROUND.proof_hash, verdict).unwrap(),
-        })
-        .collect();
+    let late = signed_by(&k3, [Verdict::Invalid, Verdict::Valid]);
     let effects = deliver(&mut net, 0, &late);
     let reported = effects
         .iter()

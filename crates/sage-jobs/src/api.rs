@@ -420,15 +420,21 @@ async fn cancel_job(
     Ok(json(StatusCode::OK, &state.0.service.view(id).await?))
 }
 
-async fn job_proof(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = parse_felt("job id", &id)?;
-    let job = state
+/// The job a path names, or the problem saying why not.
+async fn job_at(state: &ApiState, id: &str) -> ApiResult<crate::lifecycle::JobRecord> {
+    let id = parse_felt("job id", id)?;
+    state
         .0
         .service
         .store()
         .job(id)
         .await?
-        .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("no job {id:#x}")))?;
+        .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("no job {id:#x}")))
+}
+
+async fn job_proof(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = job_at(&state, &id).await?;
+    let id = job.id;
     let path = state.0.config.proof_path(id);
     match tokio::fs::read(&path).await {
         Ok(bytes) => {
@@ -445,14 +451,8 @@ async fn job_proof(State(state): State<ApiState>, Path(id): Path<String>) -> Api
 /// The output of a certified job (its proof judged valid on-chain), computed once and cached.
 /// Clients check it against the proof's output commitment (`sage-sdk` does).
 async fn job_output(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = parse_felt("job id", &id)?;
-    let job = state
-        .0
-        .service
-        .store()
-        .job(id)
-        .await?
-        .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("no job {id:#x}")))?;
+    let job = job_at(&state, &id).await?;
+    let id = job.id;
     if !matches!(job.state, JobState::Certified | JobState::Paid) {
         return Err(ApiError::new(
             ProblemCode::InvalidState,
