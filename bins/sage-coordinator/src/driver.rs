@@ -3,7 +3,8 @@
 //!
 //! One pass ([`Driver::pass`]) every tick: escrows of submitted jobs, JobManager events since the
 //! stored block cursor, deadlines and leases, assignment of queued jobs, then the outbox. The
-//! libp2p loop ([`Driver::on_message`]) handles heartbeats and results as they arrive. Every
+//! libp2p loop ([`Driver::on_message`]) handles heartbeats, results and the validators' votes (for
+//! `Voting (k of n)` progress) as they arrive. Every
 //! decision is stored before it is acted on, so a restart resumes from the store and the chain.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -50,6 +51,9 @@ pub struct Driver {
     pub settings: Arc<Settings>,
     /// Where proofs are kept.
     pub api: Arc<ApiConfig>,
+    /// Validators whose valid vote on each job's submitted proof was seen (progress only: the
+    /// verdict comes from the chain).
+    pub voters: Arc<std::sync::Mutex<HashMap<Felt, std::collections::BTreeSet<Felt>>>>,
 }
 
 fn outbox_entry(job: Felt, key: String, what: &Send) -> Result<OutboxEntry> {
@@ -367,6 +371,46 @@ impl Driver {
     }
 
     /// Handles one verified libp2p message.
+    /// A validator's vote: counted toward the job's `Voting (k of n)` progress when it is a valid
+    /// signature of a current member on the proof the chain recorded for the job.
+    async fn on_vote(&self, message: &SignedMessage) -> Result<()> {
+        let vote: sage_consensus::SignedVote = serde_json::from_slice(&message.payload).context("unreadable vote")?;
+        if vote.validator != message.signer {
+            bail!("a vote relayed under another key's envelope");
+        }
+        let Some(job) = self.service.store().job(vote.round.job_id).await? else { return Ok(()) };
+        if !matches!(job.state, JobState::ResultSubmitted | JobState::Voting)
+            || job.proof_hash != Some(vote.round.proof_hash)
+        {
+            return Ok(());
+        }
+        let (client, contracts) = (&self.chain.client, &self.chain.contracts);
+        let domain = sage_consensus::VoteDomain { chain_id: client.chain_id(), verifier: contracts.verifier.address };
+        let hash = sage_consensus::vote_hash(&domain, vote.round.job_id, vote.round.proof_hash, vote.verdict);
+        if !sage_consensus::verify_signature(vote.validator, hash, &vote.signature) {
+            bail!("vote with a bad signature from {:#x}", vote.validator);
+        }
+        let (_, members) = contracts.verifier.members(client).await?;
+        if !members.contains(&vote.validator) {
+            bail!("vote from {:#x}, not in the validator set", vote.validator);
+        }
+        let needed = (2 * members.len() / 3 + 1) as u32;
+        let seen = {
+            let mut voters = self.voters.lock().map_err(|_| anyhow::anyhow!("voters lock"))?;
+            if voters.len() > 4096 {
+                voters.clear();
+            }
+            let set = voters.entry(job.id).or_default();
+            if !set.insert(vote.validator) {
+                return Ok(());
+            }
+            set.len() as u32
+        };
+        // Refused once the verdict landed (the job left Voting): nothing to report then.
+        let _ = self.apply(job.id, Input::Votes { seen, needed }).await;
+        Ok(())
+    }
+
     pub async fn on_message(&self, message: SignedMessage) -> Result<()> {
         match message.topic {
             Topic::Heartbeats => {
@@ -393,6 +437,7 @@ impl Driver {
                 }
                 Ok(())
             }
+            Topic::Votes => self.on_vote(&message).await,
             Topic::Results => {
                 let result = JobResult::from_message(&message)?;
                 let Some(job) = self.service.store().job(result.job_id).await? else {

@@ -186,6 +186,7 @@ pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
         key: Arc::new(key),
         settings: settings.clone(),
         api: Arc::new(api_config.clone()),
+        voters: Arc::default(),
     };
 
     let (stop, stopped) = watch::channel(false);

@@ -55,6 +55,35 @@ async fn a_job_goes_from_submitted_to_paid_with_the_payment_on_chain() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // The validators' votes are gossiped; the coordinator shows them as progress. A vote signed
+    // by a key outside the set, or for another proof, is not counted.
+    let domain = sage_consensus::VoteDomain { chain_id: n.client.chain_id(), verifier: n.contracts.verifier.address };
+    let vote = |key: &StarkKey, proof_hash: Felt| {
+        let signature = sage_consensus::sign_vote(key, &domain, job, proof_hash, Verdict::Valid).unwrap();
+        let v = sage_consensus::SignedVote {
+            round: sage_consensus::RoundId { job_id: job, proof_hash },
+            verdict: Verdict::Valid,
+            validator: key.public_key(),
+            signature,
+        };
+        sage_net::SignedMessage::sign(w.node.network(), sage_net::Topic::Votes, serde_json::to_vec(&v).unwrap(), key)
+            .unwrap()
+    };
+    let stranger = StarkKey::from_random().unwrap();
+    for m in
+        [vote(&stranger, proof), vote(&n.validator_keys[0], Felt::from(0xbadu32)), vote(&n.validator_keys[0], proof)]
+    {
+        w.node.publish_when_ready(&m, Duration::from_secs(30)).await.unwrap();
+    }
+    api.until(job, JobState::Voting, 30).await;
+    // Time for the other two messages to arrive too: only the member's vote counted.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let voting = api.job(job).await;
+    let needed = 2 * n.validator_keys.len() / 3 + 1;
+    let counted: Vec<_> = voting.history.iter().filter(|t| t.state == JobState::Voting).collect();
+    assert_eq!(counted.len(), 1, "{:?}", voting.history);
+    assert_eq!(counted[0].detail.as_deref(), Some(format!("1 of {needed} votes").as_str()));
+
     n.certify(job, proof, Verdict::Valid).await;
     let view = api.until(job, JobState::Paid, 60).await;
     let states: Vec<JobState> = view.history.iter().map(|t| t.state).collect();
@@ -65,6 +94,7 @@ async fn a_job_goes_from_submitted_to_paid_with_the_payment_on_chain() {
         JobState::Assigned,
         JobState::Proving,
         JobState::ResultSubmitted,
+        JobState::Voting,
         JobState::Certified,
         JobState::Paid,
     ] {
