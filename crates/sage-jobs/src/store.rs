@@ -384,7 +384,18 @@ pub struct SqlStore {
 impl SqlStore {
     /// Opens (creating if missing) the SQLite database at `path` and applies pending migrations.
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+        // The path is percent-encoded: a `?`, `#`, `%` or space in it is part of the file name,
+        // not of the URL (sqlx decodes it back).
+        let mut encoded = String::new();
+        for b in path.as_os_str().as_encoded_bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    encoded.push(char::from(*b))
+                }
+                other => encoded.push_str(&format!("%{other:02X}")),
+            }
+        }
+        Self::connect(&format!("sqlite://{encoded}?mode=rwc")).await
     }
 
     /// Connects to `url` (`sqlite://FILE?mode=rwc` or `postgres://user:pass@host/db`) and applies

@@ -277,3 +277,18 @@ async fn keys_workers_and_the_outbox_round_trip(db: Db) {
     );
     assert!(store.outbox_open().await.unwrap().is_empty());
 }
+
+/// A data dir whose path holds URL metacharacters still opens the file it names (and only it).
+#[tokio::test]
+async fn a_sqlite_path_with_url_metacharacters_opens_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("data 50% #1?x");
+    std::fs::create_dir_all(&odd).unwrap();
+    let store = SqlStore::open(&odd.join("jobs.db")).await.unwrap();
+    insert(&store, &job(20)).await;
+    drop(store);
+    assert!(odd.join("jobs.db").exists(), "{:?}", std::fs::read_dir(dir.path()).unwrap().collect::<Vec<_>>());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no stray file beside it");
+    let again = SqlStore::open(&odd.join("jobs.db")).await.unwrap();
+    assert!(again.job(job(20).id).await.unwrap().is_some());
+}
