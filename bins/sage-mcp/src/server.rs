@@ -20,6 +20,8 @@ use sage_sdk::{Client, Felt, JobSpec, Outcome, SdkError, SubmitOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use sage_chain::format_sage as sage;
+
 use crate::governor::{self, Caps, Decision, Ledger, Refusal, Spend};
 
 /// What every session shares: the SDK client (with the escrowing account), the caps and the
@@ -49,10 +51,6 @@ pub struct SageMcp {
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-fn sage(base: u128) -> String {
-    sage_chain::format_sage(base)
 }
 
 /// A tool error a model can act on.
@@ -151,6 +149,12 @@ impl SageMcp {
             window: Arc::new(Mutex::new((Instant::now(), 0))),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// The start of every tool that names a job: count the call, then parse the id.
+    fn admit_job(&self, text: &str) -> Result<Felt, Box<CallToolResult>> {
+        self.admit()?;
+        job_id(text)
     }
 
     /// Counts one call against the session's per-minute limit.
@@ -298,10 +302,7 @@ impl SageMcp {
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
     async fn sage_job_status(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
-        if let Err(e) = self.admit() {
-            return *e;
-        }
-        let id = match job_id(&p.job_id) {
+        let id = match self.admit_job(&p.job_id) {
             Ok(id) => id,
             Err(e) => return *e,
         };
@@ -320,38 +321,36 @@ impl SageMcp {
         Parameters(p): Parameters<WaitParams>,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        if let Err(e) = self.admit() {
-            return *e;
-        }
-        let id = match job_id(&p.job_id) {
+        let id = match self.admit_job(&p.job_id) {
             Ok(id) => id,
             Err(e) => return *e,
         };
         let timeout = Duration::from_secs(p.timeout_secs.unwrap_or(300).clamp(1, 3600));
-        // Progress: one notification per state change, while the SDK waits.
-        let token = ctx.meta.get_progress_token();
-        let progress = token.map(|token| {
-            let (sdk, peer) = (self.shared.sdk.clone(), ctx.peer.clone());
+        // Progress: one notification per state change the SDK's own event stream delivers.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+        let progress = ctx.meta.get_progress_token().map(|token| {
+            let peer = ctx.peer.clone();
             tokio::spawn(async move {
-                let Ok(events) = sdk.events(id).await else { return };
-                let mut events = std::pin::pin!(events);
                 let mut n = 0.0;
-                while let Some(Ok(t)) = futures::StreamExt::next(&mut events).await {
+                while let Some(state) = rx.recv().await {
                     n += 1.0;
                     let _ = peer
-                        .notify_progress(
-                            ProgressNotificationParam::new(token.clone(), n).with_message(t.state.as_str()),
-                        )
+                        .notify_progress(ProgressNotificationParam::new(token.clone(), n).with_message(state))
                         .await;
-                    if t.state.is_terminal() {
-                        return;
-                    }
                 }
             })
         });
-        let outcome = self.shared.sdk.wait(id, timeout).await;
+        let outcome = self
+            .shared
+            .sdk
+            .wait_with(id, timeout, |t| {
+                let _ = tx.send(t.state.as_str());
+            })
+            .await;
+        drop(tx);
         if let Some(p) = progress {
-            p.abort();
+            // Sends what is queued, then ends (the channel is closed).
+            let _ = p.await;
         }
         match outcome {
             Ok(Outcome::Certified(v)) => {
@@ -387,10 +386,7 @@ impl SageMcp {
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
     async fn sage_get_proof(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
-        if let Err(e) = self.admit() {
-            return *e;
-        }
-        let id = match job_id(&p.job_id) {
+        let id = match self.admit_job(&p.job_id) {
             Ok(id) => id,
             Err(e) => return *e,
         };
@@ -406,10 +402,7 @@ impl SageMcp {
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
     async fn sage_verify_proof(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
-        if let Err(e) = self.admit() {
-            return *e;
-        }
-        let id = match job_id(&p.job_id) {
+        let id = match self.admit_job(&p.job_id) {
             Ok(id) => id,
             Err(e) => return *e,
         };
@@ -428,10 +421,7 @@ impl SageMcp {
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
     async fn sage_get_output(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
-        if let Err(e) = self.admit() {
-            return *e;
-        }
-        let id = match job_id(&p.job_id) {
+        let id = match self.admit_job(&p.job_id) {
             Ok(id) => id,
             Err(e) => return *e,
         };
@@ -459,10 +449,7 @@ impl SageMcp {
         annotations(destructive_hint = true, idempotent_hint = false, open_world_hint = true)
     )]
     async fn sage_cancel_job(&self, Parameters(p): Parameters<JobParams>) -> CallToolResult {
-        if let Err(e) = self.admit() {
-            return *e;
-        }
-        let id = match job_id(&p.job_id) {
+        let id = match self.admit_job(&p.job_id) {
             Ok(id) => id,
             Err(e) => return *e,
         };

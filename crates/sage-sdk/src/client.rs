@@ -478,6 +478,17 @@ impl Client {
     /// Waits up to `timeout` for the job to end; a valid result is returned only once
     /// [`verify`](Self::verify) passed.
     pub async fn wait(&self, id: Felt, timeout: Duration) -> Result<Outcome, SdkError> {
+        self.wait_with(id, timeout, |_| {}).await
+    }
+
+    /// [`wait`](Self::wait), calling `seen` with every state change as it arrives (progress
+    /// reporting without a second event stream).
+    pub async fn wait_with(
+        &self,
+        id: Felt,
+        timeout: Duration,
+        mut seen: impl FnMut(&Transition),
+    ) -> Result<Outcome, SdkError> {
         let started = Instant::now();
         let mut last = None;
         'outer: while let Some(left) = timeout.checked_sub(started.elapsed()) {
@@ -495,6 +506,7 @@ impl Client {
                 match tokio::time::timeout(left, events.next()).await {
                     Err(_) => break 'outer,
                     Ok(Some(Ok(t))) => {
+                        seen(&t);
                         last = Some(t.state);
                         if t.state.is_terminal() {
                             break 'outer;
