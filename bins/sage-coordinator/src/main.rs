@@ -114,14 +114,7 @@ enum Command {
     /// worker and proof hash the chain recorded, and the on-chain verdict.
     VerifyProof {
         #[command(flatten)]
-        remote: Remote,
-        #[command(flatten)]
-        chain: ChainArgs,
-        /// Job id.
-        id: String,
-        /// Accept proofs below the production security level (test networks).
-        #[arg(long)]
-        insecure: bool,
+        checked: Checked,
         /// Also write the envelope here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -130,14 +123,7 @@ enum Command {
     /// only if it matches the verified proof's output commitment.
     Output {
         #[command(flatten)]
-        remote: Remote,
-        #[command(flatten)]
-        chain: ChainArgs,
-        /// Job id.
-        id: String,
-        /// Accept proofs below the production security level (test networks).
-        #[arg(long)]
-        insecure: bool,
+        checked: Checked,
         /// Write the values here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -201,12 +187,27 @@ struct ChainArgs {
     manifest: PathBuf,
 }
 
-impl ChainArgs {
-    /// A read-only SDK client for `remote` that checks results against this chain.
-    async fn sdk(&self, remote: &Remote, insecure: bool) -> Result<sage_sdk::Client> {
-        let (client, contracts) = Deployment::connect(&self.rpc_url, &self.manifest).await?;
-        let security = if insecure { sage_sdk::Security::Test } else { sage_sdk::Security::Production };
-        Ok(remote.builder()?.chain(client, contracts).security(security).build()?)
+/// A job checked on this machine against the chain (`verify-proof`, `output`).
+#[derive(clap::Args)]
+struct Checked {
+    #[command(flatten)]
+    remote: Remote,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Job id.
+    id: String,
+    /// Accept proofs below the production security level (test networks).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl Checked {
+    /// The job id and a read-only SDK client that checks results against the chain.
+    async fn sdk(&self) -> Result<(Felt, sage_sdk::Client)> {
+        let id = felt(&self.id, "job id")?;
+        let (client, contracts) = Deployment::connect(&self.chain.rpc_url, &self.chain.manifest).await?;
+        let security = if self.insecure { sage_sdk::Security::Test } else { sage_sdk::Security::Production };
+        Ok((id, self.remote.builder()?.chain(client, contracts).security(security).build()?))
     }
 }
 
@@ -386,12 +387,10 @@ async fn run(cli: &Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::VerifyProof { remote, chain, id, insecure, out } => {
-            verify(cli, remote, chain, id, *insecure, out.as_deref()).await
-        }
-        Command::Output { remote, chain, id, insecure, out } => {
-            let id = felt(id, "job id")?;
-            let c = chain.sdk(remote, *insecure).await?.output(id).await?;
+        Command::VerifyProof { checked, out } => verify(cli, checked, out.as_deref()).await,
+        Command::Output { checked, out } => {
+            let (id, sdk) = checked.sdk().await?;
+            let c = sdk.output(id).await?;
             let bytes: Vec<u8> = c.iter().flat_map(|v| v.to_le_bytes()).collect();
             if let Some(path) = out {
                 std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
@@ -602,16 +601,8 @@ async fn wait(cli: &Cli, sdk: &sage_sdk::Client, id: Felt, timeout: Duration) ->
     }
 }
 
-async fn verify(
-    cli: &Cli,
-    remote: &Remote,
-    chain: &ChainArgs,
-    id: &str,
-    insecure: bool,
-    out: Option<&Path>,
-) -> Result<()> {
-    let id = felt(id, "job id")?;
-    let sdk = chain.sdk(remote, insecure).await?;
+async fn verify(cli: &Cli, checked: &Checked, out: Option<&Path>) -> Result<()> {
+    let (id, sdk) = checked.sdk().await?;
     if let Some(path) = out {
         let bytes = sdk.proof(id).await?;
         std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
