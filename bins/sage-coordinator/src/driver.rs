@@ -33,6 +33,12 @@ use crate::{
 /// Largest proof envelope fetched from a worker.
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024 * 1024;
 
+/// The validator set's keys and when they were read.
+pub type CachedSet = (std::time::Instant, Vec<Felt>);
+
+/// How long a read of the validator set is reused for counting votes.
+const MEMBERS_TTL: Duration = Duration::from_secs(30);
+
 /// Jobs looked at per state per pass.
 const BATCH: u32 = 256;
 
@@ -54,6 +60,9 @@ pub struct Driver {
     /// Validators whose valid vote on each job's submitted proof was seen (progress only: the
     /// verdict comes from the chain).
     pub voters: Arc<std::sync::Mutex<HashMap<Felt, std::collections::BTreeSet<Felt>>>>,
+    /// The validator set's keys as last read from the chain, and when (votes arrive per job and
+    /// per validator; the set changes rarely).
+    pub members: Arc<tokio::sync::Mutex<Option<CachedSet>>>,
 }
 
 fn outbox_entry(job: Felt, key: String, what: &Send) -> Result<OutboxEntry> {
@@ -390,7 +399,17 @@ impl Driver {
         if !sage_consensus::verify_signature(vote.validator, hash, &vote.signature) {
             bail!("vote with a bad signature from {:#x}", vote.validator);
         }
-        let (_, members) = contracts.verifier.members(client).await?;
+        let members = {
+            let mut cached = self.members.lock().await;
+            match cached.as_ref() {
+                Some((at, keys)) if at.elapsed() < MEMBERS_TTL => keys.clone(),
+                _ => {
+                    let (_, keys) = contracts.verifier.members(client).await?;
+                    *cached = Some((std::time::Instant::now(), keys.clone()));
+                    keys
+                }
+            }
+        };
         if !members.contains(&vote.validator) {
             bail!("vote from {:#x}, not in the validator set", vote.validator);
         }

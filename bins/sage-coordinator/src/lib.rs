@@ -187,6 +187,7 @@ pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
         settings: settings.clone(),
         api: Arc::new(api_config.clone()),
         voters: Arc::default(),
+        members: Arc::default(),
     };
 
     let (stop, stopped) = watch::channel(false);
