@@ -77,6 +77,15 @@ fn run_json(bin: &Path, home: &Path, password: &str, args: &[&str]) -> Result<Va
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// The loop's working folder, removed however the loop ends.
+struct TempHome(std::path::PathBuf);
+
+impl Drop for TempHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Runs the loop; `say` prints progress; `first` is the first step number of `total`.
 #[allow(clippy::too_many_arguments, reason = "the demo's pieces, named")]
 pub async fn run(
@@ -90,25 +99,9 @@ pub async fn run(
     user: &SageAccount,
 ) -> Result<Value> {
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let home = std::env::temp_dir().join(format!("sage-demo-loop-{}-{stamp}", std::process::id()));
-    std::fs::create_dir_all(&home)?;
-    let result = run_in(say, (first, total), devnet, client, manifest, manifest_path, owner, user, &home).await;
-    let _ = std::fs::remove_dir_all(&home);
-    result
-}
-
-#[allow(clippy::too_many_arguments, reason = "the demo's pieces, named")]
-async fn run_in(
-    say: &dyn Fn(String),
-    (first, total): (usize, usize),
-    devnet: &Devnet,
-    client: &ChainClient,
-    manifest: &Manifest,
-    manifest_path: &Path,
-    owner: &SageAccount,
-    user: &SageAccount,
-    home: &Path,
-) -> Result<Value> {
+    let folder = TempHome(std::env::temp_dir().join(format!("sage-demo-loop-{}-{stamp}", std::process::id())));
+    std::fs::create_dir_all(&folder.0)?;
+    let home = folder.0.as_path();
     let c = Deployment::from_manifest(manifest)?;
     let rpc = devnet.rpc_url().to_string();
 
