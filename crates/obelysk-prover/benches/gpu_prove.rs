@@ -38,7 +38,7 @@ fn ms(d: Duration) -> f64 {
 /// Median and mean wall time of `REPS` proofs after one warm-up, the last proof, and the GPU
 /// backend's counters summed over the timed runs.
 fn run(job: &Job, backend: ProverBackend) -> (Duration, Duration, Proved, GpuBackendStats) {
-    let config = ProveConfig { proof: ProofConfig::PRODUCTION, backend };
+    let config = ProveConfig { proof: ProofConfig::PRODUCTION, backend, ..ProveConfig::default() };
     let mut last = prove_with_output(job, &config).expect("warm-up proof");
     GpuBackend::reset_stats();
     let mut times = Vec::with_capacity(REPS);

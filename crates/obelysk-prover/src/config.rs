@@ -98,6 +98,31 @@ pub enum ProverBackend {
     Gpu,
 }
 
+/// How a matmul job is proven. Both protocols are sound at the config's security; a verifier
+/// accepts either (the statement's sizes say which: `[n]` for `Air`, `[n, columns]` for
+/// `Opening`) and pins each one's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MatmulProtocol {
+    /// Freivalds by opening a commitment to `C`'s coefficients at a random point, no AIR
+    /// ([`crate::matmul::opening`]): the default, several times faster to prove.
+    #[default]
+    Opening,
+    /// The Horner AIR over the committed output column ([`crate::matmul`]).
+    Air,
+}
+
+impl MatmulProtocol {
+    /// The protocol a matmul statement's sizes name: `[n]` is the AIR, `[n, columns]` the opening.
+    pub fn of_sizes(sizes: &[u32]) -> Option<Self> {
+        match sizes.len() {
+            1 => Some(Self::Air),
+            2 => Some(Self::Opening),
+            _ => None,
+        }
+    }
+}
+
 /// Prover options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProveConfig {
@@ -105,6 +130,8 @@ pub struct ProveConfig {
     pub proof: ProofConfig,
     /// Backend choice.
     pub backend: ProverBackend,
+    /// Matmul protocol.
+    pub matmul: MatmulProtocol,
 }
 
 impl ProveConfig {
@@ -115,7 +142,7 @@ impl ProveConfig {
 
     /// The insecure test parameters ([`ProofConfig::insecure_for_tests`]) on the CPU.
     pub fn insecure_for_tests() -> Self {
-        Self { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu }
+        Self { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu, matmul: MatmulProtocol::Opening }
     }
 }
 

@@ -208,6 +208,10 @@ pub enum VerifyError {
     /// The output commitment does not match the proof or the output.
     #[error("output commitment mismatch")]
     OutputMismatch,
+    /// The committed output is not the job's result: its opening at the challenge point differs
+    /// from `sᵀ·A·B·r` computed from the inputs.
+    #[error("the committed output is not the job's result (Freivalds check failed)")]
+    WrongResult,
     /// The proof has the wrong shape (number of trees, columns, values).
     #[error("malformed proof: {0}")]
     Malformed(String),

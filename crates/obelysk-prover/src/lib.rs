@@ -96,7 +96,7 @@ mod tests;
 
 use tracing::info_span;
 
-pub use config::{ProofConfig, ProveConfig, ProverBackend, VerifyPolicy};
+pub use config::{MatmulProtocol, ProofConfig, ProveConfig, ProverBackend, VerifyPolicy};
 pub use envelope::{
     ENVELOPE_VERSION, EncodedEnvelope, Envelope, MAX_DECOMPRESSED_BYTES, MAX_ENVELOPE_BYTES, proof_hash,
 };
@@ -287,7 +287,8 @@ where
 {
     let (statement, proof, output, public_output) = match &job.spec {
         JobSpec::Matmul(m) => {
-            let (s, p, c) = matmul::prove::<B>(m, job.id, job.worker, &config.proof, ENVELOPE_VERSION, cheat)?;
+            let (s, p, c) =
+                matmul::prove::<B>(m, job.id, job.worker, &config.proof, config.matmul, ENVELOPE_VERSION, cheat)?;
             (s, p, JobOutput::Matmul(c), Vec::new())
         }
         JobSpec::Vm(v) => {
@@ -326,7 +327,8 @@ impl Verified {
         let commitment = match (output, self.statement.job_type) {
             (JobOutput::Matmul(c), JobType::Matmul) => {
                 let n = self.statement.sizes.first().copied().unwrap_or(0);
-                matmul::output_commitment(n, c, &self.config)?
+                let protocol = MatmulProtocol::of_sizes(&self.statement.sizes).ok_or(VerifyError::OutputMismatch)?;
+                matmul::output_commitment(n, c, &self.config, protocol)?
             }
             (JobOutput::Vm(r), JobType::Vm | JobType::VmJump) => vm::output_commitment(r),
             _ => return Err(VerifyError::OutputMismatch),
@@ -368,7 +370,8 @@ pub fn verify(envelope: &Envelope, job: &Job, policy: &VerifyPolicy) -> Result<V
     if st.worker != job.worker {
         return mismatch("worker");
     }
-    if st.sizes != job.sizes() {
+    // Matmul sizes also name the protocol; `matmul::verify` checks them.
+    if !matches!(job.spec, JobSpec::Matmul(_)) && st.sizes != job.sizes() {
         return mismatch("sizes");
     }
     if st.input_commitment != info_span!("input_commitment").in_scope(|| job.input_commitment())? {

@@ -12,6 +12,11 @@ use crate::*;
 fn cfg() -> ProveConfig {
     ProveConfig::insecure_for_tests()
 }
+/// The test config proving matmul with `protocol`.
+fn cfg_with(protocol: MatmulProtocol) -> ProveConfig {
+    ProveConfig { matmul: protocol, ..cfg() }
+}
+const PROTOCOLS: [MatmulProtocol; 2] = [MatmulProtocol::Opening, MatmulProtocol::Air];
 fn policy() -> VerifyPolicy {
     VerifyPolicy::insecure_for_tests()
 }
@@ -76,14 +81,40 @@ fn freivalds_value_matches_horner_of_product() {
 
 #[test]
 fn matmul_round_trip_all_small_sizes() {
-    for n in [2u32, 4, 8, 16] {
-        let job = mm_job(n);
-        let proved = prove_with_output(&job, &cfg()).unwrap();
-        assert_eq!(proved.output, JobOutput::Matmul(job_matmul(&job).execute().unwrap()));
-        let v = verify_bytes(&proved.encoded.bytes, &job, &policy()).unwrap();
-        v.check_output(&proved.output).unwrap();
-        assert_eq!(v.statement, proved.envelope.statement);
-        assert_eq!(proved.encoded.proof_hash, proof_hash(&proved.encoded.bytes).unwrap());
+    for protocol in PROTOCOLS {
+        for n in [2u32, 4, 8, 16, 32] {
+            let job = mm_job(n);
+            let proved = prove_with_output(&job, &cfg_with(protocol)).unwrap();
+            assert_eq!(proved.output, JobOutput::Matmul(job_matmul(&job).execute().unwrap()));
+            let v = verify_bytes(&proved.encoded.bytes, &job, &policy()).unwrap();
+            v.check_output(&proved.output).unwrap();
+            assert_eq!(v.statement, proved.envelope.statement);
+            assert_eq!(MatmulProtocol::of_sizes(&v.statement.sizes), Some(protocol));
+            assert_eq!(proved.encoded.proof_hash, proof_hash(&proved.encoded.bytes).unwrap());
+        }
+    }
+}
+
+#[test]
+fn protocols_commit_the_same_output_differently() {
+    // The output commitment names its protocol: the AIR's root is not the opening's, and a
+    // statement whose sizes name the other protocol is refused.
+    let job = mm_job(8);
+    let opening = prove_with_output(&job, &cfg_with(MatmulProtocol::Opening)).unwrap();
+    let air = prove_with_output(&job, &cfg_with(MatmulProtocol::Air)).unwrap();
+    assert_eq!(opening.output, air.output);
+    assert_ne!(opening.envelope.statement.output_commitment, air.envelope.statement.output_commitment);
+    let JobOutput::Matmul(c) = &air.output else { unreachable!() };
+    for (proved, protocol) in [(&opening, MatmulProtocol::Opening), (&air, MatmulProtocol::Air)] {
+        let recomputed = matmul::output_commitment(8, c, &cfg().proof, protocol).unwrap();
+        assert_eq!(recomputed, proved.envelope.statement.output_commitment);
+    }
+    for (proved, sizes) in [(&opening, vec![8]), (&air, vec![8, 4]), (&opening, vec![8, 2]), (&opening, vec![8, 4, 1])]
+    {
+        let mut e = proved.envelope.clone();
+        e.statement.sizes = sizes.clone();
+        let r = verify(&e, &job, &policy());
+        assert!(r.is_err(), "sizes {sizes:?} accepted");
     }
 }
 
@@ -113,33 +144,47 @@ fn matmul_data_inputs_round_trip() {
 
 #[test]
 fn wrong_output_entry_rejected() {
-    let job = mm_job(8);
-    let proved = prove_with_output(&job, &cfg()).unwrap();
-    let v = verify(&proved.envelope, &job, &policy()).unwrap();
-    let JobOutput::Matmul(mut c) = proved.output.clone() else { unreachable!() };
-    c[17] = (c[17] + 1) % stwo::core::fields::m31::P;
-    assert!(matches!(v.check_output(&JobOutput::Matmul(c)), Err(VerifyError::OutputMismatch)));
-    // Wrong output kind / shape.
-    assert!(v.check_output(&JobOutput::Vm([0; 4])).is_err());
-    assert!(v.check_output(&JobOutput::Matmul(vec![0; 3])).is_err());
+    for protocol in PROTOCOLS {
+        let job = mm_job(8);
+        let proved = prove_with_output(&job, &cfg_with(protocol)).unwrap();
+        let v = verify(&proved.envelope, &job, &policy()).unwrap();
+        let JobOutput::Matmul(mut c) = proved.output.clone() else { unreachable!() };
+        c[17] = (c[17] + 1) % stwo::core::fields::m31::P;
+        assert!(matches!(v.check_output(&JobOutput::Matmul(c)), Err(VerifyError::OutputMismatch)));
+        // Wrong output kind / shape.
+        assert!(v.check_output(&JobOutput::Vm([0; 4])).is_err());
+        assert!(v.check_output(&JobOutput::Matmul(vec![0; 3])).is_err());
+    }
 }
 
 #[test]
 fn prover_with_wrong_output_in_trace_fails() {
     let job = mm_job(8);
+    let air = cfg_with(MatmulProtocol::Air);
     // Claims the honest Freivalds value: the constraints are unsatisfiable.
-    let r = prove_inner(&job, &cfg(), Cheat::WrongOutputInTrace);
+    let r = prove_inner(&job, &air, Cheat::WrongOutputInTrace);
     assert!(matches!(r, Err(ProveError::ConstraintsNotSatisfied(_))), "{r:?}");
     // Claims the value its wrong trace satisfies: proving succeeds, verification does not.
-    let proved = prove_inner(&job, &cfg(), Cheat::WrongOutputSelfConsistent).unwrap();
+    let proved = prove_inner(&job, &air, Cheat::WrongOutputSelfConsistent).unwrap();
     let r = verify(&proved.envelope, &job, &policy());
     assert!(matches!(r, Err(VerifyError::Stark(_))), "{r:?}");
+    // The opening protocol: a committed C with one wrong entry opens to a value the verifier's
+    // Freivalds check refuses (the forged-value attack is in `matmul::opening`'s tests).
+    let proved = prove_inner(&job, &cfg_with(MatmulProtocol::Opening), Cheat::WrongOutputInTrace).unwrap();
+    let r = verify(&proved.envelope, &job, &policy());
+    assert!(matches!(r, Err(VerifyError::WrongResult)), "{r:?}");
 }
 
 #[test]
 fn flipped_bytes_rejected() {
+    for protocol in PROTOCOLS {
+        flipped_bytes_rejected_for(protocol);
+    }
+}
+
+fn flipped_bytes_rejected_for(protocol: MatmulProtocol) {
     let job = mm_job(4);
-    let proved = prove_with_output(&job, &cfg()).unwrap();
+    let proved = prove_with_output(&job, &cfg_with(protocol)).unwrap();
     let raw = proved.envelope.to_postcard().unwrap();
     let len = raw.len();
     let mut positions: Vec<usize> = (0..40).map(|i| i * len / 40).collect();
@@ -166,40 +211,60 @@ fn flipped_bytes_rejected() {
 #[test]
 fn edited_sampled_value_rejected() {
     let job = mm_job(8);
-    let env = prove(&job, &cfg()).unwrap();
+    let env = prove(&job, &cfg_with(MatmulProtocol::Air)).unwrap();
     for (tree, col, point) in [(0, 0, 0), (1, 0, 0), (2, 0, 0), (2, 3, 1), (3, 0, 0)] {
         let mut e = env.clone();
         e.proof.0.sampled_values[tree][col][point] += SecureField::one();
         assert!(verify(&e, &job, &policy()).is_err(), "sampled value {tree}/{col}/{point}");
     }
+    let env = prove(&job, &cfg_with(MatmulProtocol::Opening)).unwrap();
+    let columns = env.proof.0.sampled_values[0].len();
+    assert!(columns > 1);
+    for col in [0, 1, columns - 1] {
+        let mut e = env.clone();
+        e.proof.0.sampled_values[0][col][0] += SecureField::one();
+        let r = verify(&e, &job, &policy());
+        assert!(matches!(r, Err(VerifyError::WrongResult)), "opened value {col}: {r:?}");
+    }
 }
 
 #[test]
 fn statement_with_other_fields_rejected() {
+    for protocol in PROTOCOLS {
+        statement_with_other_fields_rejected_for(protocol);
+    }
+}
+
+fn statement_with_other_fields_rejected_for(protocol: MatmulProtocol) {
+    // The AIR fails in Stwo's verifier, the opening at its Freivalds check: either way the
+    // Fiat–Shamir transcript, and so the challenge, differs.
+    let transcript_differs = |r: Result<Verified, VerifyError>| {
+        assert!(matches!(r, Err(VerifyError::Stark(_) | VerifyError::WrongResult)), "{protocol:?}: {r:?}");
+    };
     let job = mm_job(8);
-    let env = prove(&job, &cfg()).unwrap();
-    // Another job id, with a verifier that expects that id: the Fiat–Shamir transcript differs.
+    let env = prove(&job, &cfg_with(protocol)).unwrap();
+    // Another job id, with a verifier that expects that id.
     let mut e = env.clone();
     e.statement.job_id = JobId::from_u128(99);
     let other = Job { id: JobId::from_u128(99), ..job.clone() };
-    assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::Stark(_))));
+    transcript_differs(verify(&e, &other, &policy()));
     // Another worker.
     let mut e = env.clone();
     e.statement.worker = WorkerAddress::from_u128(0x999);
     let other = Job { worker: WorkerAddress::from_u128(0x999), ..job.clone() };
-    assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::Stark(_))));
+    transcript_differs(verify(&e, &other, &policy()));
     // Another input (a different seed), statement rewritten to it.
     let other = Job::matmul(job.id, job.worker, MatmulJob::from_seed(8, [8; 32]));
     let mut e = env.clone();
     e.statement.input_commitment = other.input_commitment().unwrap();
-    assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::Stark(_))));
+    transcript_differs(verify(&e, &other, &policy()));
     // Another output commitment.
     let mut e = env.clone();
     e.statement.output_commitment = Commitment([1; 32]);
     assert!(matches!(verify(&e, &job, &policy()), Err(VerifyError::OutputMismatch)));
     // Another size.
     let mut e = env.clone();
-    e.statement.sizes = vec![16];
+    e.statement.sizes[0] = 16;
     assert!(verify(&e, &mm_job(16), &policy()).is_err());
     // Unchanged statement, verifier holding a different job: mismatch before any STARK work.
     for (other, field) in [
@@ -215,23 +280,35 @@ fn statement_with_other_fields_rejected() {
 
 #[test]
 fn proof_replayed_for_another_job_rejected() {
+    for protocol in PROTOCOLS {
+        proof_replayed_for_another_job_rejected_for(protocol);
+    }
+}
+
+fn proof_replayed_for_another_job_rejected_for(protocol: MatmulProtocol) {
     let a = mm_job(4);
     let b = Job { id: JobId::from_u128(77), ..mm_job(4) };
-    let env_a = prove(&a, &cfg()).unwrap();
+    let env_a = prove(&a, &cfg_with(protocol)).unwrap();
     assert!(verify(&env_a, &b, &policy()).is_err());
     let mut replay = env_a.clone();
     replay.statement.job_id = b.id;
     assert!(verify(&replay, &b, &policy()).is_err());
     // The genuine proof for b verifies.
-    let env_b = prove(&b, &cfg()).unwrap();
+    let env_b = prove(&b, &cfg_with(protocol)).unwrap();
     verify(&env_b, &b, &policy()).unwrap();
     assert_ne!(env_a.encode().unwrap().proof_hash, env_b.encode().unwrap().proof_hash);
 }
 
 #[test]
 fn config_below_minimum_rejected() {
+    for protocol in PROTOCOLS {
+        config_below_minimum_rejected_for(protocol);
+    }
+}
+
+fn config_below_minimum_rejected_for(protocol: MatmulProtocol) {
     let job = mm_job(4);
-    let env = prove(&job, &cfg()).unwrap();
+    let env = prove(&job, &cfg_with(protocol)).unwrap();
     let r = verify(&env, &job, &VerifyPolicy::default());
     assert!(matches!(r, Err(VerifyError::InsufficientSecurity { min: 96, .. })), "{r:?}");
     // Claiming a stronger config than the proof was made with.
@@ -285,7 +362,7 @@ fn truncated_oversized_and_garbage_envelopes_rejected() {
 #[test]
 fn malformed_proof_structure_rejected_without_panic() {
     let job = mm_job(4);
-    let env = prove(&job, &cfg()).unwrap();
+    let env = prove(&job, &cfg_with(MatmulProtocol::Air)).unwrap();
     let mut e = env.clone();
     e.proof.0.commitments.pop();
     assert!(matches!(verify(&e, &job, &policy()), Err(VerifyError::Malformed(_))));
@@ -304,6 +381,42 @@ fn malformed_proof_structure_rejected_without_panic() {
     let mut e = env.clone();
     e.proof.0.commitments[0] = e.proof.0.commitments[1];
     assert!(matches!(verify(&e, &job, &policy()), Err(VerifyError::CircuitMismatch)));
+
+    // The opening protocol: one tree, one opened value per column.
+    let job = mm_job(8);
+    let env = prove(&job, &cfg_with(MatmulProtocol::Opening)).unwrap();
+    let malformed = |e: &Envelope, what: &str| {
+        let r = verify(e, &job, &policy());
+        assert!(matches!(r, Err(VerifyError::Malformed(_))), "{what}: {r:?}");
+    };
+    let mut e = env.clone();
+    let root = e.proof.0.commitments[0];
+    e.proof.0.commitments.push(root);
+    malformed(&e, "two commitments");
+    let mut e = env.clone();
+    e.proof.0.sampled_values[0].pop();
+    malformed(&e, "a column's value missing");
+    let mut e = env.clone();
+    e.proof.0.sampled_values[0][0].push(SecureField::one());
+    malformed(&e, "two values for a column");
+    let mut e = env.clone();
+    e.proof.0.sampled_values.0.push(vec![]);
+    malformed(&e, "a second tree of values");
+    let mut e = env.clone();
+    e.proof.0.commitments[0] = Default::default();
+    assert!(matches!(verify(&e, &job, &policy()), Err(VerifyError::OutputMismatch)));
+    for edit in [
+        (|e: &mut Envelope| e.proof.0.queried_values[0].clear()) as fn(&mut Envelope),
+        |e| e.proof.0.queried_values[0][0].clear(),
+        |e| e.proof.0.decommitments[0].hash_witness.clear(),
+        |e| e.proof.0.fri_proof.inner_layers.clear(),
+        |e| e.proof.0.proof_of_work ^= 1,
+    ] {
+        let mut e = env.clone();
+        edit(&mut e);
+        let r = verify(&e, &job, &policy());
+        assert!(matches!(r, Err(VerifyError::Stark(_) | VerifyError::Malformed(_))), "{r:?}");
+    }
 }
 
 #[test]
@@ -413,11 +526,14 @@ fn vm_longer_program_matches_native() {
 #[test]
 fn production_config_matmul_and_vm() {
     let job = mm_job(32);
-    let proved = prove_with_output(&job, &ProveConfig::production()).unwrap();
-    assert!(proved.encoded.bytes.len() <= MAX_ENVELOPE_BYTES);
-    let v = verify_bytes(&proved.encoded.bytes, &job, &VerifyPolicy::default()).unwrap();
-    assert!(v.security_bits >= 96);
-    v.check_output(&proved.output).unwrap();
+    for protocol in PROTOCOLS {
+        let config = ProveConfig { matmul: protocol, ..ProveConfig::production() };
+        let proved = prove_with_output(&job, &config).unwrap();
+        assert!(proved.encoded.bytes.len() <= MAX_ENVELOPE_BYTES);
+        let v = verify_bytes(&proved.encoded.bytes, &job, &VerifyPolicy::default()).unwrap();
+        assert!(v.security_bits >= 96);
+        v.check_output(&proved.output).unwrap();
+    }
     let job = vm_job();
     let proved = prove_with_output(&job, &ProveConfig::production()).unwrap();
     verify_bytes(&proved.encoded.bytes, &job, &VerifyPolicy::default()).unwrap();

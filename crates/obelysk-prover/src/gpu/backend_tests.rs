@@ -63,9 +63,11 @@ fn device_phases(small_subdomain: bool) -> Vec<GpuPhase> {
 fn assert_identical(job: &Job, proof: ProofConfig, phases: &[GpuPhase]) -> GpuBackendStats {
     let _lock = device_ready();
     GpuBackend::set_min_log_size(5);
-    let cpu = prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
+    let cpu =
+        prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() }).unwrap();
     GpuBackend::reset_stats();
-    let gpu = prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    let gpu =
+        prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Gpu, ..Default::default() }).unwrap();
     let stats = GpuBackend::stats();
     eprintln!("{stats:#?}");
     assert_eq!(cpu.backend, ProverBackend::Cpu);
@@ -131,10 +133,12 @@ fn gpu_backend_faults_are_redone_on_the_cpu_and_the_proof_is_unchanged() {
     GpuBackend::set_min_log_size(5);
     let job = Job::matmul(JobId::from_u128(15), worker(), MatmulJob::from_seed(16, [5; 32]));
     let proof = ProofConfig::insecure_for_tests();
-    let cpu = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
+    let cpu =
+        prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() }).unwrap();
     GpuBackend::reset_stats();
     GpuBackend::inject_faults(4);
-    let gpu = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    let gpu =
+        prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu, ..Default::default() }).unwrap();
     let stats = GpuBackend::stats();
     assert_eq!(stats.fallbacks(), 4, "{stats:?}");
     assert!(stats.gpu_ops() > 0, "after the faults the device is used again: {stats:?}");
@@ -148,15 +152,18 @@ fn gpu_backend_silently_wrong_results_never_yield_a_wrong_proof() {
     GpuBackend::set_min_log_size(5);
     let job = Job::matmul(JobId::from_u128(18), worker(), MatmulJob::from_seed(16, [6; 32]));
     let proof = ProofConfig::insecure_for_tests();
-    let cpu = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap();
+    let cpu =
+        prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() }).unwrap();
     GpuBackend::inject_corruptions(1_000);
-    let redone = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    let redone =
+        prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu, ..Default::default() }).unwrap();
     GpuBackend::inject_corruptions(0);
     assert_eq!(redone.backend, ProverBackend::Cpu, "a corrupted GPU proof must be redone on the CPU");
     assert!(redone.encoded.bytes == cpu.encoded.bytes);
     verify(&redone.envelope, &job, &VerifyPolicy { min_security_bits: 0 }).unwrap();
     // Nothing corrupted is kept: the next GPU proof is made (and passes) on the GPU.
-    let again = prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu }).unwrap();
+    let again =
+        prove_with_output(&job, &ProveConfig { proof, backend: ProverBackend::Gpu, ..Default::default() }).unwrap();
     assert_eq!(again.backend, ProverBackend::Gpu);
     assert!(again.encoded.bytes == cpu.encoded.bytes);
 }
@@ -167,9 +174,11 @@ fn gpu_backend_keeps_small_columns_on_the_cpu() {
     GpuBackend::set_min_log_size(30);
     GpuBackend::reset_stats();
     let job = Job::matmul(JobId::from_u128(16), worker(), MatmulJob::from_seed(8, [1; 32]));
-    let gpu =
-        prove_with_output(&job, &ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Gpu })
-            .unwrap();
+    let gpu = prove_with_output(
+        &job,
+        &ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Gpu, ..Default::default() },
+    )
+    .unwrap();
     let stats = GpuBackend::stats();
     assert_eq!(stats.gpu_ops(), 0, "{stats:?}");
     assert!(stats.phase(GpuPhase::Evaluate).small_on_cpu > 0, "{stats:?}");
@@ -228,7 +237,7 @@ fn gpu_backend_auto_skips_a_software_adapter() {
     let job = Job::matmul(JobId::from_u128(17), worker(), MatmulJob::from_seed(8, [2; 32]));
     let auto = prove_with_output(
         &job,
-        &ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Auto },
+        &ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Auto, ..Default::default() },
     )
     .unwrap();
     let expected = if software && std::env::var("SAGE_GPU_ALLOW_SOFTWARE").as_deref() != Ok("1") {
@@ -376,12 +385,18 @@ fn gpu_backend_concurrent_proofs_do_not_mix() {
         .collect();
     let cpu: Vec<_> = jobs
         .iter()
-        .map(|job| prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu }).unwrap())
+        .map(|job| {
+            prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() }).unwrap()
+        })
         .collect();
     let gpu: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
-            .map(|job| s.spawn(move || prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Gpu })))
+            .map(|job| {
+                s.spawn(move || {
+                    prove_with_output(job, &ProveConfig { proof, backend: ProverBackend::Gpu, ..Default::default() })
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
     });

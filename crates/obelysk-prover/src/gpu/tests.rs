@@ -499,13 +499,17 @@ fn no_adapter_child_probe() {
         crate::matmul::MatmulJob::from_seed(4, [1; 32]),
     );
     let proof = crate::ProofConfig::insecure_for_tests();
-    match crate::prove(&job, &crate::ProveConfig { proof, backend: ProverBackend::Gpu }) {
+    match crate::prove(&job, &crate::ProveConfig { proof, backend: ProverBackend::Gpu, ..Default::default() }) {
         Err(crate::ProveError::BackendUnavailable { backend: ProverBackend::Gpu, reason }) => {
             assert!(reason.contains("no GPU adapter"), "{reason}")
         }
         other => panic!("prove on Gpu without an adapter: {other:?}"),
     }
-    let auto = crate::prove_with_output(&job, &crate::ProveConfig { proof, backend: ProverBackend::Auto }).unwrap();
+    let auto = crate::prove_with_output(
+        &job,
+        &crate::ProveConfig { proof, backend: ProverBackend::Auto, ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(auto.backend, ProverBackend::Cpu);
     println!("NO_ADAPTER_PROBE_OK");
 }

@@ -30,6 +30,12 @@
 //! - output commitment: the Blake2s Merkle root of the `c` column's low-degree extension under the
 //!   proof's config ([`output_commitment`] recomputes it from `C`);
 //! - pinned circuit: the root of the preprocessed tree (`is_first`) per `(n, config)`.
+//!
+//! # Two protocols
+//! The AIR above is [`MatmulProtocol::Air`]. [`MatmulProtocol::Opening`] (the default, module
+//! [`opening`]) proves the same Freivalds check without an AIR, by opening a commitment to `C`'s
+//! coefficients at a random point; it commits `C` differently, so its output commitment differs
+//! (the statement's sizes, `[n]` or `[n, columns]`, say which protocol made a proof).
 
 use num_traits::{One, Zero};
 use rayon::prelude::*;
@@ -50,7 +56,9 @@ use stwo_constraint_framework::{
 };
 use tracing::info_span;
 
-use crate::config::ProofConfig;
+pub mod opening;
+
+use crate::config::{MatmulProtocol, ProofConfig};
 use crate::error::{JobError, ProveError, VerifyError};
 use crate::stark::{
     Chan, Eval, MC, PinKey, Proof, StarkBackend, base_eval, commitment_of, guarded, min_log_rows, on_backend,
@@ -330,9 +338,16 @@ fn is_first_column(log_size: u32) -> Eval {
     base_eval(log_size, col)
 }
 
-/// The output commitment a client recomputes from `C` (row-major): the Merkle root of the trace
-/// column under `config`. Costs one low-degree extension and one Merkle tree of `n²` values.
-pub fn output_commitment(n: u32, c: &[u32], config: &ProofConfig) -> Result<Commitment, VerifyError> {
+/// The output commitment a client recomputes from `C` (row-major) for a proof made with
+/// `protocol` under `config`: the Merkle root of the committed `C` (the AIR's trace column, or
+/// the opening protocol's coefficient columns). Costs one low-degree extension and one Merkle
+/// tree of `n²` values.
+pub fn output_commitment(
+    n: u32,
+    c: &[u32],
+    config: &ProofConfig,
+    protocol: MatmulProtocol,
+) -> Result<Commitment, VerifyError> {
     MatmulJob::from_seed(n, [0; 32]).validate()?;
     let pcs = config.to_pcs()?;
     if c.len() != (n as usize) * (n as usize) {
@@ -340,6 +355,9 @@ pub fn output_commitment(n: u32, c: &[u32], config: &ProofConfig) -> Result<Comm
     }
     if let Some(&value) = c.iter().find(|&&v| v >= P) {
         return Err(JobError::NotCanonical { value, context: "matmul output" }.into());
+    }
+    if protocol == MatmulProtocol::Opening {
+        return opening::output_commitment(n, c, config);
     }
     let log_size = log_rows(n, config);
     Ok(commitment_of(tree_root(log_size, pcs, vec![base_eval(log_size, c_column(log_size, c))])))
@@ -395,8 +413,46 @@ pub(crate) enum Cheat {
     WrongOutputSelfConsistent,
 }
 
-/// Proves a matmul job; returns the statement, the proof and `C`.
+/// Proves a matmul job with `protocol`; returns the statement, the proof and `C`.
+#[allow(clippy::too_many_arguments, reason = "the job, its identity, the config and a test hook")]
 pub(crate) fn prove<B: StarkBackend>(
+    job: &MatmulJob,
+    job_id: JobId,
+    worker: WorkerAddress,
+    config: &ProofConfig,
+    protocol: MatmulProtocol,
+    version: u16,
+    cheat: Cheat,
+) -> Result<(Statement, Proof, Vec<u32>), ProveError>
+where
+    FrameworkComponent<MatmulEval>: ComponentProver<B>,
+{
+    match protocol {
+        MatmulProtocol::Opening => opening::prove::<B>(job, job_id, worker, config, version, cheat),
+        MatmulProtocol::Air => prove_air::<B>(job, job_id, worker, config, version, cheat),
+    }
+}
+
+/// Verifies a matmul proof made with either protocol (the statement's sizes say which; each
+/// protocol checks its own shape).
+pub(crate) fn verify(
+    job: &MatmulJob,
+    statement: &Statement,
+    proof: Proof,
+    config: &ProofConfig,
+    version: u16,
+) -> Result<(), VerifyError> {
+    match MatmulProtocol::of_sizes(&statement.sizes) {
+        Some(MatmulProtocol::Air) if statement.sizes == job.sizes() => {
+            verify_air(job, statement, proof, config, version)
+        }
+        Some(MatmulProtocol::Opening) => opening::verify(job, statement, proof, config, version),
+        _ => Err(VerifyError::StatementMismatch { field: "sizes" }),
+    }
+}
+
+/// Proves a matmul job with the AIR; returns the statement, the proof and `C`.
+fn prove_air<B: StarkBackend>(
     job: &MatmulJob,
     job_id: JobId,
     worker: WorkerAddress,
@@ -466,9 +522,9 @@ where
     Ok((statement, proof, c))
 }
 
-/// Verifies a matmul proof against the job the verifier holds. The statement's identity fields
-/// were already compared with the job by the caller.
-pub(crate) fn verify(
+/// Verifies an AIR matmul proof against the job the verifier holds. The statement's identity
+/// fields were already compared with the job by the caller.
+fn verify_air(
     job: &MatmulJob,
     statement: &Statement,
     proof: Proof,
