@@ -335,7 +335,8 @@ impl TestWorker {
             WorkerAddress(a.worker.to_bytes_be()),
             MatmulJob::from_seed(size, seed.to_bytes_be()),
         );
-        let config = ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu };
+        let config =
+            ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu, ..Default::default() };
         let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config).unwrap())
             .await
             .unwrap();

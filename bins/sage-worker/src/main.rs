@@ -507,8 +507,9 @@ fn prove(
         eprintln!("proving matmul n = {n} ({} bits of security) ...", proof.security_bits());
     }
     let start = std::time::Instant::now();
-    let proved = obelysk_prover::prove_with_output(&job, &ProveConfig { proof, backend: backend.into() })
-        .context("proving failed")?;
+    let proved =
+        obelysk_prover::prove_with_output(&job, &ProveConfig { proof, backend: backend.into(), ..Default::default() })
+            .context("proving failed")?;
     let elapsed = start.elapsed();
     if let Some(path) = out {
         std::fs::write(path, &proved.encoded.bytes).with_context(|| format!("writing {}", path.display()))?;

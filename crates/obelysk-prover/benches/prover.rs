@@ -53,6 +53,7 @@ struct MatmulFigures {
     verify_cold_ms: f64,
     proof_bytes: usize,
     security_bits: u32,
+    config: obelysk_prover::ProofConfig,
 }
 
 fn matmul_protocol(n: u32, config: &ProveConfig) -> Result<MatmulFigures, String> {
@@ -91,6 +92,7 @@ fn matmul_protocol(n: u32, config: &ProveConfig) -> Result<MatmulFigures, String
         verify_cold_ms,
         proof_bytes: proved.encoded.bytes.len(),
         security_bits: verified.security_bits,
+        config: verified.config,
     })
 }
 
@@ -107,12 +109,14 @@ fn matmul_figures(n: u32, config: &ProveConfig) {
         match matmul_protocol(n, &ProveConfig { matmul: protocol, ..*config }) {
             Ok(f) => {
                 println!(
-                    "bench prover matmul n={n} protocol={name} native_s={native_s:.4} prove_s={:.3} ratio={:.2} verify_ms={:.2} proof_bytes={} security_bits={} prove_cold_s={:.3} verify_cold_ms={:.1}",
+                    "bench prover matmul n={n} protocol={name} native_s={native_s:.4} prove_s={:.3} ratio={:.2} verify_ms={:.2} proof_bytes={} security_bits={} pow_bits={} queries={} prove_cold_s={:.3} verify_cold_ms={:.1}",
                     f.prove_s,
                     f.prove_s / native_s,
                     f.verify_ms,
                     f.proof_bytes,
                     f.security_bits,
+                    f.config.pow_bits,
+                    f.config.n_queries,
                     f.prove_cold_s,
                     f.verify_cold_ms,
                 );

@@ -533,6 +533,13 @@ fn production_config_matmul_and_vm() {
         let v = verify_bytes(&proved.encoded.bytes, &job, &VerifyPolicy::default()).unwrap();
         assert!(v.security_bits >= 96);
         v.check_output(&proved.output).unwrap();
+        // The production config proves each protocol with its own 96-bit parameters.
+        let expected = match protocol {
+            MatmulProtocol::Opening => ProofConfig::PRODUCTION_OPENING,
+            _ => ProofConfig::PRODUCTION,
+        };
+        assert_eq!(proved.envelope.config, expected);
+        assert_eq!(v.security_bits, 96);
     }
     let job = vm_job();
     let proved = prove_with_output(&job, &ProveConfig::production()).unwrap();

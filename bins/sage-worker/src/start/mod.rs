@@ -151,9 +151,11 @@ fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> 
         }
     }
     let start = Instant::now();
-    let proved =
-        obelysk_prover::prove_with_output(&job, &ProveConfig { proof: settings.proof, backend: settings.backend })
-            .context("proving failed")?;
+    let proved = obelysk_prover::prove_with_output(
+        &job,
+        &ProveConfig { proof: settings.proof, backend: settings.backend, ..Default::default() },
+    )
+    .context("proving failed")?;
     let prove_ms = start.elapsed().as_millis() as u64;
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {

@@ -499,7 +499,10 @@ fn no_adapter_child_probe() {
         crate::matmul::MatmulJob::from_seed(4, [1; 32]),
     );
     let proof = crate::ProofConfig::insecure_for_tests();
-    match crate::prove(&job, &crate::ProveConfig { proof, backend: ProverBackend::Gpu, ..Default::default() }) {
+    match crate::prove(
+        &job,
+        &crate::ProveConfig { proof, backend: ProverBackend::Gpu, matmul: crate::MatmulProtocol::Air },
+    ) {
         Err(crate::ProveError::BackendUnavailable { backend: ProverBackend::Gpu, reason }) => {
             assert!(reason.contains("no GPU adapter"), "{reason}")
         }
@@ -507,7 +510,7 @@ fn no_adapter_child_probe() {
     }
     let auto = crate::prove_with_output(
         &job,
-        &crate::ProveConfig { proof, backend: ProverBackend::Auto, ..Default::default() },
+        &crate::ProveConfig { proof, backend: ProverBackend::Auto, matmul: crate::MatmulProtocol::Air },
     )
     .unwrap();
     assert_eq!(auto.backend, ProverBackend::Cpu);
