@@ -97,7 +97,12 @@ struct Job {
 #[starknet::interface]
 trait IAdmin<TState> {
     fn owner(self: @TState) -> ContractAddress;
+    /// The account proposed by `transfer_ownership`, zero when none.
+    fn pending_owner(self: @TState) -> ContractAddress;
+    /// Step one of two: the owner proposes `new_owner`.
     fn transfer_ownership(ref self: TState, new_owner: ContractAddress);
+    /// Step two: the proposed owner takes over.
+    fn accept_ownership(ref self: TState);
     fn is_paused(self: @TState) -> bool;
     fn pause(ref self: TState);
     fn unpause(ref self: TState);

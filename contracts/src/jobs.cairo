@@ -31,13 +31,36 @@ mod JobManager {
         Job, ROLE_COORDINATOR, ROLE_VERIFIER, STAKE_VALID, STAKE_INSUFFICIENT, JOB_NONE, JOB_OPEN,
         JOB_ASSIGNED, JOB_SUBMITTED, JOB_COMPLETED, JOB_REFUNDED
     };
-    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged, ConfigChanged};
+    use sage::admin::{AdminComponent, AdminErrors, ConfigChanged};
+
+    component!(path: AdminComponent, storage: admin, event: AdminEvent);
+
+    #[abi(embed_v0)]
+    impl AdminImpl = AdminComponent::AdminImpl<ContractState>;
+    impl AdminInternalImpl = AdminComponent::InternalImpl<ContractState>;
+
+    impl Errors of AdminErrors<ContractState> {
+        fn not_owner(self: @ContractState) -> felt252 {
+            'JOB: caller is not owner'
+        }
+
+        fn paused(self: @ContractState) -> felt252 {
+            'JOB: paused'
+        }
+
+        fn zero_owner(self: @ContractState) -> felt252 {
+            'JOB: owner is zero'
+        }
+
+        fn not_pending_owner(self: @ContractState) -> felt252 {
+            'JOB: not pending owner'
+        }
+    }
 
     #[storage]
     struct Storage {
-        owner: ContractAddress,
-        paused: bool,
-        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        #[substorage(v0)]
+        admin: AdminComponent::Storage,
         token: ContractAddress,
         staking: ContractAddress,
         reputation: ContractAddress,
@@ -57,9 +80,8 @@ mod JobManager {
         ResultSubmitted: ResultSubmitted,
         JobCompleted: JobCompleted,
         JobRefunded: JobRefunded,
-        OwnershipTransferred: OwnershipTransferred,
-        PauseChanged: PauseChanged,
-        RoleChanged: RoleChanged,
+        #[flat]
+        AdminEvent: AdminComponent::Event,
         ConfigChanged: ConfigChanged,
     }
 
@@ -132,61 +154,11 @@ mod JobManager {
         owner: ContractAddress,
         verdict_grace: u64
     ) {
-        let owner_felt: felt252 = owner.into();
-        assert(owner_felt != 0, 'JOB: owner is zero');
-        self.owner.write(owner);
+        self.admin.initializer(owner);
         self.token.write(token);
         self.staking.write(staking);
         self.reputation.write(reputation);
         self.verdict_grace.write(verdict_grace);
-    }
-
-    #[abi(embed_v0)]
-    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
-        fn owner(self: @ContractState) -> ContractAddress {
-            self.owner.read()
-        }
-
-        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
-            self._assert_owner();
-            let new_felt: felt252 = new_owner.into();
-            assert(new_felt != 0, 'JOB: owner is zero');
-            let previous_owner = self.owner.read();
-            self.owner.write(new_owner);
-            self.emit(OwnershipTransferred { previous_owner, new_owner });
-        }
-
-        fn is_paused(self: @ContractState) -> bool {
-            self.paused.read()
-        }
-
-        fn pause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(true);
-            self.emit(PauseChanged { paused: true });
-        }
-
-        fn unpause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(false);
-            self.emit(PauseChanged { paused: false });
-        }
-
-        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
-            self.roles.read((role, account))
-        }
-
-        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), true);
-            self.emit(RoleChanged { role, account, granted: true });
-        }
-
-        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), false);
-            self.emit(RoleChanged { role, account, granted: false });
-        }
     }
 
     #[abi(embed_v0)]
@@ -198,7 +170,7 @@ mod JobManager {
             payment: u256,
             deadline: u64
         ) -> felt252 {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             let client = get_caller_address();
             let job_id = self.job_id_of(client, client_job_id);
             assert(self.jobs.read(job_id).status == JOB_NONE, 'JOB: exists');
@@ -244,7 +216,7 @@ mod JobManager {
         fn assign(
             ref self: ContractState, job_id: felt252, worker: ContractAddress, lease_seconds: u64
         ) {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             self._assert_coordinator();
             let mut job = self.jobs.read(job_id);
             assert(job.status == JOB_OPEN, 'JOB: not open');
@@ -259,7 +231,7 @@ mod JobManager {
         fn reassign(
             ref self: ContractState, job_id: felt252, worker: ContractAddress, lease_seconds: u64
         ) {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             self._assert_coordinator();
             let mut job = self.jobs.read(job_id);
             assert(job.status == JOB_ASSIGNED, 'JOB: not assigned');
@@ -282,7 +254,7 @@ mod JobManager {
         fn submit_result(
             ref self: ContractState, job_id: felt252, output_commitment: felt252, proof_hash: felt252
         ) {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             let mut job = self.jobs.read(job_id);
             let worker = get_caller_address();
             assert(job.status == JOB_ASSIGNED, 'JOB: not assigned');
@@ -296,7 +268,7 @@ mod JobManager {
         }
 
         fn on_verdict(ref self: ContractState, job_id: felt252, proof_hash: felt252, valid: bool) {
-            assert(self.roles.read((ROLE_VERIFIER, get_caller_address())), 'JOB: not verifier');
+            assert(self.admin.caller_has(ROLE_VERIFIER), 'JOB: not verifier');
             let mut job = self.jobs.read(job_id);
             assert(job.status == JOB_SUBMITTED, 'JOB: not submitted');
             assert(job.proof_hash == proof_hash, 'JOB: proof mismatch');
@@ -349,13 +321,13 @@ mod JobManager {
         }
 
         fn set_payout(ref self: ContractState, payout: ContractAddress) {
-            self._assert_owner();
+            self.admin.assert_owner();
             self.payout.write(payout);
             self.emit(ConfigChanged { key: 'payout', value: payout.into() });
         }
 
         fn set_verdict_grace(ref self: ContractState, seconds: u64) {
-            self._assert_owner();
+            self.admin.assert_owner();
             self.verdict_grace.write(seconds);
             self.emit(ConfigChanged { key: 'verdict_grace', value: seconds.into() });
         }
@@ -363,17 +335,9 @@ mod JobManager {
 
     #[generate_trait]
     impl InternalImpl of InternalTrait {
-        fn _assert_owner(self: @ContractState) {
-            assert(get_caller_address() == self.owner.read(), 'JOB: caller is not owner');
-        }
-
-        fn _assert_not_paused(self: @ContractState) {
-            assert(!self.paused.read(), 'JOB: paused');
-        }
-
         fn _assert_coordinator(self: @ContractState) {
             assert(
-                self.roles.read((ROLE_COORDINATOR, get_caller_address())), 'JOB: not coordinator'
+                self.admin.caller_has(ROLE_COORDINATOR), 'JOB: not coordinator'
             );
         }
 

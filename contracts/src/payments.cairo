@@ -14,13 +14,36 @@ mod PaymentRouter {
         IJobManagerDispatcherTrait, IPrivacyRouterDispatcher, IPrivacyRouterDispatcherTrait,
         ROLE_COORDINATOR, VERDICT_NONE, VERDICT_VALID
     };
-    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged};
+    use sage::admin::{AdminComponent, AdminErrors};
+
+    component!(path: AdminComponent, storage: admin, event: AdminEvent);
+
+    #[abi(embed_v0)]
+    impl AdminImpl = AdminComponent::AdminImpl<ContractState>;
+    impl AdminInternalImpl = AdminComponent::InternalImpl<ContractState>;
+
+    impl Errors of AdminErrors<ContractState> {
+        fn not_owner(self: @ContractState) -> felt252 {
+            'PAY: caller is not owner'
+        }
+
+        fn paused(self: @ContractState) -> felt252 {
+            'PAY: paused'
+        }
+
+        fn zero_owner(self: @ContractState) -> felt252 {
+            'PAY: owner is zero'
+        }
+
+        fn not_pending_owner(self: @ContractState) -> felt252 {
+            'PAY: not pending owner'
+        }
+    }
 
     #[storage]
     struct Storage {
-        owner: ContractAddress,
-        paused: bool,
-        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        #[substorage(v0)]
+        admin: AdminComponent::Storage,
         verifier: ContractAddress,
         jobs: ContractAddress,
         privacy: ContractAddress,
@@ -32,9 +55,8 @@ mod PaymentRouter {
     #[derive(Drop, starknet::Event)]
     enum Event {
         PaymentSubmitted: PaymentSubmitted,
-        OwnershipTransferred: OwnershipTransferred,
-        PauseChanged: PauseChanged,
-        RoleChanged: RoleChanged,
+        #[flat]
+        AdminEvent: AdminComponent::Event,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -56,60 +78,10 @@ mod PaymentRouter {
         privacy: ContractAddress,
         owner: ContractAddress
     ) {
-        let owner_felt: felt252 = owner.into();
-        assert(owner_felt != 0, 'PAY: owner is zero');
-        self.owner.write(owner);
+        self.admin.initializer(owner);
         self.verifier.write(verifier);
         self.jobs.write(jobs);
         self.privacy.write(privacy);
-    }
-
-    #[abi(embed_v0)]
-    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
-        fn owner(self: @ContractState) -> ContractAddress {
-            self.owner.read()
-        }
-
-        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
-            self._assert_owner();
-            let new_felt: felt252 = new_owner.into();
-            assert(new_felt != 0, 'PAY: owner is zero');
-            let previous_owner = self.owner.read();
-            self.owner.write(new_owner);
-            self.emit(OwnershipTransferred { previous_owner, new_owner });
-        }
-
-        fn is_paused(self: @ContractState) -> bool {
-            self.paused.read()
-        }
-
-        fn pause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(true);
-            self.emit(PauseChanged { paused: true });
-        }
-
-        fn unpause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(false);
-            self.emit(PauseChanged { paused: false });
-        }
-
-        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
-            self.roles.read((role, account))
-        }
-
-        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), true);
-            self.emit(RoleChanged { role, account, granted: true });
-        }
-
-        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), false);
-            self.emit(RoleChanged { role, account, granted: false });
-        }
     }
 
     #[abi(embed_v0)]
@@ -122,8 +94,8 @@ mod PaymentRouter {
             proof_commitment: felt252,
             nonce: felt252
         ) {
-            assert(!self.paused.read(), 'PAY: paused');
-            assert(self.roles.read((ROLE_COORDINATOR, get_caller_address())), 'PAY: not coordinator');
+            self.admin.assert_not_paused();
+            assert(self.admin.caller_has(ROLE_COORDINATOR), 'PAY: not coordinator');
             assert(!self.paid.read(job_id), 'PAY: already paid');
             assert(!self.nonces.read(nonce), 'PAY: nonce used');
             let verifier = IProofVerifierDispatcher { contract_address: self.verifier.read() };
@@ -151,10 +123,4 @@ mod PaymentRouter {
         }
     }
 
-    #[generate_trait]
-    impl InternalImpl of InternalTrait {
-        fn _assert_owner(self: @ContractState) {
-            assert(get_caller_address() == self.owner.read(), 'PAY: caller is not owner');
-        }
-    }
 }

@@ -15,7 +15,31 @@ mod PrivacyRouter {
         IERC20Dispatcher, IERC20DispatcherTrait, IStakingManagerDispatcher,
         IStakingManagerDispatcherTrait, DecryptionProof, ROLE_ROUTER
     };
-    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged};
+    use sage::admin::{AdminComponent, AdminErrors};
+
+    component!(path: AdminComponent, storage: admin, event: AdminEvent);
+
+    #[abi(embed_v0)]
+    impl AdminImpl = AdminComponent::AdminImpl<ContractState>;
+    impl AdminInternalImpl = AdminComponent::InternalImpl<ContractState>;
+
+    impl Errors of AdminErrors<ContractState> {
+        fn not_owner(self: @ContractState) -> felt252 {
+            'PRIV: caller is not owner'
+        }
+
+        fn paused(self: @ContractState) -> felt252 {
+            'PRIV: paused'
+        }
+
+        fn zero_owner(self: @ContractState) -> felt252 {
+            'PRIV: owner is zero'
+        }
+
+        fn not_pending_owner(self: @ContractState) -> felt252 {
+            'PRIV: not pending owner'
+        }
+    }
     use sage::crypto;
     use core::ec::EcPointTrait;
 
@@ -29,9 +53,8 @@ mod PrivacyRouter {
 
     #[storage]
     struct Storage {
-        owner: ContractAddress,
-        paused: bool,
-        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        #[substorage(v0)]
+        admin: AdminComponent::Storage,
         token: ContractAddress,
         staking: ContractAddress,
         unit: u256,
@@ -52,9 +75,8 @@ mod PrivacyRouter {
         Deposited: Deposited,
         BalanceCredited: BalanceCredited,
         Claimed: Claimed,
-        OwnershipTransferred: OwnershipTransferred,
-        PauseChanged: PauseChanged,
-        RoleChanged: RoleChanged,
+        #[flat]
+        AdminEvent: AdminComponent::Event,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -92,61 +114,11 @@ mod PrivacyRouter {
         owner: ContractAddress,
         unit: u256
     ) {
-        let owner_felt: felt252 = owner.into();
-        assert(owner_felt != 0, 'PRIV: owner is zero');
         assert(unit != 0, 'PRIV: zero unit');
-        self.owner.write(owner);
+        self.admin.initializer(owner);
         self.token.write(token);
         self.staking.write(staking);
         self.unit.write(unit);
-    }
-
-    #[abi(embed_v0)]
-    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
-        fn owner(self: @ContractState) -> ContractAddress {
-            self.owner.read()
-        }
-
-        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
-            self._assert_owner();
-            let new_felt: felt252 = new_owner.into();
-            assert(new_felt != 0, 'PRIV: owner is zero');
-            let previous_owner = self.owner.read();
-            self.owner.write(new_owner);
-            self.emit(OwnershipTransferred { previous_owner, new_owner });
-        }
-
-        fn is_paused(self: @ContractState) -> bool {
-            self.paused.read()
-        }
-
-        fn pause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(true);
-            self.emit(PauseChanged { paused: true });
-        }
-
-        fn unpause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(false);
-            self.emit(PauseChanged { paused: false });
-        }
-
-        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
-            self.roles.read((role, account))
-        }
-
-        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), true);
-            self.emit(RoleChanged { role, account, granted: true });
-        }
-
-        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), false);
-            self.emit(RoleChanged { role, account, granted: false });
-        }
     }
 
     #[abi(embed_v0)]
@@ -181,8 +153,8 @@ mod PrivacyRouter {
         fn credit_payment(
             ref self: ContractState, worker: ContractAddress, job_id: felt252, randomness: felt252
         ) -> (felt252, felt252, felt252, felt252) {
-            assert(!self.paused.read(), 'PRIV: paused');
-            assert(self.roles.read((ROLE_ROUTER, get_caller_address())), 'PRIV: not router');
+            self.admin.assert_not_paused();
+            assert(self.admin.caller_has(ROLE_ROUTER), 'PRIV: not router');
             let deposited = self.job_deposits.read(job_id);
             assert(deposited != 0, 'PRIV: nothing deposited');
             self.job_deposits.write(job_id, 0);
@@ -285,10 +257,4 @@ mod PrivacyRouter {
         }
     }
 
-    #[generate_trait]
-    impl InternalImpl of InternalTrait {
-        fn _assert_owner(self: @ContractState) {
-            assert(get_caller_address() == self.owner.read(), 'PRIV: caller is not owner');
-        }
-    }
 }

@@ -9,13 +9,36 @@
 mod ReputationManager {
     use starknet::{ContractAddress, get_caller_address};
     use sage::interfaces::ROLE_WRITER;
-    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged};
+    use sage::admin::{AdminComponent, AdminErrors};
+
+    component!(path: AdminComponent, storage: admin, event: AdminEvent);
+
+    #[abi(embed_v0)]
+    impl AdminImpl = AdminComponent::AdminImpl<ContractState>;
+    impl AdminInternalImpl = AdminComponent::InternalImpl<ContractState>;
+
+    impl Errors of AdminErrors<ContractState> {
+        fn not_owner(self: @ContractState) -> felt252 {
+            'REP: caller is not owner'
+        }
+
+        fn paused(self: @ContractState) -> felt252 {
+            'REP: paused'
+        }
+
+        fn zero_owner(self: @ContractState) -> felt252 {
+            'REP: owner is zero'
+        }
+
+        fn not_pending_owner(self: @ContractState) -> felt252 {
+            'REP: not pending owner'
+        }
+    }
 
     #[storage]
     struct Storage {
-        owner: ContractAddress,
-        paused: bool,
-        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        #[substorage(v0)]
+        admin: AdminComponent::Storage,
         initialised: LegacyMap<ContractAddress, bool>,
         completed: LegacyMap<ContractAddress, u64>,
         failed: LegacyMap<ContractAddress, u64>,
@@ -26,9 +49,8 @@ mod ReputationManager {
     #[derive(Drop, starknet::Event)]
     enum Event {
         ReputationChanged: ReputationChanged,
-        OwnershipTransferred: OwnershipTransferred,
-        PauseChanged: PauseChanged,
-        RoleChanged: RoleChanged,
+        #[flat]
+        AdminEvent: AdminComponent::Event,
     }
 
     /// `kind`: 'init', 'completed', 'failed' or 'slashed'.
@@ -42,57 +64,7 @@ mod ReputationManager {
 
     #[constructor]
     fn constructor(ref self: ContractState, owner: ContractAddress) {
-        let owner_felt: felt252 = owner.into();
-        assert(owner_felt != 0, 'REP: owner is zero');
-        self.owner.write(owner);
-    }
-
-    #[abi(embed_v0)]
-    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
-        fn owner(self: @ContractState) -> ContractAddress {
-            self.owner.read()
-        }
-
-        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
-            self._assert_owner();
-            let new_felt: felt252 = new_owner.into();
-            assert(new_felt != 0, 'REP: owner is zero');
-            let previous_owner = self.owner.read();
-            self.owner.write(new_owner);
-            self.emit(OwnershipTransferred { previous_owner, new_owner });
-        }
-
-        fn is_paused(self: @ContractState) -> bool {
-            self.paused.read()
-        }
-
-        fn pause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(true);
-            self.emit(PauseChanged { paused: true });
-        }
-
-        fn unpause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(false);
-            self.emit(PauseChanged { paused: false });
-        }
-
-        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
-            self.roles.read((role, account))
-        }
-
-        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), true);
-            self.emit(RoleChanged { role, account, granted: true });
-        }
-
-        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), false);
-            self.emit(RoleChanged { role, account, granted: false });
-        }
+        self.admin.initializer(owner);
     }
 
     #[abi(embed_v0)]
@@ -107,7 +79,7 @@ mod ReputationManager {
             self._assert_writer();
             // Bookkeeping for another contract's exit or verdict: never a reason for it to revert.
             // Paused: nothing is recorded; an account seen first here is initialised.
-            if self.paused.read() {
+            if self.admin.is_paused_now() {
                 return;
             }
             self.initialised.write(account, true);
@@ -117,7 +89,7 @@ mod ReputationManager {
 
         fn record_failed(ref self: ContractState, account: ContractAddress) {
             self._assert_writer();
-            if self.paused.read() {
+            if self.admin.is_paused_now() {
                 return;
             }
             self.initialised.write(account, true);
@@ -127,7 +99,7 @@ mod ReputationManager {
 
         fn record_slashed(ref self: ContractState, account: ContractAddress) {
             self._assert_writer();
-            if self.paused.read() {
+            if self.admin.is_paused_now() {
                 return;
             }
             // Validators are slashed too and may never have been initialised as workers.
@@ -152,12 +124,8 @@ mod ReputationManager {
 
     #[generate_trait]
     impl InternalImpl of InternalTrait {
-        fn _assert_owner(self: @ContractState) {
-            assert(get_caller_address() == self.owner.read(), 'REP: caller is not owner');
-        }
-
         fn _assert_writer(self: @ContractState) {
-            assert(self.roles.read((ROLE_WRITER, get_caller_address())), 'REP: not writer');
+            assert(self.admin.caller_has(ROLE_WRITER), 'REP: not writer');
         }
 
 

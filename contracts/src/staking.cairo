@@ -14,7 +14,31 @@ mod StakingManager {
         IReputationManagerDispatcherTrait, StakeInfo, WorkerInfo, StakingConfig, ROLE_SLASHER, STAKE_VALID,
         STAKE_INSUFFICIENT, STAKE_UNLOCKED
     };
-    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged, ConfigChanged};
+    use sage::admin::{AdminComponent, AdminErrors, ConfigChanged};
+
+    component!(path: AdminComponent, storage: admin, event: AdminEvent);
+
+    #[abi(embed_v0)]
+    impl AdminImpl = AdminComponent::AdminImpl<ContractState>;
+    impl AdminInternalImpl = AdminComponent::InternalImpl<ContractState>;
+
+    impl Errors of AdminErrors<ContractState> {
+        fn not_owner(self: @ContractState) -> felt252 {
+            'STAKE: caller is not owner'
+        }
+
+        fn paused(self: @ContractState) -> felt252 {
+            'STAKE: paused'
+        }
+
+        fn zero_owner(self: @ContractState) -> felt252 {
+            'STAKE: owner is zero'
+        }
+
+        fn not_pending_owner(self: @ContractState) -> felt252 {
+            'STAKE: not pending owner'
+        }
+    }
     use sage::crypto;
 
     const NUM_TIERS: u8 = 6;
@@ -25,9 +49,8 @@ mod StakingManager {
 
     #[storage]
     struct Storage {
-        owner: ContractAddress,
-        paused: bool,
-        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        #[substorage(v0)]
+        admin: AdminComponent::Storage,
         token: ContractAddress,
         treasury: ContractAddress,
         reputation: ContractAddress,
@@ -54,9 +77,8 @@ mod StakingManager {
         ValidatorRegistered: ValidatorRegistered,
         Slashed: Slashed,
         MinStakeChanged: MinStakeChanged,
-        OwnershipTransferred: OwnershipTransferred,
-        PauseChanged: PauseChanged,
-        RoleChanged: RoleChanged,
+        #[flat]
+        AdminEvent: AdminComponent::Event,
         ConfigChanged: ConfigChanged,
     }
 
@@ -133,13 +155,11 @@ mod StakingManager {
         unstake_cooldown: u64,
         reporter_bps: u16
     ) {
-        let owner_felt: felt252 = owner.into();
-        assert(owner_felt != 0, 'STAKE: owner is zero');
         let treasury_felt: felt252 = treasury.into();
         assert(treasury_felt != 0, 'STAKE: treasury is zero');
         assert(min_stakes.len() == NUM_TIERS.into(), 'STAKE: need 6 tier minimums');
         assert(reporter_bps <= 10000, 'STAKE: bad bps');
-        self.owner.write(owner);
+        self.admin.initializer(owner);
         self.token.write(token);
         self.treasury.write(treasury);
         self.validator_min_stake.write(validator_min_stake);
@@ -159,57 +179,9 @@ mod StakingManager {
     }
 
     #[abi(embed_v0)]
-    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
-        fn owner(self: @ContractState) -> ContractAddress {
-            self.owner.read()
-        }
-
-        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
-            self._assert_owner();
-            let new_felt: felt252 = new_owner.into();
-            assert(new_felt != 0, 'STAKE: owner is zero');
-            let previous_owner = self.owner.read();
-            self.owner.write(new_owner);
-            self.emit(OwnershipTransferred { previous_owner, new_owner });
-        }
-
-        fn is_paused(self: @ContractState) -> bool {
-            self.paused.read()
-        }
-
-        fn pause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(true);
-            self.emit(PauseChanged { paused: true });
-        }
-
-        fn unpause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(false);
-            self.emit(PauseChanged { paused: false });
-        }
-
-        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
-            self.roles.read((role, account))
-        }
-
-        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), true);
-            self.emit(RoleChanged { role, account, granted: true });
-        }
-
-        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), false);
-            self.emit(RoleChanged { role, account, granted: false });
-        }
-    }
-
-    #[abi(embed_v0)]
     impl StakingImpl of sage::interfaces::IStakingManager<ContractState> {
         fn stake(ref self: ContractState, amount: u256, gpu_tier: u8, lock_duration: u64) {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             assert(gpu_tier < NUM_TIERS, 'STAKE: unknown tier');
             assert(amount != 0, 'STAKE: zero amount');
             let account = get_caller_address();
@@ -238,7 +210,7 @@ mod StakingManager {
         }
 
         fn request_unstake(ref self: ContractState, amount: u256) {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             assert(amount != 0, 'STAKE: zero amount');
             let account = get_caller_address();
             let mut info = self.stakes.read(account);
@@ -276,7 +248,7 @@ mod StakingManager {
             key_proof: (felt252, felt252, felt252),
             peer_id: felt252
         ) {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             let worker = get_caller_address();
             let info = self.stakes.read(worker);
             assert(
@@ -341,7 +313,7 @@ mod StakingManager {
         }
 
         fn register_validator(ref self: ContractState, public_key: felt252) {
-            self._assert_not_paused();
+            self.admin.assert_not_paused();
             let validator = get_caller_address();
             let info = self.stakes.read(validator);
             assert(
@@ -360,7 +332,7 @@ mod StakingManager {
             reason: felt252,
             reporter: ContractAddress
         ) -> u256 {
-            assert(self.roles.read((ROLE_SLASHER, get_caller_address())), 'STAKE: not slasher');
+            assert(self.admin.caller_has(ROLE_SLASHER), 'STAKE: not slasher');
             assert(bps != 0 && bps <= MAX_SLASH_BPS, 'STAKE: bad bps');
             let mut info = self.stakes.read(account);
             let slashable = info.amount + info.pending;
@@ -431,14 +403,14 @@ mod StakingManager {
         }
 
         fn set_min_stake(ref self: ContractState, tier: u8, amount: u256) {
-            self._assert_owner();
+            self.admin.assert_owner();
             assert(tier < NUM_TIERS, 'STAKE: unknown tier');
             self.min_stake.write(tier, amount);
             self.emit(MinStakeChanged { tier, amount });
         }
 
         fn set_reputation(ref self: ContractState, reputation: ContractAddress) {
-            self._assert_owner();
+            self.admin.assert_owner();
             self.reputation.write(reputation);
             self.emit(ConfigChanged { key: 'reputation', value: reputation.into() });
         }
@@ -467,14 +439,4 @@ mod StakingManager {
         }
     }
 
-    #[generate_trait]
-    impl InternalImpl of InternalTrait {
-        fn _assert_owner(self: @ContractState) {
-            assert(get_caller_address() == self.owner.read(), 'STAKE: caller is not owner');
-        }
-
-        fn _assert_not_paused(self: @ContractState) {
-            assert(!self.paused.read(), 'STAKE: paused');
-        }
-    }
 }

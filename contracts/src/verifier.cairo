@@ -21,15 +21,38 @@ mod ProofVerifier {
         IJobManagerDispatcherTrait, IReputationManagerDispatcher,
         IReputationManagerDispatcherTrait, VERDICT_NONE, VERDICT_VALID, VERDICT_INVALID
     };
-    use sage::admin::{OwnershipTransferred, PauseChanged, RoleChanged};
+    use sage::admin::{AdminComponent, AdminErrors};
+
+    component!(path: AdminComponent, storage: admin, event: AdminEvent);
+
+    #[abi(embed_v0)]
+    impl AdminImpl = AdminComponent::AdminImpl<ContractState>;
+    impl AdminInternalImpl = AdminComponent::InternalImpl<ContractState>;
+
+    impl Errors of AdminErrors<ContractState> {
+        fn not_owner(self: @ContractState) -> felt252 {
+            'PV: caller is not owner'
+        }
+
+        fn paused(self: @ContractState) -> felt252 {
+            'PV: paused'
+        }
+
+        fn zero_owner(self: @ContractState) -> felt252 {
+            'PV: owner is zero'
+        }
+
+        fn not_pending_owner(self: @ContractState) -> felt252 {
+            'PV: not pending owner'
+        }
+    }
 
     const VOTE_DOMAIN_TAG: felt252 = 'SAGE_VOTE_V1';
 
     #[storage]
     struct Storage {
-        owner: ContractAddress,
-        paused: bool,
-        roles: LegacyMap<(felt252, ContractAddress), bool>,
+        #[substorage(v0)]
+        admin: AdminComponent::Storage,
         staking: ContractAddress,
         jobs: ContractAddress,
         reputation: ContractAddress,
@@ -55,9 +78,8 @@ mod ProofVerifier {
         ValidatorSetUpdated: ValidatorSetUpdated,
         VerdictRecorded: VerdictRecorded,
         EquivocationSlashed: EquivocationSlashed,
-        OwnershipTransferred: OwnershipTransferred,
-        PauseChanged: PauseChanged,
-        RoleChanged: RoleChanged,
+        #[flat]
+        AdminEvent: AdminComponent::Event,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -99,11 +121,9 @@ mod ProofVerifier {
         invalid_slash_bps: u16,
         equivocation_slash_bps: u16
     ) {
-        let owner_felt: felt252 = owner.into();
-        assert(owner_felt != 0, 'PV: owner is zero');
         assert(invalid_slash_bps != 0 && invalid_slash_bps <= 10000, 'PV: bad bps');
         assert(equivocation_slash_bps != 0 && equivocation_slash_bps <= 10000, 'PV: bad bps');
-        self.owner.write(owner);
+        self.admin.initializer(owner);
         self.staking.write(staking);
         self.jobs.write(jobs);
         self.reputation.write(reputation);
@@ -112,59 +132,11 @@ mod ProofVerifier {
     }
 
     #[abi(embed_v0)]
-    impl AdminImpl of sage::interfaces::IAdmin<ContractState> {
-        fn owner(self: @ContractState) -> ContractAddress {
-            self.owner.read()
-        }
-
-        fn transfer_ownership(ref self: ContractState, new_owner: ContractAddress) {
-            self._assert_owner();
-            let new_felt: felt252 = new_owner.into();
-            assert(new_felt != 0, 'PV: owner is zero');
-            let previous_owner = self.owner.read();
-            self.owner.write(new_owner);
-            self.emit(OwnershipTransferred { previous_owner, new_owner });
-        }
-
-        fn is_paused(self: @ContractState) -> bool {
-            self.paused.read()
-        }
-
-        fn pause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(true);
-            self.emit(PauseChanged { paused: true });
-        }
-
-        fn unpause(ref self: ContractState) {
-            self._assert_owner();
-            self.paused.write(false);
-            self.emit(PauseChanged { paused: false });
-        }
-
-        fn has_role(self: @ContractState, role: felt252, account: ContractAddress) -> bool {
-            self.roles.read((role, account))
-        }
-
-        fn grant_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), true);
-            self.emit(RoleChanged { role, account, granted: true });
-        }
-
-        fn revoke_role(ref self: ContractState, role: felt252, account: ContractAddress) {
-            self._assert_owner();
-            self.roles.write((role, account), false);
-            self.emit(RoleChanged { role, account, granted: false });
-        }
-    }
-
-    #[abi(embed_v0)]
     impl ProofVerifierImpl of sage::interfaces::IProofVerifier<ContractState> {
         fn set_validators(
             ref self: ContractState, public_keys: Array<felt252>, accounts: Array<ContractAddress>
         ) {
-            self._assert_owner();
+            self.admin.assert_owner();
             assert(public_keys.len() == accounts.len(), 'PV: length mismatch');
             let version = self.set_version.read() + 1;
             let staking = IStakingManagerDispatcher { contract_address: self.staking.read() };
@@ -209,7 +181,7 @@ mod ProofVerifier {
             set_version: u64,
             signatures: Array<(u32, felt252, felt252)>
         ) {
-            assert(!self.paused.read(), 'PV: paused');
+            self.admin.assert_not_paused();
             assert(self.verdicts.read(job_id) == VERDICT_NONE, 'PV: verdict final');
             assert(verdict == 0 || verdict == 1, 'PV: bad verdict');
             let version = self.set_version.read();
@@ -267,7 +239,7 @@ mod ProofVerifier {
             first: (u8, felt252, felt252),
             second: (u8, felt252, felt252)
         ) {
-            assert(!self.paused.read(), 'PV: paused');
+            self.admin.assert_not_paused();
             // Any set version ever installed: a rotation must not erase equivocation evidence.
             assert(set_version >= 1 && set_version <= self.set_version.read(), 'PV: unknown set version');
             let version = set_version;
@@ -335,10 +307,6 @@ mod ProofVerifier {
 
     #[generate_trait]
     impl InternalImpl of InternalTrait {
-        fn _assert_owner(self: @ContractState) {
-            assert(get_caller_address() == self.owner.read(), 'PV: caller is not owner');
-        }
-
         fn _vote_hash(self: @ContractState, job_id: felt252, proof_hash: felt252, verdict: u8) -> felt252 {
             let this: felt252 = get_contract_address().into();
             let verdict_felt: felt252 = verdict.into();

@@ -1,4 +1,5 @@
-//! Ownership, pausing and roles (`IAdmin`), shared by every settlement contract.
+//! Ownership (two-step), pausing and roles (`IAdmin`, the Cairo `AdminComponent`), shared by every
+//! settlement contract.
 
 use starknet_rust::core::types::{Call, Felt};
 
@@ -27,7 +28,14 @@ pub mod roles {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AdminEvent {
-    /// `OwnershipTransferred`.
+    /// `OwnershipTransferStarted`: the owner proposed `new_owner`, who must accept.
+    OwnershipTransferStarted {
+        /// Current owner.
+        previous_owner: Felt,
+        /// Proposed owner.
+        new_owner: Felt,
+    },
+    /// `OwnershipTransferred`: the proposed owner accepted.
     OwnershipTransferred {
         /// Previous owner.
         previous_owner: Felt,
@@ -62,7 +70,9 @@ impl AdminEvent {
     pub fn decode(event: &Event) -> Option<Self> {
         let k = &event.keys;
         let mut d = Reader::new(&event.data, "admin event");
-        Some(if is_event(event, "OwnershipTransferred") {
+        Some(if is_event(event, "OwnershipTransferStarted") {
+            Self::OwnershipTransferStarted { previous_owner: *k.get(1)?, new_owner: *k.get(2)? }
+        } else if is_event(event, "OwnershipTransferred") {
             Self::OwnershipTransferred { previous_owner: *k.get(1)?, new_owner: *k.get(2)? }
         } else if is_event(event, "PauseChanged") {
             Self::PauseChanged { paused: d.bool().ok()? }
@@ -133,8 +143,19 @@ impl Admin {
         Reader::new(&client.call(self.address, "owner", vec![]).await?, "owner").felt()
     }
 
-    /// Hands ownership to `new_owner` (owner only).
+    /// The account proposed as the next owner (zero when none).
+    pub async fn pending_owner(&self, client: &ChainClient) -> Result<Felt, ChainError> {
+        Reader::new(&client.call(self.address, "pending_owner", vec![]).await?, "pending_owner").felt()
+    }
+
+    /// Proposes `new_owner` (owner only); ownership moves when `new_owner` calls
+    /// [`Admin::accept_ownership`]. Proposing again replaces the proposal.
     pub async fn transfer_ownership(&self, owner: &SageAccount, new_owner: Felt) -> Result<TxOutcome, ChainError> {
         owner.execute(vec![call(self.address, "transfer_ownership", vec![new_owner])?]).await
+    }
+
+    /// Takes over ownership (only the proposed owner).
+    pub async fn accept_ownership(&self, new_owner: &SageAccount) -> Result<TxOutcome, ChainError> {
+        new_owner.execute(vec![call(self.address, "accept_ownership", vec![])?]).await
     }
 }
