@@ -279,6 +279,17 @@ fn test() -> Result<()> {
     let started = Instant::now();
     prepare(Purpose::Test)?;
     run_step("cargo fmt --check (seconds)", cargo().args(["fmt", "--all", "--check"]))?;
+    let deny = tools::ensure_cargo_deny()?;
+    run_step(
+        "cargo deny: licences, banned and duplicate versions, sources (deny.toml; seconds)",
+        Command::new(deny).current_dir(workspace_root()).args([
+            "check",
+            "--hide-inclusion-graph",
+            "licenses",
+            "bans",
+            "sources",
+        ]),
+    )?;
     run_step(
         "cargo clippy -D warnings (first time about 10-15 minutes on 2 cores: this builds the whole workspace)",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),

@@ -119,6 +119,43 @@ pub fn ensure_mcp_client() -> Result<()> {
     )
 }
 
+/// The pinned cargo-deny (licences, duplicate versions, sources of the dependency graph).
+pub const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// The cargo-deny binary in the cache.
+pub fn cargo_deny_binary() -> std::path::PathBuf {
+    cache_dir().join("tools").join(format!("cargo-deny-{CARGO_DENY_VERSION}")).join("bin").join("cargo-deny")
+}
+
+/// Builds [`CARGO_DENY_VERSION`] from crates.io into the cache unless it is there (about 3
+/// minutes on 2 cores, once per machine).
+pub fn ensure_cargo_deny() -> Result<std::path::PathBuf> {
+    let binary = cargo_deny_binary();
+    let present = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(CARGO_DENY_VERSION));
+    if present {
+        eprintln!("    cargo-deny {CARGO_DENY_VERSION}: {}", binary.display());
+        return Ok(binary);
+    }
+    let root = binary.parent().and_then(Path::parent).context("cargo-deny install root")?.to_path_buf();
+    let build = cache_dir().join("tools").join("cargo-deny-build");
+    run_step(
+        &format!("installing cargo-deny {CARGO_DENY_VERSION} from crates.io (once; about 3 minutes on 2 cores)"),
+        Command::new(crate::cargo_bin())
+            .args(["install", "cargo-deny", "--locked", "--version", CARGO_DENY_VERSION, "--root"])
+            .arg(&root)
+            .arg("--target-dir")
+            .arg(&build)
+            // The workspace's RUSTC_BOOTSTRAP and target dir are not this tool's business.
+            .env_remove("RUSTC_BOOTSTRAP")
+            .env_remove("CARGO_TARGET_DIR"),
+    )?;
+    let _ = std::fs::remove_dir_all(&build);
+    Ok(binary)
+}
+
 /// A PostgreSQL server for the store tests: `SAGE_TEST_POSTGRES_URL` when set; otherwise, as
 /// root on Debian, the local cluster is started and a login role with a fresh random password is
 /// (re)made for this run. Returns the URL the tests get (they create a database each).
