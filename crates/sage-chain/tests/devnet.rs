@@ -11,8 +11,9 @@ use sage_chain::{
     account::chain_nonce,
     contracts::{Faucet, SageToken, TransferEvent},
     deploy_oz_account, deploy_sage,
-    devnet::{Devnet, DevnetOptions, predeployed_signers},
+    devnet::{Devnet, DevnetOptions},
     oz_account_address,
+    testing::TestNet,
 };
 
 struct Net {
@@ -28,21 +29,16 @@ struct Net {
 }
 
 async fn net() -> Net {
-    let devnet = Devnet::start(DevnetOptions::default()).await.expect("devnet starts (run `cargo xtask tools` first)");
-    let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await.expect("connect");
-    let accounts = predeployed_signers(&client).await.expect("predeployed accounts");
-    let account = |i: usize| accounts[i].clone();
-    let (owner, alice, bob) = (account(0), account(1), account(2));
     let params = DeployParams {
         faucet_drip: 100 * SAGE,
         faucet_cooldown: 3600,
         faucet_funding: 250 * SAGE,
         ..DeployParams::default()
     };
-    let manifest = deploy_sage(&owner, &Artifacts::embedded().expect("artifacts"), &params).await.expect("deploy");
-    let token = SageToken::at(manifest.contract("SageToken").unwrap().address);
-    let faucet = Faucet::at(manifest.contract("Faucet").unwrap().address);
-    Net { devnet, client, owner, alice, bob, manifest, token, faucet, params }
+    let TestNet { devnet, client, accounts, manifest, contracts } =
+        TestNet::start(3, &params, 0).await.expect("devnet starts and Sage deploys (run `cargo xtask tools` first)");
+    let [owner, alice, bob] = <[SageAccount; 3]>::try_from(accounts).expect("three accounts");
+    Net { devnet, client, owner, alice, bob, manifest, token: contracts.token, faucet: contracts.faucet, params }
 }
 
 fn reason(err: &ChainError) -> &str {

@@ -9,6 +9,7 @@ use sage_chain::{
     deploy::SETTLEMENT_CONTRACTS,
     deploy_sage,
     devnet::{Devnet, DevnetOptions, predeployed_signers},
+    testing::TestNet,
 };
 
 async fn owner(devnet: &Devnet) -> (ChainClient, SageAccount) {
@@ -125,46 +126,44 @@ async fn settlement_can_be_left_out_and_every_contract_pauses() {
 /// refused: a stranger proposing, a stranger accepting, the old owner acting after the hand-over.
 #[tokio::test]
 async fn ownership_moves_in_two_steps_and_only_to_the_proposed_account() {
-    let devnet = Devnet::start(DevnetOptions::default()).await.expect("devnet starts");
-    let (client, owner) = owner(&devnet).await;
-    let full = deploy_sage(&owner, &Artifacts::embedded().unwrap(), &DeployParams::default()).await.unwrap();
-    let mut signers = predeployed_signers(&client).await.unwrap();
-    let (next, stranger) = (signers.remove(1), signers.remove(1));
+    let net = TestNet::start(3, &DeployParams::default(), 0).await.expect("devnet starts and Sage deploys");
+    let client = &net.client;
+    let [owner, next, stranger] = &net.accounts[..] else { panic!("three accounts") };
     for name in SETTLEMENT_CONTRACTS {
-        let admin = Admin::at(full.contract(name).unwrap().address);
+        let admin = Admin::at(net.manifest.contract(name).unwrap().address);
         let reason = |err: sage_chain::ChainError| err.revert_reason().unwrap_or_default().to_owned();
         // Only the owner proposes; nobody can accept before a proposal.
-        let err = admin.transfer_ownership(&stranger, stranger.address()).await.unwrap_err();
+        let err = admin.transfer_ownership(stranger, stranger.address()).await.unwrap_err();
         assert!(reason(err).ends_with("caller is not owner"), "{name}");
-        let err = admin.accept_ownership(&stranger).await.unwrap_err();
+        let err = admin.accept_ownership(stranger).await.unwrap_err();
         assert!(reason(err).ends_with("not pending owner"), "{name}");
-        let err = admin.transfer_ownership(&owner, Felt::ZERO).await.unwrap_err();
+        let err = admin.transfer_ownership(owner, Felt::ZERO).await.unwrap_err();
         assert!(reason(err).ends_with("owner is zero"), "{name}");
 
-        let out = admin.transfer_ownership(&owner, next.address()).await.unwrap();
+        let out = admin.transfer_ownership(owner, next.address()).await.unwrap();
         assert_eq!(
             events_in(&out, admin.address, AdminEvent::decode),
             [AdminEvent::OwnershipTransferStarted { previous_owner: owner.address(), new_owner: next.address() }]
         );
         // Proposed, not yet moved: the owner still rules and a stranger cannot take the proposal.
-        assert_eq!(admin.owner(&client).await.unwrap(), owner.address(), "{name}");
-        assert_eq!(admin.pending_owner(&client).await.unwrap(), next.address(), "{name}");
-        let err = admin.accept_ownership(&stranger).await.unwrap_err();
+        assert_eq!(admin.owner(client).await.unwrap(), owner.address(), "{name}");
+        assert_eq!(admin.pending_owner(client).await.unwrap(), next.address(), "{name}");
+        let err = admin.accept_ownership(stranger).await.unwrap_err();
         assert!(reason(err).ends_with("not pending owner"), "{name}");
 
-        let out = admin.accept_ownership(&next).await.unwrap();
+        let out = admin.accept_ownership(next).await.unwrap();
         assert_eq!(
             events_in(&out, admin.address, AdminEvent::decode),
             [AdminEvent::OwnershipTransferred { previous_owner: owner.address(), new_owner: next.address() }]
         );
-        assert_eq!(admin.owner(&client).await.unwrap(), next.address(), "{name}");
-        assert_eq!(admin.pending_owner(&client).await.unwrap(), Felt::ZERO, "{name}");
+        assert_eq!(admin.owner(client).await.unwrap(), next.address(), "{name}");
+        assert_eq!(admin.pending_owner(client).await.unwrap(), Felt::ZERO, "{name}");
         // The old owner is an outsider now; the proposal cannot be replayed.
-        let err = admin.pause(&owner).await.unwrap_err();
+        let err = admin.pause(owner).await.unwrap_err();
         assert!(reason(err).ends_with("caller is not owner"), "{name}");
-        let err = admin.accept_ownership(&next).await.unwrap_err();
+        let err = admin.accept_ownership(next).await.unwrap_err();
         assert!(reason(err).ends_with("not pending owner"), "{name}");
-        admin.pause(&next).await.unwrap();
-        assert!(admin.is_paused(&client).await.unwrap(), "{name}");
+        admin.pause(next).await.unwrap();
+        assert!(admin.is_paused(client).await.unwrap(), "{name}");
     }
 }
