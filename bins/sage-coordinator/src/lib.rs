@@ -100,16 +100,7 @@ pub struct Running {
 impl Running {
     /// Waits until a task stops (an error) or Ctrl-C / SIGTERM.
     pub async fn wait(mut self) -> Result<()> {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let outcome = tokio::select! {
-            _ = tokio::signal::ctrl_c() => Ok(()),
-            _ = term.recv() => Ok(()),
-            Some(done) = self.tasks.join_next() => match done {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(e.into()),
-            },
-        };
+        let outcome = sage_daemon::until_shutdown(&mut self.tasks).await;
         self.shutdown().await;
         outcome
     }
@@ -117,8 +108,7 @@ impl Running {
     /// Stops every task.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        sage_daemon::stop_all(&mut self.tasks).await;
     }
 }
 

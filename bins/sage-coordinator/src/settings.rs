@@ -264,15 +264,12 @@ pub struct Settings {
     pub tee_policy: TeePolicy,
 }
 
-fn beside(config: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() { p } else { config.parent().unwrap_or(Path::new(".")).join(p) }
-}
+use sage_daemon::beside;
 
 impl Settings {
     /// Reads and resolves the config file at `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let file: FileConfig = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let file: FileConfig = sage_daemon::read_toml(path)?;
         Self::resolve(file, path)
     }
 

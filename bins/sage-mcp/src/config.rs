@@ -160,9 +160,7 @@ pub struct Config {
     pub test_proofs: bool,
 }
 
-fn beside(config: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() { p } else { config.parent().unwrap_or(Path::new(".")).join(p) }
-}
+use sage_daemon::beside;
 
 /// Parses a decimal SAGE amount ("2", "0.5") into base units.
 pub fn parse_sage(text: &str) -> Result<u128> {

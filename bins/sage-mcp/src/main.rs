@@ -55,28 +55,9 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     // stdout belongs to the MCP protocol on stdio: every log line goes to stderr.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    sage_daemon::init_logging("RUST_LOG", "info,libp2p=warn");
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    sage_daemon::run(run(&cli), |e| eprintln!("error: {e:#}"))
 }
 
 async fn shared(config: &Config) -> Result<Arc<Shared>> {

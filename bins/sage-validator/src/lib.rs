@@ -179,15 +179,12 @@ pub struct Settings {
     pub submit_turn: Duration,
 }
 
-fn beside(config: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() { p } else { config.parent().unwrap_or(Path::new(".")).join(p) }
-}
+use sage_daemon::beside;
 
 impl Settings {
     /// Reads and resolves the config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let f: FileConfig = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let f: FileConfig = sage_daemon::read_toml(path)?;
         let insecure_proofs = match f.validator.security.as_str() {
             "production" => false,
             "test" => true,
@@ -296,23 +293,14 @@ pub struct Running {
 impl Running {
     /// Waits for Ctrl-C / SIGTERM or a task's failure.
     pub async fn wait(mut self) -> Result<()> {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let outcome = tokio::select! {
-            _ = tokio::signal::ctrl_c() => Ok(()),
-            _ = term.recv() => Ok(()),
-            Some(done) = self.tasks.join_next() => match done {
-                Ok(r) => r,
-                Err(e) => Err(e.into()),
-            },
-        };
+        let outcome = sage_daemon::until_shutdown(&mut self.tasks).await;
         self.shutdown().await;
         outcome
     }
 
     /// Stops every task.
     pub async fn shutdown(mut self) {
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        sage_daemon::stop_all(&mut self.tasks).await;
     }
 }
 

@@ -259,9 +259,7 @@ fn default_keystore() -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs (GPU fallbacks, backend choice) go to stderr; SAGE_LOG=info|debug for more.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SAGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    sage_daemon::init_logging("SAGE_LOG", "warn");
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -65,10 +65,7 @@ fn parse_felt(text: &str, what: &str) -> Result<Felt> {
     Felt::from_hex(text.trim()).map_err(|e| anyhow::anyhow!("{what} {text:?} is not a hex felt: {e}"))
 }
 
-/// `p` resolved against the folder of the config file `config` (unchanged when absolute).
-fn beside(config: &Path, p: PathBuf) -> PathBuf {
-    if p.is_absolute() { p } else { config.parent().unwrap_or(Path::new(".")).join(p) }
-}
+use sage_daemon::beside;
 
 fn parse_addr(text: &str) -> Result<Multiaddr> {
     text.parse().with_context(|| format!("{text:?} is not a multiaddr"))
