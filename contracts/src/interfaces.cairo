@@ -9,6 +9,8 @@ const ROLE_WRITER: felt252 = 'WRITER';
 const ROLE_COORDINATOR: felt252 = 'COORDINATOR';
 const ROLE_VERIFIER: felt252 = 'VERIFIER';
 const ROLE_ROUTER: felt252 = 'ROUTER';
+/// May bond and unbond validators' stakes (the ProofVerifier, for the members of its set).
+const ROLE_BONDER: felt252 = 'BONDER';
 
 /// `stake_status` results.
 const STAKE_VALID: u8 = 0;
@@ -143,6 +145,10 @@ trait IStakingManager<TState> {
     fn get_worker(self: @TState, account: ContractAddress) -> WorkerInfo;
     fn is_registered(self: @TState, account: ContractAddress) -> bool;
     fn validator_key(self: @TState, account: ContractAddress) -> felt252;
+    /// Bonds (a member of the current validator set) or unbonds a validator: while bonded, its
+    /// stake cannot fall below the validator minimum by unstaking (BONDER only).
+    fn set_bonded(ref self: TState, account: ContractAddress, bonded: bool);
+    fn is_bonded(self: @TState, account: ContractAddress) -> bool;
     fn stake_status(self: @TState, account: ContractAddress, until: u64) -> u8;
     fn min_stake(self: @TState, tier: u8) -> u256;
     fn set_min_stake(ref self: TState, tier: u8, amount: u256);

@@ -11,7 +11,7 @@ mod StakingManager {
     };
     use sage::interfaces::{
         IERC20Dispatcher, IERC20DispatcherTrait, IReputationManagerDispatcher,
-        IReputationManagerDispatcherTrait, StakeInfo, WorkerInfo, StakingConfig, ROLE_SLASHER, STAKE_VALID,
+        IReputationManagerDispatcherTrait, StakeInfo, WorkerInfo, StakingConfig, ROLE_SLASHER, ROLE_BONDER, STAKE_VALID,
         STAKE_INSUFFICIENT, STAKE_UNLOCKED
     };
     use sage::admin::{AdminComponent, AdminErrors, ConfigChanged};
@@ -64,6 +64,8 @@ mod StakingManager {
         quote_owners: LegacyMap<felt252, ContractAddress>,
         peer_owners: LegacyMap<felt252, ContractAddress>,
         validator_keys: LegacyMap<ContractAddress, felt252>,
+        // Members of the current validator set: their stake stays at the validator minimum.
+        bonded: LegacyMap<ContractAddress, bool>,
         total_staked: u256,
     }
 
@@ -77,6 +79,7 @@ mod StakingManager {
         ValidatorRegistered: ValidatorRegistered,
         Slashed: Slashed,
         MinStakeChanged: MinStakeChanged,
+        BondChanged: BondChanged,
         #[flat]
         AdminEvent: AdminComponent::Event,
         ConfigChanged: ConfigChanged,
@@ -136,6 +139,13 @@ mod StakingManager {
         reporter: ContractAddress,
         reporter_reward: u256,
         treasury_amount: u256,
+    }
+
+    #[derive(Drop, starknet::Event)]
+    struct BondChanged {
+        #[key]
+        account: ContractAddress,
+        bonded: bool,
     }
 
     #[derive(Drop, starknet::Event)]
@@ -217,6 +227,13 @@ mod StakingManager {
             assert(amount <= info.amount, 'STAKE: exceeds stake');
             let now = get_block_timestamp();
             assert(now >= info.locked_until, 'STAKE: locked');
+            // A member of the validator set keeps the validator minimum bonded for as long as it
+            // votes: leaving with the stake would make its equivocation free.
+            if self.bonded.read(account) {
+                assert(
+                    info.amount - amount >= self.validator_min_stake.read(), 'STAKE: validator bonded'
+                );
+            }
             info.amount -= amount;
             info.pending += amount;
             info.pending_at = now + self.unstake_cooldown.read();
@@ -385,6 +402,18 @@ mod StakingManager {
 
         fn validator_key(self: @ContractState, account: ContractAddress) -> felt252 {
             self.validator_keys.read(account)
+        }
+
+        fn set_bonded(ref self: ContractState, account: ContractAddress, bonded: bool) {
+            assert(self.admin.caller_has(ROLE_BONDER), 'STAKE: not bonder');
+            if self.bonded.read(account) != bonded {
+                self.bonded.write(account, bonded);
+                self.emit(BondChanged { account, bonded });
+            }
+        }
+
+        fn is_bonded(self: @ContractState, account: ContractAddress) -> bool {
+            self.bonded.read(account)
         }
 
         fn stake_status(self: @ContractState, account: ContractAddress, until: u64) -> u8 {

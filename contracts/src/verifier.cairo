@@ -141,6 +141,18 @@ mod ProofVerifier {
             let version = self.set_version.read() + 1;
             let staking = IStakingManagerDispatcher { contract_address: self.staking.read() };
             let min_stake = staking.config().validator_min_stake;
+            // The outgoing set's members are unbonded (evidence against them stays reportable:
+            // equivocation evidence names its set version), then every incoming member is bonded.
+            let previous = version - 1;
+            let previous_size = self.set_sizes.read(previous);
+            let mut j: u32 = 0;
+            loop {
+                if j == previous_size {
+                    break;
+                }
+                staking.set_bonded(self.member_accounts.read((previous, j)), false);
+                j += 1;
+            };
             let mut keys = public_keys.span();
             let mut accs = accounts.span();
             let mut i: u32 = 0;
@@ -162,6 +174,7 @@ mod ProofVerifier {
                         self.account_listed.write((version, account), true);
                         self.member_keys.write((version, i), key);
                         self.member_accounts.write((version, i), account);
+                        staking.set_bonded(account, true);
                         i += 1;
                     },
                     Option::None => { break; },

@@ -258,6 +258,7 @@ async fn deploy_settlement(
             rep.grant_role_call(roles::WRITER, jobs.address)?,
             rep.grant_role_call(roles::WRITER, verifier)?,
             staking.admin().grant_role_call(roles::SLASHER, verifier)?,
+            staking.admin().grant_role_call(roles::BONDER, verifier)?,
             staking.set_reputation_call(reputation)?,
             jobs.admin().grant_role_call(roles::VERIFIER, verifier)?,
             jobs.admin().grant_role_call(roles::COORDINATOR, coordinator)?,

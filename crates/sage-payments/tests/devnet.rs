@@ -553,14 +553,55 @@ async fn the_validator_set_is_bound_to_registered_staked_unique_validators() {
         let err = n.verifier.set_validators(&n.owner, members).await.unwrap_err();
         assert_eq!(reason(&err), expected, "{members:?}");
     }
-    // A registered validator whose stake fell below the minimum is refused too.
+    // A registered validator whose stake fell below the minimum is refused too. A member's stake
+    // is bonded, so it can fall only after a set without it is installed.
     n._devnet.increase_time(3_700).await.unwrap();
+    let err = n.staking.request_unstake(v1, 5_000 * SAGE).await.unwrap_err();
+    assert_eq!(reason(&err), "STAKE: validator bonded");
+    n.verifier.set_validators(&n.owner, &[(k0, v0.address())]).await.unwrap();
     n.staking.request_unstake(v1, 5_000 * SAGE).await.unwrap();
     let err = n.verifier.set_validators(&n.owner, &[(k0, v0.address()), (k1, v1.address())]).await.unwrap_err();
     assert_eq!(reason(&err), "PV: insufficient stake");
     // The honest set still installs.
     n.verifier.set_validators(&n.owner, &[(k0, v0.address())]).await.unwrap();
     assert_eq!(n.verifier.validator_set(&n.client).await.unwrap().1, 1);
+}
+
+/// Issue 14 (item 2): a member of the validator set cannot leave with its stake while it can
+/// still vote (its equivocation would be free); stake above the validator minimum stays free; a
+/// set without it releases it; and nobody but the ProofVerifier bonds or releases anyone.
+#[tokio::test]
+async fn validator_set_members_stay_bonded_until_a_set_without_them() {
+    let n = net(2).await;
+    let (v0, v1) = (&n.validators[0], &n.validators[1]);
+    let k1 = n.keys[1].public_key();
+    for v in [v0, v1] {
+        assert!(n.staking.is_bonded(&n.client, v.address()).await.unwrap());
+    }
+    assert!(!n.staking.is_bonded(&n.client, n.worker.address()).await.unwrap());
+    n._devnet.increase_time(3_700).await.unwrap();
+    // Above the minimum is free to leave; the minimum itself is not.
+    n.staking.stake(v0, n.token, 1_000 * SAGE, GpuTier::T4, 0).await.unwrap();
+    n.staking.request_unstake(v0, 1_000 * SAGE).await.unwrap();
+    let err = n.staking.request_unstake(v0, SAGE).await.unwrap_err();
+    assert_eq!(reason(&err), "STAKE: validator bonded");
+    // Neither the owner nor the member itself can release the bond.
+    for caller in [&n.owner, v0] {
+        let release = starknet_rust::core::types::Call {
+            to: n.staking.address,
+            selector: sage_chain::client::selector("set_bonded").unwrap(),
+            calldata: vec![v0.address(), Felt::ZERO],
+        };
+        let err = caller.execute(vec![release]).await.unwrap_err();
+        assert_eq!(reason(&err), "STAKE: not bonder");
+    }
+    // A set without v0 releases it (and keeps v1 bonded).
+    n.verifier.set_validators(&n.owner, &[(k1, v1.address())]).await.unwrap();
+    assert!(!n.staking.is_bonded(&n.client, v0.address()).await.unwrap());
+    assert!(n.staking.is_bonded(&n.client, v1.address()).await.unwrap());
+    n.staking.request_unstake(v0, 10_000 * SAGE).await.unwrap();
+    let err = n.staking.request_unstake(v1, SAGE).await.unwrap_err();
+    assert_eq!(reason(&err), "STAKE: validator bonded");
 }
 
 /// Issue 14 (item 3): a worker that registers a new ElGamal key while part of its balance is

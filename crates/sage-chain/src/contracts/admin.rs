@@ -22,6 +22,9 @@ pub mod roles {
     pub const VERIFIER: Felt = Felt::from_hex_unchecked("0x5645524946494552");
     /// `'ROUTER'`: credits encrypted balances in the PrivacyRouter (the PaymentRouter).
     pub const ROUTER: Felt = Felt::from_hex_unchecked("0x524f55544552");
+    /// `'BONDER'`: bonds the validator set's members' stakes in the StakingManager (the
+    /// ProofVerifier).
+    pub const BONDER: Felt = Felt::from_hex_unchecked("0x424f4e444552");
 }
 
 /// A decoded ownership, pause, role or configuration event (any settlement contract).

@@ -348,6 +348,12 @@ impl StakingManager {
         Reader::new(&client.call(self.address, "is_registered", vec![account]).await?, "is_registered").bool()
     }
 
+    /// Whether `account` is bonded as a member of the current validator set (its stake cannot be
+    /// unstaked below the validator minimum until a set without it is installed).
+    pub async fn is_bonded(&self, client: &ChainClient, account: Felt) -> Result<bool, ChainError> {
+        Reader::new(&client.call(self.address, "is_bonded", vec![account]).await?, "is_bonded").bool()
+    }
+
     /// A validator's registered Stark public key (zero when none).
     pub async fn validator_key(&self, client: &ChainClient, account: Felt) -> Result<Felt, ChainError> {
         Reader::new(&client.call(self.address, "validator_key", vec![account]).await?, "validator_key").felt()
