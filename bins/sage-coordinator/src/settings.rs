@@ -289,6 +289,9 @@ impl Settings {
             None => sage_net::DEFAULT_NETWORK,
             Some(id) => sage_keys::short_string(id).with_context(|| format!("network.chain_id {id:?}"))?,
         };
+        if j.proof_security == ProofSecurity::Test {
+            sage_daemon::refuse_test_proofs_off_devnet("jobs.proof_security = \"test\"", &file.chain.rpc_url)?;
+        }
         let defaults = Pricing::default();
         Ok(Self {
             postgres_url_file: file.store.postgres_url_file.map(|p| beside(path, p)),
@@ -344,6 +347,21 @@ manifest = "deployments/devnet.json"
 account = "0x123"
 key_file = "coordinator.key"
 "#;
+
+    /// Test-level proofs are a devnet convenience: a coordinator pointed at any other chain
+    /// refuses to start with them.
+    #[test]
+    fn test_proofs_are_refused_off_a_local_devnet() {
+        let with_test = format!("{MINIMAL}\n[jobs]\nproof_security = \"test\"\n");
+        let file: FileConfig = toml::from_str(&with_test).unwrap();
+        let s = Settings::resolve(file, Path::new("/etc/sage/coordinator.toml")).unwrap();
+        assert_eq!(s.proof_security, ProofSecurity::Test);
+        let remote = with_test.replace("http://127.0.0.1:5050", "https://rpc.starknet.example/v0_8");
+        let err = Settings::resolve(toml::from_str(&remote).unwrap(), Path::new("c.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("jobs.proof_security"), "{err:#}");
+        let production = remote.replace("proof_security = \"test\"", "proof_security = \"production\"");
+        Settings::resolve(toml::from_str(&production).unwrap(), Path::new("c.toml")).unwrap();
+    }
 
     #[test]
     fn defaults_fill_a_minimal_file_and_paths_are_beside_it() {

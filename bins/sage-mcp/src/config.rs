@@ -201,6 +201,9 @@ impl Config {
             Some("test") => true,
             Some(other) => bail!("proofs.security {other:?}: production or test"),
         };
+        if test_proofs {
+            sage_daemon::refuse_test_proofs_off_devnet("proofs.security = \"test\"", &f.chain.rpc_url)?;
+        }
         Ok(Self {
             coordinator_url: f.coordinator.url,
             api_key_file: beside(path, f.coordinator.api_key_file),
@@ -239,6 +242,15 @@ per_session = "20"
 per_day = "100.5"
 approval_above = "0.25"
 "#;
+
+    #[test]
+    fn test_proofs_are_refused_off_a_local_devnet() {
+        let with_test = format!("{MINIMAL}[proofs]\nsecurity = \"test\"\n");
+        assert!(Config::parse(&with_test, Path::new("mcp.toml")).unwrap().test_proofs);
+        let remote = with_test.replace("http://127.0.0.1:5050/rpc", "https://rpc.starknet.example/rpc");
+        let err = Config::parse(&remote, Path::new("mcp.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("proofs.security"), "{err:#}");
+    }
 
     #[test]
     fn a_minimal_file_gets_safe_defaults_and_paths_beside_it() {

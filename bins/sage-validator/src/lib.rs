@@ -190,6 +190,9 @@ impl Settings {
             "test" => true,
             other => bail!("validator.security {other:?}: production or test"),
         };
+        if insecure_proofs {
+            sage_daemon::refuse_test_proofs_off_devnet("validator.security = \"test\"", &f.chain.rpc_url)?;
+        }
         if f.validator.tick_ms == 0 || f.validator.round_timeout_ms == 0 {
             bail!("validator.tick_ms and validator.round_timeout_ms must be positive");
         }
@@ -310,10 +313,40 @@ enum Event {
     Local(RoundId, Verdict),
     Vote(SignedVote),
     Tick,
+    /// The ProofVerifier installed a new validator set.
+    Set(ValidatorSet),
+}
+
+/// The validator set this process follows and its own place in it.
+#[derive(Debug)]
+struct Membership {
+    set: ValidatorSet,
+    /// This validator's index in `set`; `None` while it is not a member (it does not vote).
+    index: Option<u32>,
+    /// This validator's vote key (public).
+    vote_key: Felt,
+}
+
+impl Membership {
+    fn new(set: ValidatorSet, vote_key: Felt) -> Self {
+        let index = set.members.iter().position(|k| *k == vote_key).and_then(|i| u32::try_from(i).ok());
+        Self { set, index, vote_key }
+    }
+
+    fn vote_key(&self) -> Felt {
+        self.vote_key
+    }
 }
 
 /// A worker's announced envelope: (worker, provider peer, blob hash).
 type Announced = (Felt, sage_net::PeerId, [u8; 32]);
+
+impl Ctx {
+    /// The set followed now.
+    fn membership(&self) -> Arc<Membership> {
+        Arc::clone(&self.membership.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
 
 #[derive(Clone)]
 struct Ctx {
@@ -323,8 +356,8 @@ struct Ctx {
     contracts: Deployment,
     http: reqwest::Client,
     api_key: Arc<String>,
-    set: Arc<ValidatorSet>,
-    index: u32,
+    /// Replaced when the chain installs a new set (see the chain watcher).
+    membership: Arc<std::sync::RwLock<Arc<Membership>>>,
     node: NodeHandle,
     /// Envelopes workers announced on the results topic.
     announced: Arc<Mutex<HashMap<Felt, Announced>>>,
@@ -379,8 +412,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         contracts,
         http: reqwest::Client::new(),
         api_key: Arc::new(api_key),
-        set: Arc::new(set.clone()),
-        index,
+        membership: Arc::new(std::sync::RwLock::new(Arc::new(Membership::new(set.clone(), vote_key.public_key())))),
         node: node.clone(),
         announced: Arc::new(Mutex::new(HashMap::new())),
         settings: settings.clone(),
@@ -435,6 +467,22 @@ pub async fn start(settings: Settings) -> Result<Running> {
             every.tick().await;
             let _ = watch_tx.send(Event::Tick).await;
             let step = async {
+                // A new validator set is followed without a restart: the engine counts votes
+                // against it, and this validator votes only while it is a member.
+                let (version, _, _) = watch_ctx.contracts.verifier.validator_set(&watch_ctx.client).await?;
+                if version != watch_ctx.membership().set.version {
+                    let (version, members) = watch_ctx.contracts.verifier.members(&watch_ctx.client).await?;
+                    let set = ValidatorSet { version, members };
+                    let now = Membership::new(set.clone(), watch_ctx.membership().vote_key());
+                    match now.index {
+                        Some(index) => {
+                            tracing::info!(version, index, size = set.members.len(), "following the new validator set")
+                        }
+                        None => tracing::warn!(version, "this vote key is not in the new validator set: not voting"),
+                    }
+                    *watch_ctx.membership.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(now);
+                    let _ = watch_tx.send(Event::Set(set)).await;
+                }
                 let latest = watch_ctx.client.block_number().await?;
                 if from > latest {
                     return anyhow::Ok(());
@@ -467,6 +515,8 @@ pub async fn start(settings: Settings) -> Result<Running> {
         let mut state = State::new(config, set);
         while let Some(event) = rx.recv().await {
             let input = match event {
+                // Not a member of the current set: no verification, no vote.
+                Event::Round(_) | Event::Local(..) if engine_ctx.membership().index.is_none() => continue,
                 Event::Round(round) => {
                     let journaled =
                         journal.lock().map_err(|_| anyhow::anyhow!("journal lock"))?.votes.get(&round).copied();
@@ -495,14 +545,15 @@ pub async fn start(settings: Settings) -> Result<Running> {
                 Event::Local(round, verdict) => Input::LocalVerdict { round, verdict },
                 Event::Vote(v) => Input::Vote(v),
                 Event::Tick => Input::Tick { now_ms: now_ms() },
+                Event::Set(set) => Input::SetUpdate(set),
             };
             let effects = apply(&mut state, input);
             handle(&engine_ctx, &node, &journal, effects).await;
         }
         bail!("the engine's input channel closed")
     });
-    tracing::info!(%p2p_addr, index, vote_key = %format!("{:#x}", ctx.set.members[index as usize]), "validator started");
-    let vote_key = ctx.set.members[index as usize];
+    let vote_key = ctx.membership().vote_key();
+    tracing::info!(%p2p_addr, index, vote_key = %format!("{vote_key:#x}"), "validator started");
     Ok(Running { p2p_addr, vote_key, index, tasks })
 }
 
@@ -562,7 +613,8 @@ async fn publish(node: &NodeHandle, message: &SignedMessage) {
 /// validator the reporter's share. Every honest validator that saw both votes tries; the first
 /// report lands and the others revert with `PV: already reported`.
 async fn report_equivocation(ctx: &Ctx, e: sage_consensus::EquivocationEvidence) {
-    let Some(index) = ctx.set.members.iter().position(|k| *k == e.validator) else {
+    let membership = ctx.membership();
+    let Some(index) = membership.set.members.iter().position(|k| *k == e.validator) else {
         tracing::warn!(validator = %format!("{:#x}", e.validator), "equivocator is not in the set; not reported");
         return;
     };
@@ -573,7 +625,7 @@ async fn report_equivocation(ctx: &Ctx, e: sage_consensus::EquivocationEvidence)
         .verifier
         .report_equivocation(
             &ctx.account,
-            ctx.set.version,
+            membership.set.version,
             u32::try_from(index).unwrap_or(u32::MAX),
             job,
             e.first.round.proof_hash,
@@ -598,10 +650,12 @@ async fn report_equivocation(ctx: &Ctx, e: sage_consensus::EquivocationEvidence)
 /// The rotation: the member at `job_id mod n` submits at once, the next one a turn later, and so
 /// on; each first checks whether a verdict already landed.
 async fn submit_in_turn(ctx: &Ctx, qc: QuorumCertificate) {
-    let n = ctx.set.members.len().max(1) as u64;
+    let membership = ctx.membership();
+    let n = membership.set.members.len().max(1) as u64;
     let low = u64::from_be_bytes(qc.round.job_id.to_bytes_be()[24..].try_into().unwrap_or([0; 8]));
     let leader = low % n;
-    let rank = (u64::from(ctx.index) + n - leader) % n;
+    // A validator that left the set since the round began submits last, as a fallback.
+    let rank = membership.index.map_or(n, |index| (u64::from(index) + n - leader) % n);
     tokio::time::sleep(ctx.settings.submit_turn * u32::try_from(rank).unwrap_or(u32::MAX)).await;
     match ctx.contracts.verifier.verdict(&ctx.client, qc.round.job_id).await {
         Ok(RecordedVerdict::None) => {}

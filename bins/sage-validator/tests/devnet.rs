@@ -132,3 +132,51 @@ async fn four_validators_verify_vote_and_certify_a_result_which_then_gets_paid()
     }
     running.shutdown().await;
 }
+
+/// The owner installs a new validator set while the validators run: the same members but one, in
+/// reverse order (so every index changes). The validators follow it without a restart: the next
+/// job is certified under set version 2 by the three members left, and the validator that left
+/// the set does not vote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validators_follow_a_new_set_without_a_restart_and_a_removed_member_stops_voting() {
+    let n = net(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, api_key) = coordinator(&n, dir.path(), 60).await;
+    let api = Api::new(&running, api_key.clone());
+    let validators = validators(&n, dir.path(), &running, &api).await.running;
+    let (first_version, _, _) = n.contracts.verifier.validator_set(&n.client).await.unwrap();
+
+    let kept: Vec<(Felt, Felt)> =
+        (0..3).rev().map(|i| (n.validator_keys[i].public_key(), n.validator_accounts[i].0.address())).collect();
+    n.contracts.verifier.set_validators(&n.owner, &kept).await.unwrap();
+    let (version, size, threshold) = n.contracts.verifier.validator_set(&n.client).await.unwrap();
+    assert_eq!((version, size, threshold), (first_version + 1, 3, 3));
+    // The validators poll the set every tick (300 ms); give them a few.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut w = worker(&n, 0, &running).await;
+    let job = escrow(&n, &api, 1, JobSpec::Matmul { n: 8, seed: Felt::from(5u8) }, 3_600).await;
+    let a = w.next_assignment().await;
+    assert_eq!(a.job_id, job);
+    let proof = w.prove_and_submit(&n, &a).await;
+    api.until(job, JobState::Paid, 90).await;
+    assert_eq!(n.contracts.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Valid);
+    assert_eq!(n.contracts.verifier.verdict_proof(&n.client, job).await.unwrap(), proof);
+    // A QC under version 2 needs all three remaining members (threshold 3 of 3): each voted
+    // once; the removed validator 3 verified nothing and voted for nothing.
+    for i in 0..4 {
+        let journal =
+            std::fs::read_to_string(dir.path().join(format!("validator-{i}/data/votes.jsonl"))).unwrap_or_default();
+        let votes = journal.lines().count();
+        if i == 3 {
+            assert_eq!(votes, 0, "the removed validator voted: {journal}");
+        } else {
+            assert_eq!(votes, 1, "validator {i}: {journal}");
+        }
+    }
+    drop(w.alive);
+    for v in validators {
+        v.shutdown().await;
+    }
+    running.shutdown().await;
+}

@@ -301,4 +301,18 @@ fn start_refuses_a_config_without_a_coordinator_before_asking_for_the_password()
     let out = worker_cmd(home.path()).args(["start", "--config"]).arg(&cfg).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("backedn"));
+    // Test-level proofs against a chain that is not a local devnet: refused before the password.
+    let remote = "[prover]\nsecurity = \"test\"\n[network]\ncoordinator = \"0x123\"\n\
+                  [chain]\nrpc_url = \"https://rpc.starknet.example/rpc\"\nmanifest = \"m.json\"\n";
+    std::fs::write(&cfg, remote).unwrap();
+    let out = worker_cmd(home.path())
+        .env_remove("SAGE_KEYSTORE_PASSWORD")
+        .args(["start", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("test-level proofs") && err.contains("rpc.starknet.example"), "{err}");
 }

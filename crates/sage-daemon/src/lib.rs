@@ -80,6 +80,31 @@ pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
     toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
 }
 
+/// Whether `rpc_url` points at this machine: a loopback address or `localhost` (how a local
+/// devnet is reached). Anything unparsable is not local.
+pub fn is_local_rpc(rpc_url: &str) -> bool {
+    let rest = rpc_url.split_once("://").map_or(rpc_url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(h, _)| h),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Test-level (insecure) proofs are a devnet convenience: refused unless the chain at `rpc_url`
+/// is local. `setting` names the config key that asked for them, for the error.
+pub fn refuse_test_proofs_off_devnet(setting: &str, rpc_url: &str) -> Result<()> {
+    if is_local_rpc(rpc_url) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{setting} asks for test-level proofs (about 8 bits of security), which are accepted only against a local \
+         devnet (a loopback RPC URL); {rpc_url} is not one: use production security"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -107,6 +132,37 @@ mod tests {
         assert!(err.contains("x.toml") && err.contains("port"), "{err}");
         let missing = format!("{:#}", read_toml::<File>(&dir.path().join("none.toml")).unwrap_err());
         assert!(missing.contains("reading config") && missing.contains("none.toml"), "{missing}");
+    }
+
+    #[test]
+    fn only_loopback_rpc_urls_are_local() {
+        for local in [
+            "http://127.0.0.1:5050",
+            "http://127.0.0.1:5050/rpc",
+            "http://localhost:5050",
+            "https://LOCALHOST/",
+            "http://[::1]:5050/rpc",
+            "http://127.8.9.10",
+            "http://user:pw@127.0.0.1:1/x",
+        ] {
+            assert!(is_local_rpc(local), "{local}");
+        }
+        for remote in [
+            "https://starknet-sepolia.public.blastapi.io/rpc/v0_8",
+            "http://10.0.0.5:5050",
+            "http://[2001:db8::1]:5050",
+            "http://localhost.evil.example:5050",
+            "http://127.0.0.1.evil.example/",
+            "http://evil.example/?host=127.0.0.1",
+            "http://127.0.0.1@evil.example/",
+            "",
+            "not a url",
+        ] {
+            assert!(!is_local_rpc(remote), "{remote}");
+        }
+        let err = refuse_test_proofs_off_devnet("prover.security", "https://rpc.example").unwrap_err().to_string();
+        assert!(err.contains("prover.security") && err.contains("https://rpc.example"), "{err}");
+        refuse_test_proofs_off_devnet("prover.security", "http://127.0.0.1:5050").unwrap();
     }
 
     #[tokio::test]

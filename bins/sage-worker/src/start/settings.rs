@@ -80,6 +80,19 @@ impl Settings {
         };
         let file = WorkerConfig::load(&path, explicit)?;
         let backend = args.backend.or(file.prover.backend).unwrap_or(BackendArg::Auto);
+        let chain = crate::chain::ChainSettings::resolve(
+            &args.chain,
+            file.chain.rpc_url.as_deref(),
+            file.chain.manifest.clone().map(|p| beside(&path, p)).as_deref(),
+        )?;
+        if matches!(args.security.or(file.prover.security), Some(SecurityArg::Test))
+            && let Some(chain) = &chain
+        {
+            sage_daemon::refuse_test_proofs_off_devnet(
+                "prover.security = \"test\" (or --security test)",
+                &chain.rpc_url,
+            )?;
+        }
         let proof = match args.security.or(file.prover.security).unwrap_or(SecurityArg::Production) {
             SecurityArg::Production => ProofConfig::PRODUCTION,
             SecurityArg::Test => ProofConfig::insecure_for_tests(),
@@ -114,11 +127,7 @@ impl Settings {
                 .unwrap_or_else(|| home.join("proofs")),
             gpu_tier: file.worker.gpu_tier,
             heartbeat: Duration::from_secs(file.worker.heartbeat_secs),
-            chain: crate::chain::ChainSettings::resolve(
-                &args.chain,
-                file.chain.rpc_url.as_deref(),
-                file.chain.manifest.map(|p| beside(&path, p)).as_deref(),
-            )?,
+            chain,
         })
     }
 }
