@@ -15,7 +15,6 @@ use sage_chain::{
 use sage_jobs::store::{OutboxEntry, OutboxStatus, Store};
 use sage_protocol::Felt;
 use serde::{Deserialize, Serialize};
-use starknet_rust::core::types::Event;
 
 /// Name of the cursor holding the last JobManager block processed.
 pub const JOBS_CURSOR: &str = "jobmanager_block";
@@ -194,8 +193,7 @@ impl ChainPort {
         let mut out = Vec::new();
         for name in ["JobCreated", "JobAssigned", "JobReassigned", "ResultSubmitted", "JobCompleted", "JobRefunded"] {
             for e in self.client.events(self.contracts.jobs.address, name, from).await? {
-                let event = Event { from_address: e.from_address, keys: e.keys, data: e.data };
-                if let Some(decoded) = JobEvent::decode(&event) {
+                if let Some(decoded) = JobEvent::decode_emitted(&e) {
                     out.push((e.block_number.unwrap_or(u64::MAX), e.transaction_hash, decoded));
                 }
             }

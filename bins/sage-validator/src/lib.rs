@@ -491,9 +491,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
                     if e.block_number.is_none_or(|b| b > latest) {
                         continue;
                     }
-                    let event =
-                        starknet_rust::core::types::Event { from_address: e.from_address, keys: e.keys, data: e.data };
-                    if let Some(JobEvent::ResultSubmitted { job_id, proof_hash, .. }) = JobEvent::decode(&event) {
+                    if let Some(JobEvent::ResultSubmitted { job_id, proof_hash, .. }) = JobEvent::decode_emitted(&e) {
                         let _ = watch_tx.send(Event::Round(RoundId { job_id, proof_hash })).await;
                     }
                 }

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sage_chain::{
     ChainClient, ChainError, SAGE, SageAccount,
-    contracts::{Deployment, JobStatus},
+    contracts::{Deployment, JobEvent, JobStatus, RecordedVerdict},
 };
 use sage_keys::StarkKey;
 use sage_net::JobAssignment;
 use sage_types::{GpuTier, TeeType};
 use starknet_types_core::felt::Felt;
+
+/// Results listed by `status` (the newest).
+const STATUS_JOBS: usize = 20;
 
 /// Largest balance decrypted, in units (BSGS over a 2^20-entry table: at most 2^20 giant steps).
 pub const MAX_UNITS: u64 = 1 << 40;
@@ -224,6 +227,7 @@ impl WorkerChain {
         let worker = c.staking.get_worker(&self.client, address).await?;
         let counts = c.reputation.counts(&self.client, address).await?;
         let score = c.reputation.score(&self.client, address).await?;
+        let jobs = self.recent_results(STATUS_JOBS).await?;
         Ok(serde_json::json!({
             "address": format!("{address:#x}"),
             "account_deployed": deployed,
@@ -233,6 +237,40 @@ impl WorkerChain {
             "registered": worker.registered,
             "tee": worker.tee_type.map(|t| format!("{t:?}")),
             "reputation": { "score": score, "completed": counts.completed, "failed": counts.failed, "slashed": counts.slashed },
+            "jobs": jobs,
         }))
+    }
+
+    /// This worker's last `limit` results on-chain, newest last: each job's proof hash, its
+    /// verdict (`pending` until a quorum certificate lands) and whether it was paid.
+    async fn recent_results(&self, limit: usize) -> Result<Vec<serde_json::Value>> {
+        let address = self.account.address();
+        let c = &self.contracts;
+        let events = self.client.events(c.jobs.address, "ResultSubmitted", 0).await?;
+        let mine: Vec<(Felt, Felt)> = events
+            .into_iter()
+            .filter_map(|e| match JobEvent::decode_emitted(&e)? {
+                JobEvent::ResultSubmitted { job_id, worker, proof_hash, .. } if worker == address => {
+                    Some((job_id, proof_hash))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (job_id, proof_hash) in mine.iter().skip(mine.len().saturating_sub(limit)) {
+            let verdict = match c.verifier.verdict(&self.client, *job_id).await? {
+                RecordedVerdict::Valid => "valid",
+                RecordedVerdict::Invalid => "invalid",
+                _ => "pending",
+            };
+            let paid = c.payments.is_paid(&self.client, *job_id).await?;
+            out.push(serde_json::json!({
+                "job_id": format!("{job_id:#x}"),
+                "proof_hash": format!("{proof_hash:#x}"),
+                "verdict": verdict,
+                "paid": paid,
+            }));
+        }
+        Ok(out)
     }
 }

@@ -173,6 +173,17 @@ async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
     assert!(net.contracts.payments.is_paid(&net.client, job.id).await.unwrap());
     let status = run(&home, &[&["status"][..], &chain].concat());
     assert_eq!(status["reputation"]["completed"], 1, "{status}");
+    // The job's result, its verdict and its payment, as the chain records them.
+    assert_eq!(
+        status["jobs"],
+        serde_json::json!([{
+            "job_id": format!("{:#x}", job.id),
+            "proof_hash": format!("{proof:#x}"),
+            "verdict": "valid",
+            "paid": true,
+        }]),
+        "{status}"
+    );
     // The payment is encrypted to the worker's key: `balance` decrypts it, `claim` makes it public.
     let balance = run(&home, &[&["balance"][..], &chain].concat());
     assert_eq!(balance["base_units"], (2 * SAGE).to_string(), "{balance}");

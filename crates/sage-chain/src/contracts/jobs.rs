@@ -131,6 +131,11 @@ pub enum JobEvent {
 }
 
 impl JobEvent {
+    /// Decodes an event found by an event query ([`crate::ChainClient::events`]).
+    pub fn decode_emitted(e: &starknet_rust::core::types::EmittedEvent) -> Option<Self> {
+        Self::decode(&Event { from_address: e.from_address, keys: e.keys.clone(), data: e.data.clone() })
+    }
+
     /// Decodes a JobManager event; `None` for any other event.
     pub fn decode(event: &Event) -> Option<Self> {
         let k = &event.keys;

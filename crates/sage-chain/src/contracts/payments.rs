@@ -57,6 +57,11 @@ pub enum PaymentEvent {
 }
 
 impl PaymentEvent {
+    /// Decodes an event found by an event query ([`crate::ChainClient::events`]).
+    pub fn decode_emitted(e: &starknet_rust::core::types::EmittedEvent) -> Option<Self> {
+        Self::decode(&Event { from_address: e.from_address, keys: e.keys.clone(), data: e.data.clone() })
+    }
+
     /// Decodes a PaymentRouter or PrivacyRouter event; `None` for any other event.
     pub fn decode(event: &Event) -> Option<Self> {
         let k = &event.keys;
@@ -143,8 +148,7 @@ impl PaymentRouter {
         Ok(events
             .into_iter()
             .filter(|e| {
-                let event = Event { from_address: e.from_address, keys: e.keys.clone(), data: e.data.clone() };
-                matches!(PaymentEvent::decode(&event), Some(PaymentEvent::PaymentSubmitted { job_id: j, .. }) if j == job_id)
+                matches!(PaymentEvent::decode_emitted(e), Some(PaymentEvent::PaymentSubmitted { job_id: j, .. }) if j == job_id)
             })
             .count())
     }
