@@ -285,34 +285,30 @@ async fn start_on_the_gpu_backend() {
 fn start_refuses_a_config_without_a_coordinator_before_asking_for_the_password() {
     let home = tempfile::tempdir().unwrap();
     let cfg = home.path().join("worker.toml");
-    std::fs::write(&cfg, "[prover]\nbackend = \"cpu\"\n").unwrap();
-    let out = worker_cmd(home.path())
-        .env_remove("SAGE_KEYSTORE_PASSWORD")
-        .args(["start", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // `start` with `config` as the file, no password anywhere: the error it ends with.
+    let refused = |config: &str| {
+        std::fs::write(&cfg, config).unwrap();
+        let out = worker_cmd(home.path())
+            .env_remove("SAGE_KEYSTORE_PASSWORD")
+            .args(["start", "--config"])
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{config}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("[prover]\nbackend = \"cpu\"\n");
     assert!(err.contains("no coordinator key") && !err.contains("password"), "{err}");
     // A typo in the file is named, not ignored.
-    std::fs::write(&cfg, "[prover]\nbackedn = \"cpu\"\n").unwrap();
-    let out = worker_cmd(home.path()).args(["start", "--config"]).arg(&cfg).output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("backedn"));
+    assert!(refused("[prover]\nbackedn = \"cpu\"\n").contains("backedn"));
     // Test-level proofs against a chain that is not a local devnet: refused before the password.
-    let remote = "[prover]\nsecurity = \"test\"\n[network]\ncoordinator = \"0x123\"\n\
-                  [chain]\nrpc_url = \"https://rpc.starknet.example/rpc\"\nmanifest = \"m.json\"\n";
-    std::fs::write(&cfg, remote).unwrap();
-    let out = worker_cmd(home.path())
-        .env_remove("SAGE_KEYSTORE_PASSWORD")
-        .args(["start", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("test-level proofs") && err.contains("rpc.starknet.example"), "{err}");
+    let err = refused(
+        "[prover]\nsecurity = \"test\"\n[network]\ncoordinator = \"0x123\"\n\
+         [chain]\nrpc_url = \"https://rpc.starknet.example/rpc\"\nmanifest = \"m.json\"\n",
+    );
+    assert!(
+        err.contains("test-level proofs") && err.contains("rpc.starknet.example") && !err.contains("password"),
+        "{err}"
+    );
 }
