@@ -141,6 +141,7 @@ pub fn ensure_cargo_deny() -> Result<std::path::PathBuf> {
     }
     let root = binary.parent().and_then(Path::parent).context("cargo-deny install root")?.to_path_buf();
     let build = cache_dir().join("tools").join("cargo-deny-build");
+    std::fs::create_dir_all(cache_dir()).with_context(|| format!("creating {}", cache_dir().display()))?;
     run_step(
         &format!("installing cargo-deny {CARGO_DENY_VERSION} from crates.io (once; about 3 minutes on 2 cores)"),
         Command::new(crate::cargo_bin())
@@ -148,7 +149,9 @@ pub fn ensure_cargo_deny() -> Result<std::path::PathBuf> {
             .arg(&root)
             .arg("--target-dir")
             .arg(&build)
-            // The workspace's RUSTC_BOOTSTRAP and target dir are not this tool's business.
+            // Built outside the workspace: its `.cargo/config.toml` (RUSTC_BOOTSTRAP) and target
+            // dir are not this tool's business.
+            .current_dir(cache_dir())
             .env_remove("RUSTC_BOOTSTRAP")
             .env_remove("CARGO_TARGET_DIR"),
     )?;
