@@ -332,10 +332,6 @@ impl Membership {
         let index = set.members.iter().position(|k| *k == vote_key).and_then(|i| u32::try_from(i).ok());
         Self { set, index, vote_key }
     }
-
-    fn vote_key(&self) -> Felt {
-        self.vote_key
-    }
 }
 
 /// A worker's announced envelope: (worker, provider peer, blob hash).
@@ -473,7 +469,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
                 if version != watch_ctx.membership().set.version {
                     let (version, members) = watch_ctx.contracts.verifier.members(&watch_ctx.client).await?;
                     let set = ValidatorSet { version, members };
-                    let now = Membership::new(set.clone(), watch_ctx.membership().vote_key());
+                    let now = Membership::new(set.clone(), watch_ctx.membership().vote_key);
                     match now.index {
                         Some(index) => {
                             tracing::info!(version, index, size = set.members.len(), "following the new validator set")
@@ -550,7 +546,7 @@ pub async fn start(settings: Settings) -> Result<Running> {
         }
         bail!("the engine's input channel closed")
     });
-    let vote_key = ctx.membership().vote_key();
+    let vote_key = ctx.membership().vote_key;
     tracing::info!(%p2p_addr, index, vote_key = %format!("{vote_key:#x}"), "validator started");
     Ok(Running { p2p_addr, vote_key, index, tasks })
 }
