@@ -326,9 +326,8 @@ impl TestWorker {
             .expect("assignment channel open")
     }
 
-    /// Proves `a` (as written: a test may forge it), serves the envelope and announces it over
-    /// libp2p; returns the proof hash and output commitment as felts.
-    pub async fn announce(&self, a: &JobAssignment) -> (Felt, Felt) {
+    /// Proves `a` (as written: a test may forge it) with the test-level config, announcing nothing.
+    pub async fn prove(&self, a: &JobAssignment) -> TestProof {
         let JobSpec::Matmul { n: size, seed } = a.request.clone() else { panic!("matmul") };
         let job = Job::matmul(
             JobId(a.job_id.to_bytes_be()),
@@ -340,24 +339,34 @@ impl TestWorker {
         let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config).unwrap())
             .await
             .unwrap();
-        let bytes = proved.encoded.bytes.clone();
-        let blob = self.node.provide(bytes.clone()).await.unwrap();
+        TestProof {
+            proof_hash: sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0),
+            hex: proved.encoded.proof_hash.to_hex(),
+            output: sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0),
+            bytes: proved.encoded.bytes,
+        }
+    }
+
+    /// Proves `a` (as written: a test may forge it), serves the envelope and announces it over
+    /// libp2p; returns the proof hash and output commitment as felts.
+    pub async fn announce(&self, a: &JobAssignment) -> (Felt, Felt) {
+        let proof = self.prove(a).await;
+        let blob = self.node.provide(proof.bytes.clone()).await.unwrap();
         let result = JobResult {
             job_id: a.job_id,
             worker: self.account.address(),
             outcome: JobOutcome::Proved {
-                proof_hash: proved.encoded.proof_hash.to_hex(),
+                proof_hash: proof.hex.clone(),
                 blob,
                 provider: self.node.peer_id().to_string(),
-                bytes: bytes.len() as u64,
+                bytes: proof.bytes.len() as u64,
                 backend: "cpu".into(),
                 prove_ms: 10,
             },
         };
         let message = result.sign(&self.key, self.node.network()).unwrap();
         self.node.publish_when_ready(&message, Duration::from_secs(10)).await.unwrap();
-        let proof_hash = sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0);
-        (proof_hash, sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0))
+        (proof.proof_hash, proof.output)
     }
 
     /// Proves the assignment, announces it and submits the result on-chain.
@@ -366,6 +375,18 @@ impl TestWorker {
         n.contracts.jobs.submit_result(&self.account, a.job_id, output, proof_hash).await.unwrap();
         proof_hash
     }
+}
+
+/// A proof made by [`TestWorker::prove`].
+pub struct TestProof {
+    /// Compressed envelope bytes.
+    pub bytes: Vec<u8>,
+    /// Proof hash as a felt (what `submit_result` records).
+    pub proof_hash: Felt,
+    /// Proof hash as hex (what a result announcement carries).
+    pub hex: String,
+    /// Output commitment as a felt.
+    pub output: Felt,
 }
 
 pub fn wall() -> u64 {

@@ -41,6 +41,9 @@ use sage_protocol::{Felt, JobSpec, api::JobView};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+mod bridge;
+mod pool;
+
 /// The config file (TOML, no secrets: keys live in their own files).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +61,21 @@ pub struct FileConfig {
     /// Verification and rounds.
     #[serde(default)]
     pub validator: ValidatorSection,
+    /// The validator bridge (`POST /v1/validate`); not served unless `listen` is set.
+    #[serde(default)]
+    pub bridge: BridgeSection,
+}
+
+/// `[bridge]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSection {
+    /// HTTP listen address (`127.0.0.1:9180`); absent: the bridge is not served.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Largest envelope a request may carry (bytes; default 16 MiB).
+    #[serde(default)]
+    pub max_envelope_bytes: Option<usize>,
 }
 
 /// `[chain]`.
@@ -118,6 +136,13 @@ pub struct ValidatorSection {
     /// Each rotation turn waits this long before submitting a QC nobody else submitted (ms).
     #[serde(default = "default_turn")]
     pub submit_turn_ms: u64,
+    /// Proofs verified at once, each on a blocking thread (default: the CPU count).
+    #[serde(default)]
+    pub verify_threads: Option<usize>,
+    /// Verifications that may wait for a thread; bridge requests beyond it are refused
+    /// (`rate_limited`), rounds wait (default 64).
+    #[serde(default)]
+    pub verify_queue: Option<usize>,
 }
 
 impl Default for ValidatorSection {
@@ -127,6 +152,8 @@ impl Default for ValidatorSection {
             round_timeout_ms: default_timeout(),
             tick_ms: default_tick(),
             submit_turn_ms: default_turn(),
+            verify_threads: None,
+            verify_queue: None,
         }
     }
 }
@@ -177,6 +204,25 @@ pub struct Settings {
     pub tick: Duration,
     /// Rotation turn.
     pub submit_turn: Duration,
+    /// Bridge listen address (`None`: not served).
+    pub bridge_listen: Option<std::net::SocketAddr>,
+    /// Largest envelope a bridge request may carry.
+    pub max_envelope_bytes: usize,
+    /// Proofs verified at once.
+    pub verify_threads: usize,
+    /// Verifications that may wait.
+    pub verify_queue: usize,
+}
+
+/// Default bridge envelope limit.
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Default verification queue.
+pub const DEFAULT_VERIFY_QUEUE: usize = 64;
+
+/// Verification threads when the config names none: the CPU count.
+pub fn default_verify_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 use sage_daemon::beside;
@@ -195,6 +241,9 @@ impl Settings {
         }
         if f.validator.tick_ms == 0 || f.validator.round_timeout_ms == 0 {
             bail!("validator.tick_ms and validator.round_timeout_ms must be positive");
+        }
+        if f.validator.verify_threads == Some(0) {
+            bail!("validator.verify_threads must be at least 1");
         }
         let key_file = beside(path, f.chain.key_file);
         Ok(Self {
@@ -217,6 +266,10 @@ impl Settings {
             round_timeout_ms: f.validator.round_timeout_ms,
             tick: Duration::from_millis(f.validator.tick_ms),
             submit_turn: Duration::from_millis(f.validator.submit_turn_ms),
+            bridge_listen: f.bridge.listen,
+            max_envelope_bytes: f.bridge.max_envelope_bytes.unwrap_or(DEFAULT_MAX_ENVELOPE_BYTES),
+            verify_threads: f.validator.verify_threads.unwrap_or_else(default_verify_threads),
+            verify_queue: f.validator.verify_queue.unwrap_or(DEFAULT_VERIFY_QUEUE),
         })
     }
 }
@@ -286,6 +339,8 @@ impl VoteJournal {
 pub struct Running {
     /// libp2p address (with `/p2p/<peer id>`).
     pub p2p_addr: Multiaddr,
+    /// Where the bridge (`POST /v1/validate`) listens, when served.
+    pub bridge_addr: Option<std::net::SocketAddr>,
     /// The vote public key.
     pub vote_key: Felt,
     /// This validator's index in the set.
@@ -347,6 +402,16 @@ impl Ctx {
 #[derive(Clone)]
 struct Ctx {
     settings: Arc<Settings>,
+    /// Signs votes (rounds and bridge answers alike).
+    vote_key: sage_consensus::StarkKey,
+    /// Where votes are valid.
+    domain: VoteDomain,
+    /// Every vote this validator signs, synced before it leaves the process.
+    journal: Arc<Mutex<VoteJournal>>,
+    /// Verification threads and their queue.
+    pool: Arc<pool::VerifyPool>,
+    /// What a proof must meet.
+    policy: VerifyPolicy,
     client: ChainClient,
     account: SageAccount,
     contracts: Deployment,
@@ -402,7 +467,13 @@ pub async fn start(settings: Settings) -> Result<Running> {
     let p2p_addr: Multiaddr =
         if listen.contains("/p2p/") { listen.parse()? } else { format!("{listen}/p2p/{}", node.peer_id()).parse()? };
 
+    let policy = if settings.insecure_proofs { VerifyPolicy::insecure_for_tests() } else { VerifyPolicy::default() };
     let ctx = Ctx {
+        vote_key: vote_key.clone(),
+        domain,
+        journal: journal.clone(),
+        pool: Arc::new(pool::VerifyPool::new(settings.verify_threads, settings.verify_queue)),
+        policy,
         account: SageAccount::new(client.clone(), settings.account, account_key),
         client,
         contracts,
@@ -546,9 +617,13 @@ pub async fn start(settings: Settings) -> Result<Running> {
         }
         bail!("the engine's input channel closed")
     });
+    let bridge_addr = match settings.bridge_listen {
+        Some(addr) => Some(bridge::serve(ctx.clone(), addr, &mut tasks).await?),
+        None => None,
+    };
     let vote_key = ctx.membership().vote_key;
-    tracing::info!(%p2p_addr, index, vote_key = %format!("{vote_key:#x}"), "validator started");
-    Ok(Running { p2p_addr, vote_key, index, tasks })
+    tracing::info!(%p2p_addr, ?bridge_addr, index, vote_key = %format!("{vote_key:#x}"), "validator started");
+    Ok(Running { p2p_addr, bridge_addr, vote_key, index, tasks })
 }
 
 async fn handle(ctx: &Ctx, node: &NodeHandle, journal: &Arc<Mutex<VoteJournal>>, effects: Vec<Effect>) {
@@ -673,8 +748,58 @@ async fn submit_in_turn(ctx: &Ctx, qc: QuorumCertificate) {
     }
 }
 
-/// Fetches the job and its envelope from the coordinator and judges the proof. `Err` means "could
-/// not judge" (no vote); a proof that does not verify, or that does not match the chain, is
+/// A verdict on envelope bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Judgement {
+    verdict: Verdict,
+    /// Security of a proof that verified.
+    security_bits: Option<u32>,
+    /// Why a proof is invalid.
+    reason: Option<String>,
+}
+
+/// The proof hash (felt) of envelope bytes, or why they are not a canonical envelope (then they
+/// cannot be the proof any worker submitted: the chain records only hashes of canonical ones).
+fn hash_felt(bytes: &[u8]) -> Result<Felt, obelysk_prover::EnvelopeError> {
+    obelysk_prover::proof_hash(bytes).map(|h| sage_protocol::hash32_to_felt(&h.0))
+}
+
+/// Judges `bytes` as the proof of `spec` for `job_id` by `worker`; with `output` (the commitment
+/// the worker recorded on-chain), the proven output must be that one. Deterministic: the same
+/// inputs always give the same verdict, which is what makes a journaled vote safe to repeat.
+fn judge(
+    bytes: &[u8],
+    job_id: Felt,
+    worker: Felt,
+    spec: &JobSpec,
+    output: Option<Felt>,
+    policy: &VerifyPolicy,
+) -> Judgement {
+    let invalid = |reason: String| Judgement { verdict: Verdict::Invalid, security_bits: None, reason: Some(reason) };
+    let JobSpec::Matmul { n, seed } = spec else { return invalid("unsupported job type".into()) };
+    let job = Job::matmul(
+        JobId(job_id.to_bytes_be()),
+        WorkerAddress(worker.to_bytes_be()),
+        MatmulJob::from_seed(*n, seed.to_bytes_be()),
+    );
+    match obelysk_prover::verify_bytes(bytes, &job, policy) {
+        Ok(verified) => {
+            let proven = sage_protocol::hash32_to_felt(&verified.statement.output_commitment.0);
+            match output {
+                Some(recorded) if recorded != proven => invalid(format!(
+                    "the output commitment recorded on-chain ({recorded:#x}) is not the proven one ({proven:#x})"
+                )),
+                _ => Judgement { verdict: Verdict::Valid, security_bits: Some(verified.security_bits), reason: None },
+            }
+        }
+        Err(e) => invalid(e.to_string()),
+    }
+}
+
+/// Fetches the job and its envelope (from the coordinator, else from the worker that announced it)
+/// and judges the proof. `Err` means "could not judge" (no vote): a coordinator that serves other
+/// bytes than the proof on-chain, or nothing at all, must not get an honest worker slashed. A proof
+/// that does not verify, or whose output differs from the one recorded on-chain, is
 /// `Ok(Invalid)`.
 async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
     let on_chain = ctx.contracts.jobs.get_job(&ctx.client, round.job_id).await?;
@@ -692,6 +817,7 @@ async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
     if view.spec.spec_hash() != on_chain.spec_hash {
         bail!("the coordinator's spec does not hash to the escrowed spec_hash");
     }
+    let is_submitted = |bytes: &[u8]| hash_felt(bytes).is_ok_and(|h| h == round.proof_hash);
     let mut bytes = None;
     for _ in 0..20 {
         let r = ctx
@@ -701,47 +827,39 @@ async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
             .send()
             .await?;
         if r.status().is_success() {
-            bytes = Some(r.bytes().await?.to_vec());
+            let served = r.bytes().await?.to_vec();
+            if is_submitted(&served) {
+                bytes = Some(served);
+            } else {
+                tracing::warn!(job = %format!("{:#x}", round.job_id), "the coordinator serves bytes that are not the proof on-chain");
+            }
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     if bytes.is_none() {
-        // Not served (the coordinator keeps only proofs that verify): fetch it by hash from the
-        // assigned worker's own announcement.
+        // Not served (the coordinator keeps only proofs that verify), or not the submitted one:
+        // fetch it by hash from the assigned worker's own announcement.
         let announced = ctx.announced.lock().map_err(|_| anyhow::anyhow!("lock"))?.get(&round.job_id).copied();
         if let Some((worker, peer, blob)) = announced.filter(|(w, _, _)| *w == on_chain.worker) {
             let fetched =
                 ctx.node.fetch(peer, blob).await.with_context(|| format!("fetching the envelope of {worker:#x}"))?;
+            if !is_submitted(&fetched) {
+                bail!("the envelope {worker:#x} serves is not the proof it submitted on-chain");
+            }
             bytes = Some(fetched);
         }
     }
-    let bytes = bytes.context("neither the coordinator nor the worker serves the envelope")?;
-    let JobSpec::Matmul { n, seed } = view.spec else { bail!("unsupported job type") };
-    let job = Job::matmul(
-        JobId(round.job_id.to_bytes_be()),
-        WorkerAddress(on_chain.worker.to_bytes_be()),
-        MatmulJob::from_seed(n, seed.to_bytes_be()),
-    );
-    let policy =
-        if ctx.settings.insecure_proofs { VerifyPolicy::insecure_for_tests() } else { VerifyPolicy::default() };
-    let expected = round.proof_hash;
-    tokio::task::spawn_blocking(move || {
-        let Ok(hash) = obelysk_prover::proof_hash(&bytes) else { return Ok(Verdict::Invalid) };
-        if sage_protocol::hash32_to_felt(&hash.0) != expected {
-            // Served bytes that are not the submitted proof: the coordinator's fault, not the
-            // worker's; no vote.
-            bail!("the served envelope is not the proof submitted on-chain");
-        }
-        Ok(match obelysk_prover::verify_bytes(&bytes, &job, &policy) {
-            Ok(_) => Verdict::Valid,
-            Err(e) => {
-                tracing::warn!(error = %e, "proof does not verify");
-                Verdict::Invalid
-            }
-        })
-    })
-    .await?
+    let bytes = bytes.context("neither the coordinator nor the worker serves the proof submitted on-chain")?;
+    let (spec, policy) = (view.spec, ctx.policy);
+    let judged = ctx
+        .pool
+        .run(move || judge(&bytes, round.job_id, on_chain.worker, &spec, Some(on_chain.output_commitment), &policy))
+        .await?;
+    if let Some(reason) = &judged.reason {
+        tracing::warn!(job = %format!("{:#x}", round.job_id), %reason, "proof does not verify");
+    }
+    Ok(judged.verdict)
 }
 
 #[cfg(test)]

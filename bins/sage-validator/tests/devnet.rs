@@ -14,6 +14,9 @@ use sage_coordinator::{
 use sage_protocol::{JobSpec, api::JobState};
 use sage_validator::Settings;
 
+/// The bridge's envelope limit in these tests (test-level proofs are tens of KB).
+const BRIDGE_LIMIT: usize = 1024 * 1024;
+
 struct Validators {
     running: Vec<sage_validator::Running>,
 }
@@ -47,6 +50,10 @@ async fn validators(n: &Net, dir: &std::path::Path, running: &Running, api: &Api
             round_timeout_ms: 120_000,
             tick: Duration::from_millis(300),
             submit_turn: Duration::from_secs(3),
+            bridge_listen: Some("127.0.0.1:0".parse().unwrap()),
+            max_envelope_bytes: BRIDGE_LIMIT,
+            verify_threads: sage_validator::default_verify_threads(),
+            verify_queue: sage_validator::DEFAULT_VERIFY_QUEUE,
         };
         let v = sage_validator::start(settings).await.unwrap();
         assert_eq!(v.index, i as u32);
@@ -174,6 +181,111 @@ async fn validators_follow_a_new_set_without_a_restart_and_a_removed_member_stop
             assert_eq!(votes, 1, "validator {i}: {journal}");
         }
     }
+    drop(w.alive);
+    for v in validators {
+        v.shutdown().await;
+    }
+    running.shutdown().await;
+}
+
+/// `POST /v1/validate` against a job on a real devnet: every answer is a vote that checks against
+/// the on-chain set and domain, it is journaled like a round's vote (so the round later repeats it
+/// without judging again), and what cannot be judged gets a typed refusal and no vote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bridge_answers_with_a_vote_checkable_against_the_chain_and_refuses_what_it_cannot_judge() {
+    use sage_consensus::{
+        RoundId, Verdict, VoteDomain,
+        bridge::{ValidateRequest, ValidateResponse},
+    };
+    let n = net(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, api_key) = coordinator(&n, dir.path(), 60).await;
+    let api = Api::new(&running, api_key.clone());
+    let validators = validators(&n, dir.path(), &running, &api).await.running;
+    let bridge = format!("http://{}/v1/validate", validators[0].bridge_addr.unwrap());
+    let http = reqwest::Client::new();
+    let ask = |body: serde_json::Value| {
+        let (http, bridge) = (http.clone(), bridge.clone());
+        async move {
+            let r = http.post(&bridge).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let request = |job: Felt, spec: &JobSpec, bytes: &[u8]| {
+        serde_json::to_value(ValidateRequest { job_id: job, spec: spec.clone(), envelope: bytes.to_vec() }).unwrap()
+    };
+    let domain = VoteDomain { chain_id: n.client.chain_id(), verifier: n.contracts.verifier.address };
+    let (_, members) = n.contracts.verifier.members(&n.client).await.unwrap();
+
+    let mut w = worker(&n, 0, &running).await;
+    let spec = JobSpec::Matmul { n: 8, seed: Felt::from(3u8) };
+    let job = escrow(&n, &api, 1, spec.clone(), 3_600).await;
+    let a = w.next_assignment().await;
+    let start = std::time::Instant::now();
+    while n.contracts.jobs.get_job(&n.client, job).await.unwrap().status != sage_chain::contracts::JobStatus::Assigned {
+        assert!(start.elapsed() < Duration::from_secs(30), "never assigned on-chain");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let good = w.prove(&a).await;
+    let forged = w
+        .prove(&sage_net::JobAssignment { request: JobSpec::Matmul { n: 8, seed: Felt::from(5u8) }, ..a.clone() })
+        .await;
+
+    // Refusals, each naming what was wrong; none signs anything.
+    let (status, body) = ask(request(Felt::from(12_345u32), &spec, &good.bytes)).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    let (status, body) = ask(request(job, &JobSpec::Matmul { n: 8, seed: Felt::from(4u8) }, &good.bytes)).await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("spec_hash_mismatch")), "{body}");
+    let (status, body) = ask(request(job, &spec, b"not an envelope")).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_body")), "{body}");
+    let (status, body) = ask(serde_json::json!({ "job_id": "0x1" })).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_body")), "{body}");
+    let r = http
+        .post(&bridge)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * BRIDGE_LIMIT])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let journal = dir.path().join("validator-0/data/votes.jsonl");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap_or_default(), "", "a refusal journaled a vote");
+
+    // A proof of another computation: a signed `invalid`, naming why.
+    let (status, body) = ask(request(job, &spec, &forged.bytes)).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: ValidateResponse = serde_json::from_value(body).unwrap();
+    let forged_round = RoundId { job_id: job, proof_hash: forged.proof_hash };
+    assert_eq!(answer.check(&domain, &members, forged_round), Ok(Verdict::Invalid));
+    assert!(answer.reason.is_some());
+
+    // The real proof: a signed `valid` from a member of the on-chain set.
+    let (status, body) = ask(request(job, &spec, &good.bytes)).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: ValidateResponse = serde_json::from_value(body).unwrap();
+    let round = RoundId { job_id: job, proof_hash: good.proof_hash };
+    assert_eq!(answer.check(&domain, &members, round), Ok(Verdict::Valid));
+    assert_eq!((answer.index, answer.security_bits.is_some()), (0, true));
+    // The same answer checked for the other round, or against another deployment, is refused.
+    assert!(answer.check(&domain, &members, forged_round).is_err());
+    assert!(answer.check(&VoteDomain { verifier: Felt::ONE, ..domain }, &members, round).is_err());
+    assert_eq!(std::fs::read_to_string(&journal).unwrap().lines().count(), 2, "both bridge votes journaled");
+
+    // The result goes on-chain: the round certifies it, validator 0 repeats its journaled vote
+    // (one line for the round, not two), and other bytes for the job are now a conflict.
+    let (proof, _) = w.announce(&a).await;
+    assert_eq!(proof, good.proof_hash);
+    n.contracts.jobs.submit_result(&w.account, job, good.output, good.proof_hash).await.unwrap();
+    let (status, body) = ask(request(job, &spec, &forged.bytes)).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "{body}");
+    api.until(job, JobState::Paid, 90).await;
+    assert_eq!(n.contracts.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Valid);
+    let lines: Vec<String> = std::fs::read_to_string(&journal).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // Settled: nothing more is judged for the job.
+    let (status, body) = ask(request(job, &spec, &good.bytes)).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("invalid_state")), "{body}");
     drop(w.alive);
     for v in validators {
         v.shutdown().await;

@@ -50,6 +50,7 @@
 //! sage_consensus::verify_qc(&domain, &set, &qc).unwrap();
 //! ```
 
+pub mod bridge;
 mod quorum;
 pub mod vote;
 

@@ -223,6 +223,10 @@ pub async fn run(
             round_timeout_ms: 600_000,
             tick: Duration::from_millis(500),
             submit_turn: Duration::from_secs(5),
+            bridge_listen: None,
+            max_envelope_bytes: sage_validator::DEFAULT_MAX_ENVELOPE_BYTES,
+            verify_threads: sage_validator::default_verify_threads(),
+            verify_queue: sage_validator::DEFAULT_VERIFY_QUEUE,
         };
         let v = sage_validator::start(settings).await?;
         first_addr.get_or_insert(v.p2p_addr.to_string());
