@@ -63,6 +63,8 @@ pub struct Driver {
     /// The validator set's keys as last read from the chain, and when (votes arrive per job and
     /// per validator; the set changes rarely).
     pub members: Arc<tokio::sync::Mutex<Option<CachedSet>>>,
+    /// The validators' bridges (`POST /v1/validate`), asked before a proof is verified here.
+    pub bridge: Arc<crate::bridge::BridgeClient>,
 }
 
 fn outbox_entry(job: Felt, key: String, what: &Send) -> Result<OutboxEntry> {
@@ -382,6 +384,26 @@ impl Driver {
     /// Handles one verified libp2p message.
     /// A validator's vote: counted toward the job's `Voting (k of n)` progress when it is a valid
     /// signature of a current member on the proof the chain recorded for the job.
+    /// The validator set's keys, read from the chain at most every [`MEMBERS_TTL`].
+    async fn current_members(&self) -> Result<Vec<Felt>> {
+        let mut cached = self.members.lock().await;
+        Ok(match cached.as_ref() {
+            Some((at, keys)) if at.elapsed() < MEMBERS_TTL => keys.clone(),
+            _ => {
+                let (_, keys) = self.chain.contracts.verifier.members(&self.chain.client).await?;
+                *cached = Some((std::time::Instant::now(), keys.clone()));
+                keys
+            }
+        })
+    }
+
+    fn vote_domain(&self) -> sage_consensus::VoteDomain {
+        sage_consensus::VoteDomain {
+            chain_id: self.chain.client.chain_id(),
+            verifier: self.chain.contracts.verifier.address,
+        }
+    }
+
     async fn on_vote(&self, message: &SignedMessage) -> Result<()> {
         let vote: sage_consensus::SignedVote = serde_json::from_slice(&message.payload).context("unreadable vote")?;
         if vote.validator != message.signer {
@@ -393,23 +415,12 @@ impl Driver {
         {
             return Ok(());
         }
-        let (client, contracts) = (&self.chain.client, &self.chain.contracts);
-        let domain = sage_consensus::VoteDomain { chain_id: client.chain_id(), verifier: contracts.verifier.address };
+        let domain = self.vote_domain();
         let hash = sage_consensus::vote_hash(&domain, vote.round.job_id, vote.round.proof_hash, vote.verdict);
         if !sage_consensus::verify_signature(vote.validator, hash, &vote.signature) {
             bail!("vote with a bad signature from {:#x}", vote.validator);
         }
-        let members = {
-            let mut cached = self.members.lock().await;
-            match cached.as_ref() {
-                Some((at, keys)) if at.elapsed() < MEMBERS_TTL => keys.clone(),
-                _ => {
-                    let (_, keys) = contracts.verifier.members(client).await?;
-                    *cached = Some((std::time::Instant::now(), keys.clone()));
-                    keys
-                }
-            }
-        };
+        let members = self.current_members().await?;
         if !members.contains(&vote.validator) {
             bail!("vote from {:#x}, not in the validator set", vote.validator);
         }
@@ -495,7 +506,7 @@ impl Driver {
                                     .store()
                                     .record_outcome(result.worker, true, prove_ms, job.spec.work_units())
                                     .await?;
-                                tracing::info!(job = %format!("{:#x}", job.id), security_bits, "proof verified and stored");
+                                tracing::info!(job = %format!("{:#x}", job.id), ?security_bits, "proof verified and stored");
                                 if holds {
                                     self.apply(job.id, Input::Heartbeat { worker: result.worker, fence: job.fence })
                                         .await?;
@@ -522,8 +533,52 @@ impl Driver {
         Ok(held.into_iter().filter(|j| j.worker == Some(worker)).collect())
     }
 
-    /// Verifies a fetched envelope for `job` proved by `worker`; returns its security bits.
-    async fn check_proof(&self, job: &JobRecord, worker: Felt, envelope: &[u8], announced: &str) -> Result<u32> {
+    /// Checks a fetched envelope for `job` proved by `worker`: it must hash to the announced hash
+    /// (and to the on-chain one once recorded), and it must verify, judged by the first validator
+    /// bridge that answers with a vote that checks, or here. Returns its security bits when known
+    /// (a validator repeating a journaled vote does not re-verify).
+    async fn check_proof(
+        &self,
+        job: &JobRecord,
+        worker: Felt,
+        envelope: &[u8],
+        announced: &str,
+    ) -> Result<Option<u32>> {
+        let bytes = Arc::new(envelope.to_vec());
+        let (b, announced) = (bytes.clone(), announced.to_owned());
+        let on_chain = job.proof_hash;
+        let proof_hash = tokio::task::spawn_blocking(move || {
+            let hash = obelysk_prover::proof_hash(&b)?;
+            if hash.to_hex() != announced {
+                bail!("the envelope hashes to {}, not the announced {announced}", hash.to_hex());
+            }
+            let felt = sage_protocol::hash32_to_felt(&hash.0);
+            if let Some(on_chain) = on_chain
+                && felt != on_chain
+            {
+                bail!("the envelope is not the proof submitted on-chain ({on_chain:#x})");
+            }
+            Ok(felt)
+        })
+        .await??;
+        if self.bridge.is_configured() {
+            let request = sage_consensus::bridge::ValidateRequest {
+                job_id: job.id,
+                spec: job.spec.clone(),
+                envelope: bytes.to_vec(),
+            };
+            match self.bridge.validate(&self.vote_domain(), &self.current_members().await?, &request, proof_hash).await
+            {
+                Ok(judged) if judged.verdict == sage_consensus::Verdict::Valid => {
+                    tracing::info!(job = %format!("{:#x}", job.id), bridge = %judged.url,
+                        validator = %format!("{:#x}", judged.answer.vote.validator), "a validator judged the proof valid");
+                    return Ok(judged.answer.security_bits);
+                }
+                Ok(judged) => tracing::warn!(job = %format!("{:#x}", job.id), bridge = %judged.url,
+                    reason = ?judged.answer.reason, "a validator judged the proof invalid; confirming it here"),
+                Err(e) => tracing::warn!(job = %format!("{:#x}", job.id), error = %e, "verifying the proof here"),
+            }
+        }
         let JobSpec::Matmul { n, seed } = job.spec.clone() else {
             bail!("unsupported job type");
         };
@@ -536,23 +591,9 @@ impl Driver {
             ProofSecurity::Production => VerifyPolicy::default(),
             ProofSecurity::Test => VerifyPolicy::insecure_for_tests(),
         };
-        let bytes = envelope.to_vec();
-        let announced = announced.to_owned();
-        let on_chain = job.proof_hash;
-        tokio::task::spawn_blocking(move || {
-            let verified = obelysk_prover::verify_bytes(&bytes, &prover_job, &policy)?;
-            let hash = obelysk_prover::proof_hash(&bytes)?;
-            if hash.to_hex() != announced {
-                bail!("the envelope hashes to {}, not the announced {announced}", hash.to_hex());
-            }
-            if let Some(on_chain) = on_chain
-                && sage_protocol::hash32_to_felt(&hash.0) != on_chain
-            {
-                bail!("the envelope is not the proof submitted on-chain ({on_chain:#x})");
-            }
-            Ok(verified.security_bits)
-        })
-        .await?
+        let verified =
+            tokio::task::spawn_blocking(move || obelysk_prover::verify_bytes(&bytes, &prover_job, &policy)).await??;
+        Ok(Some(verified.security_bits))
     }
 }
 

@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod bridge;
 pub mod chain;
 pub mod driver;
 pub mod settings;
@@ -178,6 +179,7 @@ pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
         api: Arc::new(api_config.clone()),
         voters: Arc::default(),
         members: Arc::default(),
+        bridge: Arc::new(bridge::BridgeClient::new(settings.validator_bridges.clone(), settings.bridge_timeout)),
     };
 
     let (stop, stopped) = watch::channel(false);

@@ -36,6 +36,22 @@ pub struct FileConfig {
     /// Where jobs are stored (default: SQLite in the data dir).
     #[serde(default)]
     pub store: StoreSection,
+    /// The validators' bridges asked to judge announced proofs.
+    #[serde(default)]
+    pub validators: ValidatorsSection,
+}
+
+/// `[validators]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorsSection {
+    /// Bridge base URLs (`http://10.0.0.5:9180`), asked in this order; empty: the coordinator
+    /// verifies every announced proof itself.
+    #[serde(default)]
+    pub bridges: Vec<String>,
+    /// Per-request limit (ms; default 10 000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[store]`.
@@ -262,7 +278,14 @@ pub struct Settings {
     pub proof_security: ProofSecurity,
     /// Attestation policy.
     pub tee_policy: TeePolicy,
+    /// Validator bridges, in the order asked.
+    pub validator_bridges: Vec<String>,
+    /// Per-request limit of a bridge call.
+    pub bridge_timeout: Duration,
 }
+
+/// Default per-request limit of a bridge call.
+pub const DEFAULT_BRIDGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 use sage_daemon::beside;
 
@@ -292,8 +315,15 @@ impl Settings {
         if j.proof_security == ProofSecurity::Test {
             sage_daemon::refuse_test_proofs_off_devnet("jobs.proof_security = \"test\"", &file.chain.rpc_url)?;
         }
+        for url in &file.validators.bridges {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("validators.bridges: {url:?} is not an http(s) URL");
+            }
+        }
         let defaults = Pricing::default();
         Ok(Self {
+            validator_bridges: file.validators.bridges,
+            bridge_timeout: file.validators.timeout_ms.map_or(DEFAULT_BRIDGE_TIMEOUT, Duration::from_millis),
             postgres_url_file: file.store.postgres_url_file.map(|p| beside(path, p)),
             identity: file.network.identity.map(|p| beside(path, p)).unwrap_or_else(|| data_dir.join("p2p.key")),
             api_listen: file.api.listen,
@@ -385,6 +415,10 @@ key_file = "coordinator.key"
         let file: FileConfig = toml::from_str(&format!("{MINIMAL}\n[jobs]\nmax_attempts = 0\n")).unwrap();
         let err = Settings::resolve(file, Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().contains("max_attempts"), "{err}");
+        let file: FileConfig =
+            toml::from_str(&format!("{MINIMAL}\n[validators]\nbridges = [\"127.0.0.1:9180\"]\n")).unwrap();
+        let err = Settings::resolve(file, Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().contains("validators.bridges"), "{err}");
         let file: FileConfig = toml::from_str(&MINIMAL.replace("0x123", "abc-not-hex")).unwrap();
         let err = Settings::resolve(file, Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().contains("chain.account"), "{err}");

@@ -138,6 +138,8 @@ impl Network {
             tick: Duration::from_millis(200),
             proof_security: ProofSecurity::Test,
             tee_policy: TeePolicy::Development,
+            validator_bridges: Vec::new(),
+            bridge_timeout: crate::settings::DEFAULT_BRIDGE_TIMEOUT,
         }
     }
 
@@ -223,6 +225,16 @@ pub fn settings(n: &Net, dir: &Path, lease_secs: u64) -> Settings {
 }
 
 pub async fn coordinator(n: &Net, dir: &Path, lease_secs: u64) -> (Running, String) {
+    coordinator_with(n, dir, lease_secs, |_| {}).await
+}
+
+/// [`coordinator`] with its settings edited first.
+pub async fn coordinator_with(
+    n: &Net,
+    dir: &Path,
+    lease_secs: u64,
+    edit: impl FnOnce(&mut Settings),
+) -> (Running, String) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -230,7 +242,8 @@ pub async fn coordinator(n: &Net, dir: &Path, lease_secs: u64) -> (Running, Stri
         )
         .with_test_writer()
         .try_init();
-    let s = settings(n, dir, lease_secs);
+    let mut s = settings(n, dir, lease_secs);
+    edit(&mut s);
     let key = crate::read_key_file(&s.key_file).unwrap();
     let store = crate::open_store(&s).await.unwrap();
     let new = keys::generate("test client", 10_000, None, sage_jobs::now_ms()).unwrap();

@@ -22,6 +22,23 @@ struct Validators {
 }
 
 async fn validators(n: &Net, dir: &std::path::Path, running: &Running, api: &Api) -> Validators {
+    validators_at(n, dir, running, api, &[0; 4]).await
+}
+
+/// Free loopback ports (bound, then released) for bridges a coordinator must know in advance.
+fn free_ports(count: usize) -> Vec<u16> {
+    let held: Vec<_> = (0..count).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// The four validators, validator `i` serving its bridge on `bridge_ports[i]` (0: any port).
+async fn validators_at(
+    n: &Net,
+    dir: &std::path::Path,
+    running: &Running,
+    api: &Api,
+    bridge_ports: &[u16],
+) -> Validators {
     let api_key_file = dir.join("api.key");
     std::fs::write(&api_key_file, &api.key).unwrap();
     let mut validators = Vec::new();
@@ -50,7 +67,7 @@ async fn validators(n: &Net, dir: &std::path::Path, running: &Running, api: &Api
             round_timeout_ms: 120_000,
             tick: Duration::from_millis(300),
             submit_turn: Duration::from_secs(3),
-            bridge_listen: Some("127.0.0.1:0".parse().unwrap()),
+            bridge_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], bridge_ports[i]))),
             max_envelope_bytes: BRIDGE_LIMIT,
             verify_threads: sage_validator::default_verify_threads(),
             verify_queue: sage_validator::DEFAULT_VERIFY_QUEUE,
@@ -286,6 +303,85 @@ async fn the_bridge_answers_with_a_vote_checkable_against_the_chain_and_refuses_
     // Settled: nothing more is judged for the job.
     let (status, body) = ask(request(job, &spec, &good.bytes)).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("invalid_state")), "{body}");
+    drop(w.alive);
+    for v in validators {
+        v.shutdown().await;
+    }
+    running.shutdown().await;
+}
+
+/// The coordinator asks the validators' bridges before it stores a proof: the first configured
+/// bridge is down, so it falls back to the next, validator 2, whose journaled vote the round later
+/// repeats. A forged proof gets validator 2's signed `invalid`, confirmed by the coordinator, and
+/// the result is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_coordinator_asks_the_next_validator_bridge_when_one_is_down_and_refuses_what_it_judges_invalid() {
+    let n = net(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(5);
+    let dead = format!("http://127.0.0.1:{}", ports[4]);
+    let second = format!("http://127.0.0.1:{}", ports[2]);
+    let (running, api_key) = sage_coordinator::testing::coordinator_with(&n, dir.path(), 60, |s| {
+        s.validator_bridges = vec![dead.clone(), second.clone()];
+    })
+    .await;
+    let api = Api::new(&running, api_key.clone());
+    let validators = validators_at(&n, dir.path(), &running, &api, &ports[..4]).await.running;
+    let journal = |i: usize| {
+        std::fs::read_to_string(dir.path().join(format!("validator-{i}/data/votes.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+
+    let mut w = worker(&n, 0, &running).await;
+    let job = escrow(&n, &api, 1, JobSpec::Matmul { n: 8, seed: Felt::from(3u8) }, 3_600).await;
+    let a = w.next_assignment().await;
+    // Announced, not yet on-chain: the coordinator stores the proof once validator 2 vouches for it.
+    let (proof, output) = w.announce(&a).await;
+    let start = std::time::Instant::now();
+    loop {
+        let r =
+            api.http.get(format!("{}/v1/jobs/{job:#x}/proof", api.base)).bearer_auth(&api.key).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the proof was never stored");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let vouched = journal(2);
+    assert_eq!(vouched.len(), 1, "{vouched:?}");
+    assert_eq!(vouched[0]["verdict"], "Valid");
+    for i in [0, 1, 3] {
+        assert!(journal(i).is_empty(), "validator {i} was asked: {:?}", journal(i));
+    }
+    n.contracts.jobs.submit_result(&w.account, job, output, proof).await.unwrap();
+    api.until(job, JobState::Paid, 90).await;
+    assert_eq!(journal(2).len(), 1, "the round repeated the bridge vote: {:?}", journal(2));
+
+    // A forged proof for a second job: validator 2 signs `invalid`, the coordinator refuses it.
+    let second_job = escrow(&n, &api, 2, JobSpec::Matmul { n: 8, seed: Felt::from(6u8) }, 3_600).await;
+    let b = w.next_assignment().await;
+    assert_eq!(b.job_id, second_job);
+    let forged = sage_net::JobAssignment { request: JobSpec::Matmul { n: 8, seed: Felt::from(7u8) }, ..b.clone() };
+    let (forged_proof, _) = w.announce(&forged).await;
+    let start = std::time::Instant::now();
+    let refused = loop {
+        let view = api.job(second_job).await;
+        if let Some(t) =
+            view.history.iter().find(|t| t.detail.as_deref().is_some_and(|d| d.contains("does not verify")))
+        {
+            break t.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never refused: {:#?}", view.history);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(refused.detail.unwrap().contains("refused"));
+    let votes = journal(2);
+    let last = votes.last().unwrap();
+    assert_eq!((last["verdict"].as_str(), votes.len()), (Some("Invalid"), 2), "{votes:?}");
+    assert_eq!(last["round"]["proof_hash"], serde_json::to_value(forged_proof).unwrap());
     drop(w.alive);
     for v in validators {
         v.shutdown().await;
