@@ -56,7 +56,7 @@ Other commands:
                            declare + deploy all contracts, fund the faucet, write the manifest
   bench <suite> [-- criterion args]
                            prover | gpu | crypto | wallet | consensus | net | coordinator |
-                           sdk | contracts
+                           sdk | contracts | validators
   ci                       alias of test
 
 Environment: SAGE_CACHE_DIR (tool cache, default ~/.cache/sage), SAGE_DEVNET_BIN (use this devnet
@@ -429,8 +429,20 @@ fn install(args: &[String]) -> Result<()> {
 fn bench(args: &[String]) -> Result<()> {
     let (suite, extra) = match args.split_first() {
         Some((s, rest)) => (s.as_str(), rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest)),
-        None => bail!("bench needs a suite: prover, gpu, crypto, wallet, consensus, net, coordinator, sdk, contracts"),
+        None => bail!(
+            "bench needs a suite: prover, gpu, crypto, wallet, consensus, net, coordinator, sdk, contracts, validators"
+        ),
     };
+    if suite == "validators" {
+        prepare(Purpose::Demo)?;
+        // Result on-chain -> verdict on-chain with 4 and 16 validators, beside bare verification.
+        return run_step(
+            "bench validators (verdict latency on a local devnet)",
+            cargo()
+                .args(["run", "--quiet", "--package", "sage-validator", "--example", "bench_validators"])
+                .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary()),
+        );
+    }
     if suite == "contracts" {
         prepare(Purpose::Demo)?;
         // Settlement entry points on a local devnet: L2 gas and fees from receipts and traces.
@@ -472,7 +484,7 @@ fn bench(args: &[String]) -> Result<()> {
         }
         other => {
             bail!(
-                "unknown bench suite {other:?} (known: prover, gpu, crypto|elgamal, wallet, consensus, net, coordinator, sdk, contracts)"
+                "unknown bench suite {other:?} (known: prover, gpu, crypto|elgamal, wallet, consensus, net, coordinator, sdk, contracts, validators)"
             )
         }
     };

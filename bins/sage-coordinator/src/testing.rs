@@ -75,10 +75,18 @@ impl std::fmt::Debug for Network {
 impl Network {
     /// Starts it (panics with the install instruction when the devnet binary is missing).
     pub async fn start() -> Self {
-        let TestNet { devnet, client, accounts, contracts, manifest } =
-            TestNet::start((2 + VALIDATORS) as u8, &DeployParams::default(), 100_000 * SAGE)
-                .await
-                .expect("devnet (run `cargo xtask tools` first)");
+        Self::start_with(VALIDATORS).await
+    }
+
+    /// Starts it with `validators` validators (at most 100).
+    pub async fn start_with(validators: usize) -> Self {
+        let TestNet { devnet, client, accounts, contracts, manifest } = TestNet::start(
+            u8::try_from(2 + validators).expect("at most 100 validators"),
+            &DeployParams::default(),
+            100_000 * SAGE,
+        )
+        .await
+        .expect("devnet (run `cargo xtask tools` first)");
         let secrets = devnet.predeployed_accounts().await.expect("predeployed accounts");
         let mut accounts = accounts.into_iter();
         let owner = accounts.next().expect("owner");
@@ -199,7 +207,12 @@ pub async fn staked_account(
 }
 
 pub async fn net(workers: usize) -> Net {
-    let net = Network::start().await;
+    net_with(workers, VALIDATORS).await
+}
+
+/// [`net`] with `validators` validators.
+pub async fn net_with(workers: usize, validators: usize) -> Net {
+    let net = Network::start_with(validators).await;
     let (client, contracts) = (&net.client, &net.contracts);
     // Workers sign p2p messages for their own Sage account, `oz_account_address(key, key)`: each
     // gets that account deployed, funded, staked and registered, as `sage-worker` operators do.
@@ -341,14 +354,18 @@ impl TestWorker {
 
     /// Proves `a` (as written: a test may forge it) with the test-level config, announcing nothing.
     pub async fn prove(&self, a: &JobAssignment) -> TestProof {
+        self.prove_with(a, ProofConfig::insecure_for_tests()).await
+    }
+
+    /// Proves `a` with `proof` (the CPU backend), announcing nothing.
+    pub async fn prove_with(&self, a: &JobAssignment, proof: ProofConfig) -> TestProof {
         let JobSpec::Matmul { n: size, seed } = a.request.clone() else { panic!("matmul") };
         let job = Job::matmul(
             JobId(a.job_id.to_bytes_be()),
             WorkerAddress(a.worker.to_bytes_be()),
             MatmulJob::from_seed(size, seed.to_bytes_be()),
         );
-        let config =
-            ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu, ..Default::default() };
+        let config = ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() };
         let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config).unwrap())
             .await
             .unwrap();
@@ -364,6 +381,12 @@ impl TestWorker {
     /// libp2p; returns the proof hash and output commitment as felts.
     pub async fn announce(&self, a: &JobAssignment) -> (Felt, Felt) {
         let proof = self.prove(a).await;
+        self.publish(a, &proof).await;
+        (proof.proof_hash, proof.output)
+    }
+
+    /// Serves `proof` and announces it as the result of `a` over libp2p.
+    pub async fn publish(&self, a: &JobAssignment, proof: &TestProof) {
         let blob = self.node.provide(proof.bytes.clone()).await.unwrap();
         let result = JobResult {
             job_id: a.job_id,
@@ -379,7 +402,6 @@ impl TestWorker {
         };
         let message = result.sign(&self.key, self.node.network()).unwrap();
         self.node.publish_when_ready(&message, Duration::from_secs(10)).await.unwrap();
-        (proof.proof_hash, proof.output)
     }
 
     /// Proves the assignment, announces it and submits the result on-chain.

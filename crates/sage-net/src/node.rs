@@ -412,6 +412,13 @@ impl NodeHandle {
 /// normal in a small network.
 fn peer_scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let mut params = gossipsub::PeerScoreParams::default();
+    // The IP-colocation penalty is a Sybil defence between hosts: peers on this host's loopback
+    // are local processes (a coordinator beside its validators, a test network), and past ten of
+    // them the penalty would graylist them all.
+    params.ip_colocation_factor_whitelist.extend([
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    ]);
     for topic in Topic::ALL {
         let topic_params = gossipsub::TopicScoreParams {
             topic_weight: 1.0,

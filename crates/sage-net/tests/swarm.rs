@@ -296,3 +296,31 @@ async fn incoming_connections_are_capped() {
     assert_eq!(limited.connected_peers().await.unwrap(), vec![first.peer_id()]);
     assert!(!second.connected_peers().await.unwrap().contains(&limited.peer_id()));
 }
+
+/// Eighteen nodes on one host (a coordinator, sixteen validators and a worker, as in
+/// `cargo xtask bench validators`): gossipsub's IP-colocation penalty must not silence peers that
+/// share a loopback address, or the newest node finds nobody to publish to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eighteen_nodes_on_one_host_still_hear_each_other() {
+    let (hub, mut hub_rx) = node(100, None, None).await;
+    let mut others = Vec::new();
+    for i in 0..16 {
+        others.push(node(101 + i, Some(&hub), None).await);
+    }
+    eventually("the hub to see all sixteen", || {
+        let hub = hub.clone();
+        async move { hub.connected_peers().await.unwrap().len() >= 16 }
+    })
+    .await;
+    let (last, _last_rx) = node(120, Some(&hub), None).await;
+    // Kademlia connects the newcomer to more nodes on 127.0.0.1 than the colocation threshold.
+    eventually("the newcomer to know more than ten peers", || {
+        let last = last.clone();
+        async move { last.connected_peers().await.unwrap().len() > 10 }
+    })
+    .await;
+    publish_when_ready(&last, Topic::Votes, b"newcomer".to_vec()).await;
+    let (_, msg) = next_message(&mut hub_rx, Duration::from_secs(20)).await.expect("the hub hears the newcomer");
+    assert_eq!(msg.payload, b"newcomer");
+    drop(others);
+}

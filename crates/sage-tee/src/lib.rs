@@ -14,7 +14,8 @@
 //! public key and a fresh nonce, so a quote cannot be replayed by another worker. The `none`
 //! attestation exists for development networks and is refused by [`Policy::production`].
 //!
-//! Collateral fetching (PCCS, AMD KDS) is the binaries' job; this crate never touches the network.
+//! [`collect`] reads evidence on this machine (Linux configfs-tsm). Collateral fetching (PCCS, AMD
+//! KDS) is the binaries' job; this crate never touches the network.
 //!
 //! # Example
 //!
@@ -29,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod collect;
 mod policy;
 mod verify;
 
