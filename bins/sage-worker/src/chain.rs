@@ -164,23 +164,26 @@ impl WorkerChain {
         Ok(self.contracts.staking.withdraw(&self.account).await?.tx_hash)
     }
 
-    /// Registers the worker: ElGamal key with its proof of ownership, peer id, TEE evidence.
-    pub async fn register(&self, elgamal: &obelysk_elgamal::SecretKey, peer_id: Felt, tee: TeeType) -> Result<Felt> {
-        if tee != TeeType::None {
-            bail!(
-                "only `--tee none` can be registered from this command today (real quotes: sage-tee collection is open work)"
-            );
-        }
-        // `none` carries placeholder evidence hashes bound to this worker; only a development
-        // policy (a devnet coordinator) accepts such a worker.
-        let evidence = sage_staking::TeeEvidence {
+    /// Placeholder evidence for `--tee none`, bound to this account; only a development policy
+    /// (a devnet coordinator) accepts such a worker.
+    pub fn no_tee_evidence(&self) -> sage_staking::TeeEvidence {
+        sage_staking::TeeEvidence {
             tee_type: TeeType::None,
             measurement_hash: Felt::from_bytes_be_slice(b"NO-TEE"),
             quote_hash: starknet_rust_crypto::poseidon_hash_many(&[
                 Felt::from_bytes_be_slice(b"SAGE_NO_TEE_V1"),
                 self.account.address(),
             ]),
-        };
+        }
+    }
+
+    /// Registers the worker: ElGamal key with its proof of ownership, peer id, TEE evidence.
+    pub async fn register(
+        &self,
+        elgamal: &obelysk_elgamal::SecretKey,
+        peer_id: Felt,
+        evidence: sage_staking::TeeEvidence,
+    ) -> Result<Felt> {
         let out =
             sage_staking::register_worker(&self.account, self.contracts.staking, elgamal, evidence, peer_id).await?;
         Ok(out.tx_hash)

@@ -173,14 +173,30 @@ enum Command {
         chain: chain::ChainArgs,
     },
     /// Register as a worker: the ElGamal key payments are encrypted to (with its proof of
-    /// ownership), the libp2p peer id, and TEE evidence (`--tee none`: accepted only by a
-    /// development policy, i.e. a devnet coordinator).
+    /// ownership), the libp2p peer id, and TEE evidence.
+    ///
+    /// With `--tee auto|tdx|sev-snp` the evidence comes from this machine's TEE through Linux
+    /// configfs-tsm: a quote (TDX) or attestation report (SEV-SNP) whose report data binds this
+    /// worker's key and a fresh random nonce, verified here with sage-tee before anything is sent;
+    /// the chain records hashes of its measurement and of the quote. A TDX quote needs the
+    /// platform's collateral from your PCCS (`--collateral`); an SEV-SNP report needs its VCEK,
+    /// taken from the host's certificate table or given with `--vcek`. `--tee none` (the default)
+    /// registers without a TEE: only a development policy (a devnet coordinator) accepts it.
     Register {
         #[command(flatten)]
         chain: chain::ChainArgs,
-        /// TEE evidence; only `none` from this command today.
-        #[arg(long, default_value = "none")]
+        /// `none`, `auto` (whatever configfs-tsm offers), `tdx` or `sev-snp`.
+        #[arg(long, default_value = "none", value_parser = ["none", "auto", "tdx", "sev-snp"])]
         tee: String,
+        /// configfs-tsm report directory (or an existing report entry).
+        #[arg(long, default_value = sage_tee::collect::CONFIGFS_TSM_REPORT)]
+        tsm: PathBuf,
+        /// DCAP collateral JSON for a TDX quote (from your PCCS).
+        #[arg(long)]
+        collateral: Option<PathBuf>,
+        /// VCEK certificate (DER) for an SEV-SNP report, when the host's table has none.
+        #[arg(long)]
+        vcek: Option<PathBuf>,
         /// libp2p identity whose peer id is registered (default: p2p.key next to the keystore,
         /// created if missing; the same file `start` uses).
         #[arg(long)]
@@ -423,27 +439,57 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(serde_json::json!({ "withdrawn": true, "tx": format!("{tx:#x}") }))
             })
         }),
-        Command::Register { chain, tee, identity } => {
-            let tee = match tee.as_str() {
-                "none" => sage_types::TeeType::None,
-                other => bail!("--tee {other:?}: only `none` can be registered from this command today"),
+        Command::Register { chain, tee, tsm, collateral, vcek, identity } => {
+            let wanted = match tee.as_str() {
+                "none" => None,
+                "auto" => Some(None),
+                "tdx" => Some(Some(sage_types::TeeType::Tdx)),
+                "sev-snp" => Some(Some(sage_types::TeeType::SevSnp)),
+                other => bail!("--tee {other:?}: none, auto, tdx or sev-snp"),
             };
+            let collateral = collateral
+                .as_ref()
+                .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading --collateral {}", p.display())))
+                .transpose()?;
+            let vcek = vcek
+                .as_ref()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading --vcek {}", p.display())))
+                .transpose()?;
             let identity =
                 identity.clone().unwrap_or_else(|| cli.keystore.parent().unwrap_or(Path::new(".")).join("p2p.key"));
             let peer = sage_net::load_or_create_identity(&identity)
                 .with_context(|| format!("the libp2p identity {}", identity.display()))?
                 .public()
                 .to_peer_id();
-            on_chain(&cli, chain, move |c, wallet| {
+            let tsm = tsm.clone();
+            let before = move |wallet: &Wallet| -> Result<Option<sage_staking::TeeEvidence>> {
+                let Some(wanted) = wanted else { return Ok(None) };
+                let attested = attest(&tsm, wallet.public_key(), wanted, collateral.as_deref(), vcek)?;
+                eprintln!(
+                    "{:?} evidence verified: measurement {}, TCB {}",
+                    attested.attestation.tee(),
+                    hex::encode(attested.attestation.measurement()),
+                    attested.attestation.tcb_status()
+                );
+                Ok(Some(sage_staking::TeeEvidence {
+                    tee_type: attested.attestation.tee(),
+                    measurement_hash: attested.measurement_hash,
+                    quote_hash: attested.quote_hash,
+                }))
+            };
+            on_chain_after(&cli, chain, before, move |c, wallet, evidence| {
                 let elgamal = wallet.elgamal_secret_key().clone();
                 Box::pin(async move {
-                    let tx = c.register(&elgamal, sage_net::peer_id_digest(&peer), tee).await?;
+                    let evidence = evidence.unwrap_or_else(|| c.no_tee_evidence());
+                    let tee = evidence.tee_type;
+                    let tx = c.register(&elgamal, sage_net::peer_id_digest(&peer), evidence).await?;
                     if tee == sage_types::TeeType::None {
                         eprintln!(
                             "registered with TEE `none`: only a development policy (a devnet coordinator) assigns work to this worker"
                         );
                     }
-                    Ok(serde_json::json!({ "registered": true, "peer_id": peer.to_string(), "tx": format!("{tx:#x}") }))
+                    Ok(serde_json::json!({ "registered": true, "tee": format!("{tee:?}"), "peer_id": peer.to_string(),
+                                           "tx": format!("{tx:#x}") }))
                 })
             })
         }
@@ -545,10 +591,36 @@ type ChainTask<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<s
 
 /// Opens the wallet, connects its account to the chain (flags over the `[chain]` of the
 /// config.toml next to the keystore) and runs `task`, printing its JSON result.
+/// Collects, verifies and binds this machine's TEE evidence (see `register --help`).
+fn attest(
+    tsm: &Path,
+    worker_key: starknet_types_core::felt::Felt,
+    wanted: Option<sage_types::TeeType>,
+    collateral: Option<&str>,
+    vcek: Option<Vec<u8>>,
+) -> Result<sage_tee::collect::Attested> {
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    sage_tee::collect::attest_worker(tsm, worker_key, nonce, wanted, collateral, vcek, now)
+        .context("TEE evidence (nothing was registered)")
+}
+
 fn on_chain(
     cli: &Cli,
     args: &chain::ChainArgs,
     task: impl for<'a> FnOnce(&'a chain::WorkerChain, &'a Wallet) -> ChainTask<'a>,
+) -> Result<()> {
+    on_chain_after(cli, args, |_| Ok(()), |c, w, ()| task(c, w))
+}
+
+/// [`on_chain`] with a step run with the opened wallet before the chain is touched (checks that
+/// can fail without a transaction, such as TEE evidence).
+fn on_chain_after<P>(
+    cli: &Cli,
+    args: &chain::ChainArgs,
+    before: impl FnOnce(&Wallet) -> Result<P>,
+    task: impl for<'a> FnOnce(&'a chain::WorkerChain, &'a Wallet, P) -> ChainTask<'a>,
 ) -> Result<()> {
     let config_path = cli.keystore.parent().unwrap_or(Path::new(".")).join("config.toml");
     let file = config::WorkerConfig::load(&config_path, false)?;
@@ -564,10 +636,11 @@ fn on_chain(
     let password = password(cli, false)?;
     let wallet = Wallet::open(&cli.keystore, &password)
         .with_context(|| format!("opening keystore {}", cli.keystore.display()))?;
+    let prepared = before(&wallet)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     let value = runtime.block_on(async {
         let c = chain::WorkerChain::connect(&resolved, wallet.signer().clone(), wallet.address()).await?;
-        task(&c, &wallet).await
+        task(&c, &wallet, prepared).await
     })?;
     if cli.json {
         println!("{value}");

@@ -199,3 +199,62 @@ fn prove_rejects_bad_input_with_a_clear_error() {
     let err = run_err(worker(dir.path()).args(["prove", "--matmul", "16", "--backend", "tpu"]));
     assert!(err.contains("tpu"), "{err}");
 }
+
+/// An SEV-SNP certificate table holding one VCEK (GHCB layout).
+fn cert_table(vcek: &[u8]) -> Vec<u8> {
+    let guid = [0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd];
+    let mut t = guid.to_vec();
+    t.extend_from_slice(&48u32.to_le_bytes());
+    t.extend_from_slice(&(vcek.len() as u32).to_le_bytes());
+    t.extend_from_slice(&[0; 24]);
+    t.extend_from_slice(vcek);
+    t
+}
+
+/// `register --tee auto` against a configfs-tsm report entry holding AMD's real sample SEV-SNP
+/// report and its VCEK (as a host's certificate table): the report verifies up to AMD's root, but
+/// its report data was made for another key and nonce, so the command refuses before it touches
+/// the chain (whose RPC URL here points nowhere). Asking for the other TEE, or for any TEE on a
+/// machine without configfs-tsm, is refused with what to do instead.
+#[test]
+fn register_refuses_tee_evidence_that_does_not_bind_this_worker_before_touching_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = dir.path().join("ks.json");
+    let pw = write(dir.path(), "pw", "correct horse\n");
+    run_ok(
+        worker(dir.path())
+            .args(["--json", "create-wallet", "--scrypt-log-n", "10", "--keystore"])
+            .arg(&ks)
+            .arg("--password-file")
+            .arg(&pw),
+    );
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/sage-tee/test-data/sev");
+    let report = hex::decode(std::fs::read_to_string(samples.join("report_milan.hex")).unwrap().trim()).unwrap();
+    let vcek = std::fs::read(samples.join("vcek_milan.der")).unwrap();
+    let entry = dir.path().join("tsm-entry");
+    std::fs::create_dir(&entry).unwrap();
+    std::fs::write(entry.join("provider"), "sev_guest\n").unwrap();
+    std::fs::write(entry.join("generation"), "1\n").unwrap();
+    std::fs::write(entry.join("outblob"), &report).unwrap();
+    std::fs::write(entry.join("auxblob"), cert_table(&vcek)).unwrap();
+    let register = |tee: &str, tsm: &Path| {
+        let mut cmd = worker(dir.path());
+        cmd.args(["register", "--tee", tee, "--tsm"])
+            .arg(tsm)
+            .args(["--rpc-url", "http://127.0.0.1:9/rpc", "--manifest"])
+            .arg(dir.path().join("manifest.json"))
+            .arg("--keystore")
+            .arg(&ks)
+            .arg("--password-file")
+            .arg(&pw);
+        cmd
+    };
+    let err = run_err(&mut register("auto", &entry));
+    assert!(err.contains("report data is not the binding of this worker's key"), "{err}");
+    assert!(err.contains("nothing was registered"), "{err}");
+    assert_eq!(std::fs::read(entry.join("inblob")).unwrap().len(), 64, "the binding was asked for");
+    let err = run_err(&mut register("tdx", &entry));
+    assert!(err.contains("asked for Tdx evidence, but this machine's TEE is SevSnp"), "{err}");
+    let err = run_err(&mut register("sev-snp", &dir.path().join("no-configfs")));
+    assert!(err.contains("no TEE attestation interface") && err.contains("--tee none"), "{err}");
+}

@@ -110,17 +110,26 @@ impl Drop for Entry {
 }
 
 /// Asks the TEE behind configfs-tsm at `root` (normally [`CONFIGFS_TSM_REPORT`]) for evidence
-/// carrying `report_data`.
+/// carrying `report_data`, in a fresh entry removed afterwards. A `root` that is itself a report
+/// entry (it has a `provider` file) is used as it is and kept.
 pub fn collect_configfs(root: &Path, report_data: &[u8; 64]) -> Result<Collected, CollectError> {
     if !root.is_dir() {
         return Err(CollectError::NoInterface(root.to_owned()));
+    }
+    if root.join("provider").exists() {
+        return collect_entry(root, report_data);
     }
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let path = root.join(format!("sage-{}-{nanos:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir(&path).map_err(|e| io(&path, e))?;
     let entry = Entry(path);
-    let file = |name: &str| entry.0.join(name);
+    collect_entry(&entry.0, report_data)
+}
+
+/// The configfs-tsm protocol on one report entry.
+fn collect_entry(entry: &Path, report_data: &[u8; 64]) -> Result<Collected, CollectError> {
+    let file = |name: &str| entry.join(name);
     std::fs::write(file("inblob"), report_data).map_err(|e| io(&file("inblob"), e))?;
     let generation = || std::fs::read_to_string(file("generation")).map(|g| g.trim().to_owned()).unwrap_or_default();
     let before = generation();
@@ -228,4 +237,93 @@ mod tests {
         assert_eq!(vcek_from_cert_table(&t), None);
         assert_eq!(vcek_from_cert_table(&[]), None);
     }
+}
+
+/// Evidence collected on this machine, verified, and bound to a worker.
+#[derive(Debug, Clone)]
+pub struct Attested {
+    /// What the TEE produced.
+    pub evidence: Evidence,
+    /// Its verification.
+    pub attestation: crate::VerifiedAttestation,
+    /// The fresh nonce bound into the report data.
+    pub nonce: [u8; 32],
+    /// What the chain records of it (see [`onchain_digests`]).
+    pub measurement_hash: starknet_types_core::felt::Felt,
+    /// What the chain records of it (see [`onchain_digests`]).
+    pub quote_hash: starknet_types_core::felt::Felt,
+}
+
+/// Why a worker could not attest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestError {
+    /// Nothing to verify.
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    /// The evidence does not verify.
+    #[error(transparent)]
+    Verify(TeeError),
+    /// It verifies, but its report data is not this worker's binding (a replayed or foreign quote).
+    #[error("the {tee:?} evidence verifies but its report data is not the binding of this worker's key and nonce")]
+    NotBound {
+        /// The TEE.
+        tee: TeeType,
+    },
+    /// Another TEE than the one asked for.
+    #[error("asked for {wanted:?} evidence, but this machine's TEE is {found:?}")]
+    WrongTee {
+        /// Asked for.
+        wanted: TeeType,
+        /// Found.
+        found: TeeType,
+    },
+}
+
+/// Collects evidence through configfs-tsm at `root` whose report data binds `worker_key` and
+/// `nonce` ([`crate::report_data_binding`]), verifies it at `now_secs`, and checks the binding;
+/// `wanted` (if any) must be the TEE found.
+pub fn attest_worker(
+    root: &Path,
+    worker_key: starknet_types_core::felt::Felt,
+    nonce: [u8; 32],
+    wanted: Option<TeeType>,
+    collateral_json: Option<&str>,
+    vcek_der: Option<Vec<u8>>,
+    now_secs: u64,
+) -> Result<Attested, AttestError> {
+    let binding = crate::report_data_binding(worker_key, &nonce);
+    let collected = collect_configfs(root, &binding)?;
+    if let Some(wanted) = wanted
+        && wanted != collected.tee
+    {
+        return Err(AttestError::WrongTee { wanted, found: collected.tee });
+    }
+    let evidence = collected.into_evidence(collateral_json, vcek_der)?;
+    let attestation = crate::verify_evidence(&evidence, now_secs).map_err(AttestError::Verify)?;
+    if attestation.report_data() != binding {
+        return Err(AttestError::NotBound { tee: attestation.tee() });
+    }
+    let (measurement_hash, quote_hash) = onchain_digests(&evidence, &attestation);
+    Ok(Attested { evidence, attestation, nonce, measurement_hash, quote_hash })
+}
+
+/// What `register_worker` records of verified evidence: sha256 of the measurement and of the
+/// quote or report, each with its top five bits cleared (a felt below 2^251).
+pub fn onchain_digests(
+    evidence: &Evidence,
+    attestation: &crate::VerifiedAttestation,
+) -> (starknet_types_core::felt::Felt, starknet_types_core::felt::Felt) {
+    use sha2::{Digest, Sha256};
+    let felt = |bytes: &[u8]| {
+        let mut h: [u8; 32] = Sha256::digest(bytes).into();
+        h[0] &= 0x07;
+        starknet_types_core::felt::Felt::from_bytes_be(&h)
+    };
+    let quote: &[u8] = match evidence {
+        Evidence::Dcap { quote, .. } => quote,
+        Evidence::SevSnp { report, .. } => report,
+        Evidence::None => &[],
+    };
+    (felt(attestation.measurement()), felt(quote))
 }

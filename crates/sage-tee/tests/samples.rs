@@ -157,3 +157,91 @@ proptest! {
         }
     }
 }
+
+/// A configfs-tsm report entry as the kernel presents it, holding a real sample blob.
+fn tsm_entry(provider: &str, outblob: &[u8], auxblob: Option<&[u8]>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("provider"), format!("{provider}\n")).unwrap();
+    std::fs::write(dir.path().join("generation"), "1\n").unwrap();
+    std::fs::write(dir.path().join("outblob"), outblob).unwrap();
+    if let Some(aux) = auxblob {
+        std::fs::write(dir.path().join("auxblob"), aux).unwrap();
+    }
+    dir
+}
+
+/// An SEV-SNP certificate table holding one VCEK.
+fn cert_table(vcek: &[u8]) -> Vec<u8> {
+    let guid = [0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd];
+    let mut t = guid.to_vec();
+    t.extend_from_slice(&48u32.to_le_bytes());
+    t.extend_from_slice(&(vcek.len() as u32).to_le_bytes());
+    t.extend_from_slice(&[0; 24]);
+    t.extend_from_slice(vcek);
+    t
+}
+
+#[test]
+fn collected_sample_evidence_verifies_but_is_refused_when_it_does_not_bind_the_worker() {
+    use sage_tee::collect::{AttestError, CollectError, attest_worker, collect_configfs};
+    let worker = Felt::from(0xabcu32);
+    let nonce = [7u8; 32];
+    let binding = sage_tee::report_data_binding(worker, &nonce);
+
+    // TDX: the quote is read after the binding is written; with its collateral it verifies at
+    // the samples' time, and its report data (not ours) is refused.
+    let tdx_entry = tsm_entry("tdx_guest", TDX_QUOTE, None);
+    let collected = collect_configfs(tdx_entry.path(), &binding).unwrap();
+    assert_eq!(std::fs::read(tdx_entry.path().join("inblob")).unwrap(), binding);
+    assert_eq!((collected.tee, collected.outblob.as_slice()), (TeeType::Tdx, TDX_QUOTE));
+    assert_eq!(collected.clone().into_evidence(None, None).unwrap_err(), CollectError::NeedsCollateral);
+    let err = attest_worker(tdx_entry.path(), worker, nonce, None, Some(TDX_COLLATERAL), None, PINNED_NOW).unwrap_err();
+    assert_eq!(err, AttestError::NotBound { tee: TeeType::Tdx });
+    // At today's time the samples' collateral has expired: a typed refusal too.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let err = attest_worker(tdx_entry.path(), worker, nonce, None, Some(TDX_COLLATERAL), None, now).unwrap_err();
+    assert!(matches!(err, AttestError::Verify(TeeError::Expired { .. })), "{err}");
+    let err = attest_worker(tdx_entry.path(), worker, nonce, Some(TeeType::SevSnp), None, None, now).unwrap_err();
+    assert_eq!(err, AttestError::WrongTee { wanted: TeeType::SevSnp, found: TeeType::Tdx });
+
+    // SEV-SNP: the VCEK comes from the host's certificate table; without one it must be given.
+    let snp_entry = tsm_entry("sev_guest", &snp_report(), Some(&cert_table(SNP_VCEK)));
+    let err =
+        attest_worker(snp_entry.path(), worker, nonce, Some(TeeType::SevSnp), None, None, PINNED_NOW).unwrap_err();
+    assert_eq!(err, AttestError::NotBound { tee: TeeType::SevSnp });
+    let bare = tsm_entry("sev_guest", &snp_report(), None);
+    let err = attest_worker(bare.path(), worker, nonce, None, None, None, PINNED_NOW).unwrap_err();
+    assert_eq!(err, AttestError::Collect(CollectError::NeedsVcek));
+    let err = attest_worker(bare.path(), worker, nonce, None, None, Some(SNP_VCEK.to_vec()), PINNED_NOW).unwrap_err();
+    assert_eq!(err, AttestError::NotBound { tee: TeeType::SevSnp });
+    // A forged VCEK in the table fails the chain to AMD's root.
+    let forged = tsm_entry("sev_guest", &snp_report(), Some(&cert_table(b"not a certificate")));
+    let err = attest_worker(forged.path(), worker, nonce, None, None, None, PINNED_NOW).unwrap_err();
+    assert!(matches!(err, AttestError::Verify(_)), "{err}");
+
+    // No interface, or an unknown provider: named.
+    let missing = std::path::Path::new("/nonexistent/tsm/report");
+    assert_eq!(collect_configfs(missing, &binding).unwrap_err(), CollectError::NoInterface(missing.to_owned()));
+    let odd = tsm_entry("cca_guest", b"x", None);
+    assert_eq!(collect_configfs(odd.path(), &binding).unwrap_err(), CollectError::UnknownProvider("cca_guest".into()));
+    // A root that is not a report entry gets a fresh entry of its own (here no kernel fills it
+    // in, so reading the provider fails, and the error names the file).
+    let root = tempfile::tempdir().unwrap();
+    match collect_configfs(root.path(), &binding).unwrap_err() {
+        CollectError::Io { path, .. } => {
+            assert!(path.ends_with("provider") && path.parent().unwrap().parent() == Some(root.path()), "{path:?}")
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn the_chain_digests_depend_on_the_measurement_and_the_quote() {
+    let a = verify_evidence(&tdx(), PINNED_NOW).unwrap();
+    let (m, q) = sage_tee::collect::onchain_digests(&tdx(), &a);
+    let s = verify_evidence(&snp(), PINNED_NOW).unwrap();
+    let (m2, q2) = sage_tee::collect::onchain_digests(&snp(), &s);
+    assert_ne!(m, m2);
+    assert_ne!(q, q2);
+    assert!(m.to_bytes_be()[0] < 8 && q.to_bytes_be()[0] < 8, "below 2^251");
+}
