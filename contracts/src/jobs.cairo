@@ -7,9 +7,10 @@
 /// result the coordinator may `reassign` the job to another worker, and the first worker's
 /// reputation records the failure.
 ///
-/// On a valid verdict the escrow goes to `payout` (the PrivacyRouter pool, through its public
-/// `deposit`) or, when no payout is set, stays here; on an invalid verdict or a missed deadline
-/// the client is refunded.
+/// On a valid verdict the escrow goes to `payout` (the PrivacyRouter pool, through its
+/// `deposit_for_job`) or, when no payout is set, to the worker as a public transfer (it never
+/// stays here, where nobody could move it); on an invalid verdict or a missed deadline the client
+/// is refunded.
 ///
 /// Reverts: `JOB: exists`, `JOB: zero payment`, `JOB: deadline passed`, `JOB: not coordinator`,
 /// `JOB: not open`, `JOB: worker not registered`, `JOB: insufficient stake`, `JOB: stake unlocks
@@ -280,11 +281,15 @@ mod JobManager {
                 self.jobs.write(job_id, job);
                 let payout = self.payout.read();
                 let payout_felt: felt252 = payout.into();
+                let token = IERC20Dispatcher { contract_address: self.token.read() };
                 if payout_felt != 0 {
-                    let token = IERC20Dispatcher { contract_address: self.token.read() };
                     assert(token.approve(payout, job.payment), 'JOB: approve failed');
                     IPrivacyRouterDispatcher { contract_address: payout }
                         .deposit_for_job(job_id, job.payment);
+                } else {
+                    // No private payout configured: the escrow must not stay here with nobody
+                    // able to move it, so the worker is paid in the clear.
+                    assert(token.transfer(job.worker, job.payment), 'JOB: transfer failed');
                 }
                 reputation.record_completed(job.worker);
                 self.emit(JobCompleted { job_id, worker: job.worker, payment: job.payment });

@@ -408,11 +408,17 @@ async fn a_coordinator_cannot_credit_more_than_the_jobs_escrow() {
     let err = n.privacy.credit_payment(&n.owner, w, big, r).await.unwrap_err();
     assert_eq!(reason(&err), "PRIV: not router");
 
-    // A job settled while no payout was set never reached the pool: nothing to pay.
+    // A job settled while no payout is set never reaches the pool (nothing for the router to
+    // credit), and its escrow does not stay stranded in the JobManager: the worker is paid in the
+    // clear.
     let stranded = Felt::from(53u8);
     n.owner.execute(vec![n.jobs.set_payout_call(Felt::ZERO).unwrap()]).await.unwrap();
+    let held_before = n.token.balance_of(&n.client, n.jobs.address).await.unwrap();
     let stranded = submitted_job(&n, stranded, proof, 5 * SAGE).await;
+    let worker_before = n.token.balance_of(&n.client, w).await.unwrap();
     settle(&n, stranded, proof, Verdict::Valid).await;
+    assert_eq!(n.token.balance_of(&n.client, w).await.unwrap(), worker_before + 5 * SAGE);
+    assert_eq!(n.token.balance_of(&n.client, n.jobs.address).await.unwrap(), held_before, "nothing stranded");
     let err = pay(&n.owner, n.payments, w, stranded, proof).await.unwrap_err();
     assert!(format!("{err:?}").contains("PRIV: nothing deposited"), "{err:?}");
     assert!(!n.payments.is_paid(&n.client, stranded).await.unwrap());

@@ -197,7 +197,7 @@ pub enum TeeError {
 pub fn verify_evidence(evidence: &Evidence, now_secs: u64) -> Result<VerifiedAttestation, TeeError> {
     match evidence {
         Evidence::Dcap { quote, collateral } => verify_dcap(quote, collateral, now_secs),
-        Evidence::SevSnp { report, vcek_der } => verify_snp(report, vcek_der),
+        Evidence::SevSnp { report, vcek_der } => verify_snp(report, vcek_der, now_secs),
         Evidence::None => Ok(VerifiedAttestation {
             tee: TeeType::None,
             measurement: Vec::new(),
@@ -280,13 +280,24 @@ fn td(r: &TDReport10, tcb_status: String, advisory_ids: Vec<String>) -> Verified
     }
 }
 
-fn verify_snp(report: &[u8], vcek_der: &[u8]) -> Result<VerifiedAttestation, TeeError> {
+fn verify_snp(report: &[u8], vcek_der: &[u8], now_secs: u64) -> Result<VerifiedAttestation, TeeError> {
     check_size(report.len())?;
     check_size(vcek_der.len())?;
     let parsed = AttestationReport::from_bytes(report)
         .map_err(|e| TeeError::Malformed { what: "SEV-SNP report", reason: e.to_string() })?;
     let vcek = Certificate::from_der(vcek_der)
         .map_err(|e| TeeError::Malformed { what: "VCEK certificate", reason: e.to_string() })?;
+    // The VCEK is valid for a window (AMD issues them for years, not forever): outside it the
+    // report is refused, as expired DCAP collateral is.
+    let validity = x509_cert::Certificate::from(vcek.clone()).tbs_certificate.validity;
+    let (from, until) =
+        (validity.not_before.to_unix_duration().as_secs(), validity.not_after.to_unix_duration().as_secs());
+    if now_secs < from || now_secs > until {
+        return Err(TeeError::Expired {
+            now_secs,
+            reason: format!("the VCEK is valid from {from} to {until} (unix seconds)"),
+        });
+    }
     // AMD's roots per EPYC generation, built into `sev`: the VCEK must chain to one of them and
     // sign the report.
     type Roots = fn() -> std::io::Result<Certificate>;

@@ -245,3 +245,17 @@ fn the_chain_digests_depend_on_the_measurement_and_the_quote() {
     assert_ne!(q, q2);
     assert!(m.to_bytes_be()[0] < 8 && q.to_bytes_be()[0] < 8, "below 2^251");
 }
+
+#[test]
+fn an_snp_report_is_refused_outside_its_vceks_validity_window() {
+    assert!(verify_evidence(&snp(), PINNED_NOW).is_ok());
+    for at in [0, 7_258_118_400] {
+        match verify_evidence(&snp(), at) {
+            Err(TeeError::Expired { now_secs, reason }) => {
+                assert_eq!(now_secs, at);
+                assert!(reason.contains("VCEK"), "{reason}");
+            }
+            other => panic!("at {at}: {other:?}"),
+        }
+    }
+}
