@@ -116,7 +116,8 @@ impl Running {
 /// Connects to the chain, checks the account holds the coordinator role, opens the store, starts
 /// libp2p, the HTTP API and the driver.
 pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
-    let (client, contracts) = Deployment::connect(&settings.rpc_url, &settings.manifest)
+    let config = sage_chain::ChainConfig::parse(&settings.rpc_url)?.with_request_timeout(settings.rpc_timeout);
+    let (client, contracts) = Deployment::connect_with(config, &settings.manifest)
         .await
         .with_context(|| format!("connecting to chain.rpc_url {:?}", settings.rpc_url))?;
     // Stake must hold until deadline + grace, and a result without a verdict is refunded after

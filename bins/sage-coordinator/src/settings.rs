@@ -101,6 +101,10 @@ pub struct ChainSection {
     pub account: String,
     /// File holding the account's Stark private key (hex, first line; keep it mode 0600).
     pub key_file: PathBuf,
+    /// Each RPC request fails after this long (seconds; default 30): a black-holed endpoint
+    /// delays the coordinator, never hangs it.
+    #[serde(default)]
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// `[network]`.
@@ -282,6 +286,8 @@ pub struct Settings {
     pub validator_bridges: Vec<String>,
     /// Per-request limit of a bridge call.
     pub bridge_timeout: Duration,
+    /// Per-request limit of an RPC call.
+    pub rpc_timeout: Duration,
 }
 
 /// Default per-request limit of a bridge call.
@@ -324,6 +330,10 @@ impl Settings {
         Ok(Self {
             validator_bridges: file.validators.bridges,
             bridge_timeout: file.validators.timeout_ms.map_or(DEFAULT_BRIDGE_TIMEOUT, Duration::from_millis),
+            rpc_timeout: file
+                .chain
+                .request_timeout_secs
+                .map_or(sage_chain::DEFAULT_REQUEST_TIMEOUT, Duration::from_secs),
             postgres_url_file: file.store.postgres_url_file.map(|p| beside(path, p)),
             identity: file.network.identity.map(|p| beside(path, p)).unwrap_or_else(|| data_dir.join("p2p.key")),
             api_listen: file.api.listen,

@@ -148,6 +148,7 @@ impl Network {
             tee_policy: TeePolicy::Development,
             validator_bridges: Vec::new(),
             bridge_timeout: crate::settings::DEFAULT_BRIDGE_TIMEOUT,
+            rpc_timeout: sage_chain::DEFAULT_REQUEST_TIMEOUT,
         }
     }
 

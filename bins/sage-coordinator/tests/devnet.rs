@@ -449,3 +449,68 @@ async fn a_client_submits_and_cancels_from_the_cli_and_is_refunded() {
     assert_eq!(n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), before);
     running.shutdown().await;
 }
+
+/// The RPC endpoint between the coordinator and the chain misbehaves while a job is in flight:
+/// first it resets every connection, then every transaction the coordinator sends lands on-chain
+/// but its reply is lost (the coordinator only sees its request time out), then it swallows all
+/// requests (a black hole that only the coordinator's request timeout ends). The coordinator
+/// retries throughout; it reads the chain before resending, so once the endpoint recovers the job
+/// settles with exactly one assignment and one payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rpc_resets_lost_replies_and_a_black_hole_never_duplicate_a_transaction() {
+    use sage_chain::{
+        contracts::JobEvent,
+        testing::{Fault, FaultProxy},
+    };
+    let n = net(1).await;
+    let proxy = FaultProxy::start(&n.devnet.rpc_url()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (running, key) = sage_coordinator::testing::coordinator_with(&n, dir.path(), 60, |s| {
+        s.rpc_url = proxy.url().to_string();
+        s.rpc_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let api = Api::new(&running, key);
+    let mut w = worker(&n, 0, &running).await;
+
+    // Resets: the escrow cannot even be seen.
+    proxy.set(Fault::Drop);
+    let job = escrow(&n, &api, 1, JobSpec::Matmul { n: 8, seed: Felt::from(77u8) }, 3_600).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(api.job(job).await.state, JobState::Submitted, "nothing is read through a dead endpoint");
+
+    // Lost replies: the assignment lands, the coordinator never hears back, and must find it on
+    // the chain rather than assign again.
+    proxy.set(Fault::LoseTxReplies);
+    let a = w.next_assignment().await;
+    assert_eq!(a.job_id, job);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let proof = w.prove_and_submit(&n, &a).await;
+    api.until(job, JobState::ResultSubmitted, 60).await;
+
+    // The verdict lands while the endpoint is a black hole: nothing is paid until it answers.
+    proxy.set(Fault::Stall);
+    n.certify(job, proof, Verdict::Valid).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!n.contracts.payments.is_paid(&n.client, job).await.unwrap(), "paid through a black hole");
+    // Then the payment's reply is lost too, and finally the endpoint recovers.
+    proxy.set(Fault::LoseTxReplies);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.set(Fault::Pass);
+    api.until(job, JobState::Paid, 90).await;
+
+    assert_eq!(n.contracts.payments.payments_for(&n.client, job).await.unwrap(), 1, "paid once");
+    let assigned = n
+        .client
+        .events(n.contracts.jobs.address, "JobAssigned", 0)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(JobEvent::decode_emitted)
+        .filter(|e| matches!(e, JobEvent::Assigned { job_id, .. } if *job_id == job))
+        .count();
+    assert_eq!(assigned, 1, "assigned once");
+    assert!(proxy.connections() > 10, "the faults were exercised ({} connections)", proxy.connections());
+    drop(w.alive);
+    running.shutdown().await;
+}

@@ -36,6 +36,17 @@ pub struct ChainConfig {
     /// How long to wait for a transaction receipt.
     #[serde(with = "secs")]
     pub tx_timeout: Duration,
+    /// How long one RPC request may take (connect, send, answer) before it fails as
+    /// unreachable: an endpoint that swallows requests must not hang the caller.
+    #[serde(with = "secs", default = "default_request_timeout")]
+    pub request_timeout: Duration,
+}
+
+/// The default [`ChainConfig::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn default_request_timeout() -> Duration {
+    DEFAULT_REQUEST_TIMEOUT
 }
 
 mod secs {
@@ -55,13 +66,20 @@ mod secs {
 impl ChainConfig {
     /// A config for `rpc_url` that accepts any chain id and waits 60 s for receipts.
     pub fn new(rpc_url: Url) -> Self {
-        Self { rpc_url, chain_id: None, tx_timeout: Duration::from_secs(60) }
+        Self { rpc_url, chain_id: None, tx_timeout: Duration::from_secs(60), request_timeout: DEFAULT_REQUEST_TIMEOUT }
     }
 
     /// Requires the endpoint to serve `chain_id` (a Cairo short string).
     #[must_use]
     pub fn with_chain_id(mut self, chain_id: impl Into<String>) -> Self {
         self.chain_id = Some(chain_id.into());
+        self
+    }
+
+    /// Fails each RPC request that takes longer than `timeout` (at least a millisecond).
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -89,8 +107,13 @@ pub struct ChainClient {
 impl ChainClient {
     /// Connects to the endpoint and checks its chain id against the config.
     pub async fn connect(config: ChainConfig) -> Result<Self, ChainError> {
-        let provider = Arc::new(JsonRpcClient::new(HttpTransport::new(config.rpc_url.clone())));
         let url = config.rpc_url.to_string();
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ChainError::Unreachable { url: url.clone(), reason: format!("HTTP client: {e}") })?;
+        let provider = Arc::new(JsonRpcClient::new(HttpTransport::new_with_client(config.rpc_url.clone(), http)));
         let chain_id = provider.chain_id().await.map_err(|e| match e {
             ProviderError::Other(other) => ChainError::Unreachable { url: url.clone(), reason: other.to_string() },
             other => ChainError::from_provider(&url, None, other),

@@ -46,7 +46,7 @@ pub mod u256;
 
 pub use account::{OZ_ACCOUNT_CLASS_HASH, SageAccount, StarkKey, TxOutcome, deploy_oz_account, oz_account_address};
 pub use artifacts::{ArtifactEntry, ArtifactIndex, Artifacts, ContractArtifact};
-pub use client::{ChainClient, ChainConfig, RpcProvider, STRK_FEE_TOKEN};
+pub use client::{ChainClient, ChainConfig, DEFAULT_REQUEST_TIMEOUT, RpcProvider, STRK_FEE_TOKEN};
 pub use deploy::{DeployParams, SAGE, SettlementParams, deploy_sage, format_sage, parse_sage};
 pub use error::ChainError;
 pub use manifest::{DeployedContract, Manifest};

@@ -49,7 +49,15 @@ impl Deployment {
         rpc_url: &str,
         manifest: &std::path::Path,
     ) -> Result<(crate::ChainClient, Self), crate::ChainError> {
-        let client = crate::ChainClient::connect(crate::ChainConfig::parse(rpc_url)?).await?;
+        Self::connect_with(crate::ChainConfig::parse(rpc_url)?, manifest).await
+    }
+
+    /// [`Deployment::connect`] with a full client config (timeouts, expected chain id).
+    pub async fn connect_with(
+        config: crate::ChainConfig,
+        manifest: &std::path::Path,
+    ) -> Result<(crate::ChainClient, Self), crate::ChainError> {
+        let client = crate::ChainClient::connect(config).await?;
         let contracts = Self::from_manifest(&crate::Manifest::load(manifest)?)?;
         Ok((client, contracts))
     }
