@@ -487,3 +487,109 @@ pub struct CoordinatorAddr {
     pub p2p_addr: sage_net::Multiaddr,
     pub public_key: Felt,
 }
+
+/// A PostgreSQL server of the test's own: `initdb` in a temporary directory, listening on a free
+/// loopback port with trust authentication, so a fault test can restart it without disturbing the
+/// shared server other tests use. It needs Debian's `postgresql` package (`.ci/run` installs it);
+/// as root, the server runs as the `postgres` user. Stopped when dropped.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    /// Initialises and starts it (panics naming what is missing).
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL binaries in /usr/lib/postgresql (apt-get install postgresql)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").exists())
+            .max()
+            .expect("an initdb under /usr/lib/postgresql/*/bin");
+        let dir = tempfile::Builder::new().prefix("sage-pg-").tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let pg = Self { dir, bin, port };
+        if pg.as_root() {
+            let ok = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(pg.dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown of the PostgreSQL directory to postgres");
+        }
+        let data = pg.data();
+        pg.run("initdb", &["-D", &data, "--auth=trust", "-U", "postgres", "--no-sync"]);
+        pg.ctl("start");
+        pg
+    }
+
+    fn as_root(&self) -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if self.as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd.args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn ctl(&self, action: &str) {
+        let (data, log) = (self.data(), self.dir.path().join("server.log").display().to_string());
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-m", "fast", "-w", action]);
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops it and starts it again (every open connection is cut).
+    pub fn restart(&self) {
+        self.ctl("restart");
+    }
+
+    /// How many times the server has come up (from its log).
+    pub fn starts(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("server.log"))
+            .unwrap_or_default()
+            .matches("database system is ready to accept connections")
+            .count()
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            std::process::Command::new(exe)
+        };
+        let _ = cmd.args(["-D", &data, "-m", "immediate", "stop"]).output();
+    }
+}

@@ -514,3 +514,42 @@ async fn rpc_resets_lost_replies_and_a_black_hole_never_duplicate_a_transaction(
     drop(w.alive);
     running.shutdown().await;
 }
+
+/// The coordinator's PostgreSQL server restarts twice while jobs are in flight (every pooled
+/// connection is cut): the coordinator reconnects, loses no job and pays each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_database_restart_mid_flight_loses_nothing() {
+    let pg = sage_coordinator::testing::PrivatePostgres::start();
+    let n = net(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("database.url");
+    std::fs::write(&url_file, format!("{}\n", pg.url())).unwrap();
+    let (running, key) = sage_coordinator::testing::coordinator_with(&n, dir.path(), 60, |s| {
+        s.postgres_url_file = Some(url_file.clone());
+    })
+    .await;
+    let api = Api::new(&running, key);
+    let mut w = worker(&n, 0, &running).await;
+
+    let first = escrow(&n, &api, 1, JobSpec::Matmul { n: 8, seed: Felt::from(81u8) }, 3_600).await;
+    let a = w.next_assignment().await;
+    pg.restart();
+    let proof = w.prove_and_submit(&n, &a).await;
+    api.until(first, JobState::ResultSubmitted, 60).await;
+    // A second job is submitted while the server is down for a restart.
+    let second = escrow(&n, &api, 2, JobSpec::Matmul { n: 8, seed: Felt::from(82u8) }, 3_600).await;
+    pg.restart();
+    n.certify(first, proof, Verdict::Valid).await;
+    api.until(first, JobState::Paid, 60).await;
+    let b = w.next_assignment().await;
+    assert_eq!(b.job_id, second);
+    let proof = w.prove_and_submit(&n, &b).await;
+    n.certify(second, proof, Verdict::Valid).await;
+    api.until(second, JobState::Paid, 60).await;
+    for job in [first, second] {
+        assert_eq!(n.contracts.payments.payments_for(&n.client, job).await.unwrap(), 1, "job {job:#x}");
+    }
+    assert_eq!(pg.starts(), 3, "the server really restarted twice");
+    drop(w.alive);
+    running.shutdown().await;
+}
