@@ -200,17 +200,6 @@ fn prove_rejects_bad_input_with_a_clear_error() {
     assert!(err.contains("tpu"), "{err}");
 }
 
-/// An SEV-SNP certificate table holding one VCEK (GHCB layout).
-fn cert_table(vcek: &[u8]) -> Vec<u8> {
-    let guid = [0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd];
-    let mut t = guid.to_vec();
-    t.extend_from_slice(&48u32.to_le_bytes());
-    t.extend_from_slice(&(vcek.len() as u32).to_le_bytes());
-    t.extend_from_slice(&[0; 24]);
-    t.extend_from_slice(vcek);
-    t
-}
-
 /// `register --tee auto` against a configfs-tsm report entry holding AMD's real sample SEV-SNP
 /// report and its VCEK (as a host's certificate table): the report verifies up to AMD's root, but
 /// its report data was made for another key and nonce, so the command refuses before it touches
@@ -236,7 +225,7 @@ fn register_refuses_tee_evidence_that_does_not_bind_this_worker_before_touching_
     std::fs::write(entry.join("provider"), "sev_guest\n").unwrap();
     std::fs::write(entry.join("generation"), "1\n").unwrap();
     std::fs::write(entry.join("outblob"), &report).unwrap();
-    std::fs::write(entry.join("auxblob"), cert_table(&vcek)).unwrap();
+    std::fs::write(entry.join("auxblob"), sage_tee::collect::vcek_cert_table(&vcek)).unwrap();
     let register = |tee: &str, tsm: &Path| {
         let mut cmd = worker(dir.path());
         cmd.args(["register", "--tee", tee, "--tsm"])

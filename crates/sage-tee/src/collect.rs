@@ -201,6 +201,17 @@ pub fn vcek_from_cert_table(table: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// An SEV-SNP certificate table (GHCB layout) holding only `vcek`: what a host that supplies
+/// certificates puts in `auxblob`. For tools and tests that stage evidence.
+pub fn vcek_cert_table(vcek: &[u8]) -> Vec<u8> {
+    let mut table = VCEK_GUID.to_vec();
+    table.extend_from_slice(&48u32.to_le_bytes());
+    table.extend_from_slice(&u32::try_from(vcek.len()).unwrap_or(u32::MAX).to_le_bytes());
+    table.extend_from_slice(&[0; 24]);
+    table.extend_from_slice(vcek);
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +247,7 @@ mod tests {
         t.truncate(t.len() - 3);
         assert_eq!(vcek_from_cert_table(&t), None);
         assert_eq!(vcek_from_cert_table(&[]), None);
+        assert_eq!(vcek_from_cert_table(&vcek_cert_table(b"staged")).as_deref(), Some(&b"staged"[..]));
     }
 }
 

@@ -170,17 +170,6 @@ fn tsm_entry(provider: &str, outblob: &[u8], auxblob: Option<&[u8]>) -> tempfile
     dir
 }
 
-/// An SEV-SNP certificate table holding one VCEK.
-fn cert_table(vcek: &[u8]) -> Vec<u8> {
-    let guid = [0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd];
-    let mut t = guid.to_vec();
-    t.extend_from_slice(&48u32.to_le_bytes());
-    t.extend_from_slice(&(vcek.len() as u32).to_le_bytes());
-    t.extend_from_slice(&[0; 24]);
-    t.extend_from_slice(vcek);
-    t
-}
-
 #[test]
 fn collected_sample_evidence_verifies_but_is_refused_when_it_does_not_bind_the_worker() {
     use sage_tee::collect::{AttestError, CollectError, attest_worker, collect_configfs};
@@ -205,7 +194,7 @@ fn collected_sample_evidence_verifies_but_is_refused_when_it_does_not_bind_the_w
     assert_eq!(err, AttestError::WrongTee { wanted: TeeType::SevSnp, found: TeeType::Tdx });
 
     // SEV-SNP: the VCEK comes from the host's certificate table; without one it must be given.
-    let snp_entry = tsm_entry("sev_guest", &snp_report(), Some(&cert_table(SNP_VCEK)));
+    let snp_entry = tsm_entry("sev_guest", &snp_report(), Some(&sage_tee::collect::vcek_cert_table(SNP_VCEK)));
     let err =
         attest_worker(snp_entry.path(), worker, nonce, Some(TeeType::SevSnp), None, None, PINNED_NOW).unwrap_err();
     assert_eq!(err, AttestError::NotBound { tee: TeeType::SevSnp });
@@ -215,7 +204,7 @@ fn collected_sample_evidence_verifies_but_is_refused_when_it_does_not_bind_the_w
     let err = attest_worker(bare.path(), worker, nonce, None, None, Some(SNP_VCEK.to_vec()), PINNED_NOW).unwrap_err();
     assert_eq!(err, AttestError::NotBound { tee: TeeType::SevSnp });
     // A forged VCEK in the table fails the chain to AMD's root.
-    let forged = tsm_entry("sev_guest", &snp_report(), Some(&cert_table(b"not a certificate")));
+    let forged = tsm_entry("sev_guest", &snp_report(), Some(&sage_tee::collect::vcek_cert_table(b"not a certificate")));
     let err = attest_worker(forged.path(), worker, nonce, None, None, None, PINNED_NOW).unwrap_err();
     assert!(matches!(err, AttestError::Verify(_)), "{err}");
 
