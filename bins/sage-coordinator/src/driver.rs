@@ -65,6 +65,8 @@ pub struct Driver {
     pub members: Arc<tokio::sync::Mutex<Option<CachedSet>>>,
     /// The validators' bridges (`POST /v1/validate`), asked before a proof is verified here.
     pub bridge: Arc<crate::bridge::BridgeClient>,
+    /// Whether this coordinator led at its last pass (0 before the first, 1 leading, 2 standing by).
+    pub leading: Arc<std::sync::atomic::AtomicU8>,
 }
 
 fn outbox_entry(job: Felt, key: String, what: &Send) -> Result<OutboxEntry> {
@@ -140,8 +142,28 @@ impl Driver {
         Ok(())
     }
 
-    /// One pass over the chain, the queue and the outbox.
+    /// One pass over the chain, the queue and the outbox, when this coordinator leads (several
+    /// may share one PostgreSQL store; the others serve the API and the network and wait).
     pub async fn pass(&self) {
+        let leads = match self.service.store().lead().await {
+            Ok(leads) => leads,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether this coordinator leads; not driving this tick");
+                false
+            }
+        };
+        // 0: not known yet (the first pass logs either way), 1: leading, 2: standing by.
+        let now = if leads { 1 } else { 2 };
+        if now != self.leading.swap(now, std::sync::atomic::Ordering::SeqCst) {
+            if leads {
+                tracing::info!("leading: this coordinator drives the chain, the queue and the outbox");
+            } else {
+                tracing::info!("standing by: another coordinator on this store leads");
+            }
+        }
+        if !leads {
+            return;
+        }
         for (step, result) in [
             ("escrows", self.check_escrows().await),
             ("chain events", self.watch_chain().await),

@@ -181,6 +181,7 @@ pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
         voters: Arc::default(),
         members: Arc::default(),
         bridge: Arc::new(bridge::BridgeClient::new(settings.validator_bridges.clone(), settings.bridge_timeout)),
+        leading: Arc::default(),
     };
 
     let (stop, stopped) = watch::channel(false);

@@ -553,3 +553,69 @@ async fn on_postgres_a_database_restart_mid_flight_loses_nothing() {
     drop(w.alive);
     running.shutdown().await;
 }
+
+/// Two coordinator processes share one PostgreSQL database: one leads (drives the chain, the queue
+/// and the outbox), the other serves the same jobs over its API and stands by. The leader is
+/// SIGKILLed with a result on-chain; the other takes over (the leader lock went with the dead
+/// session), sees the verdict that lands next and pays it. Every job is paid exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_coordinators_share_postgres_and_the_survivor_of_a_kill_pays_every_job_once() {
+    let base = std::env::var("SAGE_TEST_POSTGRES_URL")
+        .expect("SAGE_TEST_POSTGRES_URL is not set: run the tests through `cargo xtask test`, which starts PostgreSQL");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let name = format!("sage_test_pair_{}_{nanos}", std::process::id());
+    let url = sage_jobs::store::SqlStore::create_postgres_database(&base, &name).await.unwrap();
+    let n = net(1).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config_a = write_config_on(&n, dir_a.path(), Some(&url));
+    let config_b = write_config_on(&n, dir_b.path(), Some(&url));
+    let (log_a, log_b) = (dir_a.path().join("coordinator.log"), dir_b.path().join("coordinator.log"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sage-coordinator"))
+        .args(["--json", "api-key", "create", "--name", "pair test", "--config"])
+        .arg(&config_a)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["key"].as_str().unwrap().to_owned();
+
+    let mut first = spawn_coordinator(&config_a, &log_a).await;
+    let wait_log = |path: std::path::PathBuf, needle: &'static str| async move {
+        let start = std::time::Instant::now();
+        while !std::fs::read_to_string(&path).unwrap_or_default().contains(needle) {
+            assert!(start.elapsed() < Duration::from_secs(60), "{needle:?} never logged in {}", path.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    wait_log(log_a.clone(), "leading").await;
+    let second = spawn_coordinator(&config_b, &log_b).await;
+    wait_log(log_b.clone(), "standing by").await;
+    let api_a = Api { base: first.api.clone(), key: key.clone(), http: reqwest::Client::new() };
+    let api_b = Api { base: second.api.clone(), key, http: reqwest::Client::new() };
+    let public_key = StarkKey::from_secret(n.owner_secret).unwrap().public_key();
+    let mut w = worker_at(&n, 0, &CoordinatorAddr { p2p_addr: first.p2p.parse().unwrap(), public_key }).await;
+
+    let jobs = [
+        escrow(&n, &api_a, 21, JobSpec::Matmul { n: 8, seed: Felt::from(21u8) }, 3_600).await,
+        escrow(&n, &api_a, 22, JobSpec::Matmul { n: 8, seed: Felt::from(22u8) }, 3_600).await,
+    ];
+    let mut proofs = Vec::new();
+    for _ in jobs {
+        let a = w.next_assignment().await;
+        proofs.push((a.job_id, w.prove_and_submit(&n, &a).await));
+    }
+    proofs.sort_by_key(|(j, _)| jobs.iter().position(|x| x == j));
+    // The standby serves the same store: it sees what the leader did.
+    n.certify(proofs[0].0, proofs[0].1, Verdict::Valid).await;
+    api_b.until(jobs[0], JobState::Paid, 60).await;
+    // The leader dies with the second job's result on-chain; its verdict lands after, so only
+    // the survivor can pay it.
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    n.certify(proofs[1].0, proofs[1].1, Verdict::Valid).await;
+    wait_log(log_b.clone(), "leading").await;
+    api_b.until(jobs[1], JobState::Paid, 60).await;
+    for job in jobs {
+        assert_eq!(n.contracts.payments.payments_for(&n.client, job).await.unwrap(), 1, "job {job:#x}");
+    }
+    drop(w.alive);
+}

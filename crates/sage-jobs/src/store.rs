@@ -161,6 +161,14 @@ pub struct OutboxEntry {
 /// The coordinator's durable state.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Whether this process may drive the chain now (escrow checks, assignment, leases, the
+    /// settlement outbox). Several coordinators may share one PostgreSQL database; exactly one of
+    /// them leads at a time, and another takes over when its session ends. A store only one
+    /// process can open (SQLite) always leads.
+    async fn lead(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Stores a new job with its first transition, charging `api_key`'s quota.
     async fn insert_job(
         &self,
@@ -379,7 +387,13 @@ impl Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// On PostgreSQL: the connection whose session holds the leader lock, while this process
+    /// leads.
+    leader: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
 }
+
+/// The session advisory lock whose holder leads ([`Store::lead`]).
+const LEADER_LOCK: i64 = 7_356_615;
 
 impl SqlStore {
     /// Opens (creating if missing) the SQLite database at `path` and applies pending migrations.
@@ -425,7 +439,7 @@ impl SqlStore {
             })
             .connect(url)
             .await?;
-        let store = Self { pool, backend };
+        let store = Self { pool, backend, leader: std::sync::Arc::default() };
         store.migrate().await?;
         Ok(store)
     }
@@ -509,6 +523,29 @@ fn params(first: usize, n: usize) -> String {
 
 #[async_trait]
 impl Store for SqlStore {
+    async fn lead(&self) -> Result<bool, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(true);
+        }
+        let mut held = self.leader.lock().await;
+        if let Some(conn) = held.as_mut() {
+            // The lock lives as long as the session: a live session still holds it.
+            if sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok() {
+                return Ok(true);
+            }
+            *held = None;
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT pg_try_advisory_lock({LEADER_LOCK}) AS got")))
+            .fetch_one(&mut conn)
+            .await?;
+        let got: bool = row.try_get("got")?;
+        if got {
+            *held = Some(conn);
+        }
+        Ok(got)
+    }
+
     async fn insert_job(
         &self,
         job: &JobRecord,

@@ -83,6 +83,7 @@ on_both!(
     concurrent_inputs_to_one_job_are_serialised_by_retry,
     histories_and_active_counts_are_read_in_one_query_each,
     keys_workers_and_the_outbox_round_trip,
+    one_of_several_coordinators_leads_and_another_takes_over_when_it_goes,
 );
 
 async fn insert(store: &SqlStore, job: &JobRecord) {
@@ -291,4 +292,31 @@ async fn a_sqlite_path_with_url_metacharacters_opens_that_file() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no stray file beside it");
     let again = SqlStore::open(&odd.join("jobs.db")).await.unwrap();
     assert!(again.job(job(20).id).await.unwrap().is_some());
+}
+
+/// Several coordinators open one store: on PostgreSQL exactly one leads (a session advisory lock),
+/// and when its session ends another takes over; SQLite, which one process opens, always leads.
+async fn one_of_several_coordinators_leads_and_another_takes_over_when_it_goes(db: Db) {
+    let first = db.open().await;
+    assert!(first.lead().await.unwrap());
+    assert!(first.lead().await.unwrap(), "a leader keeps leading");
+    if matches!(db, Db::Sqlite(_)) {
+        return;
+    }
+    let second = db.open().await;
+    let third = db.open().await;
+    assert!(!second.lead().await.unwrap());
+    assert!(!third.lead().await.unwrap());
+    // The leader's process goes away: its connections close, and the lock with its session.
+    first.pool().close().await;
+    drop(first);
+    let start = std::time::Instant::now();
+    let (a, b) = loop {
+        let (a, b) = (second.lead().await.unwrap(), third.lead().await.unwrap());
+        if a || b || start.elapsed() > std::time::Duration::from_secs(10) {
+            break (a, b);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(a ^ b, "exactly one takes over (second {a}, third {b})");
 }
