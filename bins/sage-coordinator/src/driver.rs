@@ -403,9 +403,6 @@ impl Driver {
         Ok(())
     }
 
-    /// Handles one verified libp2p message.
-    /// A validator's vote: counted toward the job's `Voting (k of n)` progress when it is a valid
-    /// signature of a current member on the proof the chain recorded for the job.
     /// The validator set's keys, read from the chain at most every [`MEMBERS_TTL`].
     async fn current_members(&self) -> Result<Vec<Felt>> {
         let mut cached = self.members.lock().await;
@@ -426,6 +423,9 @@ impl Driver {
         }
     }
 
+    /// Handles one verified libp2p message.
+    /// A validator's vote: counted toward the job's `Voting (k of n)` progress when it is a valid
+    /// signature of a current member on the proof the chain recorded for the job.
     async fn on_vote(&self, message: &SignedMessage) -> Result<()> {
         let vote: sage_consensus::SignedVote = serde_json::from_slice(&message.payload).context("unreadable vote")?;
         if vote.validator != message.signer {

@@ -33,7 +33,7 @@ use sage_consensus::{
 };
 use sage_protocol::api::{Problem, ProblemCode};
 
-use crate::{Ctx, Judgement, hash_felt, judge};
+use crate::{Ctx, Judgement, decode, judge};
 
 /// Binds `addr` and serves the bridge until the task set stops; returns the bound address.
 pub(crate) async fn serve(
@@ -113,16 +113,15 @@ async fn validate(State(ctx): State<Ctx>, body: Bytes) -> Result<Json<ValidateRe
     if request.spec.spec_hash() != on_chain.spec_hash {
         return Err(refuse(ProblemCode::SpecHashMismatch, "the spec does not hash to the escrowed spec_hash"));
     }
-    let envelope = request.envelope;
-    let proof_hash = {
-        let bytes = envelope.clone();
-        ctx.pool
-            .try_run(move || hash_felt(&bytes))
-            .await
-            .map_err(|e| refuse(ProblemCode::Internal, e.to_string()))?
-            .map_err(|_| busy(&ctx))?
-            .map_err(|e| refuse(ProblemCode::MalformedBody, format!("not a canonical proof envelope: {e}")))?
-    };
+    // Decoded once, on a verification thread; judged (if at all) from the decoded envelope.
+    let bytes = request.envelope;
+    let (envelope, proof_hash) = ctx
+        .pool
+        .try_run(move || decode(&bytes))
+        .await
+        .map_err(|e| refuse(ProblemCode::Internal, e.to_string()))?
+        .map_err(|_| busy(&ctx))?
+        .map_err(|e| refuse(ProblemCode::MalformedBody, format!("not a canonical proof envelope: {e}")))?;
     if output.is_some() && proof_hash != on_chain.proof_hash {
         return Err(refuse(
             ProblemCode::Conflict,

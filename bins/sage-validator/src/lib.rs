@@ -28,7 +28,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use obelysk_prover::{Job, JobId, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
+use obelysk_prover::{Envelope, Job, JobId, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
 use sage_chain::{
     ChainClient, SageAccount,
     contracts::{Deployment, JobEvent, RecordedVerdict},
@@ -758,17 +758,19 @@ struct Judgement {
     reason: Option<String>,
 }
 
-/// The proof hash (felt) of envelope bytes, or why they are not a canonical envelope (then they
-/// cannot be the proof any worker submitted: the chain records only hashes of canonical ones).
-fn hash_felt(bytes: &[u8]) -> Result<Felt, obelysk_prover::EnvelopeError> {
-    obelysk_prover::proof_hash(bytes).map(|h| sage_protocol::hash32_to_felt(&h.0))
+/// Envelope bytes decoded once, with their proof hash as a felt, or why they are not a canonical
+/// envelope (then they cannot be the proof any worker submitted: the chain records only hashes of
+/// canonical ones).
+fn decode(bytes: &[u8]) -> Result<(Envelope, Felt), obelysk_prover::EnvelopeError> {
+    Envelope::decode_with_hash(bytes).map(|(envelope, hash)| (envelope, sage_protocol::hash32_to_felt(&hash.0)))
 }
 
-/// Judges `bytes` as the proof of `spec` for `job_id` by `worker`; with `output` (the commitment
-/// the worker recorded on-chain), the proven output must be that one. Deterministic: the same
-/// inputs always give the same verdict, which is what makes a journaled vote safe to repeat.
+/// Judges `envelope` as the proof of `spec` for `job_id` by `worker`; with `output` (the
+/// commitment the worker recorded on-chain), the proven output must be that one. Deterministic:
+/// the same inputs always give the same verdict, which is what makes a journaled vote safe to
+/// repeat.
 fn judge(
-    bytes: &[u8],
+    envelope: &Envelope,
     job_id: Felt,
     worker: Felt,
     spec: &JobSpec,
@@ -782,7 +784,7 @@ fn judge(
         WorkerAddress(worker.to_bytes_be()),
         MatmulJob::from_seed(*n, seed.to_bytes_be()),
     );
-    match obelysk_prover::verify_bytes(bytes, &job, policy) {
+    match obelysk_prover::verify(envelope, &job, policy) {
         Ok(verified) => {
             let proven = sage_protocol::hash32_to_felt(&verified.statement.output_commitment.0);
             match output {
@@ -817,8 +819,19 @@ async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
     if view.spec.spec_hash() != on_chain.spec_hash {
         bail!("the coordinator's spec does not hash to the escrowed spec_hash");
     }
-    let is_submitted = |bytes: &[u8]| hash_felt(bytes).is_ok_and(|h| h == round.proof_hash);
-    let mut bytes = None;
+    // Bytes are decoded once, on a verification thread, and judged only when they are the proof
+    // submitted on-chain (`None` otherwise).
+    let (spec, policy, output) = (view.spec, ctx.policy, Some(on_chain.output_commitment));
+    let judge_if_submitted = |bytes: Vec<u8>| {
+        let spec = spec.clone();
+        ctx.pool.run(move || match decode(&bytes) {
+            Ok((envelope, hash)) if hash == round.proof_hash => {
+                Some(judge(&envelope, round.job_id, on_chain.worker, &spec, output, &policy))
+            }
+            _ => None,
+        })
+    };
+    let mut judged = None;
     for _ in 0..20 {
         let r = ctx
             .http
@@ -827,35 +840,28 @@ async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
             .send()
             .await?;
         if r.status().is_success() {
-            let served = r.bytes().await?.to_vec();
-            if is_submitted(&served) {
-                bytes = Some(served);
-            } else {
+            judged = judge_if_submitted(r.bytes().await?.to_vec()).await?;
+            if judged.is_none() {
                 tracing::warn!(job = %format!("{:#x}", round.job_id), "the coordinator serves bytes that are not the proof on-chain");
             }
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    if bytes.is_none() {
+    if judged.is_none() {
         // Not served (the coordinator keeps only proofs that verify), or not the submitted one:
         // fetch it by hash from the assigned worker's own announcement.
         let announced = ctx.announced.lock().map_err(|_| anyhow::anyhow!("lock"))?.get(&round.job_id).copied();
         if let Some((worker, peer, blob)) = announced.filter(|(w, _, _)| *w == on_chain.worker) {
             let fetched =
                 ctx.node.fetch(peer, blob).await.with_context(|| format!("fetching the envelope of {worker:#x}"))?;
-            if !is_submitted(&fetched) {
-                bail!("the envelope {worker:#x} serves is not the proof it submitted on-chain");
-            }
-            bytes = Some(fetched);
+            judged =
+                Some(judge_if_submitted(fetched).await?.with_context(|| {
+                    format!("the envelope {worker:#x} serves is not the proof it submitted on-chain")
+                })?);
         }
     }
-    let bytes = bytes.context("neither the coordinator nor the worker serves the proof submitted on-chain")?;
-    let (spec, policy) = (view.spec, ctx.policy);
-    let judged = ctx
-        .pool
-        .run(move || judge(&bytes, round.job_id, on_chain.worker, &spec, Some(on_chain.output_commitment), &policy))
-        .await?;
+    let judged = judged.context("neither the coordinator nor the worker serves the proof submitted on-chain")?;
     if let Some(reason) = &judged.reason {
         tracing::warn!(job = %format!("{:#x}", round.job_id), %reason, "proof does not verify");
     }
