@@ -8,6 +8,7 @@
 mod cairo_paths;
 #[path = "../../crates/sage-chain/src/devnet/paths.rs"]
 mod devnet_paths;
+mod fuzz;
 mod preflight;
 mod tools;
 
@@ -34,7 +35,7 @@ The two README commands:
                            (--json: summary on stdout; --keep: leave the devnet up)
   test                     everything CI runs: fmt --check, clippy -D warnings, contracts --check,
                            all tests (GPU kernels on Mesa's lavapipe when no GPU is present),
-                           then `e2e`
+                           then `e2e`, then every fuzz target for 30 s
 Both first check the machine (installing missing system packages when run as root, otherwise
 naming the apt-get line), install the pinned tools into ~/.cache/sage, then build.
 
@@ -57,6 +58,10 @@ Other commands:
   bench <suite> [-- criterion args]
                            prover | gpu | crypto | wallet | consensus | net | coordinator |
                            sdk | contracts | validators
+  fuzz [--target NAME] [--seconds N] [--seeds] [--json]
+                           coverage-guided fuzzing (libFuzzer, stable flags) of the proof
+                           envelope, gossip messages, TEE evidence, keystores, REST bodies and
+                           job specs; 30 s per target by default (`fuzz --help`)
   ci                       alias of test
 
 Environment: SAGE_CACHE_DIR (tool cache, default ~/.cache/sage), SAGE_DEVNET_BIN (use this devnet
@@ -116,6 +121,7 @@ fn run(args: &[String]) -> Result<()> {
             e2e(rest)
         }
         "install" => install(rest),
+        "fuzz" => fuzz::fuzz(rest),
         "contracts" => {
             flags(rest, &["--check"])?;
             preflight::system_packages(Purpose::Demo)?;
@@ -326,6 +332,8 @@ fn test() -> Result<()> {
     )?;
     run_step("doc tests (first time a few minutes)", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
     e2e(&[])?;
+    // Every fuzz target briefly over its committed seeds (a crash or failed oracle fails CI).
+    fuzz::fuzz(&["--seconds".to_owned(), "30".to_owned()])?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }

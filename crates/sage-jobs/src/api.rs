@@ -36,8 +36,8 @@ use futures::stream::{self, Stream, StreamExt};
 use sage_protocol::{
     Felt, JobSpec,
     api::{
-        IDEMPOTENCY_HEADER, JobList, JobState, MAX_IDEMPOTENCY_KEY, Problem, ProblemCode, Quote, SubmitJob, Transition,
-        WorkerView,
+        BodyError, IDEMPOTENCY_HEADER, JobList, JobState, MAX_IDEMPOTENCY_KEY, Problem, ProblemCode, Quote, SubmitJob,
+        Transition, WorkerView,
     },
 };
 use serde::Deserialize;
@@ -344,13 +344,10 @@ async fn submit_job(
         }
     };
     let bytes = read_body(body, state.0.config.max_body_bytes).await?;
-    let submit: SubmitJob = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
-        .map_err(|e| {
-            let at = e.path().to_string();
-            let at = if at == "." { String::new() } else { format!(" at `{at}`") };
-            ApiError::new(ProblemCode::MalformedBody, format!("job submission{at}: {}", e.into_inner()))
-        })?;
-    submit.spec.validate().map_err(|e| ApiError::new(ProblemCode::InvalidSpec, e.to_string()))?;
+    let submit = SubmitJob::from_json(&bytes).map_err(|e| match e {
+        BodyError::InvalidSpec(spec) => ApiError::new(ProblemCode::InvalidSpec, spec.to_string()),
+        malformed => ApiError::new(ProblemCode::MalformedBody, malformed.to_string()),
+    })?;
     let job = JobRecord::submitted(submit.client, submit.client_job_id, submit.spec);
     let first = job.first_transition(now_ms());
     let store = state.0.service.store();

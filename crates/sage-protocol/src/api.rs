@@ -24,6 +24,36 @@ pub struct SubmitJob {
     pub spec: JobSpec,
 }
 
+impl SubmitJob {
+    /// Parses a `POST /v1/jobs` body and checks the spec's size rules: what the coordinator
+    /// accepts, with the JSON path of a malformed field in the error.
+    pub fn from_json(body: &[u8]) -> Result<Self, BodyError> {
+        let submit: Self =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(|e| {
+                let at = e.path().to_string();
+                BodyError::Malformed { at: if at == "." { None } else { Some(at) }, reason: e.into_inner().to_string() }
+            })?;
+        submit.spec.validate().map_err(BodyError::InvalidSpec)?;
+        Ok(submit)
+    }
+}
+
+/// Why a request body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Not the expected JSON (`at`: the JSON path of the offending field, when there is one).
+    #[error("job submission{}: {reason}", at.as_ref().map(|a| format!(" at `{a}`")).unwrap_or_default())]
+    Malformed {
+        /// JSON path of the offending field.
+        at: Option<String>,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// Well-formed, but the spec breaks its size rules.
+    #[error(transparent)]
+    InvalidSpec(crate::SpecError),
+}
+
 /// Where a job stands, as clients see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
