@@ -67,7 +67,16 @@ pub struct Driver {
     pub bridge: Arc<crate::bridge::BridgeClient>,
     /// Whether this coordinator led at its last pass (0 before the first, 1 leading, 2 standing by).
     pub leading: Arc<std::sync::atomic::AtomicU8>,
+    /// Each heard worker's registration as last read: (attested under the TEE policy,
+    /// reputation, when read). Stake is read per job instead (it depends on the job's deadline).
+    pub registered: Arc<tokio::sync::Mutex<HashMap<Felt, Registration>>>,
 }
+
+/// A worker's registration facts as read from the chain: attested, reputation, when read.
+pub type Registration = (bool, u32, std::time::Instant);
+
+/// How long a worker's registration and reputation reads are reused by the scheduler.
+const REGISTRATION_TTL: Duration = Duration::from_secs(60);
 
 fn outbox_entry(job: Felt, key: String, what: &Send) -> Result<OutboxEntry> {
     Ok(OutboxEntry {
@@ -289,9 +298,15 @@ impl Driver {
             return Ok(());
         }
         let now = now_ms();
-        let workers = store.workers().await?;
+        let window = self.settings.scheduler.heartbeat_window_ms;
+        // Only workers heard from recently can be chosen: the chain is read for those alone.
+        let heard: Vec<WorkerRow> =
+            store.workers().await?.into_iter().filter(|w| now.saturating_sub(w.last_seen_ms) <= window).collect();
         let mut busy: HashMap<Felt, u32> = store.active_by_worker().await?;
-        let mut registered: HashMap<Felt, (bool, u32)> = HashMap::new();
+        self.refresh_registrations(&heard).await?;
+        let registered = self.registered.lock().await.clone();
+        // Stake checks made this pass, by (worker, lock needed until).
+        let mut stakes: HashMap<(Felt, u64), bool> = HashMap::new();
         for job in queued {
             let Some(escrow) = job.escrow.clone() else { continue };
             let attempt = job.attempts + 1;
@@ -310,14 +325,56 @@ impl Driver {
                     _ => None,
                 })
                 .collect();
-            let mut candidates = Vec::new();
-            for w in &workers {
-                if failed.contains(&w.address) || (job.assigned_on_chain && job.worker == Some(w.address)) {
-                    continue;
+            let until = escrow.deadline.saturating_add(self.settings.rules.verdict_grace_secs);
+            let mut candidates: Vec<Candidate> = heard
+                .iter()
+                .filter(|w| !failed.contains(&w.address) && !(job.assigned_on_chain && job.worker == Some(w.address)))
+                .map(|w| {
+                    let (attested, reputation) = registered.get(&w.address).map_or((false, 0), |r| (r.0, r.1));
+                    Candidate {
+                        address: w.address,
+                        // Checked on-chain below for the worker the scheduler picks, not for all.
+                        stake_ok: stakes.get(&(w.address, until)).copied().unwrap_or(true),
+                        attested,
+                        last_seen_ms: w.last_seen_ms,
+                        free: w.capacity.saturating_sub(busy.get(&w.address).copied().unwrap_or(0)),
+                        throughput: (w.prove_ms_sum > 0).then(|| w.work_sum as f64 / w.prove_ms_sum as f64),
+                        reputation,
+                    }
+                })
+                .collect();
+            // The best candidate whose stake the contract confirms: one `stake_status` call per
+            // job in the common case, one more per worker found short.
+            let chosen = loop {
+                match choose(
+                    &job.spec,
+                    escrow.deadline.saturating_mul(1000),
+                    now,
+                    &candidates,
+                    &self.settings.scheduler,
+                ) {
+                    Ok(worker) => {
+                        let ok = match stakes.get(&(worker, until)) {
+                            Some(ok) => *ok,
+                            None => {
+                                let (client, contracts) = (&self.chain.client, &self.chain.contracts);
+                                let ok = sage_staking::verify_stake(client, contracts.staking, worker, until).await?
+                                    == StakeStatus::Valid;
+                                stakes.insert((worker, until), ok);
+                                ok
+                            }
+                        };
+                        if ok {
+                            break Ok(worker);
+                        }
+                        if let Some(c) = candidates.iter_mut().find(|c| c.address == worker) {
+                            c.stake_ok = false;
+                        }
+                    }
+                    Err(why) => break Err(why),
                 }
-                candidates.push(self.candidate(w, escrow.deadline, now, &busy, &mut registered).await?);
-            }
-            match choose(&job.spec, escrow.deadline.saturating_mul(1000), now, &candidates, &self.settings.scheduler) {
+            };
+            match chosen {
                 Ok(worker) => {
                     let what =
                         Send::Assign { worker, reassign: job.assigned_on_chain, lease_secs: self.settings.lease_secs };
@@ -333,51 +390,30 @@ impl Driver {
         Ok(())
     }
 
-    async fn candidate(
-        &self,
-        w: &WorkerRow,
-        deadline: u64,
-        now: u64,
-        busy: &HashMap<Felt, u32>,
-        registered: &mut HashMap<Felt, (bool, u32)>,
-    ) -> Result<Candidate> {
-        let silent = now.saturating_sub(w.last_seen_ms) > self.settings.scheduler.heartbeat_window_ms;
-        let mut c = Candidate {
-            address: w.address,
-            stake_ok: false,
-            attested: false,
-            last_seen_ms: w.last_seen_ms,
-            free: w.capacity.saturating_sub(busy.get(&w.address).copied().unwrap_or(0)),
-            throughput: (w.prove_ms_sum > 0).then(|| w.work_sum as f64 / w.prove_ms_sum as f64),
-            reputation: 0,
+    /// Reads registration (attestation under the TEE policy) and reputation from the chain for
+    /// the `heard` workers not read within [`REGISTRATION_TTL`].
+    async fn refresh_registrations(&self, heard: &[WorkerRow]) -> Result<()> {
+        let now = std::time::Instant::now();
+        let stale: Vec<Felt> = {
+            let cache = self.registered.lock().await;
+            heard
+                .iter()
+                .map(|w| w.address)
+                .filter(|a| cache.get(a).is_none_or(|r| now.duration_since(r.2) > REGISTRATION_TTL))
+                .collect()
         };
-        if silent {
-            // Not worth a chain read: the scheduler refuses it for silence either way.
-            c.stake_ok = true;
-            c.attested = true;
-            return Ok(c);
-        }
         let (client, contracts) = (&self.chain.client, &self.chain.contracts);
-        let until = deadline.saturating_add(self.settings.rules.verdict_grace_secs);
-        c.stake_ok =
-            sage_staking::verify_stake(client, contracts.staking, w.address, until).await? == StakeStatus::Valid;
-        let (attested, reputation) = match registered.get(&w.address) {
-            Some(known) => *known,
-            None => {
-                let info = contracts.staking.get_worker(client, w.address).await?;
-                let attested = info.registered
-                    && match self.settings.tee_policy {
-                        TeePolicy::Development => true,
-                        TeePolicy::Production => info.tee_type.is_some_and(|t| t != TeeType::None),
-                    };
-                let reputation = contracts.reputation.score(client, w.address).await?;
-                registered.insert(w.address, (attested, reputation));
-                (attested, reputation)
-            }
-        };
-        c.attested = attested;
-        c.reputation = reputation;
-        Ok(c)
+        for address in stale {
+            let info = contracts.staking.get_worker(client, address).await?;
+            let attested = info.registered
+                && match self.settings.tee_policy {
+                    TeePolicy::Development => true,
+                    TeePolicy::Production => info.tee_type.is_some_and(|t| t != TeeType::None),
+                };
+            let reputation = contracts.reputation.score(client, address).await?;
+            self.registered.lock().await.insert(address, (attested, reputation, now));
+        }
+        Ok(())
     }
 
     /// Sends what the outbox holds; applies what landed.

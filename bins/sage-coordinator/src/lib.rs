@@ -180,6 +180,7 @@ pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
         api: Arc::new(api_config.clone()),
         voters: Arc::default(),
         members: Arc::default(),
+        registered: Arc::default(),
         bridge: Arc::new(bridge::BridgeClient::new(settings.validator_bridges.clone(), settings.bridge_timeout)),
         leading: Arc::default(),
     };
