@@ -58,6 +58,10 @@ Other commands:
   bench <suite> [-- criterion args]
                            prover | gpu | crypto | wallet | consensus | net | coordinator |
                            sdk | contracts | validators
+  load [--workers W] [--jobs J] [--rate R] [--hosts H] [--kill-host] [--json]
+                           the network under load on a local devnet: W real registered workers
+                           on H host processes, J jobs through the API at R/s; fails unless
+                           lost=0 double_paid=0 uncertified_paid=0 (`load --help`)
   fuzz [--target NAME] [--seconds N] [--seeds] [--json]
                            coverage-guided fuzzing (libFuzzer, stable flags) of the proof
                            envelope, gossip messages, TEE evidence, keystores, REST bodies and
@@ -122,6 +126,16 @@ fn run(args: &[String]) -> Result<()> {
         }
         "install" => install(rest),
         "fuzz" => fuzz::fuzz(rest),
+        "load" => {
+            prepare(Purpose::Demo)?;
+            run_step(
+                "cargo xtask load (first build a few minutes; then registration, submission and the books)",
+                cargo()
+                    .args(["run", "--quiet", "--locked", "--package", "sage-validator", "--example", "load", "--"])
+                    .args(rest)
+                    .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary()),
+            )
+        }
         "contracts" => {
             flags(rest, &["--check"])?;
             preflight::system_packages(Purpose::Demo)?;

@@ -109,6 +109,38 @@ impl ChainPort {
         })
     }
 
+    /// Sends `entry`'s transaction without waiting for it and records it as sent: the first half
+    /// of [`ChainPort::execute`], so that a pass sends every open entry's transaction at once (the
+    /// account numbers nonces locally) and then waits for all the receipts, instead of one round
+    /// trip per transaction. Entries already on-chain, and sends the node refuses (a revert at
+    /// estimation), are left for `execute`, which classifies them.
+    pub async fn dispatch(&self, store: &dyn Store, entry: &OutboxEntry, now_ms: u64) -> Result<()> {
+        if entry.status != OutboxStatus::Pending {
+            return Ok(());
+        }
+        let what: Send = serde_json::from_str(&entry.payload)
+            .with_context(|| format!("outbox entry {} has an unreadable payload", entry.key))?;
+        if self.landed(entry, &what).await?.is_some() {
+            return Ok(());
+        }
+        let call = match &what {
+            Send::Assign { worker, reassign: false, lease_secs } => {
+                self.contracts.jobs.assign_call(entry.job_id, *worker, *lease_secs)?
+            }
+            Send::Assign { worker, reassign: true, lease_secs } => {
+                self.contracts.jobs.reassign_call(entry.job_id, *worker, *lease_secs)?
+            }
+            Send::Refund => self.contracts.jobs.refund_expired_call(entry.job_id)?,
+            Send::Pay { worker, proof_hash } => {
+                sage_payments::payment_call(self.contracts.payments, *worker, entry.job_id, *proof_hash)?
+            }
+        };
+        if let Ok(tx) = self.account.submit(vec![call]).await {
+            store.outbox_update(&entry.key, OutboxStatus::Sent, Some(tx), None, now_ms).await?;
+        }
+        Ok(())
+    }
+
     /// Carries out `entry`: reconciles against the chain, sends if needed, records each step.
     pub async fn execute(&self, store: &dyn Store, entry: &OutboxEntry, now_ms: u64) -> Result<Sent> {
         let what: Send = serde_json::from_str(&entry.payload)

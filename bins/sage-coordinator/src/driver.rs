@@ -419,6 +419,11 @@ impl Driver {
     /// Sends what the outbox holds; applies what landed.
     async fn drain_outbox(&self) -> Result<()> {
         let store = self.service.store();
+        // Send every pending transaction first, then settle them one by one: the receipts of a
+        // pass's transactions are awaited together rather than one round trip each.
+        for entry in store.outbox_open().await? {
+            self.chain.dispatch(store.as_ref(), &entry, now_ms()).await?;
+        }
         for entry in store.outbox_open().await? {
             let done = self.chain.execute(store.as_ref(), &entry, now_ms()).await?;
             let what: Send = serde_json::from_str(&entry.payload)?;

@@ -495,6 +495,17 @@ async fn orchestrate(o: Options) -> Result<()> {
     }
     let run_s = submit_started.elapsed().as_secs_f64();
     let (cpu_s, rss_mb) = usage("self");
+    // The devnet this process started (the chain's share of the two cores).
+    let devnet_cpu_s: f64 = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim().starts_with("starknet-devne"))
+                })
+                .map(|e| usage(&e.file_name().to_string_lossy()).0)
+                .sum()
+        })
+        .unwrap_or(0.0);
     let mut host_usage = Vec::new();
     for h in &mut hosts {
         host_usage.push(usage(&h.id().to_string()));
@@ -506,6 +517,17 @@ async fn orchestrate(o: Options) -> Result<()> {
     let (mut to_assign, mut to_certify) = (Vec::new(), Vec::new());
     let (mut lost, mut double_paid, mut uncertified_paid, mut reassigned) = (0, 0, 0, 0);
     let mut last_paid_ms = 0u64;
+    // Time spent in each stage (p50 per stage tells where the limit is).
+    let stages = [
+        JobState::Submitted,
+        JobState::Escrowed,
+        JobState::Queued,
+        JobState::Assigned,
+        JobState::ResultSubmitted,
+        JobState::Certified,
+        JobState::Paid,
+    ];
+    let mut stage_ms: Vec<Vec<u64>> = vec![Vec::new(); stages.len() - 1];
     let mut first_submit_ms = u64::MAX;
     for id in &ids {
         let job = store.job(*id).await?.context("a submitted job is missing from the store")?;
@@ -518,6 +540,11 @@ async fn orchestrate(o: Options) -> Result<()> {
         }
         if let Some(c) = at(JobState::Certified) {
             to_certify.push(c.saturating_sub(submitted));
+        }
+        for (k, pair) in stages.windows(2).enumerate() {
+            if let (Some(a), Some(b)) = (at(pair[0]), at(pair[1])) {
+                stage_ms[k].push(b.saturating_sub(a));
+            }
         }
         if let Some(p) = at(JobState::Paid) {
             last_paid_ms = last_paid_ms.max(p);
@@ -537,6 +564,14 @@ async fn orchestrate(o: Options) -> Result<()> {
             uncertified_paid += 1;
         }
     }
+    let breakdown: Vec<(String, u64, u64)> = stages
+        .windows(2)
+        .zip(stage_ms.iter_mut())
+        .map(|(pair, v)| {
+            v.sort_unstable();
+            (format!("{}->{}", pair[0], pair[1]), percentile(v, 50.0), percentile(v, 99.0))
+        })
+        .collect();
     to_assign.sort_unstable();
     to_certify.sort_unstable();
     let completed = o.jobs - lost;
@@ -553,8 +588,9 @@ async fn orchestrate(o: Options) -> Result<()> {
         "assign_p50_ms": percentile(&to_assign, 50.0), "assign_p99_ms": percentile(&to_assign, 99.0),
         "certify_p50_ms": percentile(&to_certify, 50.0), "certify_p99_ms": percentile(&to_certify, 99.0),
         "coordinator_process_cpu_s": cpu_s, "coordinator_process_peak_rss_mb": rss_mb,
-        "hosts_cpu_s": hosts_cpu, "host_peak_rss_mb": hosts_rss,
+        "hosts_cpu_s": hosts_cpu, "devnet_cpu_s": devnet_cpu_s, "host_peak_rss_mb": hosts_rss,
         "store_bytes": store_bytes, "store": if o.postgres_url_file.is_some() { "postgres" } else { "sqlite" },
+        "stages_p50_p99_ms": breakdown.iter().map(|(k, a, b)| (k.clone(), [*a, *b])).collect::<std::collections::BTreeMap<_, _>>(),
         "lost": lost, "double_paid": double_paid, "uncertified_paid": uncertified_paid,
         "total_s": t0.elapsed().as_secs_f64(),
     });
@@ -567,7 +603,7 @@ async fn orchestrate(o: Options) -> Result<()> {
              completed {completed} ({per_sec:.2} jobs/s, first submission to last payment); reassigned {reassigned}\n\
              submit->assigned p50 {} ms p99 {} ms; submit->certified p50 {} ms p99 {} ms\n\
              this process (coordinator + 4 validators + client): {cpu_s:.1} CPU s, peak {rss_mb:.0} MiB; \
-             hosts: {hosts_cpu:.1} CPU s, peak {hosts_rss:.0} MiB each at most; store {:.1} MiB\n\
+             hosts: {hosts_cpu:.1} CPU s, peak {hosts_rss:.0} MiB each at most; devnet {devnet_cpu_s:.1} CPU s; store {:.1} MiB\n\
              lost={lost} double_paid={double_paid} uncertified_paid={uncertified_paid}",
             o.workers,
             o.jobs,
@@ -579,6 +615,12 @@ async fn orchestrate(o: Options) -> Result<()> {
             percentile(&to_certify, 50.0),
             percentile(&to_certify, 99.0),
             store_bytes as f64 / 1_048_576.0,
+        );
+    }
+    if !o.json {
+        println!(
+            "stages p50/p99 ms: {}",
+            breakdown.iter().map(|(k, a, b)| format!("{k} {a}/{b}")).collect::<Vec<_>>().join(", ")
         );
     }
     if lost + double_paid + uncertified_paid > 0 {

@@ -50,4 +50,4 @@ pub use client::{ChainClient, ChainConfig, DEFAULT_REQUEST_TIMEOUT, RpcProvider,
 pub use deploy::{DeployParams, SAGE, SettlementParams, deploy_sage, format_sage, parse_sage};
 pub use error::ChainError;
 pub use manifest::{DeployedContract, Manifest};
-pub use starknet_rust::core::types::Felt;
+pub use starknet_rust::core::types::{Call, Felt};

@@ -84,6 +84,19 @@ pub async fn worker_key(
     Ok(PublicKey::from_felts(&info.elgamal_public_key)?)
 }
 
+/// The payment of `job_id` to `worker` as a call, with fresh randomness from the OS: what
+/// [`pay`] sends, for a caller that pipelines or batches its transactions.
+pub fn payment_call(
+    router: PaymentRouter,
+    worker: Felt,
+    job_id: Felt,
+    proof_commitment: Felt,
+) -> Result<sage_chain::Call, PaymentError> {
+    // Uniform on [1, n): never zero, which the contract refuses.
+    let r = Scalar::random()?;
+    Ok(router.submit_payment_call(worker, job_id, r.to_felt(), proof_commitment, payment_nonce(job_id, worker))?)
+}
+
 /// Pays `worker` for `job_id` with the proof commitment (the proof hash of the valid verdict).
 /// The amount is the escrow deposited for the job; the contract encrypts it to the worker's
 /// registered key with randomness drawn here from the OS. Returns the ciphertext credited.
