@@ -35,7 +35,7 @@ The two README commands:
                            (--json: summary on stdout; --keep: leave the devnet up)
   test                     everything CI runs: fmt --check, clippy -D warnings, contracts --check,
                            all tests (GPU kernels on Mesa's lavapipe when no GPU is present),
-                           then `e2e`, then every fuzz target for 30 s
+                           then `e2e`, a small `load --kill-host`, every fuzz target for 30 s
 Both first check the machine (installing missing system packages when run as root, otherwise
 naming the apt-get line), install the pinned tools into ~/.cache/sage, then build.
 
@@ -346,6 +346,17 @@ fn test() -> Result<()> {
     )?;
     run_step("doc tests (first time a few minutes)", cargo().args(["test", "--workspace", "--doc", "--locked"]))?;
     e2e(&[])?;
+    // The fault test of issue 19 at small numbers: a worker host SIGKILLed mid-run; its jobs
+    // must be reassigned and every job paid exactly once, certified (the run checks the chain).
+    run_step(
+        "load with a worker host SIGKILLed (12 workers on 3 hosts, 40 jobs; about a minute)",
+        cargo()
+            .args(["run", "--quiet", "--locked", "--package", "sage-validator", "--example", "load", "--"])
+            .args(["--workers", "12", "--jobs", "40", "--rate", "4", "--hosts", "3", "--kill-host"])
+            .args(["--lease-secs", "10", "--heartbeat-secs", "3"])
+            .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary())
+            .env("RUST_LOG", "warn,libp2p=error"),
+    )?;
     // Every fuzz target briefly over its committed seeds (a crash or failed oracle fails CI).
     fuzz::fuzz(&["--seconds".to_owned(), "30".to_owned()])?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());

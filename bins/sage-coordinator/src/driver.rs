@@ -141,7 +141,8 @@ impl Driver {
 
     async fn send_assignment(&self, job: &JobRecord, worker: Felt, fence: u64) -> Result<()> {
         let expires_at = job.escrow.as_ref().map_or(0, |e| e.deadline);
-        let assignment = JobAssignment { job_id: job.id, worker, request: job.spec.clone(), expires_at };
+        let assignment =
+            JobAssignment { job_id: job.id, worker, request: job.spec.clone(), expires_at, sent_at_ms: now_ms() };
         let message = assignment.sign(&self.key, self.node.network())?;
         self.node
             .publish_when_ready(&message, Duration::from_secs(10))
@@ -523,10 +524,18 @@ impl Driver {
                         work_sum: 0,
                     })
                     .await?;
-                // A heartbeat is the worker's acknowledgement and progress report for the jobs it
-                // holds: it extends their leases.
+                // A heartbeat acknowledges, and extends the leases of, the jobs it lists. A job
+                // held but not listed: the worker never got its assignment (gossip is lossy), so
+                // it is sent again; its lease is not extended, so a worker that keeps missing it
+                // loses it to another when the lease lapses.
                 for job in self.held_by(hb.worker).await? {
-                    self.apply(job.id, Input::Heartbeat { worker: hb.worker, fence: job.fence }).await?;
+                    if hb.jobs.contains(&job.id) {
+                        self.apply(job.id, Input::Heartbeat { worker: hb.worker, fence: job.fence }).await?;
+                    } else if job.state == JobState::Assigned
+                        && let Err(e) = self.send_assignment(&job, hb.worker, job.fence).await
+                    {
+                        tracing::debug!(job = %format!("{:#x}", job.id), error = %format!("{e:#}"), "assignment not re-sent");
+                    }
                 }
                 Ok(())
             }
@@ -592,8 +601,7 @@ impl Driver {
     }
 
     async fn held_by(&self, worker: Felt) -> Result<Vec<JobRecord>> {
-        let held = self.service.store().jobs_in(&[JobState::Assigned, JobState::Proving], 10_000).await?;
-        Ok(held.into_iter().filter(|j| j.worker == Some(worker)).collect())
+        Ok(self.service.store().jobs_held_by(worker).await?)
     }
 
     /// Checks a fetched envelope for `job` proved by `worker`: it must hash to the announced hash

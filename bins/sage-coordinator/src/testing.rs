@@ -9,7 +9,7 @@
     reason = "test fixtures: they hold keys and connections, and panic with the reason on any failure"
 )]
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use obelysk_elgamal::SecretKey;
 use obelysk_prover::{Job, JobId, ProofConfig, ProveConfig, ProverBackend, WorkerAddress, matmul::MatmulJob};
@@ -273,6 +273,11 @@ pub struct TestWorker {
     pub node: NodeHandle,
     pub assignments: mpsc::Receiver<JobAssignment>,
     pub alive: tokio::sync::watch::Sender<bool>,
+    /// Whether heartbeats acknowledge the assignments received (list their jobs); false plays a
+    /// worker whose assignments are lost in gossip.
+    pub acknowledge: Arc<std::sync::atomic::AtomicBool>,
+    /// Every assignment received for this worker, by job id (what heartbeats acknowledge).
+    pub received: Arc<std::sync::Mutex<std::collections::BTreeSet<Felt>>>,
 }
 
 pub async fn worker(n: &Net, i: usize, coordinator: &Running) -> TestWorker {
@@ -305,6 +310,9 @@ async fn start_worker_node(account: SageAccount, key: StarkKey, coordinator: &Co
     let (node, mut events) = NodeHandle::start(config, identity, key.clone()).await.unwrap();
     let (tx, assignments) = mpsc::channel(16);
     let (coordinator_key, me) = (coordinator.public_key, account.address());
+    let received: Arc<std::sync::Mutex<std::collections::BTreeSet<Felt>>> = Arc::default();
+    let acknowledge = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let listened = Arc::clone(&received);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             if let NetEvent::Message { message, .. } = event
@@ -313,12 +321,14 @@ async fn start_worker_node(account: SageAccount, key: StarkKey, coordinator: &Co
                 && let Ok(a) = JobAssignment::from_message(&message)
                 && a.worker == me
             {
+                listened.lock().unwrap().insert(a.job_id);
                 let _ = tx.send(a).await;
             }
         }
     });
     let (alive, mut alive_rx) = tokio::sync::watch::channel(true);
     let (hb_node, hb_key) = (node.clone(), key.clone());
+    let (acked, ack) = (Arc::clone(&received), Arc::clone(&acknowledge));
     tokio::spawn(async move {
         loop {
             if !*alive_rx.borrow() {
@@ -330,6 +340,11 @@ async fn start_worker_node(account: SageAccount, key: StarkKey, coordinator: &Co
                 backend: "cpu".into(),
                 load_percent: 0,
                 timestamp: wall(),
+                jobs: if ack.load(std::sync::atomic::Ordering::SeqCst) {
+                    acked.lock().unwrap().iter().rev().take(sage_net::MAX_HEARTBEAT_JOBS).copied().collect()
+                } else {
+                    Vec::new()
+                },
             };
             if let Ok(m) = hb.sign(&hb_key, hb_node.network())
                 && let Err(e) = hb_node.publish_signed(&m).await
@@ -342,7 +357,7 @@ async fn start_worker_node(account: SageAccount, key: StarkKey, coordinator: &Co
             }
         }
     });
-    TestWorker { account, key, node, assignments, alive }
+    TestWorker { account, key, node, assignments, alive, acknowledge, received }
 }
 
 impl TestWorker {

@@ -149,6 +149,53 @@ async fn a_silent_worker_is_replaced_by_reassign_and_the_job_still_completes() {
     running.shutdown().await;
 }
 
+/// Found by `cargo xtask load` with 1,000 workers: an assignment lost in gossip left its job
+/// `Proving` forever, because any heartbeat of the worker counted as acknowledging every job it
+/// held. Now a heartbeat acknowledges only the jobs it lists: an unlisted assignment is sent again
+/// and its lease is not extended, so the job moves on to another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_assignment_the_worker_never_acknowledges_is_resent_then_reassigned() {
+    let n = net(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, key) = coordinator(&n, dir.path(), 4).await;
+    let api = Api::new(&running, key);
+    let mut deaf = worker(&n, 0, &running).await;
+    // Alive and heartbeating, but its heartbeats list no job: as if every assignment were lost.
+    deaf.acknowledge.store(false, std::sync::atomic::Ordering::SeqCst);
+    let job = escrow(&n, &api, 3, JobSpec::Matmul { n: 8, seed: Felt::from(9u8) }, 3_600).await;
+    let first = deaf.next_assignment().await;
+    assert_eq!(first.job_id, job);
+    // The coordinator sends it again on the worker's next heartbeat, and never calls it Proving.
+    let again = deaf.next_assignment().await;
+    assert_eq!((again.job_id, again.worker), (job, deaf.account.address()));
+    assert_eq!(api.job(job).await.state, JobState::Assigned);
+    // A worker that acknowledges comes up; once the lease lapses the job is reassigned to it,
+    // though the first one still heartbeats.
+    let mut second = worker(&n, 1, &running).await;
+    let b = loop {
+        let b = second.next_assignment().await;
+        if b.job_id == job {
+            break b;
+        }
+    };
+    assert_eq!(b.worker, second.account.address());
+    api.until(job, JobState::Proving, 30).await;
+    let proof = second.prove_and_submit(&n, &b).await;
+    n.certify(job, proof, Verdict::Valid).await;
+    let view = api.until(job, JobState::Paid, 60).await;
+    assert_eq!(view.attempts, 2);
+    assert!(
+        view.history.iter().all(|t| t.state != JobState::Proving
+            || t.at_ms
+                >= view.history.iter().filter(|t| t.state == JobState::Assigned).map(|t| t.at_ms).max().unwrap_or(0)),
+        "the unacknowledged attempt was never Proving: {:#?}",
+        view.history
+    );
+    drop(deaf.alive);
+    drop(second.alive);
+    running.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_nobody_can_take_expires_and_is_refunded() {
     let n = net(0).await;

@@ -178,8 +178,11 @@ async fn host(config: HostConfig) -> Result<()> {
     let p2p_identity = sage_net::load_or_create_identity(&config.identity)?;
     let (node, mut events) = NodeHandle::start(net, p2p_identity, keys[0].clone()).await?;
 
+    // The jobs each identity holds (listed in its heartbeats: the acknowledgement).
+    let holding: Arc<std::sync::Mutex<HashMap<Felt, HashSet<Felt>>>> = Arc::default();
     // Heartbeats: every identity once per period, spread across it.
     let (hb_node, hb_ids, period) = (node.clone(), Arc::clone(&identities), config.heartbeat_secs);
+    let hb_holding = Arc::clone(&holding);
     tokio::spawn(async move {
         let gap = Duration::from_millis(period * 1000 / hb_ids.len().max(1) as u64);
         loop {
@@ -190,6 +193,10 @@ async fn host(config: HostConfig) -> Result<()> {
                     backend: "cpu".into(),
                     load_percent: 0,
                     timestamp: wall(),
+                    jobs: hb_holding
+                        .lock()
+                        .map(|h| h.get(address).map(|j| j.iter().copied().collect()).unwrap_or_default())
+                        .unwrap_or_default(),
                 };
                 if let Ok(m) = hb.sign(key, hb_node.network()) {
                     let _ = hb_node.publish_signed(&m).await;
@@ -212,11 +219,26 @@ async fn host(config: HostConfig) -> Result<()> {
         if !identities.contains_key(&a.worker) || !seen.insert((a.job_id, a.worker)) {
             continue;
         }
-        let (node, ids, contracts, slots, done) =
-            (node.clone(), Arc::clone(&identities), contracts, Arc::clone(&slots), Arc::clone(&done));
+        if let Ok(mut h) = holding.lock() {
+            h.entry(a.worker).or_default().insert(a.job_id);
+        }
+        let (node, ids, contracts, slots, done, holding) = (
+            node.clone(),
+            Arc::clone(&identities),
+            contracts,
+            Arc::clone(&slots),
+            Arc::clone(&done),
+            Arc::clone(&holding),
+        );
         tokio::spawn(async move {
             let _slot = slots.acquire().await;
-            if let Err(e) = answer(&node, &ids, &contracts, &a).await {
+            let answered = answer(&node, &ids, &contracts, &a).await;
+            if let Ok(mut h) = holding.lock()
+                && let Some(jobs) = h.get_mut(&a.worker)
+            {
+                jobs.remove(&a.job_id);
+            }
+            if let Err(e) = answered {
                 eprintln!("job {:#x} for {:#x}: {e:#}", a.job_id, a.worker);
             } else {
                 done.fetch_add(1, Ordering::Relaxed);
@@ -622,6 +644,9 @@ async fn orchestrate(o: Options) -> Result<()> {
             "stages p50/p99 ms: {}",
             breakdown.iter().map(|(k, a, b)| format!("{k} {a}/{b}")).collect::<Vec<_>>().join(", ")
         );
+    }
+    if killed.is_some() && reassigned == 0 {
+        bail!("the SIGKILLed host held no job, so no reassignment was exercised: submit more jobs after the kill");
     }
     if lost + double_paid + uncertified_paid > 0 {
         let keep = dir.keep();

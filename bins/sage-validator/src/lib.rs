@@ -460,6 +460,9 @@ pub async fn start(settings: Settings) -> Result<Running> {
         network: settings.network,
         listen: settings.listen.parse().with_context(|| format!("network.listen {:?}", settings.listen))?,
         bootstrap: settings.bootstrap.iter().map(|a| a.parse()).collect::<Result<_, _>>()?,
+        // Results and votes only: heartbeats and assignments are the coordinator's business, and
+        // hearing them would cost a signature check per worker heartbeat here too.
+        topics: vec![Topic::Results, Topic::Votes],
         ..NetConfig::default()
     };
     let (node, mut net_events) = NodeHandle::start(net, identity, vote_key.clone()).await?;

@@ -156,6 +156,7 @@ fn job(job_id: u8, worker: Felt, n: u32, expires_at: u64) -> JobAssignment {
         worker,
         request: JobRequest::Matmul { n, seed: Felt::from(0xabcdu32) },
         expires_at,
+        sent_at_ms: 0,
     }
 }
 

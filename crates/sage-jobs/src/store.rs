@@ -197,6 +197,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<JobRecord>, StoreError>;
     /// Jobs in any of `states`, oldest first (what the driver works on).
     async fn jobs_in(&self, states: &[JobState], limit: u32) -> Result<Vec<JobRecord>, StoreError>;
+    /// The jobs `worker` holds (assigned or proving), oldest first: what one heartbeat concerns.
+    async fn jobs_held_by(&self, worker: Felt) -> Result<Vec<JobRecord>, StoreError>;
     /// Saves `job` over `expected_version` with its new transitions, or [`StoreError::Conflict`].
     async fn save(&self, job: &JobRecord, expected_version: u64, transitions: &[Transition]) -> Result<(), StoreError>;
     /// Number of jobs in each state.
@@ -718,6 +720,16 @@ impl Store for SqlStore {
             q = q.bind(state.as_str());
         }
         q.bind(i64::from(limit)).fetch_all(&self.pool).await?.iter().map(job_from_row).collect()
+    }
+
+    async fn jobs_held_by(&self, worker: Felt) -> Result<Vec<JobRecord>, StoreError> {
+        sqlx::query("SELECT * FROM jobs WHERE worker = $1 AND state IN ('assigned', 'proving') ORDER BY created_ms, id")
+            .bind(hex(worker))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
     }
 
     async fn save(&self, job: &JobRecord, expected_version: u64, transitions: &[Transition]) -> Result<(), StoreError> {

@@ -30,6 +30,10 @@ pub struct JobAssignment {
     pub request: JobRequest,
     /// Unix seconds after which the worker must not start the job.
     pub expires_at: u64,
+    /// When this copy was sent (Unix ms). An assignment the worker does not acknowledge is sent
+    /// again; gossip drops a message it has seen, so each copy must differ.
+    #[serde(default)]
+    pub sent_at_ms: u64,
 }
 
 /// What a worker did with a job.
@@ -172,6 +176,7 @@ mod tests {
     #[test]
     fn assignment_roundtrip_is_bound_to_its_topic() {
         let job = JobAssignment {
+            sent_at_ms: 0,
             job_id: Felt::from(7u8),
             worker: Felt::from(9u8),
             request: JobRequest::Matmul { n: 64, seed: Felt::from(3u8) },

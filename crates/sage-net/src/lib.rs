@@ -36,7 +36,8 @@ mod node;
 pub use job::{JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES};
 pub use libp2p::{Multiaddr, PeerId};
 pub use message::{
-    Heartbeat, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, MESSAGE_VERSION, MessageError, SignedMessage, Topic,
+    Heartbeat, MAX_HEARTBEAT_JOBS, MAX_MESSAGE_BYTES, MAX_PAYLOAD_BYTES, MESSAGE_VERSION, MessageError, SignedMessage,
+    Topic,
 };
 pub use node::{
     DEFAULT_MAX_GOSSIP_BYTES, DEFAULT_MAX_SERVED_BYTES, DEFAULT_NETWORK, MAX_BLOB_BYTES, NetConfig, NetError, NetEvent,

@@ -238,7 +238,15 @@ pub struct Heartbeat {
     pub load_percent: u8,
     /// Unix seconds when sent.
     pub timestamp: u64,
+    /// The jobs the worker holds and is proving (at most [`MAX_HEARTBEAT_JOBS`]): its
+    /// acknowledgement of their assignments. Only these leases are extended; an assignment the
+    /// worker does not list was not received, and the coordinator sends it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<Felt>,
 }
+
+/// Most jobs one heartbeat may list.
+pub const MAX_HEARTBEAT_JOBS: usize = 64;
 
 impl Heartbeat {
     /// Signs this heartbeat into a gossip message for `network`.
@@ -255,6 +263,12 @@ impl Heartbeat {
         let hb: Self = serde_json::from_slice(&msg.payload).map_err(|e| MessageError::Malformed(e.to_string()))?;
         if hb.load_percent > 100 {
             return Err(MessageError::Malformed(format!("load {} % is over 100", hb.load_percent)));
+        }
+        if hb.jobs.len() > MAX_HEARTBEAT_JOBS {
+            return Err(MessageError::Malformed(format!(
+                "a heartbeat lists {} jobs (at most {MAX_HEARTBEAT_JOBS})",
+                hb.jobs.len()
+            )));
         }
         msg.check_worker(hb.worker)?;
         Ok(hb)
@@ -361,12 +375,22 @@ mod tests {
             backend: "gpu".into(),
             load_percent: 40,
             timestamp: 1,
+            jobs: Vec::new(),
         };
         let msg = hb.sign(&k, NET).unwrap();
         let got = SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Heartbeats).unwrap();
         assert_eq!(Heartbeat::from_message(&got).unwrap(), hb);
         let bad = Heartbeat { load_percent: 101, ..hb.clone() };
         assert!(Heartbeat::from_message(&bad.sign(&k, NET).unwrap()).is_err());
+        // The jobs it acknowledges travel, up to the cap.
+        let full = Heartbeat { jobs: (0..MAX_HEARTBEAT_JOBS as u64).map(Felt::from).collect(), ..hb.clone() };
+        assert_eq!(Heartbeat::from_message(&full.sign(&k, NET).unwrap()).unwrap(), full);
+        let over = Heartbeat { jobs: (0..=MAX_HEARTBEAT_JOBS as u64).map(Felt::from).collect(), ..hb.clone() };
+        let err = Heartbeat::from_message(&over.sign(&k, NET).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("at most 64"), "{err}");
+        // A heartbeat without the field (an older worker) acknowledges nothing.
+        let old = br#"{"worker":"0x1","gpu_tier":null,"backend":"cpu","load_percent":0,"timestamp":1}"#;
+        assert!(serde_json::from_slice::<Heartbeat>(old).unwrap().jobs.is_empty());
     }
 
     /// Nobody can send heartbeats in another worker's name.
@@ -380,6 +404,7 @@ mod tests {
             backend: "gpu".into(),
             load_percent: 0,
             timestamp: 1,
+            jobs: Vec::new(),
         };
         let msg = forged.sign(&key(), NET).unwrap();
         assert!(matches!(

@@ -63,6 +63,10 @@ pub struct NetConfig {
     /// Most bytes of provided blobs kept to serve; beyond it the oldest are forgotten (a
     /// long-running worker provides a proof per job).
     pub max_served_bytes: usize,
+    /// The topics this node subscribes to, hears and relays (default: all). A node may still
+    /// publish on the others. Validators leave out heartbeats and assignments: with a thousand
+    /// workers, checking every heartbeat's signature on every validator is most of their work.
+    pub topics: Vec<Topic>,
 }
 
 impl Default for NetConfig {
@@ -76,6 +80,7 @@ impl Default for NetConfig {
             max_incoming_connections: DEFAULT_MAX_INCOMING_CONNECTIONS,
             max_messages_per_peer: DEFAULT_MAX_MESSAGES_PER_PEER,
             max_served_bytes: DEFAULT_MAX_SERVED_BYTES,
+            topics: Topic::ALL.to_vec(),
         }
     }
 }
@@ -284,7 +289,7 @@ impl NodeHandle {
                 _ => {}
             }
         };
-        for topic in Topic::ALL {
+        for topic in &config.topics {
             swarm
                 .behaviour_mut()
                 .gossipsub

@@ -91,6 +91,7 @@ async fn discovery_from_one_bootstrap_peer_and_verified_gossip() {
         backend: "gpu".into(),
         load_percent: 12,
         timestamp: 1,
+        jobs: Vec::new(),
     };
     let signed = hb.sign(&key(1), b.network()).unwrap();
     b.publish_when_ready(&signed, Duration::from_secs(10)).await.unwrap();
@@ -188,7 +189,14 @@ async fn garbage_and_oversized_gossip_is_rejected_and_harms_nobody() {
     attacker.publish_unchecked(Topic::Votes, other_net.encode()).await.unwrap();
     // A heartbeat in another worker's name.
     let victim = sage_keys::oz_account_address(key(20).public_key(), key(20).public_key());
-    let hb = Heartbeat { worker: victim, gpu_tier: None, backend: "cpu".into(), load_percent: 0, timestamp: 1 };
+    let hb = Heartbeat {
+        worker: victim,
+        gpu_tier: None,
+        backend: "cpu".into(),
+        load_percent: 0,
+        timestamp: 1,
+        jobs: Vec::new(),
+    };
     let impostor = hb.sign(&key(21), net).unwrap();
     assert!(matches!(attacker.publish_signed(&impostor).await, Err(NetError::Message(_))));
     attacker.publish_unchecked(Topic::Heartbeats, impostor.encode()).await.unwrap();
@@ -323,4 +331,65 @@ async fn eighteen_nodes_on_one_host_still_hear_each_other() {
     let (_, msg) = next_message(&mut hub_rx, Duration::from_secs(20)).await.expect("the hub hears the newcomer");
     assert_eq!(msg.payload, b"newcomer");
     drop(others);
+}
+
+/// A node that subscribes to results and votes only (a validator) never hears heartbeats, while a
+/// full node beside it does; it still hears votes and can publish on any topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_hears_only_the_topics_it_subscribes_to() {
+    let (full, mut full_rx) = node(40, None, None).await;
+    let config = NetConfig {
+        mesh_n: 2,
+        bootstrap: vec![full.listen_addr().clone()],
+        topics: vec![Topic::Results, Topic::Votes],
+        ..NetConfig::default()
+    };
+    let (narrow, mut narrow_rx) = NodeHandle::start(config, libp2p_identity(), key(41)).await.unwrap();
+    let (worker, _worker_rx) = node(42, Some(&full), None).await;
+    eventually("the narrow node to be connected", || {
+        let (narrow, full_id) = (narrow.clone(), full.peer_id());
+        async move { narrow.connected_peers().await.unwrap().contains(&full_id) }
+    })
+    .await;
+    let beat = |timestamp| Heartbeat {
+        worker: sage_keys::oz_account_address(key(42).public_key(), key(42).public_key()),
+        gpu_tier: None,
+        backend: "cpu".into(),
+        load_percent: 0,
+        timestamp,
+        jobs: Vec::new(),
+    };
+    worker
+        .publish_when_ready(&beat(1).sign(&key(42), worker.network()).unwrap(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (_, msg) = next_message(&mut full_rx, Duration::from_secs(20)).await.expect("the full node hears it");
+    assert_eq!(msg.topic, Topic::Heartbeats);
+    publish_when_ready(&worker, Topic::Votes, b"vote".to_vec()).await;
+    let (_, msg) = next_message(&mut narrow_rx, Duration::from_secs(20)).await.expect("the narrow node hears votes");
+    assert_eq!(msg.topic, Topic::Votes, "the first message the narrow node hears is the vote, not the heartbeat");
+    worker.publish_signed(&beat(2).sign(&key(42), worker.network()).unwrap()).await.unwrap();
+    assert!(
+        next_message(&mut narrow_rx, Duration::from_secs(3)).await.is_none(),
+        "a heartbeat reached the narrow node"
+    );
+    // Publishing on an unsubscribed topic still reaches those who subscribe.
+    let assignment = sage_net::JobAssignment {
+        job_id: Felt::from(5u8),
+        worker: Felt::from(6u8),
+        request: sage_net::JobRequest::Matmul { n: 8, seed: Felt::from(1u8) },
+        expires_at: 1,
+        sent_at_ms: 1,
+    };
+    let jobs = assignment.sign(&key(41), narrow.network()).unwrap();
+    narrow.publish_when_ready(&jobs, Duration::from_secs(10)).await.unwrap();
+    let mut heard_jobs = false;
+    while let Some((_, msg)) = next_message(&mut full_rx, Duration::from_secs(20)).await {
+        if msg.topic == Topic::Jobs {
+            assert_eq!(sage_net::JobAssignment::from_message(&msg).unwrap(), assignment);
+            heard_jobs = true;
+            break;
+        }
+    }
+    assert!(heard_jobs, "the full node never heard the narrow node's assignment");
 }

@@ -49,7 +49,13 @@ fn main() {
     let spec = JobSpec::Matmul { n: 64, seed: Felt::from(7u8) };
     let worker = key_account(&key);
     let assignment =
-        JobAssignment { job_id: Felt::from(9u8), worker, request: spec.clone(), expires_at: 1_900_000_000 };
+        JobAssignment {
+        job_id: Felt::from(9u8),
+        worker,
+        request: spec.clone(),
+        expires_at: 1_900_000_000,
+        sent_at_ms: 1_800_000_000_000,
+    };
     let result = JobResult {
         job_id: Felt::from(9u8),
         worker,
@@ -65,7 +71,7 @@ fn main() {
     let refused =
         JobResult { job_id: Felt::from(9u8), worker, outcome: JobOutcome::Refused { reason: "too large".into() } };
     let heartbeat =
-        Heartbeat { worker, gpu_tier: None, backend: "cpu".into(), load_percent: 10, timestamp: 1_800_000_000 };
+        Heartbeat { worker, gpu_tier: None, backend: "cpu".into(), load_percent: 10, timestamp: 1_800_000_000, jobs: vec![Felt::from(9u8)] };
     let round = bridge_round();
     let domain = vote_domain();
     let vote = SignedVote {

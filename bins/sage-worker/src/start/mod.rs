@@ -434,6 +434,7 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
                     backend: crate::backend_name(backend).into(),
                     load_percent: if ctx.busy.load(Ordering::Relaxed) { 100 } else { 0 },
                     timestamp: unix_now(),
+                    jobs: in_progress.iter().copied().take(sage_net::MAX_HEARTBEAT_JOBS).collect(),
                 };
                 match beat.sign(&ctx.key, ctx.node.network()) {
                     // No peers yet is normal right after start; the next tick tries again.
@@ -469,6 +470,7 @@ mod tests {
             worker,
             request: JobRequest::Matmul { n, seed: Felt::from(1u8) },
             expires_at,
+            sent_at_ms: 0,
         }
     }
 
