@@ -329,7 +329,10 @@ impl Driver {
             let until = escrow.deadline.saturating_add(self.settings.rules.verdict_grace_secs);
             let mut candidates: Vec<Candidate> = heard
                 .iter()
-                .filter(|w| !failed.contains(&w.address) && !(job.assigned_on_chain && job.worker == Some(w.address)))
+                .filter(|w| {
+                    let lost_it = job.assigned_on_chain && job.worker == Some(w.address);
+                    !failed.contains(&w.address) && !lost_it
+                })
                 .map(|w| {
                     let (attested, reputation) = registered.get(&w.address).map_or((false, 0), |r| (r.0, r.1));
                     Candidate {
