@@ -32,7 +32,7 @@ const HELP: &str = "\
 cargo xtask fuzz [--target NAME]... [--seconds N] [--seeds] [--json]
 
 Builds the fuzz targets in fuzz/ with libFuzzer coverage instrumentation (stable rustc flags;
-first build about 8-12 minutes on 2 cores, into $SAGE_CACHE_DIR/fuzz-target) and runs each
+first build about 5 minutes on 2 cores, into $SAGE_CACHE_DIR/fuzz-target) and runs each
 target for N seconds (default 30) over the committed seeds (fuzz/corpus/NAME) and a corpus that
 grows in $SAGE_CACHE_DIR/fuzz/corpus/NAME. A crash, a failed oracle, a timeout (20 s per input)
 or more than 3 GiB of memory fails the run and leaves the input in
@@ -155,7 +155,7 @@ pub fn fuzz(args: &[String]) -> Result<()> {
     .join(" ");
     let target_dir = fuzz_target_dir();
     run_step(
-        "building the fuzz targets with coverage instrumentation (first time about 8-12 minutes on 2 cores)",
+        "building the fuzz targets with coverage instrumentation (first time about 5 minutes on 2 cores)",
         cargo()
             .args(["build", "--release", "--locked", "--bins", "--target", &triple, "--manifest-path"])
             .arg(&manifest)
