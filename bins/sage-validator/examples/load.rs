@@ -551,9 +551,23 @@ async fn orchestrate(o: Options) -> Result<()> {
     ];
     let mut stage_ms: Vec<Vec<u64>> = vec![Vec::new(); stages.len() - 1];
     let mut first_submit_ms = u64::MAX;
-    for id in &ids {
-        let job = store.job(*id).await?.context("a submitted job is missing from the store")?;
-        let history = store.history(*id, 0).await?;
+    // Every job's record, history, payments and verdict, sixteen reads at a time.
+    let facts: Vec<Result<_>> = futures::stream::iter(ids.iter().copied())
+        .map(|id| {
+            let (store, n) = (&store, &n);
+            async move {
+                let job = store.job(id).await?.context("a submitted job is missing from the store")?;
+                let history = store.history(id, 0).await?;
+                let payments = n.contracts.payments.payments_for(&n.client, id).await?;
+                let verdict = n.contracts.verifier.verdict(&n.client, id).await?;
+                anyhow::Ok((job, history, payments, verdict))
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    for fact in facts {
+        let (job, history, payments, verdict) = fact?;
         let at = |s: JobState| history.iter().find(|t| t.state == s).map(|t| t.at_ms);
         let submitted = at(JobState::Submitted).unwrap_or(0);
         first_submit_ms = first_submit_ms.min(submitted);
@@ -574,8 +588,6 @@ async fn orchestrate(o: Options) -> Result<()> {
         if job.attempts > 1 {
             reassigned += 1;
         }
-        let payments = n.contracts.payments.payments_for(&n.client, *id).await?;
-        let verdict = n.contracts.verifier.verdict(&n.client, *id).await?;
         if payments == 0 || job.state != JobState::Paid {
             lost += 1;
         }
