@@ -551,14 +551,24 @@ async fn orchestrate(o: Options) -> Result<()> {
     ];
     let mut stage_ms: Vec<Vec<u64>> = vec![Vec::new(); stages.len() - 1];
     let mut first_submit_ms = u64::MAX;
-    // Every job's record, history, payments and verdict, sixteen reads at a time.
+    // Payments per job from the PaymentSubmitted events, read once (`payments_for` scans them all
+    // per job: quadratic over a long run).
+    let mut paid_events: HashMap<Felt, usize> = HashMap::new();
+    for e in n.client.events(n.contracts.payments.address, "PaymentSubmitted", 0).await? {
+        if let Some(sage_chain::contracts::PaymentEvent::PaymentSubmitted { job_id, .. }) =
+            sage_chain::contracts::PaymentEvent::decode_emitted(&e)
+        {
+            *paid_events.entry(job_id).or_default() += 1;
+        }
+    }
+    // Every job's record, history and verdict, sixteen reads at a time.
     let facts: Vec<Result<_>> = futures::stream::iter(ids.iter().copied())
         .map(|id| {
-            let (store, n) = (&store, &n);
+            let (store, n, paid_events) = (&store, &n, &paid_events);
             async move {
                 let job = store.job(id).await?.context("a submitted job is missing from the store")?;
                 let history = store.history(id, 0).await?;
-                let payments = n.contracts.payments.payments_for(&n.client, id).await?;
+                let payments = paid_events.get(&id).copied().unwrap_or(0);
                 let verdict = n.contracts.verifier.verdict(&n.client, id).await?;
                 anyhow::Ok((job, history, payments, verdict))
             }
