@@ -127,13 +127,13 @@ fn run(args: &[String]) -> Result<()> {
         "install" => install(rest),
         "fuzz" => fuzz::fuzz(rest),
         "load" => {
-            prepare(Purpose::Demo)?;
+            // `--help` needs the example built, not the devnet installed.
+            if !rest.iter().any(|a| a == "--help" || a == "-h") {
+                prepare(Purpose::Demo)?;
+            }
             run_step(
                 "cargo xtask load (first build a few minutes; then registration, submission and the books)",
-                cargo()
-                    .args(["run", "--quiet", "--locked", "--package", "sage-validator", "--example", "load", "--"])
-                    .args(rest)
-                    .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary()),
+                &mut load(rest),
             )
         }
         "contracts" => {
@@ -348,19 +348,28 @@ fn test() -> Result<()> {
     e2e(&[])?;
     // The fault test of issue 19 at small numbers: a worker host SIGKILLed mid-run; its jobs
     // must be reassigned and every job paid exactly once, certified (the run checks the chain).
+    let small = ["--workers", "12", "--jobs", "40", "--rate", "4", "--hosts", "3", "--kill-host"]
+        .into_iter()
+        .chain(["--lease-secs", "10", "--heartbeat-secs", "3"])
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
     run_step(
         "load with a worker host SIGKILLed (12 workers on 3 hosts, 40 jobs; about a minute)",
-        cargo()
-            .args(["run", "--quiet", "--locked", "--package", "sage-validator", "--example", "load", "--"])
-            .args(["--workers", "12", "--jobs", "40", "--rate", "4", "--hosts", "3", "--kill-host"])
-            .args(["--lease-secs", "10", "--heartbeat-secs", "3"])
-            .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary())
-            .env("RUST_LOG", "warn,libp2p=error"),
+        load(&small).env("RUST_LOG", "warn,libp2p=error"),
     )?;
     // Every fuzz target briefly over its committed seeds (a crash or failed oracle fails CI).
     fuzz::fuzz(&["--seconds".to_owned(), "30".to_owned()])?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// `cargo xtask load ARGS`: the load generator (an example of sage-validator) on the pinned devnet.
+fn load(args: &[String]) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "--locked", "--package", "sage-validator", "--example", "load", "--"])
+        .args(args)
+        .env("SAGE_DEVNET_BIN", devnet_paths::devnet_binary());
+    cmd
 }
 
 /// `cargo xtask e2e`: builds the three operator binaries and the harness, then runs the harness

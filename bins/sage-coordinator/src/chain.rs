@@ -109,6 +109,22 @@ impl ChainPort {
         })
     }
 
+    /// The contract call that carries out `what` for `job` (a payment draws fresh randomness).
+    fn call(&self, job: Felt, what: &Send) -> Result<starknet_rust::core::types::Call> {
+        Ok(match what {
+            Send::Assign { worker, reassign: false, lease_secs } => {
+                self.contracts.jobs.assign_call(job, *worker, *lease_secs)?
+            }
+            Send::Assign { worker, reassign: true, lease_secs } => {
+                self.contracts.jobs.reassign_call(job, *worker, *lease_secs)?
+            }
+            Send::Refund => self.contracts.jobs.refund_expired_call(job)?,
+            Send::Pay { worker, proof_hash } => {
+                sage_payments::payment_call(self.contracts.payments, *worker, job, *proof_hash)?
+            }
+        })
+    }
+
     /// Sends `entry`'s transaction without waiting for it and records it as sent: the first half
     /// of [`ChainPort::execute`], so that a pass sends every open entry's transaction at once (the
     /// account numbers nonces locally) and then waits for all the receipts, instead of one round
@@ -123,18 +139,7 @@ impl ChainPort {
         if self.landed(entry, &what).await?.is_some() {
             return Ok(());
         }
-        let call = match &what {
-            Send::Assign { worker, reassign: false, lease_secs } => {
-                self.contracts.jobs.assign_call(entry.job_id, *worker, *lease_secs)?
-            }
-            Send::Assign { worker, reassign: true, lease_secs } => {
-                self.contracts.jobs.reassign_call(entry.job_id, *worker, *lease_secs)?
-            }
-            Send::Refund => self.contracts.jobs.refund_expired_call(entry.job_id)?,
-            Send::Pay { worker, proof_hash } => {
-                sage_payments::payment_call(self.contracts.payments, *worker, entry.job_id, *proof_hash)?
-            }
-        };
+        let call = self.call(entry.job_id, &what)?;
         if let Ok(tx) = self.account.submit(vec![call]).await {
             store.outbox_update(&entry.key, OutboxStatus::Sent, Some(tx), None, now_ms).await?;
         }
@@ -156,18 +161,7 @@ impl ChainPort {
             return Ok(done);
         }
         let result = match &what {
-            Send::Assign { worker, reassign: false, lease_secs } => {
-                let call = self.contracts.jobs.assign_call(entry.job_id, *worker, *lease_secs)?;
-                self.send(store, entry, vec![call], now_ms).await
-            }
-            Send::Assign { worker, reassign: true, lease_secs } => {
-                let call = self.contracts.jobs.reassign_call(entry.job_id, *worker, *lease_secs)?;
-                self.send(store, entry, vec![call], now_ms).await
-            }
-            Send::Refund => {
-                let call = self.contracts.jobs.refund_expired_call(entry.job_id)?;
-                self.send(store, entry, vec![call], now_ms).await
-            }
+            // Through `pay`, which also checks the credit the transaction emitted.
             Send::Pay { worker, proof_hash } => {
                 match sage_payments::pay(&self.account, self.contracts.payments, *worker, entry.job_id, *proof_hash)
                     .await
@@ -176,6 +170,10 @@ impl ChainPort {
                     Err(sage_payments::PaymentError::Chain(e)) => Err(e),
                     Err(other) => Ok(Sent::Refused(other.to_string())),
                 }
+            }
+            other => {
+                let call = self.call(entry.job_id, other)?;
+                self.send(store, entry, vec![call], now_ms).await
             }
         };
         let done = match result {

@@ -618,11 +618,11 @@ impl Driver {
         envelope: &[u8],
         announced: &str,
     ) -> Result<Option<u32>> {
-        let bytes = Arc::new(envelope.to_vec());
-        let (b, announced) = (bytes.clone(), announced.to_owned());
+        // Decoded once: the hash checks and a local verification both use this envelope.
+        let (b, announced) = (envelope.to_vec(), announced.to_owned());
         let on_chain = job.proof_hash;
-        let proof_hash = tokio::task::spawn_blocking(move || {
-            let hash = obelysk_prover::proof_hash(&b)?;
+        let (decoded, proof_hash) = tokio::task::spawn_blocking(move || {
+            let (decoded, hash) = obelysk_prover::Envelope::decode_with_hash(&b)?;
             if hash.to_hex() != announced {
                 bail!("the envelope hashes to {}, not the announced {announced}", hash.to_hex());
             }
@@ -632,14 +632,14 @@ impl Driver {
             {
                 bail!("the envelope is not the proof submitted on-chain ({on_chain:#x})");
             }
-            Ok(felt)
+            Ok((decoded, felt))
         })
         .await??;
         if self.bridge.is_configured() {
             let request = sage_consensus::bridge::ValidateRequest {
                 job_id: job.id,
                 spec: job.spec.clone(),
-                envelope: bytes.to_vec(),
+                envelope: envelope.to_vec(),
             };
             match self.bridge.validate(&self.vote_domain(), &self.current_members().await?, &request, proof_hash).await
             {
@@ -666,7 +666,7 @@ impl Driver {
             ProofSecurity::Test => VerifyPolicy::insecure_for_tests(),
         };
         let verified =
-            tokio::task::spawn_blocking(move || obelysk_prover::verify_bytes(&bytes, &prover_job, &policy)).await??;
+            tokio::task::spawn_blocking(move || obelysk_prover::verify(&decoded, &prover_job, &policy)).await??;
         Ok(Some(verified.security_bits))
     }
 }

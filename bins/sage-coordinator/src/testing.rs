@@ -375,22 +375,7 @@ impl TestWorker {
 
     /// Proves `a` with `proof` (the CPU backend), announcing nothing.
     pub async fn prove_with(&self, a: &JobAssignment, proof: ProofConfig) -> TestProof {
-        let JobSpec::Matmul { n: size, seed } = a.request.clone() else { panic!("matmul") };
-        let job = Job::matmul(
-            JobId(a.job_id.to_bytes_be()),
-            WorkerAddress(a.worker.to_bytes_be()),
-            MatmulJob::from_seed(size, seed.to_bytes_be()),
-        );
-        let config = ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() };
-        let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config).unwrap())
-            .await
-            .unwrap();
-        TestProof {
-            proof_hash: sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0),
-            hex: proved.encoded.proof_hash.to_hex(),
-            output: sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0),
-            bytes: proved.encoded.bytes,
-        }
+        prove_assignment(a, proof).await.unwrap()
     }
 
     /// Proves `a` (as written: a test may forge it), serves the envelope and announces it over
@@ -403,21 +388,7 @@ impl TestWorker {
 
     /// Serves `proof` and announces it as the result of `a` over libp2p.
     pub async fn publish(&self, a: &JobAssignment, proof: &TestProof) {
-        let blob = self.node.provide(proof.bytes.clone()).await.unwrap();
-        let result = JobResult {
-            job_id: a.job_id,
-            worker: self.account.address(),
-            outcome: JobOutcome::Proved {
-                proof_hash: proof.hex.clone(),
-                blob,
-                provider: self.node.peer_id().to_string(),
-                bytes: proof.bytes.len() as u64,
-                backend: "cpu".into(),
-                prove_ms: 10,
-            },
-        };
-        let message = result.sign(&self.key, self.node.network()).unwrap();
-        self.node.publish_when_ready(&message, Duration::from_secs(10)).await.unwrap();
+        announce_proof(&self.node, &self.key, self.account.address(), a, proof, 10).await.unwrap();
     }
 
     /// Proves the assignment, announces it and submits the result on-chain.
@@ -426,6 +397,52 @@ impl TestWorker {
         n.contracts.jobs.submit_result(&self.account, a.job_id, output, proof_hash).await.unwrap();
         proof_hash
     }
+}
+
+/// Proves `a` as written (a test may forge it) with `proof` on the CPU: what a worker does with an
+/// assignment, for the test workers and the load generator's hosts.
+pub async fn prove_assignment(a: &JobAssignment, proof: ProofConfig) -> anyhow::Result<TestProof> {
+    let JobSpec::Matmul { n: size, seed } = a.request.clone() else { anyhow::bail!("not a matmul job") };
+    let job = Job::matmul(
+        JobId(a.job_id.to_bytes_be()),
+        WorkerAddress(a.worker.to_bytes_be()),
+        MatmulJob::from_seed(size, seed.to_bytes_be()),
+    );
+    let config = ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() };
+    let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config)).await??;
+    Ok(TestProof {
+        proof_hash: sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0),
+        hex: proved.encoded.proof_hash.to_hex(),
+        output: sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0),
+        bytes: proved.encoded.bytes,
+    })
+}
+
+/// Serves `proof` from `node` and announces it over libp2p as `worker`'s result of `a`, signed with
+/// `key` (which must be `worker`'s), reporting `prove_ms`.
+pub async fn announce_proof(
+    node: &NodeHandle,
+    key: &StarkKey,
+    worker: Felt,
+    a: &JobAssignment,
+    proof: &TestProof,
+    prove_ms: u64,
+) -> anyhow::Result<()> {
+    let blob = node.provide(proof.bytes.clone()).await?;
+    let result = JobResult {
+        job_id: a.job_id,
+        worker,
+        outcome: JobOutcome::Proved {
+            proof_hash: proof.hex.clone(),
+            blob,
+            provider: node.peer_id().to_string(),
+            bytes: proof.bytes.len() as u64,
+            backend: "cpu".into(),
+            prove_ms,
+        },
+    };
+    node.publish_when_ready(&result.sign(key, node.network())?, Duration::from_secs(10)).await?;
+    Ok(())
 }
 
 /// A proof made by [`TestWorker::prove`].
@@ -511,6 +528,8 @@ pub struct PrivatePostgres {
     dir: tempfile::TempDir,
     bin: std::path::PathBuf,
     port: u16,
+    /// Running as root: the server's tools run as `postgres`.
+    root: bool,
 }
 
 impl PrivatePostgres {
@@ -524,8 +543,12 @@ impl PrivatePostgres {
             .expect("an initdb under /usr/lib/postgresql/*/bin");
         let dir = tempfile::Builder::new().prefix("sage-pg-").tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = Self { dir, bin, port };
-        if pg.as_root() {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let pg = Self { dir, bin, port, root };
+        if pg.root {
             let ok = std::process::Command::new("chown")
                 .args(["-R", "postgres:postgres"])
                 .arg(pg.dir.path())
@@ -539,11 +562,16 @@ impl PrivatePostgres {
         pg
     }
 
-    fn as_root(&self) -> bool {
-        std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    /// `tool` from the server's binaries, as the `postgres` user when running as root.
+    fn command(&self, tool: &str) -> std::process::Command {
+        let exe = self.bin.join(tool);
+        if self.root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            std::process::Command::new(exe)
+        }
     }
 
     fn data(&self) -> String {
@@ -551,15 +579,7 @@ impl PrivatePostgres {
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
-        let exe = self.bin.join(tool);
-        let mut cmd = if self.as_root() {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            std::process::Command::new(&exe)
-        };
-        let out = cmd.args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
+        let out = self.command(tool).args(args).output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
         assert!(
             out.status.success(),
             "{tool} {args:?} failed: {}{}",
@@ -597,14 +617,6 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let data = self.data();
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if self.as_root() {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            std::process::Command::new(exe)
-        };
-        let _ = cmd.args(["-D", &data, "-m", "immediate", "stop"]).output();
+        let _ = self.command("pg_ctl").args(["-D", &data, "-m", "immediate", "stop"]).output();
     }
 }

@@ -107,18 +107,7 @@ pub async fn pay(
     job_id: Felt,
     proof_commitment: Felt,
 ) -> Result<(Ciphertext, TxOutcome), PaymentError> {
-    // Uniform on [1, n): never zero, which the contract refuses.
-    let r = Scalar::random()?;
-    let outcome = router
-        .submit_payment_with_proof(
-            coordinator,
-            worker,
-            job_id,
-            r.to_felt(),
-            proof_commitment,
-            payment_nonce(job_id, worker),
-        )
-        .await?;
+    let outcome = coordinator.execute(vec![payment_call(router, worker, job_id, proof_commitment)?]).await?;
     let credited = events_in(&outcome, router.address, PaymentEvent::decode).into_iter().find_map(|e| match e {
         PaymentEvent::PaymentSubmitted { ciphertext, .. } => Some(ciphertext),
         _ => None,

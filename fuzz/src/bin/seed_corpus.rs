@@ -47,9 +47,8 @@ fn main() {
     // Gossip: signed messages as receivers see them (mode 0), and payloads to sign (mode 4).
     let key = signer();
     let spec = JobSpec::Matmul { n: 64, seed: Felt::from(7u8) };
-    let worker = key_account(&key);
-    let assignment =
-        JobAssignment {
+    let worker = sage_keys::oz_account_address(key.public_key(), key.public_key());
+    let assignment = JobAssignment {
         job_id: Felt::from(9u8),
         worker,
         request: spec.clone(),
@@ -70,8 +69,14 @@ fn main() {
     };
     let refused =
         JobResult { job_id: Felt::from(9u8), worker, outcome: JobOutcome::Refused { reason: "too large".into() } };
-    let heartbeat =
-        Heartbeat { worker, gpu_tier: None, backend: "cpu".into(), load_percent: 10, timestamp: 1_800_000_000, jobs: vec![Felt::from(9u8)] };
+    let heartbeat = Heartbeat {
+        worker,
+        gpu_tier: None,
+        backend: "cpu".into(),
+        load_percent: 10,
+        timestamp: 1_800_000_000,
+        jobs: vec![Felt::from(9u8)],
+    };
     let round = bridge_round();
     let domain = vote_domain();
     let vote = SignedVote {
@@ -156,9 +161,4 @@ fn main() {
 /// The seed keystore's Stark key.
 fn stark() -> sage_keys::StarkKey {
     sage_keys::StarkKey::from_secret(Felt::from(0x5eed_5eed_u64)).expect("a valid secret")
-}
-
-/// The Sage account address of `key` (what a signed payload's `worker` must be).
-fn key_account(key: &sage_keys::StarkKey) -> Felt {
-    sage_net::SignedMessage::sign(NETWORK, Topic::Heartbeats, Vec::new(), key).expect("signs").signer_account()
 }
