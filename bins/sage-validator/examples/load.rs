@@ -34,14 +34,14 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use obelysk_prover::{Job, JobId, ProofConfig, ProveConfig, ProverBackend, WorkerAddress, matmul::MatmulJob};
+use obelysk_prover::ProofConfig;
 use sage_chain::{
     ChainConfig, Felt, SAGE, SageAccount,
     contracts::{Deployment, GpuTier, RecordedVerdict},
 };
 use sage_consensus::StarkKey;
-use sage_coordinator::testing::{Api, Net, coordinator_with, net_with, wall};
-use sage_net::{Heartbeat, JobAssignment, JobOutcome, JobResult, NetConfig, NetEvent, NodeHandle, Topic};
+use sage_coordinator::testing::{Api, Net, announce_proof, coordinator_with, net_with, prove_assignment, wall};
+use sage_net::{Heartbeat, JobAssignment, NetConfig, NetEvent, NodeHandle, Topic};
 use sage_protocol::{JobSpec, api::JobState};
 use sage_staking::{TeeEvidence, TeeType, register_worker};
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,8 @@ const MATRIX_N: u32 = 8;
 const PAYMENT: u128 = 2 * SAGE;
 /// Stake of each worker (the T4 minimum).
 const STAKE: u128 = 1_000 * SAGE;
+/// How long the host `--kill-host` kills waits before each proof, so that it dies holding jobs.
+const VICTIM_DELAY_MS: u64 = 2_000;
 /// First worker key (`StarkKey::from_secret(WORKER_KEY_BASE + i)`; test keys, not secrets).
 const WORKER_KEY_BASE: u64 = 90_000;
 
@@ -135,6 +137,10 @@ struct HostConfig {
     count: usize,
     heartbeat_secs: u64,
     identity: PathBuf,
+    /// Wait before proving each assignment (a slow host: the one `--kill-host` kills, so that it
+    /// is holding jobs when it dies).
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 fn worker_key(i: usize) -> StarkKey {
@@ -149,6 +155,15 @@ fn main() -> Result<()> {
         return runtime.block_on(host(config));
     }
     let Some(options) = parse_options()? else { return Ok(()) };
+    // Logs go to stderr, so that `--json` leaves stdout to the summary (the test fixtures'
+    // subscriber would print to stdout; theirs is not installed once this one is).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     runtime.block_on(orchestrate(options))
 }
 
@@ -209,7 +224,6 @@ async fn host(config: HostConfig) -> Result<()> {
     // Assignments: each identity proves its own, two proofs at a time per host.
     let slots = Arc::new(tokio::sync::Semaphore::new(2));
     let mut seen: HashSet<(Felt, Felt)> = HashSet::new();
-    let done = Arc::new(AtomicU64::new(0));
     while let Some(event) = events.recv().await {
         let NetEvent::Message { message, .. } = event else { continue };
         if message.topic != Topic::Jobs || message.signer != config.coordinator_key {
@@ -222,15 +236,11 @@ async fn host(config: HostConfig) -> Result<()> {
         if let Ok(mut h) = holding.lock() {
             h.entry(a.worker).or_default().insert(a.job_id);
         }
-        let (node, ids, contracts, slots, done, holding) = (
-            node.clone(),
-            Arc::clone(&identities),
-            contracts,
-            Arc::clone(&slots),
-            Arc::clone(&done),
-            Arc::clone(&holding),
-        );
+        let (node, ids, contracts, slots, holding) =
+            (node.clone(), Arc::clone(&identities), contracts, Arc::clone(&slots), Arc::clone(&holding));
+        let delay = Duration::from_millis(config.delay_ms);
         tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
             let _slot = slots.acquire().await;
             let answered = answer(&node, &ids, &contracts, &a).await;
             if let Ok(mut h) = holding.lock()
@@ -240,12 +250,9 @@ async fn host(config: HostConfig) -> Result<()> {
             }
             if let Err(e) = answered {
                 eprintln!("job {:#x} for {:#x}: {e:#}", a.job_id, a.worker);
-            } else {
-                done.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
-    let _ = client;
     Ok(())
 }
 
@@ -257,40 +264,36 @@ async fn answer(
     a: &JobAssignment,
 ) -> Result<()> {
     let (key, account) = ids.get(&a.worker).context("not ours")?;
-    let JobSpec::Matmul { n, seed } = a.request.clone() else { bail!("not a matmul job") };
-    let job = Job::matmul(
-        JobId(a.job_id.to_bytes_be()),
-        WorkerAddress(a.worker.to_bytes_be()),
-        MatmulJob::from_seed(n, seed.to_bytes_be()),
-    );
-    let config =
-        ProveConfig { proof: ProofConfig::insecure_for_tests(), backend: ProverBackend::Cpu, ..Default::default() };
     let started = Instant::now();
-    let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config)).await??;
+    let proof = prove_assignment(a, ProofConfig::insecure_for_tests()).await?;
     let prove_ms = started.elapsed().as_millis() as u64;
-    let proof_hash = sage_consensus::proof_hash_felt(&proved.encoded.proof_hash.0);
-    let output = sage_protocol::hash32_to_felt(&proved.envelope.statement.output_commitment.0);
-    let blob = node.provide(proved.encoded.bytes.clone()).await?;
-    let result = JobResult {
-        job_id: a.job_id,
-        worker: a.worker,
-        outcome: JobOutcome::Proved {
-            proof_hash: proved.encoded.proof_hash.to_hex(),
-            blob,
-            provider: node.peer_id().to_string(),
-            bytes: proved.encoded.bytes.len() as u64,
-            backend: "cpu".into(),
-            prove_ms,
-        },
-    };
-    node.publish_when_ready(&result.sign(key, node.network())?, Duration::from_secs(10)).await?;
-    contracts.jobs.submit_result(account, a.job_id, output, proof_hash).await?;
+    announce_proof(node, key, a.worker, a, &proof, prove_ms).await?;
+    contracts.jobs.submit_result(account, a.job_id, proof.output, proof.proof_hash).await?;
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Orchestrator
 // ---------------------------------------------------------------------------------------------
+
+/// Whether any of `workers` holds an assigned job the coordinator has not had the result of.
+async fn holds_a_job(store: &dyn sage_jobs::store::Store, workers: &[Felt]) -> Result<bool> {
+    for w in workers {
+        if !store.jobs_held_by(*w).await?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// SIGKILLs `victim` (worker host 0) and reaps it; returns its pid.
+fn kill_victim(victim: &mut std::process::Child, submitted: usize) -> Result<u32> {
+    let pid = victim.id();
+    victim.kill().context("SIGKILL")?;
+    let _ = victim.wait();
+    eprintln!("    SIGKILLed worker host 0 (pid {pid}) holding a job, after {submitted} submissions");
+    Ok(pid)
+}
 
 /// Deploys, funds, stakes and registers `count` worker accounts, `parallel` at a time.
 async fn register_fleet(n: &Net, count: usize, parallel: usize) -> Result<()> {
@@ -424,6 +427,7 @@ async fn orchestrate(o: Options) -> Result<()> {
             count,
             heartbeat_secs: o.heartbeat_secs,
             identity: dir.path().join(format!("host-{h}.p2p")),
+            delay_ms: if o.kill_host && h == 0 { VICTIM_DELAY_MS } else { 0 },
         };
         let file = dir.path().join(format!("host-{h}.json"));
         std::fs::write(&file, serde_json::to_vec(&config)?)?;
@@ -462,6 +466,10 @@ async fn orchestrate(o: Options) -> Result<()> {
     let gap = Duration::from_secs_f64(1.0 / o.rate);
     let mut next = tokio::time::Instant::now();
     let mut killed: Option<u32> = None;
+    // Host 0's identities: it is killed while one of them holds a job.
+    let victims: Vec<Felt> = (0..o.workers / o.hosts)
+        .map(|i| sage_chain::oz_account_address(worker_key(i).public_key(), worker_key(i).public_key()))
+        .collect();
     for j in 0..o.jobs {
         tokio::time::sleep_until(next).await;
         next += gap;
@@ -476,12 +484,22 @@ async fn orchestrate(o: Options) -> Result<()> {
                 n.client.wait_for_receipt(tx).await?;
             }
         }
-        if o.kill_host && killed.is_none() && j >= o.jobs / 3 {
-            let victim = &mut hosts[0];
-            killed = Some(victim.id());
-            victim.kill().context("SIGKILL")?;
-            let _ = victim.wait();
-            eprintln!("    SIGKILLed worker host 0 (pid {}) after {} submissions", killed.unwrap_or(0), j + 1);
+        if o.kill_host && killed.is_none() && j >= o.jobs / 3 && holds_a_job(store.as_ref(), &victims).await? {
+            killed = Some(kill_victim(&mut hosts[0], j + 1)?);
+        }
+    }
+    // The victim is slow, so it is all but sure to have been holding a job by now; if it was not,
+    // wait (bounded) for one of its assignments rather than kill it idle.
+    if o.kill_host && killed.is_none() {
+        let by = Instant::now() + Duration::from_secs(60);
+        while killed.is_none() && Instant::now() < by {
+            if holds_a_job(store.as_ref(), &victims).await? {
+                killed = Some(kill_victim(&mut hosts[0], o.jobs)?);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if killed.is_none() {
+            bail!("worker host 0 was never seen holding a job, so it was not killed: submit more jobs");
         }
     }
     for tx in pending_tx.drain(..) {
