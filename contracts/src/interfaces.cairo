@@ -109,8 +109,21 @@ trait IAdmin<TState> {
     fn pause(ref self: TState);
     fn unpause(ref self: TState);
     fn has_role(self: @TState, role: felt252, account: ContractAddress) -> bool;
+    /// While the setup is open: grants at once. After `close_setup`: schedules the grant, carried
+    /// out by `execute_role_grant` once the timelock has passed.
     fn grant_role(ref self: TState, role: felt252, account: ContractAddress);
+    /// Carries out a scheduled grant whose delay has passed (anyone may call).
+    fn execute_role_grant(ref self: TState, role: felt252, account: ContractAddress);
+    /// Drops a scheduled grant (owner only).
+    fn cancel_role_grant(ref self: TState, role: felt252, account: ContractAddress);
+    /// When a scheduled grant may be carried out; 0 when none is scheduled.
+    fn role_grant_ready_at(self: @TState, role: felt252, account: ContractAddress) -> u64;
+    /// Immediate; also drops a scheduled grant.
     fn revoke_role(ref self: TState, role: felt252, account: ContractAddress);
+    /// Ends the setup window for good (owner only): roles then move only behind the timelock and
+    /// the deployment's wiring (payout, reputation) is fixed.
+    fn close_setup(ref self: TState);
+    fn is_setup_closed(self: @TState) -> bool;
 }
 
 #[starknet::interface]
@@ -152,6 +165,7 @@ trait IStakingManager<TState> {
     fn stake_status(self: @TState, account: ContractAddress, until: u64) -> u8;
     fn min_stake(self: @TState, tier: u8) -> u256;
     fn set_min_stake(ref self: TState, tier: u8, amount: u256);
+    /// Owner only, while the setup is open.
     fn set_reputation(ref self: TState, reputation: ContractAddress);
     fn config(self: @TState) -> StakingConfig;
     fn total_staked(self: @TState) -> u256;
@@ -191,6 +205,7 @@ trait IJobManager<TState> {
     fn on_verdict(ref self: TState, job_id: felt252, proof_hash: felt252, valid: bool);
     fn refund_expired(ref self: TState, job_id: felt252);
     fn get_job(self: @TState, job_id: felt252) -> Job;
+    /// Owner only, while the setup is open.
     fn set_payout(ref self: TState, payout: ContractAddress);
     fn set_verdict_grace(ref self: TState, seconds: u64);
 }
@@ -249,13 +264,20 @@ trait IPrivacyRouter<TState> {
     fn deposit_for_job(ref self: TState, job_id: felt252, amount: u256);
     /// What was deposited for `job_id` and not yet credited.
     fn job_deposit(self: @TState, job_id: felt252) -> u256;
-    /// ROUTER only: credits `worker` with exactly the units deposited for `job_id`, encrypted here
-    /// to the worker's registered key with `randomness`; returns the ciphertext.
+    /// ROUTER only: credits `worker`'s pending balance with exactly the units deposited for
+    /// `job_id`, encrypted here to the worker's registered key with `randomness`; returns the
+    /// ciphertext.
     fn credit_payment(
         ref self: TState, worker: ContractAddress, job_id: felt252, randomness: felt252
     ) -> (felt252, felt252, felt252, felt252);
+    /// The caller's pending credits join its available balance.
+    fn rollover(ref self: TState);
+    /// Claims the caller's whole available balance, proven to decrypt to `amount` units.
     fn claim(ref self: TState, amount: u64, proof: DecryptionProof);
+    /// The available (claimable) encrypted balance.
     fn balance_of(self: @TState, worker: ContractAddress) -> (felt252, felt252, felt252, felt252);
+    /// Credits not yet rolled over.
+    fn pending_of(self: @TState, worker: ContractAddress) -> (felt252, felt252, felt252, felt252);
     fn claim_nonce(self: @TState, worker: ContractAddress) -> felt252;
     fn pool(self: @TState) -> u256;
     /// SAGE base units per encrypted unit.

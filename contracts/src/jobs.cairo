@@ -56,6 +56,14 @@ mod JobManager {
         fn not_pending_owner(self: @ContractState) -> felt252 {
             'JOB: not pending owner'
         }
+
+        fn setup_closed(self: @ContractState) -> felt252 {
+            'JOB: setup closed'
+        }
+
+        fn grant_not_ready(self: @ContractState) -> felt252 {
+            'JOB: grant not ready'
+        }
     }
 
     #[storage]
@@ -327,6 +335,7 @@ mod JobManager {
 
         fn set_payout(ref self: ContractState, payout: ContractAddress) {
             self.admin.assert_owner();
+            self.admin.assert_setup_open();
             self.payout.write(payout);
             self.emit(ConfigChanged { key: 'payout', value: payout.into() });
         }

@@ -38,6 +38,14 @@ mod PaymentRouter {
         fn not_pending_owner(self: @ContractState) -> felt252 {
             'PAY: not pending owner'
         }
+
+        fn setup_closed(self: @ContractState) -> felt252 {
+            'PAY: setup closed'
+        }
+
+        fn grant_not_ready(self: @ContractState) -> felt252 {
+            'PAY: grant not ready'
+        }
     }
 
     #[storage]

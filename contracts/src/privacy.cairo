@@ -1,12 +1,15 @@
 /// The private payment pool: coordinators (or the JobManager, on a valid verdict) deposit SAGE
-/// publicly; each worker holds an ElGamal-encrypted balance (to the key it registered in the
-/// StakingManager) that the PaymentRouter credits homomorphically; the worker claims by proving
-/// with Chaum–Pedersen (`obelysk-elgamal`'s transcript, context `[chain_id, this contract,
-/// worker, claim_nonce]`) what its whole balance decrypts to. A claim pays `amount · unit` SAGE
-/// from the pool and resets the balance to the identity (the trivial encryption of zero).
+/// publicly; each worker holds ElGamal-encrypted balances (to the key it registered in the
+/// StakingManager). Payments land in the worker's *pending* balance; `rollover` (the worker's own
+/// call) adds pending into the *available* balance; a claim proves with Chaum–Pedersen
+/// (`obelysk-elgamal`'s transcript, context `[chain_id, this contract, worker, claim_nonce]`) what
+/// the available balance decrypts to, pays `amount · unit` SAGE from the pool and resets it to
+/// the identity (the trivial encryption of zero). The split is Zether's: a payment that lands
+/// between building a claim and its inclusion changes only the pending balance, so it never
+/// invalidates the claim.
 ///
 /// Reverts: `PRIV: zero amount`, `PRIV: not router`, `PRIV: bad ciphertext`,
-/// `PRIV: nothing to claim`, `PRIV: not registered`, `PRIV: bad proof`,
+/// `PRIV: nothing to claim`, `PRIV: nothing pending`, `PRIV: not registered`, `PRIV: bad proof`,
 /// `PRIV: pool insufficient`, `PRIV: paused`, `PRIV: caller is not owner`.
 #[starknet::contract]
 mod PrivacyRouter {
@@ -39,6 +42,14 @@ mod PrivacyRouter {
         fn not_pending_owner(self: @ContractState) -> felt252 {
             'PRIV: not pending owner'
         }
+
+        fn setup_closed(self: @ContractState) -> felt252 {
+            'PRIV: setup closed'
+        }
+
+        fn grant_not_ready(self: @ContractState) -> felt252 {
+            'PRIV: grant not ready'
+        }
     }
     use sage::crypto;
     use core::ec::EcPointTrait;
@@ -59,12 +70,15 @@ mod PrivacyRouter {
         staking: ContractAddress,
         unit: u256,
         pool: u256,
+        /// Available (claimable) balances.
         balances: LegacyMap<ContractAddress, EncryptedBalance>,
+        /// Credits not yet rolled over into the available balance.
+        pending: LegacyMap<ContractAddress, EncryptedBalance>,
         claim_nonces: LegacyMap<ContractAddress, felt252>,
         // Escrow deposited per job and not yet credited: the only thing a payment may credit.
         job_deposits: LegacyMap<felt252, u256>,
-        // The worker key a non-zero balance is encrypted to (set by the first credit into an empty
-        // balance): credits under another key are refused and claims are proven under it, so a
+        // The worker key non-zero balances are encrypted to (set by the first credit while both
+        // are empty): credits under another key are refused and claims are proven under it, so a
         // key change can never make a balance undecryptable.
         balance_keys: LegacyMap<ContractAddress, (felt252, felt252)>,
     }
@@ -74,6 +88,7 @@ mod PrivacyRouter {
     enum Event {
         Deposited: Deposited,
         BalanceCredited: BalanceCredited,
+        RolledOver: RolledOver,
         Claimed: Claimed,
         #[flat]
         AdminEvent: AdminComponent::Event,
@@ -87,12 +102,20 @@ mod PrivacyRouter {
         pool: u256,
     }
 
-    /// The credited ciphertext and the new encrypted balance.
+    /// The credited ciphertext and the new pending balance.
     #[derive(Drop, starknet::Event)]
     struct BalanceCredited {
         #[key]
         worker: ContractAddress,
         ciphertext: (felt252, felt252, felt252, felt252),
+        balance: (felt252, felt252, felt252, felt252),
+    }
+
+    /// Pending credits moved into the available balance (the new available balance).
+    #[derive(Drop, starknet::Event)]
+    struct RolledOver {
+        #[key]
+        worker: ContractAddress,
         balance: (felt252, felt252, felt252, felt252),
     }
 
@@ -173,21 +196,28 @@ mod PrivacyRouter {
             let (c1x, c1y) = crypto::coordinates(g.mul(randomness));
             let (c2x, c2y) = crypto::coordinates(g.mul(units) + pk.mul(randomness));
             let ciphertext = (c1x, c1y, c2x, c2y);
-            let b = self.balances.read(worker);
-            if b.c1x == 0 && b.c1y == 0 && b.c2x == 0 && b.c2y == 0 {
+            let p = self.pending.read(worker);
+            if is_empty(p) && is_empty(self.balances.read(worker)) {
                 self.balance_keys.write(worker, (info.elgamal_pk_x, info.elgamal_pk_y));
             } else {
                 let (kx, ky) = self.balance_keys.read(worker);
                 assert(kx == info.elgamal_pk_x && ky == info.elgamal_pk_y, 'PRIV: key changed, claim first');
             }
-            let sum = match crypto::add_ciphertexts((b.c1x, b.c1y, b.c2x, b.c2y), ciphertext) {
-                Option::Some(s) => s,
-                Option::None => { panic_with_felt252('PRIV: bad ciphertext') },
-            };
-            let (s1x, s1y, s2x, s2y) = sum;
-            self.balances.write(worker, EncryptedBalance { c1x: s1x, c1y: s1y, c2x: s2x, c2y: s2y });
-            self.emit(BalanceCredited { worker, ciphertext, balance: sum });
+            let sum = add(p, ciphertext);
+            self.pending.write(worker, sum);
+            self.emit(BalanceCredited { worker, ciphertext, balance: felts(sum) });
             ciphertext
+        }
+
+        fn rollover(ref self: ContractState) {
+            // Part of an exit: never paused.
+            let worker = get_caller_address();
+            let p = self.pending.read(worker);
+            assert(!is_empty(p), 'PRIV: nothing pending');
+            let sum = add(self.balances.read(worker), felts(p));
+            self.balances.write(worker, sum);
+            self.pending.write(worker, EncryptedBalance { c1x: 0, c1y: 0, c2x: 0, c2y: 0 });
+            self.emit(RolledOver { worker, balance: felts(sum) });
         }
 
         fn claim(ref self: ContractState, amount: u64, proof: DecryptionProof) {
@@ -233,6 +263,10 @@ mod PrivacyRouter {
             (b.c1x, b.c1y, b.c2x, b.c2y)
         }
 
+        fn pending_of(self: @ContractState, worker: ContractAddress) -> (felt252, felt252, felt252, felt252) {
+            felts(self.pending.read(worker))
+        }
+
         fn claim_nonce(self: @ContractState, worker: ContractAddress) -> felt252 {
             self.claim_nonces.read(worker)
         }
@@ -257,4 +291,19 @@ mod PrivacyRouter {
         }
     }
 
+    fn is_empty(b: EncryptedBalance) -> bool {
+        b.c1x == 0 && b.c1y == 0 && b.c2x == 0 && b.c2y == 0
+    }
+
+    fn felts(b: EncryptedBalance) -> (felt252, felt252, felt252, felt252) {
+        (b.c1x, b.c1y, b.c2x, b.c2y)
+    }
+
+    /// `b + ciphertext` (homomorphic); reverts on a ciphertext off the curve.
+    fn add(b: EncryptedBalance, ciphertext: (felt252, felt252, felt252, felt252)) -> EncryptedBalance {
+        match crypto::add_ciphertexts(felts(b), ciphertext) {
+            Option::Some((c1x, c1y, c2x, c2y)) => EncryptedBalance { c1x, c1y, c2x, c2y },
+            Option::None => { panic_with_felt252('PRIV: bad ciphertext') },
+        }
+    }
 }

@@ -33,6 +33,14 @@ mod ReputationManager {
         fn not_pending_owner(self: @ContractState) -> felt252 {
             'REP: not pending owner'
         }
+
+        fn setup_closed(self: @ContractState) -> felt252 {
+            'REP: setup closed'
+        }
+
+        fn grant_not_ready(self: @ContractState) -> felt252 {
+            'REP: grant not ready'
+        }
     }
 
     #[storage]

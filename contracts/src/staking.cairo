@@ -14,7 +14,7 @@ mod StakingManager {
         IReputationManagerDispatcherTrait, StakeInfo, WorkerInfo, StakingConfig, ROLE_SLASHER, ROLE_BONDER, STAKE_VALID,
         STAKE_INSUFFICIENT, STAKE_UNLOCKED
     };
-    use sage::admin::{AdminComponent, AdminErrors, ConfigChanged};
+    use sage::admin::{ROLE_GRANT_DELAY, AdminComponent, AdminErrors, ConfigChanged};
 
     component!(path: AdminComponent, storage: admin, event: AdminEvent);
 
@@ -37,6 +37,14 @@ mod StakingManager {
 
         fn not_pending_owner(self: @ContractState) -> felt252 {
             'STAKE: not pending owner'
+        }
+
+        fn setup_closed(self: @ContractState) -> felt252 {
+            'STAKE: setup closed'
+        }
+
+        fn grant_not_ready(self: @ContractState) -> felt252 {
+            'STAKE: grant not ready'
         }
     }
     use sage::crypto;
@@ -169,6 +177,8 @@ mod StakingManager {
         assert(treasury_felt != 0, 'STAKE: treasury is zero');
         assert(min_stakes.len() == NUM_TIERS.into(), 'STAKE: need 6 tier minimums');
         assert(reporter_bps <= 10000, 'STAKE: bad bps');
+        // A stake holder who sees a SLASHER grant scheduled can always unstake before it lands.
+        assert(unstake_cooldown < ROLE_GRANT_DELAY, 'STAKE: cooldown too long');
         self.admin.initializer(owner);
         self.token.write(token);
         self.treasury.write(treasury);
@@ -440,6 +450,7 @@ mod StakingManager {
 
         fn set_reputation(ref self: ContractState, reputation: ContractAddress) {
             self.admin.assert_owner();
+            self.admin.assert_setup_open();
             self.reputation.write(reputation);
             self.emit(ConfigChanged { key: 'reputation', value: reputation.into() });
         }

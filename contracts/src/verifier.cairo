@@ -45,6 +45,14 @@ mod ProofVerifier {
         fn not_pending_owner(self: @ContractState) -> felt252 {
             'PV: not pending owner'
         }
+
+        fn setup_closed(self: @ContractState) -> felt252 {
+            'PV: setup closed'
+        }
+
+        fn grant_not_ready(self: @ContractState) -> felt252 {
+            'PV: grant not ready'
+        }
     }
 
     const VOTE_DOMAIN_TAG: felt252 = 'SAGE_VOTE_V1';

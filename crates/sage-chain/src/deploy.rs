@@ -100,6 +100,11 @@ pub struct SettlementParams {
     /// SAGE base units per encrypted payment unit (ElGamal amounts are u64 and decrypt by BSGS up
     /// to about 2^40, so the default is 10^12: one micro-SAGE).
     pub privacy_unit: u128,
+    /// End every settlement contract's setup window in the deployment's last transaction (the
+    /// default): later role grants wait `ROLE_GRANT_DELAY` and payout and reputation are fixed.
+    /// `false` leaves the owner free to grant at once (a test network that adds roles later); the
+    /// owner can close it any time with `Admin::close_setup`.
+    pub close_setup: bool,
 }
 
 impl Default for SettlementParams {
@@ -117,6 +122,7 @@ impl Default for SettlementParams {
             invalid_slash_bps: 1_000,
             equivocation_slash_bps: 5_000,
             privacy_unit: 1_000_000_000_000,
+            close_setup: true,
         }
     }
 }
@@ -252,20 +258,24 @@ async fn deploy_settlement(
 
     let (staking, jobs) = (StakingManager::at(staking), JobManager::at(jobs));
     let rep = crate::contracts::Admin::at(reputation);
-    account
-        .execute(vec![
-            rep.grant_role_call(roles::WRITER, staking.address)?,
-            rep.grant_role_call(roles::WRITER, jobs.address)?,
-            rep.grant_role_call(roles::WRITER, verifier)?,
-            staking.admin().grant_role_call(roles::SLASHER, verifier)?,
-            staking.admin().grant_role_call(roles::BONDER, verifier)?,
-            staking.set_reputation_call(reputation)?,
-            jobs.admin().grant_role_call(roles::VERIFIER, verifier)?,
-            jobs.admin().grant_role_call(roles::COORDINATOR, coordinator)?,
-            jobs.set_payout_call(privacy)?,
-            PaymentRouter::at(payments).admin().grant_role_call(roles::COORDINATOR, coordinator)?,
-            PrivacyRouter::at(privacy).admin().grant_role_call(roles::ROUTER, payments)?,
-        ])
-        .await?;
+    let mut wiring = vec![
+        rep.grant_role_call(roles::WRITER, staking.address)?,
+        rep.grant_role_call(roles::WRITER, jobs.address)?,
+        rep.grant_role_call(roles::WRITER, verifier)?,
+        staking.admin().grant_role_call(roles::SLASHER, verifier)?,
+        staking.admin().grant_role_call(roles::BONDER, verifier)?,
+        staking.set_reputation_call(reputation)?,
+        jobs.admin().grant_role_call(roles::VERIFIER, verifier)?,
+        jobs.admin().grant_role_call(roles::COORDINATOR, coordinator)?,
+        jobs.set_payout_call(privacy)?,
+        PaymentRouter::at(payments).admin().grant_role_call(roles::COORDINATOR, coordinator)?,
+        PrivacyRouter::at(privacy).admin().grant_role_call(roles::ROUTER, payments)?,
+    ];
+    if p.close_setup {
+        for address in [reputation, staking.address, jobs.address, verifier, privacy, payments] {
+            wiring.push(crate::contracts::Admin::at(address).close_setup_call()?);
+        }
+    }
+    account.execute(wiring).await?;
     Ok(())
 }

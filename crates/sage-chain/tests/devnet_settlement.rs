@@ -167,3 +167,87 @@ async fn ownership_moves_in_two_steps_and_only_to_the_proposed_account() {
         assert!(admin.is_paused(client).await.unwrap(), "{name}");
     }
 }
+
+/// Issue 14 item 8: after the setup window an owner cannot hand itself (or anyone) a role at once.
+/// The attack: the owner grants itself SLASHER and slashes in the same breath. With the default
+/// deployment (setup closed in its last transaction) the grant is only scheduled, the role is not
+/// held, carrying it out early is refused, a cancelled grant stays dead, and the wiring (payout,
+/// reputation) can no longer be repointed. Eight days later anyone may carry the grant out, in
+/// the open. A deployment that keeps its setup open grants at once.
+#[tokio::test]
+async fn after_setup_a_role_moves_only_behind_the_timelock_and_the_wiring_is_fixed() {
+    use sage_chain::contracts::ROLE_GRANT_DELAY;
+    let net = TestNet::start(3, &DeployParams::default(), 0).await.expect("devnet starts and Sage deploys");
+    let client = &net.client;
+    let [owner, stranger, _] = &net.accounts[..] else { panic!("three accounts") };
+    let reason = |err: sage_chain::ChainError| err.revert_reason().unwrap_or_default().to_owned();
+    for name in SETTLEMENT_CONTRACTS {
+        let admin = Admin::at(net.manifest.contract(name).unwrap().address);
+        assert!(admin.is_setup_closed(client).await.unwrap(), "{name}: the default deployment closes its setup");
+        let err = admin.close_setup(owner).await.unwrap_err();
+        assert!(reason(err).ends_with("setup closed"), "{name}: closing twice");
+    }
+    let staking = Admin::at(net.contracts.staking.address);
+    let out = staking.grant_role(owner, roles::SLASHER, owner.address()).await.unwrap();
+    let scheduled = events_in(&out, staking.address, AdminEvent::decode);
+    let [AdminEvent::RoleGrantScheduled { role, account, ready_at }] = scheduled[..] else {
+        panic!("a grant after setup is only scheduled: {scheduled:?}")
+    };
+    assert_eq!((role, account), (roles::SLASHER, owner.address()));
+    assert_eq!(staking.role_grant_ready_at(client, roles::SLASHER, owner.address()).await.unwrap(), ready_at);
+    assert!(!staking.has_role(client, roles::SLASHER, owner.address()).await.unwrap(), "not held yet");
+    // The slash the owner wanted is refused: it does not hold the role.
+    let err = net
+        .contracts
+        .staking
+        .slash(owner, stranger.address(), 5_000, Felt::from(1u8), owner.address())
+        .await
+        .unwrap_err();
+    assert_eq!(reason(err), "STAKE: not slasher");
+    let err = staking.execute_role_grant(stranger, roles::SLASHER, owner.address()).await.unwrap_err();
+    assert_eq!(reason(err), "STAKE: grant not ready");
+    // A grant never scheduled cannot be executed either.
+    let err = staking.execute_role_grant(stranger, roles::BONDER, stranger.address()).await.unwrap_err();
+    assert_eq!(reason(err), "STAKE: grant not ready");
+    // Setup-only wiring is fixed.
+    let err = owner.execute(vec![net.contracts.jobs.set_payout_call(owner.address()).unwrap()]).await.unwrap_err();
+    assert_eq!(reason(err), "JOB: setup closed");
+    let err =
+        owner.execute(vec![net.contracts.staking.set_reputation_call(owner.address()).unwrap()]).await.unwrap_err();
+    assert_eq!(reason(err), "STAKE: setup closed");
+    // A second grant, cancelled by the owner, stays dead after the delay.
+    staking.grant_role(owner, roles::BONDER, owner.address()).await.unwrap();
+    let err = staking.cancel_role_grant(stranger, roles::BONDER, owner.address()).await.unwrap_err();
+    assert!(reason(err).ends_with("caller is not owner"));
+    staking.cancel_role_grant(owner, roles::BONDER, owner.address()).await.unwrap();
+    assert_eq!(staking.role_grant_ready_at(client, roles::BONDER, owner.address()).await.unwrap(), 0);
+
+    net.devnet.increase_time(ROLE_GRANT_DELAY + 1).await.unwrap();
+    let err = staking.execute_role_grant(stranger, roles::BONDER, owner.address()).await.unwrap_err();
+    assert_eq!(reason(err), "STAKE: grant not ready", "a cancelled grant");
+    // Anyone carries out the scheduled grant once its delay has passed, and only once.
+    let out = staking.execute_role_grant(stranger, roles::SLASHER, owner.address()).await.unwrap();
+    assert_eq!(
+        events_in(&out, staking.address, AdminEvent::decode),
+        [AdminEvent::RoleChanged { role: roles::SLASHER, account: owner.address(), granted: true }]
+    );
+    assert!(staking.has_role(client, roles::SLASHER, owner.address()).await.unwrap());
+    let err = staking.execute_role_grant(stranger, roles::SLASHER, owner.address()).await.unwrap_err();
+    assert_eq!(reason(err), "STAKE: grant not ready", "carried out once");
+    // Revoking is immediate.
+    staking.revoke_role(owner, roles::SLASHER, owner.address()).await.unwrap();
+    assert!(!staking.has_role(client, roles::SLASHER, owner.address()).await.unwrap());
+
+    // A deployment that keeps its setup open grants at once (and can close it later).
+    let mut params = DeployParams::default();
+    params.settlement.as_mut().unwrap().close_setup = false;
+    let open = deploy_sage(owner, &Artifacts::embedded().unwrap(), &DeployParams { salt: Felt::from(7u8), ..params })
+        .await
+        .unwrap();
+    let jobs = Admin::at(open.contract("JobManager").unwrap().address);
+    assert!(!jobs.is_setup_closed(client).await.unwrap());
+    jobs.grant_role(owner, roles::COORDINATOR, stranger.address()).await.unwrap();
+    assert!(jobs.has_role(client, roles::COORDINATOR, stranger.address()).await.unwrap());
+    let out = jobs.close_setup(owner).await.unwrap();
+    assert_eq!(events_in(&out, jobs.address, AdminEvent::decode), [AdminEvent::SetupClosed]);
+}

@@ -119,14 +119,35 @@ pub async fn pay(
     Ok((Ciphertext::from_felts(&felts)?, outcome))
 }
 
-/// The worker's encrypted balance.
+/// The worker's whole encrypted balance: the available balance plus the pending credits (added
+/// homomorphically; what the worker has earned and not claimed).
 pub async fn fetch_balance(
     client: &ChainClient,
     privacy: PrivacyRouter,
     worker: Felt,
 ) -> Result<Ciphertext, PaymentError> {
-    let felts = privacy.balance_of(client, worker).await?;
-    Ok(Ciphertext::from_felts(&felts)?)
+    let available = fetch_available(client, privacy, worker).await?;
+    let pending = Ciphertext::from_felts(&privacy.pending_of(client, worker).await?)?;
+    Ok(&available + &pending)
+}
+
+/// The worker's available (claimable) encrypted balance; payments land in the pending balance
+/// until [`rollover`].
+pub async fn fetch_available(
+    client: &ChainClient,
+    privacy: PrivacyRouter,
+    worker: Felt,
+) -> Result<Ciphertext, PaymentError> {
+    Ok(Ciphertext::from_felts(&privacy.balance_of(client, worker).await?)?)
+}
+
+/// Moves the worker's pending credits into its available balance, if it has any; `None` when
+/// there was nothing pending.
+pub async fn rollover(worker: &SageAccount, privacy: PrivacyRouter) -> Result<Option<TxOutcome>, PaymentError> {
+    if privacy.pending_of(worker.client(), worker.address()).await? == [Felt::ZERO; 4] {
+        return Ok(None);
+    }
+    Ok(Some(privacy.rollover(worker).await?))
 }
 
 /// Decrypts a balance with BSGS up to `max` units.
@@ -148,7 +169,8 @@ pub struct Claim {
     pub proof: [Felt; 5],
 }
 
-/// Fetches, decrypts and proves the worker's whole balance.
+/// Fetches, decrypts and proves the worker's available balance (a credit landing meanwhile goes
+/// to the pending balance and leaves the proof valid).
 pub async fn build_claim(
     client: &ChainClient,
     privacy: PrivacyRouter,
@@ -157,7 +179,7 @@ pub async fn build_claim(
     table: &BabyStepTable,
     max: u64,
 ) -> Result<Claim, PaymentError> {
-    let balance = fetch_balance(client, privacy, worker).await?;
+    let balance = fetch_available(client, privacy, worker).await?;
     if balance.to_felts()[..2] == [Felt::ZERO, Felt::ZERO] {
         return Err(PaymentError::NothingToClaim);
     }
@@ -168,7 +190,8 @@ pub async fn build_claim(
     Ok(Claim { units, proof: proof.to_felts() })
 }
 
-/// Builds and submits the claim of `worker`'s whole balance; returns the units claimed.
+/// Rolls pending credits over (one transaction, when there are any), then builds and submits the
+/// claim of `worker`'s available balance; returns the units claimed.
 pub async fn claim(
     worker: &SageAccount,
     privacy: PrivacyRouter,
@@ -176,6 +199,7 @@ pub async fn claim(
     table: &BabyStepTable,
     max: u64,
 ) -> Result<(u64, TxOutcome), PaymentError> {
+    rollover(worker, privacy).await?;
     let c = build_claim(worker.client(), privacy, worker.address(), sk, table, max).await?;
     let outcome = privacy.claim(worker, c.units, c.proof).await?;
     Ok((c.units, outcome))

@@ -44,8 +44,17 @@ struct Net {
 const UNIT: u128 = 1_000_000_000_000;
 
 async fn net(validators: usize) -> Net {
+    net_with(validators, true).await
+}
+
+/// `close_setup: false` keeps the owner's setup-only settings (the payout) open to the test.
+async fn net_with(validators: usize, close_setup: bool) -> Net {
+    let mut params = DeployParams::default();
+    if let Some(s) = params.settlement.as_mut() {
+        s.close_setup = close_setup;
+    }
     let TestNet { devnet, client, accounts, contracts, .. } =
-        TestNet::start(4 + validators as u8, &DeployParams::default(), 100_000 * SAGE)
+        TestNet::start(4 + validators as u8, &params, 100_000 * SAGE)
             .await
             .expect("devnet (run `cargo xtask tools` first)");
     let mut accounts = accounts.into_iter();
@@ -374,7 +383,8 @@ async fn payments_need_a_valid_verdict_with_the_same_proof_and_happen_once() {
 /// reached the pool pays nothing; and nobody but the router credits.
 #[tokio::test]
 async fn a_coordinator_cannot_credit_more_than_the_jobs_escrow() {
-    let n = net(4).await;
+    // The setup stays open: the test unsets the payout (a setup-only setting) below.
+    let n = net_with(4, false).await;
     let w = n.worker.address();
     let (small, big, proof) = (Felt::from(51u8), Felt::from(52u8), Felt::from(0x55u8));
     // A client's big job sits in the pool next to the colluders' 1-unit job.
@@ -395,10 +405,11 @@ async fn a_coordinator_cannot_credit_more_than_the_jobs_escrow() {
     )
     .unwrap();
     assert_eq!(
-        n.privacy.balance_of(&n.client, w).await.unwrap(),
+        n.privacy.pending_of(&n.client, w).await.unwrap(),
         expected.to_felts(),
-        "exactly 1 unit, encrypted on-chain"
+        "exactly 1 unit, encrypted on-chain, pending"
     );
+    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap(), [Felt::ZERO; 4], "nothing available before rollover");
     let table = BabyStepTable::build(12).unwrap();
     let balance = fetch_balance(&n.client, n.privacy, w).await.unwrap();
     assert_eq!(decrypt_balance(&balance, &n.sk, &table, 1 << 20).unwrap(), 1);
@@ -436,6 +447,19 @@ async fn claims_are_checked_with_chaum_pedersen_in_cairo_and_paid_from_the_pool(
 
     let w = n.worker.address();
     let table = BabyStepTable::build(16).unwrap();
+    // The payment is pending: nothing is claimable until the worker rolls it over, which only the
+    // worker can do for itself.
+    let err = build_claim(&n.client, n.privacy, w, &n.sk, &table, 1 << 32).await.unwrap_err();
+    assert!(matches!(err, sage_payments::PaymentError::NothingToClaim), "{err}");
+    let err = n.privacy.rollover(&n.other).await.unwrap_err();
+    assert_eq!(reason(&err), "PRIV: nothing pending");
+    let pending = n.privacy.pending_of(&n.client, w).await.unwrap();
+    let out = n.privacy.rollover(&n.worker).await.unwrap();
+    assert_eq!(
+        events_in(&out, n.privacy.address, PaymentEvent::decode),
+        [PaymentEvent::RolledOver { worker: w, balance: pending }]
+    );
+    assert_eq!(n.privacy.pending_of(&n.client, w).await.unwrap(), [Felt::ZERO; 4]);
     let claim = build_claim(&n.client, n.privacy, w, &n.sk, &table, 1 << 32).await.unwrap();
     assert_eq!(claim.units, units);
     let err = n.privacy.claim(&n.worker, units + 1, claim.proof).await.unwrap_err();
@@ -454,6 +478,14 @@ async fn claims_are_checked_with_chaum_pedersen_in_cairo_and_paid_from_the_pool(
     let err = n.privacy.claim(&n.other, units, claim.proof).await.unwrap_err();
     assert_eq!(reason(&err), "PRIV: nothing to claim");
 
+    // Issue 14 item 3 (the Zether rollover): a payment that lands after the claim was built and
+    // before it is included goes to the pending balance and leaves the claim valid (with a single
+    // balance it changed the ciphertext the proof was made for, and the claim reverted).
+    let (job2, payment2) = (Felt::from(32u8), 7 * SAGE);
+    let job2 = submitted_job(&n, job2, proof, payment2).await;
+    settle(&n, job2, proof, Verdict::Valid).await;
+    pay(&n.owner, n.payments, w, job2, proof).await.unwrap();
+
     let before = n.token.balance_of(&n.client, w).await.unwrap();
     let out = n.privacy.claim(&n.worker, units, claim.proof).await.unwrap();
     assert!(events_in(&out, n.privacy.address, PaymentEvent::decode).contains(&PaymentEvent::Claimed {
@@ -463,11 +495,20 @@ async fn claims_are_checked_with_chaum_pedersen_in_cairo_and_paid_from_the_pool(
         nonce: Felt::ZERO
     }));
     assert_eq!(n.token.balance_of(&n.client, w).await.unwrap(), before + payment);
-    assert_eq!(n.privacy.pool(&n.client).await.unwrap(), 0);
+    assert_eq!(n.privacy.pool(&n.client).await.unwrap(), payment2, "the second payment's escrow stays");
     assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap(), [Felt::ZERO; 4]);
     assert_eq!(n.privacy.claim_nonce(&n.client, w).await.unwrap(), Felt::ONE);
     let err = n.privacy.claim(&n.worker, units, claim.proof).await.unwrap_err();
     assert_eq!(reason(&err), "PRIV: nothing to claim");
+    // The second payment waits in the pending balance; the library's claim rolls it over and
+    // claims it.
+    let whole = fetch_balance(&n.client, n.privacy, w).await.unwrap();
+    let units2 = u64::try_from(payment2 / UNIT).unwrap();
+    assert_eq!(decrypt_balance(&whole, &n.sk, &table, 1 << 32).unwrap(), units2);
+    let (claimed, _) = sage_payments::claim(&n.worker, n.privacy, &n.sk, &table, 1 << 32).await.unwrap();
+    assert_eq!(claimed, units2);
+    assert_eq!(n.token.balance_of(&n.client, w).await.unwrap(), before + payment + payment2);
+    assert_eq!(n.privacy.pool(&n.client).await.unwrap(), 0);
 
     // A balance larger than the pool cannot arise any more: every credit is deposited escrow.
 }
@@ -523,7 +564,7 @@ async fn elgamal_vectors_verify_in_cairo_exactly_as_in_rust() {
         )
         .unwrap()
     };
-    assert_eq!(n.privacy.balance_of(&n.client, w).await.unwrap(), (&enc(r1) + &enc(r2)).to_felts());
+    assert_eq!(n.privacy.pending_of(&n.client, w).await.unwrap(), (&enc(r1) + &enc(r2)).to_felts());
 }
 
 /// A paused PrivacyRouter does not make a valid quorum certificate revert: the verdict lands and

@@ -279,6 +279,9 @@ impl Net {
         if let Some(s) = params.settlement.as_mut() {
             s.verdict_grace = VERDICT_GRACE;
             s.coordinator = Some(coordinator_address);
+            // F1 and F8 give the coordinator role to a second account mid-run; a closed setup
+            // would make that wait eight days (the timelock has its own devnet test in sage-chain).
+            s.close_setup = false;
         }
         let manifest = deploy_sage(&owner, &Artifacts::embedded()?, &params).await?;
         let manifest_path = dir.join("manifest.json");

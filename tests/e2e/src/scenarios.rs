@@ -357,7 +357,7 @@ async fn qc(n: &mut Net) -> Result<Pass> {
 async fn payment(n: &mut Net) -> Result<Pass> {
     let i = n.facts.worker.context("the job's worker is not one of ours")?;
     let address = n.workers[i].address;
-    let ct = n.c.privacy.balance_of(&n.client, address).await?;
+    let ct = n.c.privacy.pending_of(&n.client, address).await?;
     ensure!(ct.iter().any(|f| *f != Felt::ZERO), "no ciphertext on-chain for {address:#x}");
     let out = n.worker_cmd(i, &["balance"]).await?;
     let balance = amount(&out["base_units"], "base_units")?;

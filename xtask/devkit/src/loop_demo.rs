@@ -321,7 +321,7 @@ pub async fn run(
             .join(", "),
         paid.proof_hash.unwrap_or_default()
     ));
-    let ciphertext = c.privacy.balance_of(client, worker_address).await?;
+    let ciphertext = c.privacy.pending_of(client, worker_address).await?;
 
     say(format!("{}/{total} the worker decrypts its encrypted payment and claims it", first + 5));
     let balance = run_json(&bin, &worker_home, &password, &[&["balance"][..], &chain].concat())?;

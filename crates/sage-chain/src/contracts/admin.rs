@@ -8,6 +8,11 @@ use starknet_rust::core::types::Event;
 use super::decode::{Reader, is_event};
 use crate::{ChainClient, ChainError, SageAccount, TxOutcome, client::selector};
 
+/// Seconds between scheduling a role grant (after `close_setup`) and carrying it out: eight
+/// days (the Cairo `ROLE_GRANT_DELAY`; the StakingManager refuses an unstake cooldown this long,
+/// so stake holders can always leave before a scheduled SLASHER grant lands).
+pub const ROLE_GRANT_DELAY: u64 = 691_200;
+
 /// Role ids (Cairo short strings) of the settlement contracts.
 pub mod roles {
     use starknet_rust::core::types::Felt;
@@ -59,6 +64,18 @@ pub enum AdminEvent {
         /// Granted (else revoked).
         granted: bool,
     },
+    /// `RoleGrantScheduled`: after `close_setup`, a grant waits for the timelock; `ready_at` 0
+    /// means the scheduled grant was cancelled.
+    RoleGrantScheduled {
+        /// Role id.
+        role: Felt,
+        /// Account.
+        account: Felt,
+        /// Block time from which `execute_role_grant` may carry it out (0: cancelled).
+        ready_at: u64,
+    },
+    /// `SetupClosed`: roles now move only behind the timelock; payout and reputation are fixed.
+    SetupClosed,
     /// `ConfigChanged` (key is a short string such as `payout`, `reputation`, `verdict_grace`).
     ConfigChanged {
         /// Setting.
@@ -81,6 +98,10 @@ impl AdminEvent {
             Self::PauseChanged { paused: d.bool().ok()? }
         } else if is_event(event, "RoleChanged") {
             Self::RoleChanged { role: *k.get(1)?, account: *k.get(2)?, granted: d.bool().ok()? }
+        } else if is_event(event, "RoleGrantScheduled") {
+            Self::RoleGrantScheduled { role: *k.get(1)?, account: *k.get(2)?, ready_at: d.u64().ok()? }
+        } else if is_event(event, "SetupClosed") {
+            Self::SetupClosed
         } else if is_event(event, "ConfigChanged") {
             Self::ConfigChanged { key: *k.get(1)?, value: d.felt().ok()? }
         } else {
@@ -111,7 +132,58 @@ impl Admin {
         call(self.address, "grant_role", vec![role, account])
     }
 
-    /// Grants `role` to `account` (owner only).
+    /// `close_setup()` as a call (owner only, once).
+    pub fn close_setup_call(&self) -> Result<Call, ChainError> {
+        call(self.address, "close_setup", vec![])
+    }
+
+    /// Ends the setup window for good (owner only): later grants wait [`ROLE_GRANT_DELAY`], and
+    /// setup-only settings (payout, reputation) are fixed.
+    pub async fn close_setup(&self, owner: &SageAccount) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![self.close_setup_call()?]).await
+    }
+
+    /// Whether `close_setup` has run.
+    pub async fn is_setup_closed(&self, client: &ChainClient) -> Result<bool, ChainError> {
+        Reader::new(&client.call(self.address, "is_setup_closed", vec![]).await?, "is_setup_closed").bool()
+    }
+
+    /// Carries out a scheduled grant whose delay has passed (any account may send it).
+    pub async fn execute_role_grant(
+        &self,
+        sender: &SageAccount,
+        role: Felt,
+        account: Felt,
+    ) -> Result<TxOutcome, ChainError> {
+        sender.execute(vec![call(self.address, "execute_role_grant", vec![role, account])?]).await
+    }
+
+    /// Drops a scheduled grant (owner only).
+    pub async fn cancel_role_grant(
+        &self,
+        owner: &SageAccount,
+        role: Felt,
+        account: Felt,
+    ) -> Result<TxOutcome, ChainError> {
+        owner.execute(vec![call(self.address, "cancel_role_grant", vec![role, account])?]).await
+    }
+
+    /// When the grant of `role` to `account` may be carried out; 0 when none is scheduled.
+    pub async fn role_grant_ready_at(
+        &self,
+        client: &ChainClient,
+        role: Felt,
+        account: Felt,
+    ) -> Result<u64, ChainError> {
+        Reader::new(
+            &client.call(self.address, "role_grant_ready_at", vec![role, account]).await?,
+            "role_grant_ready_at",
+        )
+        .u64()
+    }
+
+    /// Grants `role` to `account` (owner only): at once while the setup is open, else scheduled
+    /// (see [`Admin::execute_role_grant`]).
     pub async fn grant_role(&self, owner: &SageAccount, role: Felt, account: Felt) -> Result<TxOutcome, ChainError> {
         owner.execute(vec![self.grant_role_call(role, account)?]).await
     }

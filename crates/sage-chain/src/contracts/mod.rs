@@ -9,7 +9,7 @@ pub mod staking;
 pub mod token;
 pub mod verifier;
 
-pub use admin::{Admin, AdminEvent, roles};
+pub use admin::{Admin, AdminEvent, ROLE_GRANT_DELAY, roles};
 pub use faucet::Faucet;
 pub use jobs::{Job, JobEvent, JobManager, JobStatus};
 pub use payments::{PaymentEvent, PaymentRouter, PrivacyRouter};

@@ -40,7 +40,14 @@ pub enum PaymentEvent {
         worker: Felt,
         /// Credited ciphertext.
         ciphertext: [Felt; 4],
-        /// New encrypted balance.
+        /// New pending balance.
+        balance: [Felt; 4],
+    },
+    /// `RolledOver` (PrivacyRouter): the worker's pending credits joined its available balance.
+    RolledOver {
+        /// Worker.
+        worker: Felt,
+        /// New available balance.
         balance: [Felt; 4],
     },
     /// `Claimed` (PrivacyRouter).
@@ -82,6 +89,8 @@ impl PaymentEvent {
                 ciphertext: d.array::<4>().ok()?,
                 balance: d.array::<4>().ok()?,
             }
+        } else if is_event(event, "RolledOver") {
+            Self::RolledOver { worker: *k.get(1)?, balance: d.array::<4>().ok()? }
         } else if is_event(event, "Claimed") {
             Self::Claimed { worker: *k.get(1)?, amount: d.u64().ok()?, value: d.u256().ok()?, nonce: d.felt().ok()? }
         } else {
@@ -233,9 +242,20 @@ impl PrivacyRouter {
         Reader::new(&client.call(self.address, "job_deposit", vec![job_id]).await?, "job_deposit").u256()
     }
 
-    /// The encrypted balance `[c1.x, c1.y, c2.x, c2.y]` (all zero: the identity, nothing owed).
+    /// The available (claimable) encrypted balance `[c1.x, c1.y, c2.x, c2.y]` (all zero: the
+    /// identity, nothing to claim).
     pub async fn balance_of(&self, client: &ChainClient, worker: Felt) -> Result<[Felt; 4], ChainError> {
         Reader::new(&client.call(self.address, "balance_of", vec![worker]).await?, "encrypted balance").array::<4>()
+    }
+
+    /// Credits not yet rolled over into the available balance (all zero: none).
+    pub async fn pending_of(&self, client: &ChainClient, worker: Felt) -> Result<[Felt; 4], ChainError> {
+        Reader::new(&client.call(self.address, "pending_of", vec![worker]).await?, "pending balance").array::<4>()
+    }
+
+    /// Moves the caller's pending credits into its available balance.
+    pub async fn rollover(&self, worker: &SageAccount) -> Result<TxOutcome, ChainError> {
+        worker.execute(vec![call(self.address, "rollover", vec![])?]).await
     }
 
     /// The nonce the next claim's proof context must carry.
