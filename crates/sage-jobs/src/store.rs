@@ -366,10 +366,16 @@ pub enum Backend {
 }
 
 impl Backend {
-    fn migrations(self) -> [(i64, &'static str); 1] {
+    fn migrations(self) -> [(i64, &'static str); 2] {
         match self {
-            Self::Sqlite => [(1, include_str!("../migrations/0001_init.sql"))],
-            Self::Postgres => [(1, include_str!("../migrations/postgres/0001_init.sql"))],
+            Self::Sqlite => [
+                (1, include_str!("../migrations/0001_init.sql")),
+                (2, include_str!("../migrations/0002_outbox_by_job.sql")),
+            ],
+            Self::Postgres => [
+                (1, include_str!("../migrations/postgres/0001_init.sql")),
+                (2, include_str!("../migrations/postgres/0002_outbox_by_job.sql")),
+            ],
         }
     }
 
