@@ -116,6 +116,8 @@ async fn main() -> Res<()> {
         if n == 4 {
             let (_, out) = sage_payments::pay(&owner, payments, worker.address(), job, proof).await?;
             rows.push(measure(&client, "submit_payment_with_proof", &out, 0).await?);
+            let out = sage_payments::rollover(&worker, privacy).await?.ok_or("the payment should be pending")?;
+            rows.push(measure(&client, "rollover (pending into available)", &out, 0).await?);
             let table = BabyStepTable::build(16)?;
             let (_, out) = sage_payments::claim(&worker, privacy, &sk, &table, 1 << 32).await?;
             rows.push(measure(&client, "claim (Chaum-Pedersen)", &out, 0).await?);
