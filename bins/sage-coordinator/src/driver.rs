@@ -10,7 +10,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::{Context, Result, bail};
-use obelysk_prover::{Job, JobId, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
+use obelysk_prover::VerifyPolicy;
 use sage_chain::contracts::{JobEvent, JobStatus};
 use sage_jobs::{
     api::ApiConfig,
@@ -22,7 +22,7 @@ use sage_jobs::{
 };
 use sage_keys::StarkKey;
 use sage_net::{Heartbeat, JobAssignment, JobOutcome, JobResult, NodeHandle, SignedMessage, Topic};
-use sage_protocol::{Felt, JobSpec, api::JobState};
+use sage_protocol::{Felt, api::JobState};
 use sage_types::{StakeStatus, TeeType};
 
 use crate::{
@@ -141,8 +141,22 @@ impl Driver {
 
     async fn send_assignment(&self, job: &JobRecord, worker: Felt, fence: u64) -> Result<()> {
         let expires_at = job.escrow.as_ref().map_or(0, |e| e.deadline);
-        let assignment =
-            JobAssignment { job_id: job.id, worker, request: job.spec.clone(), expires_at, sent_at_ms: now_ms() };
+        // The worker fetches the job's input blobs from this node (checked against their digests).
+        let blobs = sage_jobs::api::read_blobs(self.service.store().as_ref(), &job.spec)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the inputs of {:#x}: {e:?}", job.id))?;
+        let inputs_from = if blobs.is_empty() { None } else { Some(self.node.peer_id().to_string()) };
+        for blob in blobs {
+            self.node.provide(blob).await.context("providing an input blob")?;
+        }
+        let assignment = JobAssignment {
+            job_id: job.id,
+            worker,
+            request: job.spec.clone(),
+            expires_at,
+            sent_at_ms: now_ms(),
+            inputs_from,
+        };
         let message = assignment.sign(&self.key, self.node.network())?;
         self.node
             .publish_when_ready(&message, Duration::from_secs(10))
@@ -653,14 +667,10 @@ impl Driver {
                 Err(e) => tracing::warn!(job = %format!("{:#x}", job.id), error = %e, "verifying the proof here"),
             }
         }
-        let JobSpec::Matmul { n, seed } = job.spec.clone() else {
-            bail!("unsupported job type");
-        };
-        let prover_job = Job::matmul(
-            JobId(job.id.to_bytes_be()),
-            WorkerAddress(worker.to_bytes_be()),
-            MatmulJob::from_seed(n, seed.to_bytes_be()),
-        );
+        let blobs = sage_jobs::api::read_blobs(self.service.store().as_ref(), &job.spec)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the inputs of {:#x}: {e:?}", job.id))?;
+        let prover_job = job.spec.prover_job(job.id, worker, &blobs)?;
         let policy = match self.settings.proof_security {
             ProofSecurity::Production => VerifyPolicy::default(),
             ProofSecurity::Test => VerifyPolicy::insecure_for_tests(),

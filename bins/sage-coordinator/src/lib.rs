@@ -68,17 +68,14 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-/// A job's output, recomputed from its spec (seeded jobs are deterministic): for a matmul, C = A·B
-/// as little-endian `u32`, row-major. Clients check it against the proof's output commitment.
-fn compute_output(spec: &sage_protocol::JobSpec) -> Result<Vec<u8>, String> {
-    match spec {
-        sage_protocol::JobSpec::Matmul { n, seed } => {
-            let (a, b) = obelysk_prover::matmul::derive_matrices(*n, &seed.to_bytes_be());
-            let c = obelysk_prover::matmul::native_matmul(*n as usize, &a, &b);
-            Ok(c.iter().flat_map(|v| v.to_le_bytes()).collect())
-        }
-        other => Err(format!("no output for {other:?}")),
-    }
+/// A job's output, recomputed natively from its spec and input blobs: little-endian `u32`s (a
+/// matmul's `C` row-major, a VM's final registers). Clients check it against the proof's output
+/// commitment.
+fn compute_output(spec: &sage_protocol::JobSpec, blobs: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    // The output does not depend on the job id or the worker.
+    let job = spec.prover_job(Felt::ZERO, Felt::ZERO, blobs).map_err(|e| e.to_string())?;
+    let output = sage_protocol::prover::execute(&job).map_err(|e| e.to_string())?;
+    Ok(sage_protocol::prover::output_bytes(&output))
 }
 
 /// A started coordinator.

@@ -140,7 +140,7 @@ enum Command {
         /// Job type.
         #[arg(long = "type", default_value = "matmul")]
         job_type: String,
-        /// Size (matmul: n).
+        /// Size (matmul: n; vm: instructions; vm-jump: the step budget).
         #[arg(long)]
         size: u32,
     },
@@ -239,15 +239,33 @@ impl ClientChain {
 struct SubmitArgs {
     #[command(flatten)]
     client: ClientChain,
-    /// Job type (only `matmul` over the network today).
-    #[arg(long = "type", default_value = "matmul")]
+    /// Job type: `matmul` (seeded, or your matrices with --a/--b), `vm` (a straight-line
+    /// program), `vm-jump` (a program with jumps and a step budget).
+    #[arg(long = "type", default_value = "matmul", value_parser = ["matmul", "vm", "vm-jump", "vm_jump"])]
     job_type: String,
-    /// Matrix size n (a power of two, 2..=1024).
+    /// Matrix size n (matmul: a power of two, 2..=1024).
     #[arg(long)]
-    size: u32,
-    /// Seed of the matrices (hex felt; random when absent).
-    #[arg(long)]
+    size: Option<u32>,
+    /// Seed of the matrices (hex felt; random when absent and no --a/--b).
+    #[arg(long, conflicts_with_all = ["a", "b"])]
     seed: Option<String>,
+    /// Matrix A: a file of n² little-endian u32 values, row-major, each below 2^31 − 1
+    /// (uploaded as a content-addressed blob; the spec names its sha256).
+    #[arg(long, requires = "b")]
+    a: Option<PathBuf>,
+    /// Matrix B, like --a.
+    #[arg(long, requires = "a")]
+    b: Option<PathBuf>,
+    /// VM program file, one instruction per line: `add r2 r0 r1`, `addi r1 r1 5`, `mov`,
+    /// `loadi r0 7`, `sub`, `mul`, `nop`; vm-jump adds `jnz r0 4`, `jmp 0`, `halt`; `#` comments.
+    #[arg(long)]
+    program: Option<PathBuf>,
+    /// VM input registers r0..r3, comma-separated (missing ones are 0).
+    #[arg(long, value_delimiter = ',')]
+    inputs: Vec<u32>,
+    /// vm-jump step budget: the program must halt within it (at most 65,536 on the network).
+    #[arg(long, default_value_t = 4096)]
+    max_steps: u32,
     /// Escrow in SAGE base units (default: the coordinator's quote).
     #[arg(long)]
     payment: Option<u128>,
@@ -411,13 +429,13 @@ async fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Quote { remote, job_type, size } => {
-            if job_type != "matmul" {
-                bail!("job type {job_type:?} cannot be quoted yet (only matmul)");
-            }
-            let q = remote.sdk()?.quote(&JobSpec::Matmul { n: *size, seed: Felt::ZERO }).await?;
+            let job_type = job_type.replace('-', "_");
+            let spec = JobSpec::for_quote(&job_type, *size)
+                .with_context(|| format!("unknown job type {job_type:?} (matmul, vm, vm-jump)"))?;
+            let q = remote.sdk()?.quote(&spec).await?;
             print(cli, serde_json::to_value(&q)?, || {
                 format!(
-                    "{} n={}: {} SAGE base units, about {} ms ({})",
+                    "{} size {}: {} SAGE base units, about {} ms ({})",
                     q.job_type, q.size, q.price, q.expected_ms, q.basis
                 )
             });
@@ -517,16 +535,55 @@ fn describe(view: &JobView) -> String {
     out.trim_end().to_owned()
 }
 
-async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
-    if args.job_type != "matmul" {
-        bail!("job type {:?} cannot be submitted over the network yet (only matmul)", args.job_type);
-    }
-    let seed = match &args.seed {
-        Some(s) => felt(s, "seed")?,
-        None => random_felt()?,
+/// The spec `args` describe; matrices given as files are uploaded as blobs first.
+async fn spec_of(args: &SubmitArgs, sdk: &sage_sdk::Client) -> Result<JobSpec> {
+    let program = || -> Result<sage_protocol::VmProgram> {
+        let path = args.program.as_ref().context("--program is required for VM jobs")?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let program = obelysk_prover::vm::Program::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        Ok(sage_protocol::VmProgram(program.encode()))
     };
-    let spec = JobSpec::Matmul { n: args.size, seed };
+    let inputs = || -> Result<[u32; sage_protocol::spec::VM_REGISTERS]> {
+        let mut r = [0; sage_protocol::spec::VM_REGISTERS];
+        if args.inputs.len() > r.len() {
+            bail!("--inputs takes at most {} registers, got {}", r.len(), args.inputs.len());
+        }
+        r[..args.inputs.len()].copy_from_slice(&args.inputs);
+        Ok(r)
+    };
+    let spec = match args.job_type.as_str() {
+        "vm" => JobSpec::Vm { program: program()?, inputs: inputs()? },
+        "vm-jump" | "vm_jump" => JobSpec::VmJump { program: program()?, inputs: inputs()?, max_steps: args.max_steps },
+        _ => {
+            let n = args.size.context("--size is required for matmul")?;
+            match (&args.a, &args.b) {
+                (Some(a), Some(b)) => {
+                    let read = |p: &PathBuf| -> Result<Vec<u32>> {
+                        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+                        if !bytes.len().is_multiple_of(4) {
+                            bail!("{} holds {} bytes, not whole u32 values", p.display(), bytes.len());
+                        }
+                        Ok(bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect())
+                    };
+                    sdk.matmul_data(n, &read(a)?, &read(b)?).await.context("uploading the matrices")?
+                }
+                _ => {
+                    let seed = match &args.seed {
+                        Some(s) => felt(s, "seed")?,
+                        None => random_felt()?,
+                    };
+                    JobSpec::Matmul { n, seed }
+                }
+            }
+        }
+    };
     spec.validate()?;
+    Ok(spec)
+}
+
+async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
+    let sdk = args.client.sdk().await?;
+    let spec = spec_of(args, &sdk).await?;
     let mut options = sage_sdk::SubmitOptions::default().deadline_secs(args.deadline_secs);
     if let Some(id) = &args.client_job_id {
         options = options.client_job_id(felt(id, "client job id")?);
@@ -537,7 +594,7 @@ async fn submit(cli: &Cli, args: &SubmitArgs) -> Result<()> {
     if !cli.json {
         eprintln!("uploading the job and escrowing it from {}…", args.client.account);
     }
-    let job = args.client.sdk().await?.submit(&spec, options).await.context("submitting")?;
+    let job = sdk.submit(&spec, options).await.context("submitting")?;
     let tx = job.escrow_tx.map(|t| format!("{t:#x}"));
     print(
         cli,

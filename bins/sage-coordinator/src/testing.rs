@@ -12,7 +12,7 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use obelysk_elgamal::SecretKey;
-use obelysk_prover::{Job, JobId, ProofConfig, ProveConfig, ProverBackend, WorkerAddress, matmul::MatmulJob};
+use obelysk_prover::{ProofConfig, ProveConfig, ProverBackend};
 use sage_chain::{
     ChainClient, DeployParams, Felt, Manifest, SAGE, SageAccount,
     contracts::{Deployment, GpuTier},
@@ -375,7 +375,8 @@ impl TestWorker {
 
     /// Proves `a` with `proof` (the CPU backend), announcing nothing.
     pub async fn prove_with(&self, a: &JobAssignment, proof: ProofConfig) -> TestProof {
-        prove_assignment(a, proof).await.unwrap()
+        let blobs = self.node.fetch_inputs(a).await.expect("fetching the job's inputs");
+        prove_assignment(a, &blobs, proof).await.unwrap()
     }
 
     /// Proves `a` (as written: a test may forge it), serves the envelope and announces it over
@@ -401,13 +402,9 @@ impl TestWorker {
 
 /// Proves `a` as written (a test may forge it) with `proof` on the CPU: what a worker does with an
 /// assignment, for the test workers and the load generator's hosts.
-pub async fn prove_assignment(a: &JobAssignment, proof: ProofConfig) -> anyhow::Result<TestProof> {
-    let JobSpec::Matmul { n: size, seed } = a.request.clone() else { anyhow::bail!("not a matmul job") };
-    let job = Job::matmul(
-        JobId(a.job_id.to_bytes_be()),
-        WorkerAddress(a.worker.to_bytes_be()),
-        MatmulJob::from_seed(size, seed.to_bytes_be()),
-    );
+/// `blobs`: the job's inputs ([`NodeHandle::fetch_inputs`](sage_net::NodeHandle::fetch_inputs)).
+pub async fn prove_assignment(a: &JobAssignment, blobs: &[Vec<u8>], proof: ProofConfig) -> anyhow::Result<TestProof> {
+    let job = a.request.prover_job(a.job_id, a.worker, blobs)?;
     let config = ProveConfig { proof, backend: ProverBackend::Cpu, ..Default::default() };
     let proved = tokio::task::spawn_blocking(move || obelysk_prover::prove_with_output(&job, &config)).await??;
     Ok(TestProof {

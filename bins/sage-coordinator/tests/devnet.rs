@@ -494,6 +494,71 @@ async fn a_client_submits_and_cancels_from_the_cli_and_is_refunded() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), before);
+
+    // The other shapes from files: the client's own matrices (uploaded as blobs, named by
+    // digest) and VM programs in their text form; each is escrowed and queued.
+    let a: Vec<u8> = (0..64u32).flat_map(|v| (v * 5 + 2).to_le_bytes()).collect();
+    let b: Vec<u8> = (0..64u32).flat_map(|v| (v % 9).to_le_bytes()).collect();
+    let files = dir.path();
+    std::fs::write(files.join("a.u32le"), &a).unwrap();
+    std::fs::write(files.join("b.u32le"), &b).unwrap();
+    std::fs::write(files.join("short.u32le"), &a[..60]).unwrap();
+    std::fs::write(files.join("prog.vm"), "# r2 = r0 * r1 + 5\nmul r2 r0 r1\naddi r2 r2 5\n").unwrap();
+    std::fs::write(files.join("loop.vm"), "jnz r0 2\nhalt\naddi r0 r0 2147483646\njmp 0\n").unwrap();
+    std::fs::write(files.join("bad.vm"), "mul r2 r0 r9\n").unwrap();
+    let path = |f: &str| files.join(f).display().to_string();
+    let (a_path, b_path, short, prog, looping, bad) =
+        (path("a.u32le"), path("b.u32le"), path("short.u32le"), path("prog.vm"), path("loop.vm"), path("bad.vm"));
+    let cases: [(&[&str], &str); 3] = [
+        (&["--size", "8", "--a", &a_path, "--b", &b_path, "--client-job-id", "0x41"], "matmul_data"),
+        (&["--type", "vm", "--program", &prog, "--inputs", "3,4", "--client-job-id", "0x42"], "vm"),
+        (
+            &[
+                "--type",
+                "vm-jump",
+                "--program",
+                &looping,
+                "--inputs",
+                "2",
+                "--max-steps",
+                "64",
+                "--client-job-id",
+                "0x43",
+            ],
+            "vm_jump",
+        ),
+    ];
+    for (args, wire_type) in cases {
+        let out = client(&[&["--json", "submit-job"][..], args].concat());
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let job = Felt::from_hex(printed["job"].as_str().unwrap()).unwrap();
+        let view = api.until(job, JobState::Queued, 30).await;
+        let spec = serde_json::to_value(&view.spec).unwrap();
+        assert_eq!(spec["type"], wire_type, "{spec}");
+        assert_eq!(n.contracts.jobs.get_job(&n.client, job).await.unwrap().spec_hash, view.spec.spec_hash());
+    }
+    let sha = |bytes: &[u8]| -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes).into()
+    };
+    let queued = api.job(sage_protocol::job_id(n.client_acc.address(), Felt::from(0x41u8))).await;
+    assert_eq!(queued.spec, JobSpec::MatmulData { n: 8, a: sha(&a), b: sha(&b) });
+    // Bad files are refused before anything is uploaded as a job or escrowed.
+    for (args, mention) in [
+        (vec!["--size", "8", "--a", &short, "--b", &b_path], "60 bytes"),
+        (vec!["--size", "8", "--a", &a_path], "--b"),
+        (vec!["--type", "vm", "--program", &bad], "register 9"),
+        (vec!["--type", "vm", "--program", &looping], "control flow"),
+        (vec!["--type", "vm", "--program", &prog, "--inputs", "1,2,3,4,5"], "at most 4"),
+        (vec!["--type", "vm-jump", "--program", &looping, "--max-steps", "100000"], "max_steps"),
+    ] {
+        let out = client(&[&["submit-job"][..], &args[..]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(mention), "{args:?}: {err}");
+    }
+    let escrowed = n.contracts.token.balance_of(&n.client, n.client_acc.address()).await.unwrap();
+    assert_eq!(escrowed, before - 3 * SAGE, "only the three good jobs were escrowed");
     running.shutdown().await;
 }
 

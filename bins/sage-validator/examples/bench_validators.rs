@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use obelysk_prover::{Job, JobId, ProofConfig, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
+use obelysk_prover::{ProofConfig, VerifyPolicy};
 use sage_chain::{Felt, contracts::RecordedVerdict};
 use sage_coordinator::testing::{Api, coordinator, escrow, net_with, worker};
 use sage_protocol::{JobSpec, api::JobState};
@@ -59,16 +59,12 @@ async fn run(validators: usize, jobs: usize) -> Result<Row> {
             bail!("assigned {:#x}, expected {job:#x}", a.job_id);
         }
         let proof = w.prove_with(&a, ProofConfig::PRODUCTION_OPENING).await;
-        let (bytes, worker_address) = (proof.bytes.clone(), a.worker);
+        let bytes = proof.bytes.clone();
+        let prover_job = a.request.prover_job(job, a.worker, &[])?;
         verifies.push(
             tokio::task::spawn_blocking(move || {
-                let job = Job::matmul(
-                    JobId(job.to_bytes_be()),
-                    WorkerAddress(worker_address.to_bytes_be()),
-                    MatmulJob::from_seed(MATRIX_N, seed.to_bytes_be()),
-                );
                 let start = Instant::now();
-                obelysk_prover::verify_bytes(&bytes, &job, &VerifyPolicy::default()).map(|_| start.elapsed())
+                obelysk_prover::verify_bytes(&bytes, &prover_job, &VerifyPolicy::default()).map(|_| start.elapsed())
             })
             .await??,
         );

@@ -265,7 +265,8 @@ async fn answer(
 ) -> Result<()> {
     let (key, account) = ids.get(&a.worker).context("not ours")?;
     let started = Instant::now();
-    let proof = prove_assignment(a, ProofConfig::insecure_for_tests()).await?;
+    let blobs = node.fetch_inputs(a).await?;
+    let proof = prove_assignment(a, &blobs, ProofConfig::insecure_for_tests()).await?;
     let prove_ms = started.elapsed().as_millis() as u64;
     announce_proof(node, key, a.worker, a, &proof, prove_ms).await?;
     contracts.jobs.submit_result(account, a.job_id, proof.output, proof.proof_hash).await?;

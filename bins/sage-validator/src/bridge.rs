@@ -135,9 +135,12 @@ async fn validate(State(ctx): State<Ctx>, body: Bytes) -> Result<Json<ValidateRe
         // Signed before (a round or an earlier request): the same verdict, not judged again.
         Some(verdict) => Judgement { verdict, security_bits: None, reason: None },
         None => {
+            let blobs = crate::fetch_blobs(&ctx, &request.spec)
+                .await
+                .map_err(|e| refuse(ProblemCode::InvalidState, format!("the job's inputs: {e:#}")))?;
             let (spec, policy, worker) = (request.spec, ctx.policy, on_chain.worker);
             ctx.pool
-                .try_run(move || judge(&envelope, job_id, worker, &spec, output, &policy))
+                .try_run(move || judge(&envelope, job_id, worker, &spec, &blobs, output, &policy))
                 .await
                 .map_err(|e| refuse(ProblemCode::Internal, e.to_string()))?
                 .map_err(|_| busy(&ctx))?

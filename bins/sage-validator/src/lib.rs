@@ -28,7 +28,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use obelysk_prover::{Envelope, Job, JobId, VerifyPolicy, WorkerAddress, matmul::MatmulJob};
+use obelysk_prover::{Envelope, VerifyPolicy};
 use sage_chain::{
     ChainClient, SageAccount,
     contracts::{Deployment, JobEvent, RecordedVerdict},
@@ -777,16 +777,17 @@ fn judge(
     job_id: Felt,
     worker: Felt,
     spec: &JobSpec,
+    blobs: &[Vec<u8>],
     output: Option<Felt>,
     policy: &VerifyPolicy,
 ) -> Judgement {
     let invalid = |reason: String| Judgement { verdict: Verdict::Invalid, security_bits: None, reason: Some(reason) };
-    let JobSpec::Matmul { n, seed } = spec else { return invalid("unsupported job type".into()) };
-    let job = Job::matmul(
-        JobId(job_id.to_bytes_be()),
-        WorkerAddress(worker.to_bytes_be()),
-        MatmulJob::from_seed(*n, seed.to_bytes_be()),
-    );
+    // The blobs were checked against their digests when fetched ([`fetch_blobs`]): a job they
+    // cannot make is a job nobody could prove.
+    let job = match spec.prover_job(job_id, worker, blobs) {
+        Ok(job) => job,
+        Err(e) => return invalid(format!("the escrowed job cannot be proved: {e}")),
+    };
     match obelysk_prover::verify(envelope, &job, policy) {
         Ok(verified) => {
             let proven = sage_protocol::hash32_to_felt(&verified.statement.output_commitment.0);
@@ -799,6 +800,37 @@ fn judge(
         }
         Err(e) => invalid(e.to_string()),
     }
+}
+
+/// Largest input blob fetched (an n = 1024 matrix of `u32`).
+const MAX_INPUT_BLOB_BYTES: usize = 4 * 1024 * 1024;
+
+/// The input blobs `spec` names, from the coordinator, each checked against its digest. `Err`
+/// (no vote) when one is missing or other bytes are served: a coordinator's failure must never
+/// count against the worker.
+pub(crate) async fn fetch_blobs(ctx: &Ctx, spec: &JobSpec) -> Result<Vec<Vec<u8>>> {
+    let base = ctx.settings.coordinator_url.trim_end_matches('/');
+    let mut out = Vec::new();
+    for sha in spec.blobs() {
+        let hex = sage_protocol::hex32::lower_hex(&sha);
+        let response = ctx
+            .http
+            .get(format!("{base}/v1/blobs/{hex}"))
+            .bearer_auth(ctx.api_key.as_str())
+            .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("fetching input blob {hex} from the coordinator"))?;
+        if response.content_length().is_some_and(|n| n > MAX_INPUT_BLOB_BYTES as u64) {
+            bail!("input blob {hex} is larger than {MAX_INPUT_BLOB_BYTES} bytes");
+        }
+        let bytes = response.bytes().await?;
+        if bytes.len() > MAX_INPUT_BLOB_BYTES || sage_net::blob_hash(&bytes) != sha {
+            bail!("the coordinator serves other bytes for input blob {hex}");
+        }
+        out.push(bytes.to_vec());
+    }
+    Ok(out)
 }
 
 /// Fetches the job and its envelope (from the coordinator, else from the worker that announced it)
@@ -822,14 +854,15 @@ async fn verify(ctx: &Ctx, round: RoundId) -> Result<Verdict> {
     if view.spec.spec_hash() != on_chain.spec_hash {
         bail!("the coordinator's spec does not hash to the escrowed spec_hash");
     }
+    let blobs = Arc::new(fetch_blobs(ctx, &view.spec).await?);
     // Bytes are decoded once, on a verification thread, and judged only when they are the proof
     // submitted on-chain (`None` otherwise).
     let (spec, policy, output) = (view.spec, ctx.policy, Some(on_chain.output_commitment));
     let judge_if_submitted = |bytes: Vec<u8>| {
-        let spec = spec.clone();
+        let (spec, blobs) = (spec.clone(), Arc::clone(&blobs));
         ctx.pool.run(move || match decode(&bytes) {
             Ok((envelope, hash)) if hash == round.proof_hash => {
-                Some(judge(&envelope, round.job_id, on_chain.worker, &spec, output, &policy))
+                Some(judge(&envelope, round.job_id, on_chain.worker, &spec, &blobs, output, &policy))
             }
             _ => None,
         })

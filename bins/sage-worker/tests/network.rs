@@ -198,5 +198,104 @@ async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
         "{}",
         String::from_utf8_lossy(&empty.stderr)
     );
+
+    // The other job shapes over the same network: the client's own matrices (uploaded as blobs,
+    // fetched by the worker over libp2p from the coordinator and checked against their digests),
+    // a straight-line VM program and a looping one. Each is proved by the real worker, submitted
+    // on-chain, certified, paid, and its served proof and output check out here.
+    let api = Client { http: &http, base: &base, key: &api_key.text };
+    let a: Vec<u32> = (0..64).map(|i| i * 3 + 1).collect();
+    let b: Vec<u32> = (0..64).map(|i| (i * 7) % 11).collect();
+    let (a_sha, b_sha) = (api.put_blob(&a).await, api.put_blob(&b).await);
+    let expected_c = obelysk_prover::matmul::native_matmul(8, &a, &b);
+    let looping = "jnz r0 2\nhalt\naddi r1 r1 10\naddi r0 r0 2147483646\njmp 0\n";
+    let shapes = [
+        (JobSpec::MatmulData { n: 8, a: a_sha, b: b_sha }, expected_c),
+        (
+            JobSpec::Vm { program: program("mul r2 r0 r1\naddi r2 r2 5\nmov r3 r2"), inputs: [3, 4, 0, 0] },
+            vec![3, 4, 17, 17],
+        ),
+        (JobSpec::VmJump { program: program(looping), inputs: [3, 0, 0, 0], max_steps: 64 }, vec![0, 30, 0, 0]),
+    ];
+    for (i, (spec, expected)) in shapes.into_iter().enumerate() {
+        let cj = Felt::from(0x600 + i as u32);
+        let body = SubmitJob { client: net.client_acc.address(), client_job_id: cj, spec: spec.clone() };
+        let r = http.post(format!("{base}/v1/jobs")).bearer_auth(&api_key.text).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{spec:?}: {:?}", r.text().await);
+        let job: JobView = r.json().await.unwrap();
+        net.contracts
+            .jobs
+            .create_job(&net.client_acc, net.contracts.token, cj, spec.spec_hash(), 2 * SAGE, wall() + 3_600)
+            .await
+            .unwrap();
+        let submitted = loop {
+            let e = tokio::time::timeout(Duration::from_secs(90), events.recv()).await.expect("worker events").unwrap();
+            assert_ne!(e["event"], "refused", "{spec:?}: {e}");
+            if e["event"] == "submitted" {
+                break e;
+            }
+        };
+        assert_eq!(submitted["job_id"], format!("{:#x}", job.id));
+        let proof = net.contracts.jobs.get_job(&net.client, job.id).await.unwrap().proof_hash;
+        net.certify(job.id, proof, Verdict::Valid).await;
+        api.until_paid(job.id).await;
+        // The served proof verifies for this spec, its inputs and this worker, and commits to the
+        // served output, which is the one computed here.
+        let blobs: Vec<Vec<u8>> = [&a, &b][..spec.blobs().len()].iter().map(|m| le(m)).collect();
+        let prover_job = spec.prover_job(job.id, address, &blobs).unwrap();
+        let envelope = api.get(&format!("/v1/jobs/{:#x}/proof", job.id)).await;
+        let verified =
+            obelysk_prover::verify_bytes(&envelope, &prover_job, &obelysk_prover::VerifyPolicy::insecure_for_tests())
+                .unwrap_or_else(|e| panic!("{spec:?}: {e}"));
+        let output = api.get(&format!("/v1/jobs/{:#x}/output", job.id)).await;
+        assert_eq!(output, le(&expected), "{spec:?}");
+        let output = sage_protocol::prover::output_from_bytes(&spec, &output).unwrap();
+        verified.check_output(&output).unwrap();
+    }
     running.shutdown().await;
+}
+
+fn le(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn program(text: &str) -> sage_protocol::VmProgram {
+    sage_protocol::VmProgram(obelysk_prover::vm::Program::parse(text).unwrap().encode())
+}
+
+/// The coordinator's API as a client uses it.
+struct Client<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+    key: &'a str,
+}
+
+impl Client<'_> {
+    async fn get(&self, path: &str) -> Vec<u8> {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(self.key).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.bytes().await.unwrap().to_vec()
+    }
+
+    /// Uploads a matrix as a blob; returns its sha256.
+    async fn put_blob(&self, values: &[u32]) -> [u8; 32] {
+        let bytes = le(values);
+        let sha = sage_net::blob_hash(&bytes);
+        let url = format!("{}/v1/blobs/{}", self.base, sage_protocol::hex32::lower_hex(&sha));
+        let r = self.http.put(url).bearer_auth(self.key).body(bytes).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        sha
+    }
+
+    async fn until_paid(&self, id: Felt) {
+        let start = Instant::now();
+        loop {
+            let view: JobView = serde_json::from_slice(&self.get(&format!("/v1/jobs/{id:#x}")).await).unwrap();
+            if view.state == JobState::Paid {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "not paid: {:#?}", view.history);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
 }

@@ -157,6 +157,7 @@ fn job(job_id: u8, worker: Felt, n: u32, expires_at: u64) -> JobAssignment {
         request: JobRequest::Matmul { n, seed: Felt::from(0xabcdu32) },
         expires_at,
         sent_at_ms: 0,
+        inputs_from: None,
     }
 }
 
@@ -202,7 +203,12 @@ async fn worker_serves_assignments(backend: &str) {
     // A real job: proved, announced, fetched by hash from the worker, verified for this worker.
     let assignment = job(4, address, 16, unix_now() + 600);
     publish(&node, &assignment.sign(&coordinator, node.network()).unwrap()).await;
-    assert_eq!(worker.expect("assigned")["matmul_n"], 16);
+    let assigned = worker.expect("assigned");
+    assert_eq!(
+        (&assigned["type"], &assigned["size"]),
+        (&serde_json::json!("matmul"), &serde_json::json!(16)),
+        "{assigned}"
+    );
     let result = JobResult::from_message(&next_from(&mut events, Topic::Results, public_key).await).unwrap();
     assert_eq!((result.job_id, result.worker), (assignment.job_id, address));
     let JobOutcome::Proved { proof_hash, blob, provider, bytes, backend: made_on, .. } = result.outcome else {

@@ -42,6 +42,12 @@ pub enum JobError {
         /// Maximum.
         max: usize,
     },
+    /// A VM program's byte encoding is not whole instructions of known opcodes.
+    #[error("VM program encoding: {reason}")]
+    ProgramEncoding {
+        /// What is wrong.
+        reason: String,
+    },
     /// A VM instruction names a register that does not exist.
     #[error("VM instruction {index} uses register {register}, the machine has {n_registers}")]
     Register {

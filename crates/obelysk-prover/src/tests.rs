@@ -697,3 +697,44 @@ fn one_envelope_has_one_proof_hash_however_it_is_compressed() {
         Err(EnvelopeError::NonCanonical | EnvelopeError::Decode(_) | EnvelopeError::Version { .. })
     ));
 }
+
+#[test]
+fn program_encoding_round_trips_and_refuses_what_is_not_a_program() {
+    let program = vm_program();
+    assert_eq!(Program::decode(&program.encode()).unwrap(), program);
+    let jumpy = Program::new(vec![Instruction::jnz(1, 2), Instruction::jmp(0), Instruction::HALT]);
+    assert_eq!(Program::decode(&jumpy.encode()).unwrap(), jumpy);
+    let good = program.encode();
+    assert!(matches!(Program::decode(&good[..good.len() - 1]), Err(JobError::ProgramEncoding { .. })));
+    assert!(matches!(Program::decode(&[]), Err(JobError::ProgramLength { len: 0, .. })));
+    let mut bad_op = good.clone();
+    bad_op[0] = 10;
+    assert!(matches!(Program::decode(&bad_op), Err(JobError::ProgramEncoding { .. })));
+    let mut bad_register = good.clone();
+    bad_register[1] = 4;
+    assert!(matches!(Program::decode(&bad_register), Err(JobError::Register { index: 0, register: 4, .. })));
+    let mut bad_imm = good;
+    bad_imm[4..8].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    assert!(matches!(Program::decode(&bad_imm), Err(JobError::NotCanonical { .. })));
+}
+
+#[test]
+fn programs_parse_from_their_text_form() {
+    let text = "# r2 = r0*r1 + 5\nmul r2 r0 r1\naddi r2, r2, 5   # trailing comment\n\nsub r3 r2 r0\nmul r3 r3 r2\n\
+                loadi r0 9\nadd r1 r1 r3\nmov r2 r1\nnop\n";
+    assert_eq!(Program::parse(text).unwrap(), vm_program());
+    let jumpy = Program::parse("jnz r1 0x2\njmp 0\nhalt").unwrap();
+    assert_eq!(jumpy, Program::new(vec![Instruction::jnz(1, 2), Instruction::jmp(0), Instruction::HALT]));
+    for (bad, mention) in [
+        ("add r0 r1", "takes 3 operands"),
+        ("add r0 r1 r4", "register 4"),
+        ("add r0 r1 x1", "not a register"),
+        ("loadi r0 2147483647", "canonical"),
+        ("loadi r0 0xzz", "not a number"),
+        ("fly r0", "unknown instruction"),
+        ("# nothing\n", "1..="),
+    ] {
+        let err = Program::parse(bad).unwrap_err().to_string();
+        assert!(err.contains(mention), "{bad:?}: {err}");
+    }
+}

@@ -106,6 +106,23 @@ impl Opcode {
         }
     }
 
+    /// The opcode of an encoding byte ([`Program::encode`]), if there is one.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Opcode::Nop,
+            1 => Opcode::Add,
+            2 => Opcode::Sub,
+            3 => Opcode::Mul,
+            4 => Opcode::AddI,
+            5 => Opcode::Mov,
+            6 => Opcode::LoadI,
+            7 => Opcode::Jnz,
+            8 => Opcode::Jmp,
+            9 => Opcode::Halt,
+            _ => return None,
+        })
+    }
+
     /// Whether the instruction changes the program counter (not allowed in straight-line programs).
     pub const fn is_control_flow(self) -> bool {
         matches!(self, Opcode::Jnz | Opcode::Jmp | Opcode::Halt)
@@ -224,6 +241,87 @@ impl Program {
             out.extend_from_slice(&ins.imm.to_le_bytes());
         }
         out
+    }
+
+    /// The program of an [`encode`](Self::encode)d byte string, checked like
+    /// [`validate`](Self::validate) (length, opcodes, registers, canonical immediates).
+    pub fn decode(bytes: &[u8]) -> Result<Self, JobError> {
+        if !bytes.len().is_multiple_of(8) {
+            return Err(JobError::ProgramEncoding {
+                reason: format!("{} bytes is not a whole number of 8-byte instructions", bytes.len()),
+            });
+        }
+        let len = bytes.len() / 8;
+        if len == 0 || len > MAX_PROGRAM_LEN {
+            return Err(JobError::ProgramLength { len, max: MAX_PROGRAM_LEN });
+        }
+        let mut instructions = Vec::with_capacity(len);
+        for (index, word) in bytes.chunks_exact(8).enumerate() {
+            let op = Opcode::from_code(word[0]).ok_or_else(|| JobError::ProgramEncoding {
+                reason: format!("instruction {index} has no opcode {}", word[0]),
+            })?;
+            let imm = u32::from_le_bytes([word[4], word[5], word[6], word[7]]);
+            instructions.push(Instruction::new(op, word[1], word[2], word[3], imm));
+        }
+        let program = Self { instructions };
+        program.validate()?;
+        Ok(program)
+    }
+
+    /// A program from its text form, one instruction per line (`#` starts a comment):
+    /// `add r2 r0 r1`, `sub`, `mul` (dst, a, b); `addi r2 r2 5` (dst, a, imm); `mov r1 r0`;
+    /// `loadi r0 0x10`; `jnz r0 4` (jump to instruction 4 if r0 ≠ 0); `jmp 0`; `nop`; `halt`.
+    /// Immediates are decimal or `0x`-hex; the result is checked like [`validate`](Self::validate).
+    pub fn parse(text: &str) -> Result<Self, JobError> {
+        let mut instructions = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split('#').next().unwrap_or_default();
+            let words: Vec<&str> = code.split([' ', '\t', ',']).filter(|w| !w.is_empty()).collect();
+            let Some((&name, args)) = words.split_first() else { continue };
+            let bad = |reason: String| JobError::ProgramEncoding { reason: format!("line {}: {reason}", number + 1) };
+            let reg = |w: &str| -> Result<u8, JobError> {
+                w.strip_prefix('r')
+                    .and_then(|n| n.parse::<u8>().ok())
+                    .ok_or_else(|| bad(format!("{w:?} is not a register (r0..r{})", N_REGISTERS - 1)))
+            };
+            let imm = |w: &str| -> Result<u32, JobError> {
+                match w.strip_prefix("0x") {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => w.parse::<u32>().ok(),
+                }
+                .ok_or_else(|| bad(format!("{w:?} is not a number")))
+            };
+            let want = |n: usize| {
+                if args.len() == n {
+                    Ok(())
+                } else {
+                    Err(bad(format!("{name} takes {n} operands, got {}", args.len())))
+                }
+            };
+            let ins = match name.to_ascii_lowercase().as_str() {
+                "nop" => want(0).map(|()| Instruction::NOP)?,
+                "halt" => want(0).map(|()| Instruction::HALT)?,
+                "add" | "sub" | "mul" => {
+                    want(3)?;
+                    let (d, a, b) = (reg(args[0])?, reg(args[1])?, reg(args[2])?);
+                    match name.to_ascii_lowercase().as_str() {
+                        "add" => Instruction::add(d, a, b),
+                        "sub" => Instruction::sub(d, a, b),
+                        _ => Instruction::mul(d, a, b),
+                    }
+                }
+                "addi" => want(3).and_then(|()| Ok(Instruction::addi(reg(args[0])?, reg(args[1])?, imm(args[2])?)))?,
+                "mov" => want(2).and_then(|()| Ok(Instruction::mov(reg(args[0])?, reg(args[1])?)))?,
+                "loadi" => want(2).and_then(|()| Ok(Instruction::loadi(reg(args[0])?, imm(args[1])?)))?,
+                "jnz" => want(2).and_then(|()| Ok(Instruction::jnz(reg(args[0])?, imm(args[1])?)))?,
+                "jmp" => want(1).and_then(|()| Ok(Instruction::jmp(imm(args[0])?)))?,
+                other => return Err(bad(format!("unknown instruction {other:?}"))),
+            };
+            instructions.push(ins);
+        }
+        let program = Self { instructions };
+        program.validate()?;
+        Ok(program)
     }
 
     /// The program commitment (see the module docs).

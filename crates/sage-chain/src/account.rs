@@ -90,18 +90,37 @@ impl<S: Signer + Send + Sync + 'static> SageAccount<S> {
 
     /// Sends one transaction with the next local nonce. The nonce lock is held only while `send`
     /// signs and hands the transaction to the node; a success advances the cached nonce, a
-    /// failure drops it so the next submission re-reads it from the chain.
-    async fn send_with_next_nonce<T, E, Fut>(&self, send: impl FnOnce(Felt) -> Fut) -> Result<T, ChainError>
+    /// failure drops it so the next submission re-reads it from the chain. When the cached nonce
+    /// was stale (another sender used the account: an operator's CLI beside its daemon), the
+    /// node refused the transaction without executing it, so it is sent once more with the
+    /// chain's nonce.
+    async fn send_with_next_nonce<T, E, Fut>(&self, send: impl Fn(Felt) -> Fut) -> Result<T, ChainError>
     where
         E: std::fmt::Display,
         Fut: std::future::Future<Output = Result<T, AccountError<E>>>,
     {
         let mut guard = self.nonce.lock().await;
-        let nonce = match *guard {
+        let cached = *guard;
+        let nonce = match cached {
             Some(n) => n,
             None => chain_nonce(self).await?,
         };
-        match send(nonce).await {
+        let (nonce, outcome) = match send(nonce).await {
+            Err(e) => match self.map_account_err(e) {
+                ChainError::InvalidNonce { reason } if cached.is_some() => {
+                    *guard = None;
+                    let fresh = chain_nonce(self).await?;
+                    if fresh == nonce {
+                        return Err(ChainError::InvalidNonce { reason });
+                    }
+                    tracing::debug!(stale = %nonce, fresh = %fresh, "cached nonce was stale; sending again");
+                    (fresh, send(fresh).await.map_err(|e| self.map_account_err(e)))
+                }
+                other => (nonce, Err(other)),
+            },
+            Ok(sent) => (nonce, Ok(sent)),
+        };
+        match outcome {
             Ok(sent) => {
                 *guard = Some(nonce + Felt::ONE);
                 tracing::debug!(nonce = %nonce, "sent");
@@ -109,7 +128,7 @@ impl<S: Signer + Send + Sync + 'static> SageAccount<S> {
             }
             Err(e) => {
                 *guard = None;
-                Err(self.map_account_err(e))
+                Err(e)
             }
         }
     }
@@ -117,7 +136,10 @@ impl<S: Signer + Send + Sync + 'static> SageAccount<S> {
     /// Signs and submits `calls` without waiting for inclusion; returns the transaction hash.
     pub async fn submit(&self, calls: Vec<Call>) -> Result<Felt, ChainError> {
         let sent = self
-            .send_with_next_nonce(|nonce| async move { self.inner.execute_v3(calls).nonce(nonce).send().await })
+            .send_with_next_nonce(|nonce| {
+                let calls = calls.clone();
+                async move { self.inner.execute_v3(calls).nonce(nonce).send().await }
+            })
             .await?;
         tracing::debug!(tx = %format!("{:#x}", sent.transaction_hash), "submitted");
         Ok(sent.transaction_hash)

@@ -180,6 +180,24 @@ async fn concurrent_submissions_get_distinct_nonces() {
     assert_eq!(n.token.balance_of(&n.client, n.alice.address()).await.unwrap(), (1..=8).sum::<u128>());
 }
 
+/// An operator's CLI sends from the account its daemon also uses: the daemon's cached nonce is
+/// then stale. The node refuses that transaction without executing it, and the account sends it
+/// again once with the chain's nonce, so the daemon's next transaction lands (it failed with
+/// "nonce is invalid" before) and exactly once.
+#[tokio::test]
+async fn a_second_sender_on_the_same_account_does_not_fail_the_first() {
+    let n = net().await;
+    let key = sage_chain::devnet::predeployed_accounts(&n.devnet.rpc_url()).await.unwrap()[0].private_key;
+    let cli = SageAccount::new(n.client.clone(), n.owner.address(), StarkKey::from_secret(key).unwrap());
+    let (to, start) = (n.bob.address(), chain_nonce(&n.owner).await.unwrap());
+    let before = n.token.balance_of(&n.client, to).await.unwrap();
+    n.token.transfer(&n.owner, to, 1).await.unwrap(); // the daemon caches start + 1
+    n.token.transfer(&cli, to, 2).await.unwrap(); // the CLI uses start + 1
+    n.token.transfer(&n.owner, to, 4).await.expect("the stale cached nonce is replaced, not an error");
+    assert_eq!(chain_nonce(&n.owner).await.unwrap(), start + Felt::from(3u8));
+    assert_eq!(n.token.balance_of(&n.client, to).await.unwrap(), before + 7, "each transfer landed once");
+}
+
 #[tokio::test]
 async fn fresh_oz_account_needs_fee_token_then_works() {
     let n = net().await;

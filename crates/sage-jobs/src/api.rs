@@ -34,7 +34,7 @@ use axum::{
 };
 use futures::stream::{self, Stream, StreamExt};
 use sage_protocol::{
-    Felt, JobSpec,
+    Felt, JobSpec, SpecError,
     api::{
         BodyError, IDEMPOTENCY_HEADER, JobList, JobState, MAX_IDEMPOTENCY_KEY, Problem, ProblemCode, Quote, SubmitJob,
         Transition, WorkerView,
@@ -47,12 +47,12 @@ use crate::{
     lifecycle::{Input, JobRecord, TransitionError},
     scheduler::{Pricing, SchedulerRules, expected_ms},
     service::{JobService, ServiceError, view_of},
-    store::{ApiKeyRow, Inserted, StoreError},
+    store::{ApiKeyRow, Inserted, Store, StoreError},
 };
 
 /// Computes a job's output bytes from its spec (the coordinator supplies it; `sage-jobs` does not
 /// link the prover). For a matmul job: `C = A·B` as little-endian `u32`, row-major.
-pub type OutputFn = Arc<dyn Fn(&JobSpec) -> Result<Vec<u8>, String> + Send + Sync>;
+pub type OutputFn = Arc<dyn Fn(&JobSpec, &[Vec<u8>]) -> Result<Vec<u8>, String> + Send + Sync>;
 
 /// API settings.
 #[derive(Clone)]
@@ -107,10 +107,6 @@ impl ApiConfig {
     /// Where the computed output of `job` is cached.
     pub fn output_path(&self, job: Felt) -> PathBuf {
         self.data_dir.join("outputs").join(format!("{job:#x}.u32le"))
-    }
-
-    fn blob_path(&self, sha: &str) -> PathBuf {
-        self.data_dir.join("blobs").join(sha)
     }
 }
 
@@ -348,6 +344,9 @@ async fn submit_job(
         BodyError::InvalidSpec(spec) => ApiError::new(ProblemCode::InvalidSpec, spec.to_string()),
         malformed => ApiError::new(ProblemCode::MalformedBody, malformed.to_string()),
     })?;
+    check_blobs(state.0.service.store().as_ref(), &submit.spec)
+        .await?
+        .map_err(|e| ApiError::new(ProblemCode::InvalidSpec, e.to_string()))?;
     let job = JobRecord::submitted(submit.client, submit.client_job_id, submit.spec);
     let first = job.first_transition(now_ms());
     let store = state.0.service.store();
@@ -361,6 +360,39 @@ async fn submit_job(
             Ok(json(StatusCode::OK, &view_of(job, history)))
         }
     }
+}
+
+/// The blobs `spec` reads ([`JobSpec::blobs`], in order), from the store.
+pub async fn read_blobs(store: &dyn Store, spec: &JobSpec) -> Result<Vec<Vec<u8>>, ApiError> {
+    let mut out = Vec::new();
+    for sha in spec.blobs() {
+        let hex = sage_protocol::hex32::lower_hex(&sha);
+        let bytes = store.blob(&hex).await?.ok_or_else(|| {
+            ApiError::new(ProblemCode::Internal, format!("input blob {hex} is missing from the store"))
+        })?;
+        out.push(bytes);
+    }
+    Ok(out)
+}
+
+/// The input blobs `spec` names must be stored already (uploaded with `PUT /v1/blobs`) and be
+/// the matrices it needs: a job is never queued with inputs nobody can fetch.
+pub async fn check_blobs(store: &dyn Store, spec: &JobSpec) -> Result<Result<(), SpecError>, StoreError> {
+    let JobSpec::MatmulData { n, .. } = spec else { return Ok(Ok(())) };
+    for (which, sha) in ["a", "b"].into_iter().zip(spec.blobs()) {
+        let hex = sage_protocol::hex32::lower_hex(&sha);
+        let Some(bytes) = store.blob(&hex).await? else {
+            return Ok(Err(SpecError::Blob {
+                which,
+                sha256: hex.clone(),
+                reason: format!("not uploaded; PUT /v1/blobs/{hex} first"),
+            }));
+        };
+        if let Err(e) = sage_protocol::spec::check_matrix_blob(*n, which, &sha, &bytes) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -464,7 +496,8 @@ async fn job_output(State(state): State<ApiState>, Path(id): Path<String>) -> Ap
         Ok(bytes) => bytes,
         Err(_) => {
             let spec = job.spec.clone();
-            let bytes = tokio::task::spawn_blocking(move || compute(&spec))
+            let blobs = read_blobs(state.0.service.store().as_ref(), &spec).await?;
+            let bytes = tokio::task::spawn_blocking(move || compute(&spec, &blobs))
                 .await
                 .map_err(|e| ApiError::new(ProblemCode::Internal, format!("output task: {e}")))?
                 .map_err(|e| ApiError::new(ProblemCode::Internal, format!("computing the output: {e}")))?;
@@ -548,10 +581,8 @@ async fn quote(
     let (Some(job_type), Some(size)) = (q.job_type, q.size) else {
         return Err(ApiError::new(ProblemCode::BadQuery, "type and size are required"));
     };
-    let spec = match job_type.as_str() {
-        "matmul" => JobSpec::Matmul { n: size, seed: Felt::ZERO },
-        other => return Err(ApiError::new(ProblemCode::InvalidSpec, format!("unknown job type {other:?}"))),
-    };
+    let spec = JobSpec::for_quote(&job_type, size)
+        .ok_or_else(|| ApiError::new(ProblemCode::InvalidSpec, format!("unknown job type {job_type:?}")))?;
     spec.validate().map_err(|e| ApiError::new(ProblemCode::InvalidSpec, e.to_string()))?;
     let workers = state.0.service.store().workers().await?;
     let (ms, units) = workers.iter().fold((0u64, 0u128), |(m, w), r| (m + r.prove_ms_sum, w + r.work_sum));
@@ -635,26 +666,19 @@ async fn put_blob(State(state): State<ApiState>, Path(sha): Path<String>, body: 
     if digest != sha {
         return Err(ApiError::new(ProblemCode::DigestMismatch, format!("body hashes to {digest}, not {sha}")));
     }
-    let path = state.0.config.blob_path(&sha);
-    let write = async {
-        let dir = path.parent().unwrap_or(&state.0.config.data_dir);
-        tokio::fs::create_dir_all(dir).await?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        tokio::fs::write(&tmp, &bytes).await?;
-        tokio::fs::rename(&tmp, &path).await
-    };
-    write.await.map_err(|e| {
-        tracing::error!(error = %e, "blob write failed");
-        ApiError::new(ProblemCode::Internal, "could not store the blob; nothing was stored")
-    })?;
+    state.0.service.store().put_blob(&sha, &bytes).await?;
     Ok(json(StatusCode::CREATED, &serde_json::json!({ "sha256": sha, "bytes": bytes.len() })))
 }
 
 async fn get_blob(State(state): State<ApiState>, Path(sha): Path<String>) -> ApiResult<Response> {
     check_sha(&sha)?;
-    let bytes = tokio::fs::read(state.0.config.blob_path(&sha))
-        .await
-        .map_err(|_| ApiError::new(ProblemCode::NotFound, format!("no blob {sha}")))?;
+    let bytes = state
+        .0
+        .service
+        .store()
+        .blob(&sha)
+        .await?
+        .ok_or_else(|| ApiError::new(ProblemCode::NotFound, format!("no blob {sha}")))?;
     let mut response = (StatusCode::OK, bytes).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     Ok(response)

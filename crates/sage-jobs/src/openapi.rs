@@ -45,10 +45,31 @@ pub fn document() -> Value {
             "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer", "description": "sage_<prefix>_<secret>" } },
             "schemas": {
                 "Felt": felt,
-                "JobSpec": {
-                    "type": "object", "required": ["type", "n", "seed"], "additionalProperties": false,
-                    "properties": { "type": { "type": "string", "enum": ["matmul"] }, "n": { "type": "integer", "minimum": 2, "maximum": 1024 }, "seed": { "$ref": "#/components/schemas/Felt" } }
-                },
+                "JobSpec": { "oneOf": [
+                    {
+                        "type": "object", "required": ["type", "n", "seed"], "additionalProperties": false,
+                        "description": "C = A·B over M31 for n×n matrices derived from the seed",
+                        "properties": { "type": { "type": "string", "enum": ["matmul"] }, "n": { "type": "integer", "minimum": 2, "maximum": 1024 }, "seed": { "$ref": "#/components/schemas/Felt" } }
+                    },
+                    {
+                        "type": "object", "required": ["type", "n", "a", "b"], "additionalProperties": false,
+                        "description": "C = A·B for the client's matrices, uploaded first with PUT /v1/blobs (n² little-endian u32, row-major, each below 2^31 − 1)",
+                        "properties": { "type": { "type": "string", "enum": ["matmul_data"] }, "n": { "type": "integer", "minimum": 2, "maximum": 1024 }, "a": { "$ref": "#/components/schemas/Digest" }, "b": { "$ref": "#/components/schemas/Digest" } }
+                    },
+                    {
+                        "type": "object", "required": ["type", "program", "inputs"], "additionalProperties": false,
+                        "description": "A straight-line Obelysk VM program; the output is the final registers",
+                        "properties": { "type": { "type": "string", "enum": ["vm"] }, "program": { "$ref": "#/components/schemas/Program" }, "inputs": { "$ref": "#/components/schemas/Registers" } }
+                    },
+                    {
+                        "type": "object", "required": ["type", "program", "inputs", "max_steps"], "additionalProperties": false,
+                        "description": "An Obelysk VM program with jumps that must halt within max_steps",
+                        "properties": { "type": { "type": "string", "enum": ["vm_jump"] }, "program": { "$ref": "#/components/schemas/Program" }, "inputs": { "$ref": "#/components/schemas/Registers" }, "max_steps": { "type": "integer", "minimum": 1, "maximum": sage_protocol::spec::MAX_VM_JUMP_STEPS } }
+                    }
+                ] },
+                "Digest": { "type": "string", "pattern": "^0x[0-9a-f]{64}$", "description": "sha256 of a blob" },
+                "Program": { "type": "string", "pattern": "^0x([0-9a-f]{16})+$", "maxLength": 2 + 16 * sage_protocol::spec::MAX_VM_PROGRAM_LEN, "description": "8 bytes per instruction: opcode, dst, src1, src2, little-endian immediate" },
+                "Registers": { "type": "array", "items": { "type": "integer", "minimum": 0, "maximum": sage_protocol::spec::M31_P - 1 }, "minItems": 4, "maxItems": 4 },
                 "SubmitJob": {
                     "type": "object", "required": ["client", "client_job_id", "spec"], "additionalProperties": false,
                     "properties": { "client": { "$ref": "#/components/schemas/Felt" }, "client_job_id": { "$ref": "#/components/schemas/Felt" }, "spec": { "$ref": "#/components/schemas/JobSpec" } }
@@ -120,7 +141,7 @@ pub fn document() -> Value {
                 "responses": with(json!({ "200": { "description": "envelope", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } } }), &[400, 401, 404, 429])
             } },
             "/v1/jobs/{id}/output": { "get": {
-                "summary": "The output of a certified job (matmul: C as little-endian u32, row-major); check it against the proof's output commitment", "security": auth, "parameters": [job_id.clone()],
+                "summary": "The output of a certified job (little-endian u32: a matmul's C row-major, a VM's final registers); check it against the proof's output commitment", "security": auth, "parameters": [job_id.clone()],
                 "responses": with(json!({ "200": { "description": "output", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } } }), &[400, 401, 404, 409, 429])
             } },
             "/v1/jobs/{id}/cancel": { "post": { "summary": "Cancel before assignment (then cancel the escrow on-chain)", "security": auth, "parameters": [job_id], "responses": with(ok_json("Job"), &[400, 401, 404, 409, 429]) } },

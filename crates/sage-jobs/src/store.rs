@@ -243,6 +243,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError>;
     /// Sets a named cursor.
     async fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError>;
+
+    /// Keeps a content-addressed blob under its sha256 (lowercase hex; the caller checked the
+    /// digest). Storing the same blob again changes nothing.
+    async fn put_blob(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// A blob by its sha256, if stored.
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// The migrations, in order (applied once each, recorded in `schema_migrations`).
@@ -366,15 +372,17 @@ pub enum Backend {
 }
 
 impl Backend {
-    fn migrations(self) -> [(i64, &'static str); 2] {
+    fn migrations(self) -> [(i64, &'static str); 3] {
         match self {
             Self::Sqlite => [
                 (1, include_str!("../migrations/0001_init.sql")),
                 (2, include_str!("../migrations/0002_outbox_by_job.sql")),
+                (3, include_str!("../migrations/0003_blobs.sql")),
             ],
             Self::Postgres => [
                 (1, include_str!("../migrations/postgres/0001_init.sql")),
                 (2, include_str!("../migrations/postgres/0002_outbox_by_job.sql")),
+                (3, include_str!("../migrations/postgres/0003_blobs.sql")),
             ],
         }
     }
@@ -977,6 +985,27 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn put_blob(&self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO blobs (sha256, bytes, created_ms) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(bytes.to_vec())
+        .bind(i(crate::now_ms()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query("SELECT bytes FROM blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get::<Vec<u8>, _>("bytes"))
+            .transpose()?)
     }
 }
 

@@ -378,7 +378,7 @@ async fn outputs_are_served_only_once_certified_and_computed_once() {
     let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut config = ApiConfig::new(dir.path().to_path_buf());
     let counter = calls.clone();
-    config.output = Some(Arc::new(move |spec: &JobSpec| {
+    config.output = Some(Arc::new(move |spec: &JobSpec, _blobs: &[Vec<u8>]| {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let JobSpec::Matmul { n, .. } = spec else { return Err("not matmul".into()) };
         Ok((0..n * n).flat_map(|v| v.to_le_bytes()).collect())
@@ -432,4 +432,60 @@ async fn outputs_are_served_only_once_certified_and_computed_once() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "computed once, then served from the cache");
     let unknown = http.get(format!("{base}/v1/jobs/0x1234/output")).bearer_auth(&key.text).send().await.unwrap();
     problem(unknown, ProblemCode::NotFound, "0x1234").await;
+}
+
+/// A `matmul_data` job is taken only once both matrices are uploaded and are n×n canonical M31;
+/// VM programs are checked for shape; nothing half-stored on any refusal.
+#[tokio::test]
+async fn matrices_and_programs_are_checked_before_anything_is_stored() {
+    use sha2::Digest;
+    let s = Server::start().await;
+    let key = s.key("ivan", 600, None).await;
+    let hex = |b: &[u8]| -> String { sha2::Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect() };
+    let matrix = |v: u32| -> Vec<u8> { std::iter::repeat_n(v, 16).flat_map(u32::to_le_bytes).collect() };
+    let (a, b, short, wide) = (matrix(1), matrix(2), vec![0u8; 60], matrix(0x7fff_ffff));
+    let data = |id: u8, a: &[u8], b: &[u8]| {
+        json!({ "client": "0xd1", "client_job_id": format!("{id:#x}"),
+                "spec": { "type": "matmul_data", "n": 4, "a": format!("0x{}", hex(a)), "b": format!("0x{}", hex(b)) } })
+    };
+    let put = |bytes: Vec<u8>| {
+        let sha = hex(&bytes);
+        s.http.put(s.url(&format!("/v1/blobs/{sha}"))).bearer_auth(&key).body(bytes).send()
+    };
+    assert_eq!(put(a.clone()).await.unwrap().status(), StatusCode::CREATED);
+    problem(s.submit(&key, &data(1, &a, &b), None).await, ProblemCode::InvalidSpec, "not uploaded").await;
+    for bytes in [b.clone(), short.clone(), wide.clone()] {
+        assert_eq!(put(bytes).await.unwrap().status(), StatusCode::CREATED);
+    }
+    problem(s.submit(&key, &data(2, &a, &short), None).await, ProblemCode::InvalidSpec, "60 bytes").await;
+    problem(s.submit(&key, &data(3, &wide, &b), None).await, ProblemCode::InvalidSpec, "not below 2^31 - 1").await;
+
+    let vm = |id: u8, program: &str| {
+        json!({ "client": "0xd1", "client_job_id": format!("{id:#x}"),
+                "spec": { "type": "vm", "program": program, "inputs": [1, 2, 3, 4] } })
+    };
+    // A jnz in a straight-line program; register 4; 7 bytes; upper-case hex.
+    let cases = [
+        ("0x0700000002000000", ProblemCode::InvalidSpec, "control flow"),
+        ("0x0104000100000000", ProblemCode::InvalidSpec, "register 4"),
+        ("0x01020001000000", ProblemCode::InvalidSpec, "whole number"),
+        ("0x01020001000000AB", ProblemCode::MalformedBody, "lowercase"),
+    ];
+    for (i, (program, code, mention)) in cases.into_iter().enumerate() {
+        problem(s.submit(&key, &vm(10 + i as u8, program), None).await, code, mention).await;
+    }
+    assert!(s.jobs(&key).await.is_empty(), "no refused job was stored");
+
+    let r = s.submit(&key, &data(4, &a, &b), None).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = s.submit(&key, &vm(20, "0x0102000100000000"), None).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let view: JobView = r.json().await.unwrap();
+    assert_eq!(view.spec.type_name(), "vm");
+    assert_eq!(s.jobs(&key).await.len(), 2);
+    let q: Quote =
+        s.http.get(s.url("/v1/quote?type=vm&size=64")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    assert!(q.price > 0);
+    let r = s.http.get(s.url("/v1/quote?type=vm_jump&size=1000000")).bearer_auth(&key).send().await.unwrap();
+    problem(r, ProblemCode::InvalidSpec, "max_steps").await;
 }

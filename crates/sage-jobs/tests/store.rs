@@ -84,7 +84,22 @@ on_both!(
     histories_and_active_counts_are_read_in_one_query_each,
     keys_workers_and_the_outbox_round_trip,
     one_of_several_coordinators_leads_and_another_takes_over_when_it_goes,
+    blobs_are_kept_once_and_survive_a_restart,
 );
+
+async fn blobs_are_kept_once_and_survive_a_restart(db: Db) {
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    {
+        let store = db.open().await;
+        assert_eq!(store.blob("aa").await.unwrap(), None);
+        store.put_blob("aa", &bytes).await.unwrap();
+        // A second upload of the same digest changes nothing (and is no error).
+        store.put_blob("aa", &bytes).await.unwrap();
+    }
+    let store = db.open().await;
+    assert_eq!(store.blob("aa").await.unwrap().as_deref(), Some(bytes.as_slice()));
+    assert_eq!(store.blob("ab").await.unwrap(), None);
+}
 
 async fn insert(store: &SqlStore, job: &JobRecord) {
     let first = job.first_transition(1);

@@ -16,7 +16,8 @@ use sage_keys::StarkKey;
 pub const MAX_REASON_BYTES: usize = 512;
 
 /// What a job computes, with its inputs: the one [`sage_protocol::JobSpec`] (small enough for
-/// gossip; large inputs would travel as blobs).
+/// gossip; matrices travel as blobs the spec names by sha256, fetched from
+/// [`JobAssignment::inputs_from`]).
 pub use sage_protocol::JobSpec as JobRequest;
 
 /// A coordinator's assignment of one job to one worker (payload of [`Topic::Jobs`]).
@@ -34,6 +35,11 @@ pub struct JobAssignment {
     /// again; gossip drops a message it has seen, so each copy must differ.
     #[serde(default)]
     pub sent_at_ms: u64,
+    /// Peer id serving the job's input blobs ([`sage_protocol::JobSpec::blobs`]) over
+    /// request-response: the coordinator's. Absent when the job reads none. The blobs are checked
+    /// against their digests, so the peer needs no trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_from: Option<String>,
 }
 
 /// What a worker did with a job.
@@ -46,7 +52,7 @@ pub enum JobOutcome {
         /// The envelope's proof hash (blake3, what validators vote on), `0x`-hex.
         proof_hash: String,
         /// sha256 of the compressed envelope: the request-response key.
-        #[serde(with = "hex32")]
+        #[serde(with = "sage_protocol::hex32")]
         blob: [u8; 32],
         /// Peer id serving the blob.
         provider: String,
@@ -97,7 +103,13 @@ impl JobAssignment {
 
     /// Reads an assignment out of a verified message (the caller still checks the signer).
     pub fn from_message(msg: &SignedMessage) -> Result<Self, MessageError> {
-        read(msg, Topic::Jobs)
+        let assignment: Self = read(msg, Topic::Jobs)?;
+        if let Some(peer) = &assignment.inputs_from
+            && peer.parse::<libp2p::PeerId>().is_err()
+        {
+            return Err(MessageError::Malformed(format!("inputs_from {peer:?} is not a peer id")));
+        }
+        Ok(assignment)
     }
 }
 
@@ -131,33 +143,6 @@ impl JobResult {
     }
 }
 
-mod hex32 {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        let mut text = String::with_capacity(66);
-        text.push_str("0x");
-        for b in bytes {
-            text.push_str(&format!("{b:02x}"));
-        }
-        s.serialize_str(&text)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let text = String::deserialize(d)?;
-        // One encoding per value: `0x` and exactly 64 hex digits.
-        let digits = text.strip_prefix("0x").unwrap_or_default();
-        if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(D::Error::custom("expected 32 bytes as 0x and 64 hex digits"));
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(D::Error::custom)?;
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +162,7 @@ mod tests {
     fn assignment_roundtrip_is_bound_to_its_topic() {
         let job = JobAssignment {
             sent_at_ms: 0,
+            inputs_from: None,
             job_id: Felt::from(7u8),
             worker: Felt::from(9u8),
             request: JobRequest::Matmul { n: 64, seed: Felt::from(3u8) },
@@ -192,6 +178,25 @@ mod tests {
             SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Results),
             Err(MessageError::WrongTopic { .. })
         ));
+    }
+
+    #[test]
+    fn an_assignment_names_where_its_input_blobs_are_served() {
+        let peer = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id().to_string();
+        let job = JobAssignment {
+            job_id: Felt::from(7u8),
+            worker: Felt::from(9u8),
+            request: JobRequest::MatmulData { n: 4, a: [1; 32], b: [2; 32] },
+            expires_at: 1_900_000_000,
+            sent_at_ms: 5,
+            inputs_from: Some(peer),
+        };
+        let msg = job.sign(&key(1), NET).unwrap();
+        let got = SignedMessage::decode_and_verify(&msg.encode(), NET, Topic::Jobs).unwrap();
+        assert_eq!(JobAssignment::from_message(&got).unwrap(), job);
+        let bad = JobAssignment { inputs_from: Some("not-a-peer".into()), ..job };
+        let msg = bad.sign(&key(1), NET).unwrap();
+        assert!(matches!(JobAssignment::from_message(&msg), Err(MessageError::Malformed(_))));
     }
 
     #[test]

@@ -388,6 +388,32 @@ impl NodeHandle {
         self.call(|reply| Command::Fetch { peer, hash, reply }).await?
     }
 
+    /// The input blobs an assignment's spec names ([`sage_protocol::JobSpec::blobs`], in order),
+    /// fetched from [`JobAssignment::inputs_from`](crate::JobAssignment::inputs_from) and each
+    /// checked against its digest. None for a spec that reads none.
+    pub async fn fetch_inputs(&self, assignment: &crate::JobAssignment) -> Result<Vec<Vec<u8>>, NetError> {
+        let wanted = assignment.request.blobs();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let missing = |reason: &str| NetError::Fetch {
+            peer: Box::new(self.peer_id),
+            hash: sage_protocol::hex32::lower_hex(&wanted[0]),
+            reason: reason.to_owned(),
+        };
+        let peer: PeerId = assignment
+            .inputs_from
+            .as_deref()
+            .ok_or_else(|| missing("the assignment names no peer serving its inputs"))?
+            .parse()
+            .map_err(|_| missing("inputs_from is not a peer id"))?;
+        let mut out = Vec::with_capacity(wanted.len());
+        for hash in wanted {
+            out.push(self.fetch(peer, hash).await?);
+        }
+        Ok(out)
+    }
+
     /// Currently connected peers.
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
         self.call(|reply| Command::Peers { reply }).await

@@ -380,6 +380,7 @@ async fn a_node_hears_only_the_topics_it_subscribes_to() {
         request: sage_net::JobRequest::Matmul { n: 8, seed: Felt::from(1u8) },
         expires_at: 1,
         sent_at_ms: 1,
+        inputs_from: None,
     };
     let jobs = assignment.sign(&key(41), narrow.network()).unwrap();
     narrow.publish_when_ready(&jobs, Duration::from_secs(10)).await.unwrap();

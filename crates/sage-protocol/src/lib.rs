@@ -6,6 +6,9 @@
 //!   computes (`poseidon(client, client_job_id)`), so nobody can squat another client's id;
 //! - [`spec`]: [`JobSpec`], what a job computes, with its size rules and its on-chain
 //!   [`spec_hash`](JobSpec::spec_hash);
+//! - [`hex32`]: digests and byte strings as lowercase hex, one encoding per value;
+//! - `prover` (feature `prover`): [`JobSpec::prover_job`], the one conversion to an
+//!   `obelysk_prover::Job`, and the job's output computed natively;
 //! - [`api`]: the coordinator's REST bodies ([`api::SubmitJob`], [`api::JobView`],
 //!   [`api::JobState`]…) and its errors ([`api::Problem`] with a stable [`api::ProblemCode`]).
 //!
@@ -27,8 +30,11 @@
 
 pub mod api;
 pub mod hash;
+pub mod hex32;
+#[cfg(feature = "prover")]
+pub mod prover;
 pub mod spec;
 
 pub use hash::{hash32_to_felt, job_id};
-pub use spec::{JobSpec, SpecError};
+pub use spec::{JobSpec, SpecError, VmProgram};
 pub use starknet_types_core::felt::Felt;

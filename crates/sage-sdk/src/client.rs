@@ -242,6 +242,8 @@ pub struct Verified {
     pub paid: bool,
     /// The coordinator's state for the job.
     pub state: JobState,
+    /// The spec the proof was verified for (it hashes to the escrow's `spec_hash`).
+    pub spec: JobSpec,
 }
 
 /// How [`Client::wait`] ended.
@@ -293,7 +295,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<Body<'_>>,
         idempotency: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<reqwest::Response, SdkError> {
@@ -307,8 +309,10 @@ impl Client {
             if let Some(key) = idempotency {
                 request = request.header(IDEMPOTENCY_HEADER, key);
             }
-            if let Some(b) = body {
-                request = request.json(b);
+            match body {
+                Some(Body::Json(b)) => request = request.json(b),
+                Some(Body::Bytes(b)) => request = request.body(b.to_vec()),
+                None => {}
             }
             let err = match request.send().await {
                 Ok(r) if r.status().is_success() => return Ok(r),
@@ -330,11 +334,45 @@ impl Client {
         r.json().await.map_err(|e| SdkError::Decode { what, reason: e.to_string() })
     }
 
-    /// Price and expected time of a job.
+    /// Price and expected time of a job (by its type and size).
     pub async fn quote(&self, spec: &JobSpec) -> Result<Quote, SdkError> {
         spec.validate()?;
-        let JobSpec::Matmul { n, .. } = spec else { return Err(unsupported(spec)) };
-        self.get(&format!("/v1/quote?type=matmul&size={n}"), "quote").await
+        self.get(&format!("/v1/quote?type={}&size={}", spec.type_name(), spec.size()), "quote").await
+    }
+
+    /// Uploads a content-addressed input blob (`PUT /v1/blobs/{sha256}`); returns its sha256.
+    /// Uploading the same bytes again is harmless.
+    pub async fn put_blob(&self, bytes: &[u8]) -> Result<[u8; 32], SdkError> {
+        use sha2::Digest;
+        let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        let path = format!("/v1/blobs/{}", sage_protocol::hex32::lower_hex(&sha));
+        self.send(Method::PUT, &path, Some(Body::Bytes(bytes)), None, None).await?;
+        Ok(sha)
+    }
+
+    /// A `matmul_data` spec for the client's own n×n matrices (row-major, each entry below
+    /// 2^31 − 1): checks them, uploads both as blobs and names them by digest.
+    pub async fn matmul_data(&self, n: u32, a: &[u32], b: &[u32]) -> Result<JobSpec, SdkError> {
+        let bytes = |m: &[u32]| -> Vec<u8> { m.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        let (a, b) = (bytes(a), bytes(b));
+        for (which, m) in [("a", &a), ("b", &b)] {
+            sage_protocol::spec::check_matrix_blob(n, which, &[0; 32], m)?;
+        }
+        let spec = JobSpec::MatmulData { n, a: self.put_blob(&a).await?, b: self.put_blob(&b).await? };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The input blobs `spec` names, from the coordinator (checked against their digests when the
+    /// job is built).
+    async fn blobs(&self, spec: &JobSpec) -> Result<Vec<Vec<u8>>, SdkError> {
+        let mut out = Vec::new();
+        for sha in spec.blobs() {
+            let path = format!("/v1/blobs/{}", sage_protocol::hex32::lower_hex(&sha));
+            let r = self.send(Method::GET, &path, None, None, None).await?;
+            out.push(r.bytes().await.map_err(|e| SdkError::Decode { what: "blob", reason: e.to_string() })?.to_vec());
+        }
+        Ok(out)
     }
 
     /// Uploads the spec and escrows it from the client's account (`approve` + `create_job` in
@@ -409,7 +447,7 @@ impl Client {
         spec.validate()?;
         let body = serde_json::to_value(SubmitJob { client, client_job_id, spec: spec.clone() })
             .map_err(|e| SdkError::Decode { what: "job submission", reason: e.to_string() })?;
-        self.send(Method::POST, "/v1/jobs", Some(&body), Some(idempotency_key), None)
+        self.send(Method::POST, "/v1/jobs", Some(Body::Json(&body)), Some(idempotency_key), None)
             .await?
             .json()
             .await
@@ -564,32 +602,22 @@ impl Client {
         Ok(self.checked(id).await?.0)
     }
 
-    /// The job's output (matmul: `C` row-major), accepted only if it is the output the verified,
-    /// certified proof commits to (everything [`verify`](Self::verify) checks, plus the output
-    /// commitment recomputed from these values).
+    /// The job's output as `u32`s (matmul: `C` row-major; VMs: the four final registers),
+    /// accepted only if it is the output the verified, certified proof commits to (everything
+    /// [`verify`](Self::verify) checks, plus the output commitment recomputed from these values).
     pub async fn output(&self, id: Felt) -> Result<Vec<u32>, SdkError> {
-        let (_, proved) = self.checked(id).await?;
+        let (verified, proved) = self.checked(id).await?;
         let r = self.send(Method::GET, &format!("/v1/jobs/{}/output", hex(id)), None, None, None).await?;
         let bytes = r.bytes().await.map_err(|e| SdkError::Decode { what: "output", reason: e.to_string() })?;
-        if bytes.len() % 4 != 0 {
-            return Err(SdkError::Verification {
-                job: id,
-                reason: format!("output of {} bytes is not u32s", bytes.len()),
-            });
-        }
-        let c: Vec<u32> = bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();
-        let output = obelysk_prover::JobOutput::Matmul(c);
-        let checked = tokio::task::spawn_blocking(move || proved.check_output(&output).map(|()| output))
+        let fail = |reason: String| SdkError::Verification { job: id, reason };
+        let output =
+            sage_protocol::prover::output_from_bytes(&verified.spec, &bytes).map_err(|e| fail(e.to_string()))?;
+        let values = sage_protocol::prover::output_bytes(&output);
+        tokio::task::spawn_blocking(move || proved.check_output(&output))
             .await
-            .map_err(|e| SdkError::Verification { job: id, reason: format!("output check task: {e}") })?;
-        match checked {
-            Ok(obelysk_prover::JobOutput::Matmul(c)) => Ok(c),
-            Ok(_) => Err(SdkError::Verification { job: id, reason: "not a matmul output".into() }),
-            Err(e) => Err(SdkError::Verification {
-                job: id,
-                reason: format!("the served output is not the one the proof commits to: {e}"),
-            }),
-        }
+            .map_err(|e| fail(format!("output check task: {e}")))?
+            .map_err(|e| fail(format!("the served output is not the one the proof commits to: {e}")))?;
+        Ok(values.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect())
     }
 
     async fn checked(&self, id: Felt) -> Result<(Verified, obelysk_prover::Verified), SdkError> {
@@ -614,12 +642,8 @@ impl Client {
             return Err(fail("no worker recorded on-chain".into()));
         }
         let bytes = self.proof(id).await?;
-        let JobSpec::Matmul { n, seed } = &spec else { return Err(unsupported(&spec)) };
-        let job = obelysk_prover::Job::matmul(
-            obelysk_prover::JobId(id.to_bytes_be()),
-            obelysk_prover::WorkerAddress(worker.to_bytes_be()),
-            obelysk_prover::matmul::MatmulJob::from_seed(*n, seed.to_bytes_be()),
-        );
+        let blobs = self.blobs(&spec).await?;
+        let job = spec.prover_job(id, worker, &blobs).map_err(|e| fail(format!("the job's inputs: {e}")))?;
         let policy = match self.inner.security {
             Security::Production => obelysk_prover::VerifyPolicy::default(),
             Security::Test => obelysk_prover::VerifyPolicy::insecure_for_tests(),
@@ -652,6 +676,7 @@ impl Client {
             bytes: bytes.len(),
             paid,
             state: view.state,
+            spec,
         };
         Ok((verified, checked))
     }
@@ -667,8 +692,10 @@ impl Client {
     }
 }
 
-fn unsupported(spec: &JobSpec) -> SdkError {
-    SdkError::Config(format!("job type of {spec:?} is not supported by this SDK version"))
+/// A request body.
+enum Body<'a> {
+    Json(&'a serde_json::Value),
+    Bytes(&'a [u8]),
 }
 
 async fn problem(response: reqwest::Response) -> SdkError {

@@ -54,6 +54,7 @@ fn main() {
         request: spec.clone(),
         expires_at: 1_900_000_000,
         sent_at_ms: 1_800_000_000_000,
+        inputs_from: None,
     };
     let result = JobResult {
         job_id: Felt::from(9u8),

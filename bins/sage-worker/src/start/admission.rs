@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use obelysk_prover::matmul::MatmulJob;
 use sage_net::{JobAssignment, JobRequest, SignedMessage};
 use starknet_types_core::felt::Felt;
 
@@ -61,17 +60,13 @@ pub(super) fn judge(
             job.expires_at
         ));
     }
-    match &job.request {
-        JobRequest::Matmul { n, seed } => {
-            // The prover's own size rule (a seeded job is validated without building its matrices).
-            if let Err(e) = MatmulJob::from_seed(*n, seed.to_bytes_be()).validate() {
-                return refuse(format!("matmul: {e}"));
-            }
-            if *n > max_n {
-                return refuse(format!("matmul n = {n} exceeds this worker's limit of {max_n}"));
-            }
-        }
-        other => return refuse(format!("unsupported job type {other:?}")),
+    if let Err(e) = job.request.validate() {
+        return refuse(format!("{}: {e}", job.request.type_name()));
+    }
+    if let JobRequest::Matmul { n, .. } | JobRequest::MatmulData { n, .. } = &job.request
+        && *n > max_n
+    {
+        return refuse(format!("matmul n = {n} exceeds this worker's limit of {max_n}"));
     }
     Verdict::Accept(job)
 }

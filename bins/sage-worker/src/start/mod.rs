@@ -23,14 +23,10 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use obelysk_prover::{
-    Job, ProofConfig, ProveConfig, ProverBackend, VerifyPolicy,
-    matmul::MatmulJob,
-    statement::{JobId, WorkerAddress},
-};
+use obelysk_prover::{ProofConfig, ProveConfig, ProverBackend, VerifyPolicy};
 use sage_keys::StarkKey;
 use sage_net::{
-    Heartbeat, JobAssignment, JobOutcome, JobRequest, JobResult, MAX_REASON_BYTES, NetEvent, NodeHandle, Topic,
+    Heartbeat, JobAssignment, JobOutcome, JobResult, MAX_REASON_BYTES, NetEvent, NodeHandle, Topic,
     load_or_create_identity,
 };
 use starknet_types_core::felt::Felt;
@@ -113,15 +109,9 @@ struct Done {
 }
 
 /// Proves `assignment` (blocking), or reuses a stored envelope that verifies for the same job.
-fn prove_job(assignment: &JobAssignment, address: Felt, settings: &Settings) -> Result<Done> {
-    let JobRequest::Matmul { n, seed } = &assignment.request else {
-        bail!("unsupported job type");
-    };
-    let job = Job::matmul(
-        JobId(assignment.job_id.to_bytes_be()),
-        WorkerAddress(address.to_bytes_be()),
-        MatmulJob::from_seed(*n, seed.to_bytes_be()),
-    );
+/// `blobs`: the job's inputs, fetched and checked against their digests.
+fn prove_job(assignment: &JobAssignment, blobs: &[Vec<u8>], address: Felt, settings: &Settings) -> Result<Done> {
+    let job = assignment.request.prover_job(assignment.job_id, address, blobs)?;
     let path = settings.proofs_dir.join(format!("job-{}.sage-proof", job.id.to_hex()));
     let policy = if settings.proof.security_bits() >= ProofConfig::MIN_PRODUCTION_SECURITY_BITS {
         VerifyPolicy::default()
@@ -247,11 +237,17 @@ async fn prove_one(ctx: &Arc<Ctx>, assignment: JobAssignment) {
             Err(reason) => return refuse(ctx, job_id, reason),
         },
     };
+    // Inputs the spec names by digest come from the peer the signed assignment names.
+    let blobs = match ctx.node.fetch_inputs(&assignment).await {
+        Ok(blobs) => blobs,
+        Err(e) => return refuse(ctx, job_id, format!("fetching the job's inputs: {e}")),
+    };
     let worker_ctx = Arc::clone(ctx);
-    let done = tokio::task::spawn_blocking(move || prove_job(&assignment, worker_ctx.address, &worker_ctx.settings))
-        .await
-        .map_err(|e| anyhow::anyhow!("the proving task failed: {e}"))
-        .and_then(|r| r);
+    let done =
+        tokio::task::spawn_blocking(move || prove_job(&assignment, &blobs, worker_ctx.address, &worker_ctx.settings))
+            .await
+            .map_err(|e| anyhow::anyhow!("the proving task failed: {e}"))
+            .and_then(|r| r);
     let done = match done {
         Ok(done) => done,
         Err(e) => return refuse(ctx, job_id, format!("{e:#}")),
@@ -397,12 +393,11 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
                 }
                 match verdict {
                     Verdict::Accept(job) => {
-                        let JobRequest::Matmul { n, .. } = &job.request else { continue };
-                        let (job_id, n) = (job.job_id, *n);
+                        let (job_id, job_type, size) = (job.job_id, job.request.type_name(), job.request.size());
                         match job_tx.try_send(job) {
                             Ok(()) => {
                                 in_progress.insert(job_id);
-                                out.event("assigned", serde_json::json!({ "job_id": format!("{job_id:#x}"), "matmul_n": n }));
+                                out.event("assigned", serde_json::json!({ "job_id": format!("{job_id:#x}"), "type": job_type, "size": size }));
                             }
                             Err(mpsc::error::TrySendError::Full(_)) => {
                                 refuse(&ctx, job_id, format!("the worker's queue of {QUEUE} jobs is full"));
@@ -458,7 +453,7 @@ async fn run(settings: Settings, key: StarkKey, address: Felt, backend: ProverBa
 mod tests {
     use super::admission::MAX_LIFETIME_SECS;
     use super::*;
-    use sage_net::SignedMessage;
+    use sage_net::{JobRequest, SignedMessage};
 
     fn key(secret: u8) -> StarkKey {
         StarkKey::from_secret(Felt::from(secret)).unwrap()
@@ -471,6 +466,7 @@ mod tests {
             request: JobRequest::Matmul { n, seed: Felt::from(1u8) },
             expires_at,
             sent_at_ms: 0,
+            inputs_from: None,
         }
     }
 
