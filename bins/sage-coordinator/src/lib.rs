@@ -78,6 +78,19 @@ fn compute_output(spec: &sage_protocol::JobSpec, blobs: &[Vec<u8>]) -> Result<Ve
     Ok(sage_protocol::prover::output_bytes(&output))
 }
 
+/// What the coordinator checks before it takes a job, beyond the wire rules: the prover builds
+/// the job from the spec and its blobs, and a VM program runs to its halt within its budget
+/// (at most [`MAX_VM_JUMP_STEPS`](sage_protocol::spec::MAX_VM_JUMP_STEPS) steps: milliseconds). A
+/// job no worker could prove is refused here, never assigned (a refusal would count against the
+/// worker on-chain).
+fn check_spec(spec: &sage_protocol::JobSpec, blobs: &[Vec<u8>]) -> Result<(), String> {
+    let job = spec.prover_job(Felt::ZERO, Felt::ZERO, blobs).map_err(|e| e.to_string())?;
+    if matches!(spec, sage_protocol::JobSpec::Vm { .. } | sage_protocol::JobSpec::VmJump { .. }) {
+        sage_protocol::prover::execute(&job).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// A started coordinator.
 #[derive(Debug)]
 pub struct Running {
@@ -139,6 +152,7 @@ pub async fn start(mut settings: Settings, key: StarkKey) -> Result<Running> {
     let mut api_config = ApiConfig::new(settings.data_dir.clone());
     api_config.pricing = settings.pricing;
     api_config.output = Some(Arc::new(compute_output));
+    api_config.check = Some(Arc::new(check_spec));
     api_config.scheduler = settings.scheduler;
     if let Some(max) = settings.max_body_bytes {
         api_config.max_body_bytes = max;

@@ -506,9 +506,12 @@ async fn a_client_submits_and_cancels_from_the_cli_and_is_refunded() {
     std::fs::write(files.join("prog.vm"), "# r2 = r0 * r1 + 5\nmul r2 r0 r1\naddi r2 r2 5\n").unwrap();
     std::fs::write(files.join("loop.vm"), "jnz r0 2\nhalt\naddi r0 r0 2147483646\njmp 0\n").unwrap();
     std::fs::write(files.join("bad.vm"), "mul r2 r0 r9\n").unwrap();
+    std::fs::write(files.join("forever.vm"), "addi r0 r0 1\njmp 0\n").unwrap();
+    std::fs::write(files.join("away.vm"), "jmp 5\nhalt\n").unwrap();
     let path = |f: &str| files.join(f).display().to_string();
     let (a_path, b_path, short, prog, looping, bad) =
         (path("a.u32le"), path("b.u32le"), path("short.u32le"), path("prog.vm"), path("loop.vm"), path("bad.vm"));
+    let (forever, away) = (path("forever.vm"), path("away.vm"));
     let cases: [(&[&str], &str); 3] = [
         (&["--size", "8", "--a", &a_path, "--b", &b_path, "--client-job-id", "0x41"], "matmul_data"),
         (&["--type", "vm", "--program", &prog, "--inputs", "3,4", "--client-job-id", "0x42"], "vm"),
@@ -552,6 +555,10 @@ async fn a_client_submits_and_cancels_from_the_cli_and_is_refunded() {
         (vec!["--type", "vm", "--program", &looping], "control flow"),
         (vec!["--type", "vm", "--program", &prog, "--inputs", "1,2,3,4,5"], "at most 4"),
         (vec!["--type", "vm-jump", "--program", &looping, "--max-steps", "100000"], "max_steps"),
+        // The coordinator runs a program before taking it: one that never halts is refused, so no
+        // worker is assigned a job it cannot prove (and charged on-chain with its failure).
+        (vec!["--type", "vm-jump", "--program", &forever, "--max-steps", "64"], "did not halt within 64 steps"),
+        (vec!["--type", "vm-jump", "--program", &away], "outside the program"),
     ] {
         let out = client(&[&["submit-job"][..], &args[..]].concat());
         let err = String::from_utf8_lossy(&out.stderr);

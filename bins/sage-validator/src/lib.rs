@@ -813,7 +813,7 @@ pub(crate) async fn fetch_blobs(ctx: &Ctx, spec: &JobSpec) -> Result<Vec<Vec<u8>
     let mut out = Vec::new();
     for sha in spec.blobs() {
         let hex = sage_protocol::hex32::lower_hex(&sha);
-        let response = ctx
+        let mut response = ctx
             .http
             .get(format!("{base}/v1/blobs/{hex}"))
             .bearer_auth(ctx.api_key.as_str())
@@ -821,14 +821,18 @@ pub(crate) async fn fetch_blobs(ctx: &Ctx, spec: &JobSpec) -> Result<Vec<Vec<u8>
             .await?
             .error_for_status()
             .with_context(|| format!("fetching input blob {hex} from the coordinator"))?;
-        if response.content_length().is_some_and(|n| n > MAX_INPUT_BLOB_BYTES as u64) {
-            bail!("input blob {hex} is larger than {MAX_INPUT_BLOB_BYTES} bytes");
+        // Read with a cap whatever the headers claim: a hostile server may stream without end.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if bytes.len() + chunk.len() > MAX_INPUT_BLOB_BYTES {
+                bail!("input blob {hex} is larger than {MAX_INPUT_BLOB_BYTES} bytes");
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        let bytes = response.bytes().await?;
-        if bytes.len() > MAX_INPUT_BLOB_BYTES || sage_net::blob_hash(&bytes) != sha {
+        if sage_net::blob_hash(&bytes) != sha {
             bail!("the coordinator serves other bytes for input blob {hex}");
         }
-        out.push(bytes.to_vec());
+        out.push(bytes);
     }
     Ok(out)
 }

@@ -110,7 +110,9 @@ impl<S: Signer + Send + Sync + 'static> SageAccount<S> {
                 ChainError::InvalidNonce { reason } if cached.is_some() => {
                     *guard = None;
                     let fresh = chain_nonce(self).await?;
-                    if fresh == nonce {
+                    // Only a chain nonce past ours means another sender used it; a lower one is
+                    // this account's own transaction still pending, which must not be replaced.
+                    if fresh <= nonce {
                         return Err(ChainError::InvalidNonce { reason });
                     }
                     tracing::debug!(stale = %nonce, fresh = %fresh, "cached nonce was stale; sending again");

@@ -54,6 +54,11 @@ use crate::{
 /// link the prover). For a matmul job: `C = A·B` as little-endian `u32`, row-major.
 pub type OutputFn = Arc<dyn Fn(&JobSpec, &[Vec<u8>]) -> Result<Vec<u8>, String> + Send + Sync>;
 
+/// Checks a submitted spec with its input blobs beyond the wire rules (the coordinator runs a VM
+/// program to see it halt within its budget): `Err` refuses the job with `invalid_spec`, so no
+/// worker is ever assigned a job that cannot be proved and charged with its failure.
+pub type CheckFn = Arc<dyn Fn(&JobSpec, &[Vec<u8>]) -> Result<(), String> + Send + Sync>;
+
 /// API settings.
 #[derive(Clone)]
 pub struct ApiConfig {
@@ -71,6 +76,8 @@ pub struct ApiConfig {
     pub max_page: u32,
     /// Computes outputs for `GET /v1/jobs/{id}/output` (none: that route answers 404).
     pub output: Option<OutputFn>,
+    /// Checks submissions beyond the wire rules (none: the wire rules only).
+    pub check: Option<CheckFn>,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -81,6 +88,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("max_blob_bytes", &self.max_blob_bytes)
             .field("max_page", &self.max_page)
             .field("output", &self.output.is_some())
+            .field("check", &self.check.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +104,7 @@ impl ApiConfig {
             scheduler: SchedulerRules::default(),
             max_page: 500,
             output: None,
+            check: None,
         }
     }
 
@@ -347,6 +356,14 @@ async fn submit_job(
     check_blobs(state.0.service.store().as_ref(), &submit.spec)
         .await?
         .map_err(|e| ApiError::new(ProblemCode::InvalidSpec, e.to_string()))?;
+    if let Some(check) = state.0.config.check.clone() {
+        let blobs = read_blobs(state.0.service.store().as_ref(), &submit.spec).await?;
+        let spec = submit.spec.clone();
+        tokio::task::spawn_blocking(move || check(&spec, &blobs))
+            .await
+            .map_err(|e| ApiError::new(ProblemCode::Internal, format!("spec check task: {e}")))?
+            .map_err(|e| ApiError::new(ProblemCode::InvalidSpec, e))?;
+    }
     let job = JobRecord::submitted(submit.client, submit.client_job_id, submit.spec);
     let first = job.first_transition(now_ms());
     let store = state.0.service.store();

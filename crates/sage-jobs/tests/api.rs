@@ -474,6 +474,9 @@ async fn matrices_and_programs_are_checked_before_anything_is_stored() {
     for (i, (program, code, mention)) in cases.into_iter().enumerate() {
         problem(s.submit(&key, &vm(10 + i as u8, program), None).await, code, mention).await;
     }
+    let away = json!({ "client": "0xd1", "client_job_id": "0x30",
+                       "spec": { "type": "vm_jump", "program": "0x0800000005000000", "inputs": [0, 0, 0, 0], "max_steps": 8 } });
+    problem(s.submit(&key, &away, None).await, ProblemCode::InvalidSpec, "outside the program").await;
     assert!(s.jobs(&key).await.is_empty(), "no refused job was stored");
 
     let r = s.submit(&key, &data(4, &a, &b), None).await;

@@ -571,6 +571,11 @@ struct Served {
 impl Served {
     fn insert(&mut self, hash: [u8; 32], data: Arc<Vec<u8>>) {
         if self.blobs.contains_key(&hash) {
+            // Provided again (an assignment sent again): it is the newest, forgotten last.
+            if let Some(at) = self.order.iter().position(|h| *h == hash) {
+                self.order.remove(at);
+            }
+            self.order.push_back(hash);
             return;
         }
         self.bytes += data.len();
@@ -753,5 +758,25 @@ mod rate_tests {
         }
         rate.allow(PeerId::random(), t0 + Duration::from_secs(11));
         assert!(rate.seen.len() <= 4097, "{}", rate.seen.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_provided_again_is_forgotten_last() {
+        let mut served = Served { blobs: HashMap::new(), order: Default::default(), bytes: 0, max: 20 };
+        let blob = |b: u8| Arc::new(vec![b; 10]);
+        served.insert([1; 32], blob(1));
+        served.insert([2; 32], blob(2));
+        // Provided again: now the newest, so the next insert forgets [2] instead.
+        served.insert([1; 32], blob(1));
+        served.insert([3; 32], blob(3));
+        assert!(served.blobs.contains_key(&[1; 32]) && served.blobs.contains_key(&[3; 32]));
+        assert!(!served.blobs.contains_key(&[2; 32]));
+        assert_eq!(served.bytes, 20);
+        assert_eq!(served.order.len(), 2);
     }
 }

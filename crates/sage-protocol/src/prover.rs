@@ -161,19 +161,45 @@ mod tests {
 
     #[test]
     fn the_wire_rules_and_the_provers_agree_on_programs() {
-        // Every single instruction the wire accepts, the prover decodes; what the wire refuses for
-        // shape, the prover refuses too.
+        // Every two-instruction program of one varied instruction and a halt: the wire accepts
+        // exactly what the prover's job validation accepts, for both VMs.
+        let mut accepted = [0usize; 2];
         for op in 0..=10u8 {
             for register in [0u8, 3, 4] {
-                for imm in [0u32, (1 << 31) - 2, (1 << 31) - 1] {
-                    let mut word = vec![op, register, 0, register];
-                    word.extend_from_slice(&imm.to_le_bytes());
-                    let spec = JobSpec::VmJump { program: VmProgram(word.clone()), inputs: [0; 4], max_steps: 4 };
-                    let wire = spec.validate().is_ok();
-                    let prover = Program::decode(&word).is_ok();
-                    assert_eq!(wire, prover, "op {op} register {register} imm {imm}");
+                for imm in [0u32, 1, 2, (1 << 31) - 2, (1 << 31) - 1] {
+                    let mut bytes = vec![op, register, 0, register];
+                    bytes.extend_from_slice(&imm.to_le_bytes());
+                    bytes.extend_from_slice(&[9, 0, 0, 0, 0, 0, 0, 0]);
+                    let prover = |bytes: &[u8], straight: bool| {
+                        Program::decode(bytes).is_ok_and(|program| {
+                            if straight {
+                                vm::VmJob { program, inputs: [0; 4] }.validate().is_ok()
+                            } else {
+                                vm_jump::VmJumpJob { program, inputs: [0; 4], max_steps: 8 }.validate().is_ok()
+                            }
+                        })
+                    };
+                    let jump = JobSpec::VmJump { program: VmProgram(bytes.clone()), inputs: [0; 4], max_steps: 8 };
+                    assert_eq!(
+                        jump.validate().is_ok(),
+                        prover(&bytes, false),
+                        "vm_jump: op {op} register {register} imm {imm}"
+                    );
+                    // A straight-line program cannot end in a halt: use the instruction twice.
+                    bytes.truncate(8);
+                    bytes.extend_from_within(..8);
+                    let straight = JobSpec::Vm { program: VmProgram(bytes.clone()), inputs: [0; 4] };
+                    assert_eq!(
+                        straight.validate().is_ok(),
+                        prover(&bytes, true),
+                        "vm: op {op} register {register} imm {imm}"
+                    );
+                    accepted[0] += usize::from(jump.validate().is_ok());
+                    accepted[1] += usize::from(straight.validate().is_ok());
                 }
             }
         }
+        // Both sides accept some and refuse some (the comparison is not vacuous).
+        assert!(accepted.iter().all(|&n| n > 0 && n < 11 * 3 * 5), "{accepted:?}");
     }
 }

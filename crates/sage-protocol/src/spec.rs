@@ -41,6 +41,8 @@ const VM_JUMP_TAG: Felt = Felt::from_hex_unchecked("0x766d5f6a756d70");
 const MAX_OPCODE: u8 = 9;
 /// Opcode bytes of control flow (`Jnz`, `Jmp`, `Halt`): refused in straight-line programs.
 const CONTROL_FLOW: [u8; 3] = [7, 8, 9];
+/// Opcode bytes whose immediate is a jump target (`Jnz`, `Jmp`).
+const JUMPS: [u8; 2] = [7, 8];
 
 /// What a job computes, with its inputs. The JSON form (`{"type": "matmul", "n": 64, "seed":
 /// "0x7"}`) travels in REST bodies and in signed assignments alike.
@@ -110,8 +112,10 @@ impl VmProgram {
     }
 
     /// Checks the encoding's shape: whole instructions, 1..=[`MAX_VM_PROGRAM_LEN`] of them, known
-    /// opcodes (no control flow when `straight`), registers below [`VM_REGISTERS`], canonical
-    /// immediates. The prover's `Program::decode` applies the same rules and more.
+    /// opcodes (no control flow when `straight`), jump targets inside the program, registers
+    /// below [`VM_REGISTERS`], canonical immediates: the prover's own job rules, checked where the
+    /// prover is not linked (a test holds the two together). Whether a `vm_jump` program halts
+    /// within its budget is known only by running it: the coordinator runs it before queueing.
     fn check(&self, straight: bool) -> Result<(), SpecError> {
         let bad = |reason: String| Err(SpecError::Program { reason });
         if !self.0.len().is_multiple_of(8) {
@@ -127,10 +131,13 @@ impl VmProgram {
             if straight && CONTROL_FLOW.contains(&w[0]) {
                 return bad(format!("instruction {index} is control flow; use type vm_jump"));
             }
+            let imm = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
+            if JUMPS.contains(&w[0]) && imm as usize >= self.len() {
+                return bad(format!("instruction {index} jumps to {imm}, outside the program"));
+            }
             if let Some(r) = w[1..4].iter().find(|&&r| usize::from(r) >= VM_REGISTERS) {
                 return bad(format!("instruction {index} names register {r}; the machine has {VM_REGISTERS}"));
             }
-            let imm = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
             if imm >= M31_P {
                 return bad(format!("instruction {index} has immediate {imm}, not below 2^31 - 1"));
             }
@@ -325,8 +332,8 @@ fn check_inputs(inputs: &[u32; VM_REGISTERS]) -> Result<(), SpecError> {
 /// below [`M31_P`]; returns the entries. `which` (`"a"`, `"b"`) and `sha256` name it in errors.
 pub fn check_matrix_blob(n: u32, which: &'static str, sha256: &[u8; 32], bytes: &[u8]) -> Result<Vec<u32>, SpecError> {
     let fail = |reason: String| SpecError::Blob { which, sha256: crate::hex32::lower_hex(sha256), reason };
-    let expected = 4 * (n as usize) * (n as usize);
-    if bytes.len() != expected {
+    let expected = 4 * u128::from(n) * u128::from(n);
+    if bytes.len() as u128 != expected {
         return Err(fail(format!("{} bytes; an {n}×{n} matrix of u32 is {expected}", bytes.len())));
     }
     let values: Vec<u32> = bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect();

@@ -369,8 +369,21 @@ impl Client {
         let mut out = Vec::new();
         for sha in spec.blobs() {
             let path = format!("/v1/blobs/{}", sage_protocol::hex32::lower_hex(&sha));
-            let r = self.send(Method::GET, &path, None, None, None).await?;
-            out.push(r.bytes().await.map_err(|e| SdkError::Decode { what: "blob", reason: e.to_string() })?.to_vec());
+            let mut r = self.send(Method::GET, &path, None, None, None).await?;
+            // Read with a cap (an n = 1024 matrix) whatever the headers claim.
+            let mut bytes = Vec::new();
+            while let Some(chunk) =
+                r.chunk().await.map_err(|e| SdkError::Decode { what: "blob", reason: e.to_string() })?
+            {
+                if bytes.len() + chunk.len() > MAX_BLOB_BYTES {
+                    return Err(SdkError::Decode {
+                        what: "blob",
+                        reason: format!("larger than {MAX_BLOB_BYTES} bytes"),
+                    });
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            out.push(bytes);
         }
         Ok(out)
     }
@@ -691,6 +704,9 @@ impl Client {
         self.get(&format!("/v1/workers/{}", hex(address)), "worker").await
     }
 }
+
+/// Largest input blob read back (an n = 1024 matrix of `u32`).
+const MAX_BLOB_BYTES: usize = 4 * 1024 * 1024;
 
 /// A request body.
 enum Body<'a> {
