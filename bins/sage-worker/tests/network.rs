@@ -133,27 +133,10 @@ async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
     // A client escrows a job and uploads its spec.
     let http = reqwest::Client::new();
     let base = format!("http://{}", running.api_addr);
+    let api = Client { http: &http, base: &base, key: &api_key.text };
     let spec = JobSpec::Matmul { n: 8, seed: Felt::from(77u8) };
-    let cj = Felt::from(0x5eed_u32);
-    let body = SubmitJob { client: net.client_acc.address(), client_job_id: cj, spec: spec.clone() };
-    let r = http.post(format!("{base}/v1/jobs")).bearer_auth(&api_key.text).json(&body).send().await.unwrap();
-    assert_eq!(r.status(), 201);
-    let job: JobView = r.json().await.unwrap();
-    net.contracts
-        .jobs
-        .create_job(&net.client_acc, net.contracts.token, cj, spec.spec_hash(), 2 * SAGE, wall() + 3_600)
-        .await
-        .unwrap();
-
     // The worker submits on-chain by itself.
-    let submitted = loop {
-        let e = tokio::time::timeout(Duration::from_secs(90), events.recv()).await.expect("worker events").unwrap();
-        assert_ne!(e["event"], "refused", "{e}");
-        if e["event"] == "submitted" {
-            break e;
-        }
-    };
-    assert_eq!(submitted["job_id"], format!("{:#x}", job.id));
+    let (job, submitted) = api.escrow_and_await_submit(&net, &mut events, Felt::from(0x5eed_u32), &spec).await;
     let on_chain = net.contracts.jobs.get_job(&net.client, job.id).await.unwrap();
     assert_eq!((on_chain.status, on_chain.worker), (JobStatus::Submitted, address));
     let proof = on_chain.proof_hash;
@@ -203,7 +186,6 @@ async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
     // fetched by the worker over libp2p from the coordinator and checked against their digests),
     // a straight-line VM program and a looping one. Each is proved by the real worker, submitted
     // on-chain, certified, paid, and its served proof and output check out here.
-    let api = Client { http: &http, base: &base, key: &api_key.text };
     let a: Vec<u32> = (0..64).map(|i| i * 3 + 1).collect();
     let b: Vec<u32> = (0..64).map(|i| (i * 7) % 11).collect();
     let (a_sha, b_sha) = (api.put_blob(&a).await, api.put_blob(&b).await);
@@ -218,24 +200,7 @@ async fn a_real_worker_stakes_registers_proves_submits_on_chain_and_is_paid() {
         (JobSpec::VmJump { program: program(looping), inputs: [3, 0, 0, 0], max_steps: 64 }, vec![0, 30, 0, 0]),
     ];
     for (i, (spec, expected)) in shapes.into_iter().enumerate() {
-        let cj = Felt::from(0x600 + i as u32);
-        let body = SubmitJob { client: net.client_acc.address(), client_job_id: cj, spec: spec.clone() };
-        let r = http.post(format!("{base}/v1/jobs")).bearer_auth(&api_key.text).json(&body).send().await.unwrap();
-        assert_eq!(r.status(), 201, "{spec:?}: {:?}", r.text().await);
-        let job: JobView = r.json().await.unwrap();
-        net.contracts
-            .jobs
-            .create_job(&net.client_acc, net.contracts.token, cj, spec.spec_hash(), 2 * SAGE, wall() + 3_600)
-            .await
-            .unwrap();
-        let submitted = loop {
-            let e = tokio::time::timeout(Duration::from_secs(90), events.recv()).await.expect("worker events").unwrap();
-            assert_ne!(e["event"], "refused", "{spec:?}: {e}");
-            if e["event"] == "submitted" {
-                break e;
-            }
-        };
-        assert_eq!(submitted["job_id"], format!("{:#x}", job.id));
+        let (job, _) = api.escrow_and_await_submit(&net, &mut events, Felt::from(0x600 + i as u32), &spec).await;
         let proof = net.contracts.jobs.get_job(&net.client, job.id).await.unwrap().proof_hash;
         net.certify(job.id, proof, Verdict::Valid).await;
         api.until_paid(job.id).await;
@@ -271,6 +236,36 @@ struct Client<'a> {
 }
 
 impl Client<'_> {
+    /// Uploads `spec`, escrows it from the client's account and waits for the worker's
+    /// `submitted` event (no refusal on the way); returns the job and that event.
+    async fn escrow_and_await_submit(
+        &self,
+        net: &Network,
+        events: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
+        cj: Felt,
+        spec: &JobSpec,
+    ) -> (JobView, Value) {
+        let body = SubmitJob { client: net.client_acc.address(), client_job_id: cj, spec: spec.clone() };
+        let r =
+            self.http.post(format!("{}/v1/jobs", self.base)).bearer_auth(self.key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{spec:?}: {:?}", r.text().await);
+        let job: JobView = r.json().await.unwrap();
+        net.contracts
+            .jobs
+            .create_job(&net.client_acc, net.contracts.token, cj, spec.spec_hash(), 2 * SAGE, wall() + 3_600)
+            .await
+            .unwrap();
+        let submitted = loop {
+            let e = tokio::time::timeout(Duration::from_secs(90), events.recv()).await.expect("worker events").unwrap();
+            assert_ne!(e["event"], "refused", "{spec:?}: {e}");
+            if e["event"] == "submitted" {
+                break e;
+            }
+        };
+        assert_eq!(submitted["job_id"], format!("{:#x}", job.id));
+        (job, submitted)
+    }
+
     async fn get(&self, path: &str) -> Vec<u8> {
         let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(self.key).send().await.unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
