@@ -353,11 +353,10 @@ async fn submit_job(
         BodyError::InvalidSpec(spec) => ApiError::new(ProblemCode::InvalidSpec, spec.to_string()),
         malformed => ApiError::new(ProblemCode::MalformedBody, malformed.to_string()),
     })?;
-    check_blobs(state.0.service.store().as_ref(), &submit.spec)
+    let blobs = check_blobs(state.0.service.store().as_ref(), &submit.spec)
         .await?
         .map_err(|e| ApiError::new(ProblemCode::InvalidSpec, e.to_string()))?;
     if let Some(check) = state.0.config.check.clone() {
-        let blobs = read_blobs(state.0.service.store().as_ref(), &submit.spec).await?;
         let spec = submit.spec.clone();
         tokio::task::spawn_blocking(move || check(&spec, &blobs))
             .await
@@ -393,9 +392,11 @@ pub async fn read_blobs(store: &dyn Store, spec: &JobSpec) -> Result<Vec<Vec<u8>
 }
 
 /// The input blobs `spec` names must be stored already (uploaded with `PUT /v1/blobs`) and be
-/// the matrices it needs: a job is never queued with inputs nobody can fetch.
-pub async fn check_blobs(store: &dyn Store, spec: &JobSpec) -> Result<Result<(), SpecError>, StoreError> {
-    let JobSpec::MatmulData { n, .. } = spec else { return Ok(Ok(())) };
+/// the matrices it needs: a job is never queued with inputs nobody can fetch. Returns them, in
+/// [`JobSpec::blobs`] order, for the submission's further checks.
+pub async fn check_blobs(store: &dyn Store, spec: &JobSpec) -> Result<Result<Vec<Vec<u8>>, SpecError>, StoreError> {
+    let JobSpec::MatmulData { n, .. } = spec else { return Ok(Ok(Vec::new())) };
+    let mut blobs = Vec::new();
     for (which, sha) in ["a", "b"].into_iter().zip(spec.blobs()) {
         let hex = sage_protocol::hex32::lower_hex(&sha);
         let Some(bytes) = store.blob(&hex).await? else {
@@ -408,8 +409,9 @@ pub async fn check_blobs(store: &dyn Store, spec: &JobSpec) -> Result<Result<(),
         if let Err(e) = sage_protocol::spec::check_matrix_blob(*n, which, &sha, &bytes) {
             return Ok(Err(e));
         }
+        blobs.push(bytes);
     }
-    Ok(Ok(()))
+    Ok(Ok(blobs))
 }
 
 #[derive(Debug, Deserialize)]
