@@ -37,7 +37,7 @@ use sage_consensus::{
     Config, Effect, Input, QuorumCertificate, RoundId, SignedVote, State, ValidatorSet, Verdict, VoteDomain, apply,
 };
 use sage_net::{Multiaddr, NetConfig, NetEvent, NodeHandle, SignedMessage, Topic};
-use sage_protocol::{Felt, JobSpec, api::JobView};
+use sage_protocol::{Felt, JobSpec, api::JobView, spec::MAX_MATRIX_BLOB_BYTES};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -802,9 +802,6 @@ fn judge(
     }
 }
 
-/// Largest input blob fetched (an n = 1024 matrix of `u32`).
-const MAX_INPUT_BLOB_BYTES: usize = 4 * 1024 * 1024;
-
 /// The input blobs `spec` names, from the coordinator, each checked against its digest. `Err`
 /// (no vote) when one is missing or other bytes are served: a coordinator's failure must never
 /// count against the worker.
@@ -824,8 +821,8 @@ pub(crate) async fn fetch_blobs(ctx: &Ctx, spec: &JobSpec) -> Result<Vec<Vec<u8>
         // Read with a cap whatever the headers claim: a hostile server may stream without end.
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await? {
-            if bytes.len() + chunk.len() > MAX_INPUT_BLOB_BYTES {
-                bail!("input blob {hex} is larger than {MAX_INPUT_BLOB_BYTES} bytes");
+            if bytes.len() + chunk.len() > MAX_MATRIX_BLOB_BYTES {
+                bail!("input blob {hex} is larger than {MAX_MATRIX_BLOB_BYTES} bytes");
             }
             bytes.extend_from_slice(&chunk);
         }

@@ -16,6 +16,9 @@ use crate::hash::hash32_to_felt;
 pub const MATMUL_MIN_N: u32 = 2;
 /// Largest matmul dimension (the prover's rule).
 pub const MATMUL_MAX_N: u32 = 1024;
+/// The largest input blob a job reads: an n = [`MATMUL_MAX_N`] matrix of `u32` (4 MiB). Readers
+/// of blobs cap what they read at it.
+pub const MAX_MATRIX_BLOB_BYTES: usize = 4 * (MATMUL_MAX_N as usize) * (MATMUL_MAX_N as usize);
 /// Registers of the Obelysk VM (inputs and outputs of `vm` and `vm_jump` jobs).
 pub const VM_REGISTERS: usize = 4;
 /// Longest VM program a network job may carry (the prover takes up to 2^22): 1,024 instructions

@@ -1,6 +1,7 @@
 //! The client: REST calls with retries on transient failures only, the client's own escrow, and
 //! verification on this machine.
 
+use sage_protocol::spec::MAX_MATRIX_BLOB_BYTES;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -375,10 +376,10 @@ impl Client {
             while let Some(chunk) =
                 r.chunk().await.map_err(|e| SdkError::Decode { what: "blob", reason: e.to_string() })?
             {
-                if bytes.len() + chunk.len() > MAX_BLOB_BYTES {
+                if bytes.len() + chunk.len() > MAX_MATRIX_BLOB_BYTES {
                     return Err(SdkError::Decode {
                         what: "blob",
-                        reason: format!("larger than {MAX_BLOB_BYTES} bytes"),
+                        reason: format!("larger than {MAX_MATRIX_BLOB_BYTES} bytes"),
                     });
                 }
                 bytes.extend_from_slice(&chunk);
@@ -704,9 +705,6 @@ impl Client {
         self.get(&format!("/v1/workers/{}", hex(address)), "worker").await
     }
 }
-
-/// Largest input blob read back (an n = 1024 matrix of `u32`).
-const MAX_BLOB_BYTES: usize = 4 * 1024 * 1024;
 
 /// A request body.
 enum Body<'a> {
