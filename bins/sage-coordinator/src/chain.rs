@@ -146,6 +146,52 @@ impl ChainPort {
         Ok(())
     }
 
+    /// [`ChainPort::dispatch`] for a pass's open entries, with first assignments and payments
+    /// sent as multicalls of up to `batch` calls (one nonce, one fee, one block slot for many
+    /// jobs). Reassignments and refunds, and entries that failed to send before, go alone: they
+    /// are the ones likely to revert ("lease active", "not expired"), and a multicall that reverts
+    /// takes every call in it down. When a multicall is refused at estimation nothing of it is
+    /// recorded, and `execute` sends each of its entries alone.
+    pub async fn dispatch_all(
+        &self,
+        store: &dyn Store,
+        entries: &[OutboxEntry],
+        batch: usize,
+        now_ms: u64,
+    ) -> Result<()> {
+        let mut batched: Vec<(&OutboxEntry, starknet_rust::core::types::Call)> = Vec::new();
+        for entry in entries {
+            if entry.status != OutboxStatus::Pending {
+                continue;
+            }
+            let what: Send = serde_json::from_str(&entry.payload)
+                .with_context(|| format!("outbox entry {} has an unreadable payload", entry.key))?;
+            let alone = batch <= 1
+                || entry.error.is_some()
+                || matches!(what, Send::Refund | Send::Assign { reassign: true, .. });
+            if alone {
+                self.dispatch(store, entry, now_ms).await?;
+                continue;
+            }
+            if self.landed(entry, &what).await?.is_some() {
+                continue;
+            }
+            batched.push((entry, self.call(entry.job_id, &what)?));
+        }
+        for chunk in batched.chunks(batch.max(1)) {
+            let calls = chunk.iter().map(|(_, call)| call.clone()).collect();
+            match self.account.submit(calls).await {
+                Ok(tx) => {
+                    for (entry, _) in chunk {
+                        store.outbox_update(&entry.key, OutboxStatus::Sent, Some(tx), None, now_ms).await?;
+                    }
+                }
+                Err(e) => tracing::debug!(calls = chunk.len(), error = %e, "multicall refused; its entries go alone"),
+            }
+        }
+        Ok(())
+    }
+
     /// Carries out `entry`: reconciles against the chain, sends if needed, records each step.
     pub async fn execute(&self, store: &dyn Store, entry: &OutboxEntry, now_ms: u64) -> Result<Sent> {
         let what: Send = serde_json::from_str(&entry.payload)

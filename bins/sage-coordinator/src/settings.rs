@@ -105,6 +105,12 @@ pub struct ChainSection {
     /// delays the coordinator, never hangs it.
     #[serde(default)]
     pub request_timeout_secs: Option<u64>,
+    /// The outbox's transactions of one driver pass go out as multicalls of up to this many
+    /// calls (default 16; 1 sends one transaction per assignment, payment or refund). A multicall
+    /// that reverts is not retried as one: each of its entries is then sent alone, so one bad
+    /// entry never holds up the others.
+    #[serde(default)]
+    pub batch_calls: Option<usize>,
 }
 
 /// `[network]`.
@@ -288,7 +294,12 @@ pub struct Settings {
     pub bridge_timeout: Duration,
     /// Per-request limit of an RPC call.
     pub rpc_timeout: Duration,
+    /// Calls per outbox multicall (1: no batching).
+    pub batch_calls: usize,
 }
+
+/// Default calls per outbox multicall.
+pub const DEFAULT_BATCH_CALLS: usize = 16;
 
 /// Default per-request limit of a bridge call.
 pub const DEFAULT_BRIDGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -326,8 +337,13 @@ impl Settings {
                 bail!("validators.bridges: {url:?} is not an http(s) URL");
             }
         }
+        let batch_calls = file.chain.batch_calls.unwrap_or(DEFAULT_BATCH_CALLS);
+        if !(1..=256).contains(&batch_calls) {
+            bail!("chain.batch_calls must be between 1 and 256, not {batch_calls}");
+        }
         let defaults = Pricing::default();
         Ok(Self {
+            batch_calls,
             validator_bridges: file.validators.bridges,
             bridge_timeout: file.validators.timeout_ms.map_or(DEFAULT_BRIDGE_TIMEOUT, Duration::from_millis),
             rpc_timeout: file

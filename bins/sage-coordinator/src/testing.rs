@@ -80,7 +80,14 @@ impl Network {
 
     /// Starts it with `validators` validators (at most 100).
     pub async fn start_with(validators: usize) -> Self {
-        let TestNet { devnet, client, accounts, contracts, manifest } = TestNet::start(
+        Self::start_on(sage_chain::devnet::DevnetOptions::default(), validators).await
+    }
+
+    /// [`Network::start_with`] on a devnet started with `options` (e.g. closing a block every
+    /// second, as the load generator does).
+    pub async fn start_on(options: sage_chain::devnet::DevnetOptions, validators: usize) -> Self {
+        let TestNet { devnet, client, accounts, contracts, manifest } = TestNet::start_on(
+            options,
             u8::try_from(2 + validators).expect("at most 100 validators"),
             &DeployParams::default(),
             100_000 * SAGE,
@@ -149,6 +156,7 @@ impl Network {
             validator_bridges: Vec::new(),
             bridge_timeout: crate::settings::DEFAULT_BRIDGE_TIMEOUT,
             rpc_timeout: sage_chain::DEFAULT_REQUEST_TIMEOUT,
+            batch_calls: crate::settings::DEFAULT_BATCH_CALLS,
         }
     }
 

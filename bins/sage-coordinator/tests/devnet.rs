@@ -738,3 +738,90 @@ async fn two_coordinators_share_postgres_and_the_survivor_of_a_kill_pays_every_j
     }
     drop(w.alive);
 }
+
+/// The outbox's first assignments of a pass share one multicall; a multicall that one bad entry
+/// would revert is refused as a whole at estimation, and then every entry goes alone, so the good
+/// ones still land and only the bad one fails, with the contract's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outbox_entries_share_a_multicall_and_a_bad_one_does_not_hold_up_the_others() {
+    use sage_coordinator::chain::{ChainPort, Send, Sent};
+    use sage_jobs::store::{OutboxEntry, OutboxStatus, SqlStore, Store};
+
+    let n = net(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open(&dir.path().join("outbox.sqlite")).await.unwrap();
+    let port = ChainPort { client: n.client.clone(), account: n.owner.clone(), contracts: n.contracts };
+    let (w0, w1) = (n.workers[0].0.address(), n.workers[1].0.address());
+    let stranger = Felt::from(0x5eu8); // neither staked nor registered: `assign` reverts
+    let mut jobs = Vec::new();
+    for cj in 1..=5u64 {
+        let spec_hash = JobSpec::Matmul { n: 8, seed: Felt::from(cj) }.spec_hash();
+        n.contracts
+            .jobs
+            .create_job(&n.client_acc, n.contracts.token, Felt::from(cj), spec_hash, 2 * SAGE, wall() + 3_600)
+            .await
+            .unwrap();
+        jobs.push(sage_chain::contracts::JobManager::job_id(n.client_acc.address(), Felt::from(cj)));
+    }
+    let put = |job: Felt, worker: Felt| {
+        let what = Send::Assign { worker, reassign: false, lease_secs: 60 };
+        let entry = OutboxEntry {
+            key: format!("assign:{job:#x}:1:{worker:#x}"),
+            job_id: job,
+            kind: what.kind().into(),
+            payload: serde_json::to_string(&what).unwrap(),
+            status: OutboxStatus::Pending,
+            tx: None,
+            error: None,
+            created_ms: sage_jobs::now_ms(),
+        };
+        let store = &store;
+        async move { store.outbox_put(&entry).await.unwrap() }
+    };
+    let settle = |batch: usize| {
+        let (store, port) = (&store, &port);
+        async move {
+            let open = store.outbox_open().await.unwrap();
+            port.dispatch_all(store, &open, batch, sage_jobs::now_ms()).await.unwrap();
+            let mut out = Vec::new();
+            for entry in store.outbox_open().await.unwrap() {
+                out.push((entry.job_id, port.execute(store, &entry, sage_jobs::now_ms()).await.unwrap()));
+            }
+            out
+        }
+    };
+    let tx_of = |job: Felt| {
+        let store = &store;
+        async move { store.outbox_for(job).await.unwrap()[0].tx }
+    };
+
+    // Three good entries: one transaction assigns all three.
+    put(jobs[0], w0).await;
+    put(jobs[1], w1).await;
+    put(jobs[2], w0).await;
+    let done = settle(16).await;
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert!(done.iter().all(|(_, d)| matches!(d, Sent::Landed(Some(_)))), "{done:?}");
+    let tx = tx_of(jobs[0]).await.expect("a transaction");
+    assert_eq!((tx_of(jobs[1]).await, tx_of(jobs[2]).await), (Some(tx), Some(tx)), "one multicall for the three");
+    for (job, worker) in [(jobs[0], w0), (jobs[1], w1), (jobs[2], w0)] {
+        let on_chain = n.contracts.jobs.get_job(&n.client, job).await.unwrap();
+        assert_eq!((on_chain.status, on_chain.worker), (JobStatus::Assigned, worker));
+    }
+
+    // A bad entry beside a good one: the good one lands alone, the bad one fails with the reason.
+    put(jobs[3], stranger).await;
+    put(jobs[4], w1).await;
+    let done = settle(16).await;
+    assert_eq!(done.len(), 2, "{done:?}");
+    for (job, outcome) in &done {
+        if *job == jobs[4] {
+            assert!(matches!(outcome, Sent::Landed(Some(_))), "{outcome:?}");
+        } else {
+            assert!(matches!(outcome, Sent::Refused(why) if why.starts_with("JOB:")), "{outcome:?}");
+        }
+    }
+    assert_eq!(n.contracts.jobs.get_job(&n.client, jobs[4]).await.unwrap().worker, w1);
+    assert_eq!(n.contracts.jobs.get_job(&n.client, jobs[3]).await.unwrap().status, JobStatus::Open);
+    assert_ne!(tx_of(jobs[4]).await, Some(tx));
+}

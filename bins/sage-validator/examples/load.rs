@@ -35,12 +35,13 @@ use std::{
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use obelysk_prover::ProofConfig;
+use sage_chain::devnet::DevnetOptions;
 use sage_chain::{
     ChainConfig, Felt, SAGE, SageAccount,
     contracts::{Deployment, GpuTier, RecordedVerdict},
 };
 use sage_consensus::StarkKey;
-use sage_coordinator::testing::{Api, Net, announce_proof, coordinator_with, net_with, prove_assignment, wall};
+use sage_coordinator::testing::{Api, Net, Network, announce_proof, coordinator_with, prove_assignment, wall};
 use sage_net::{Heartbeat, JobAssignment, NetConfig, NetEvent, NodeHandle, Topic};
 use sage_protocol::{JobSpec, api::JobState};
 use sage_staking::{TeeEvidence, TeeType, register_worker};
@@ -71,14 +72,23 @@ struct Options {
     lease_secs: u64,
     heartbeat_secs: u64,
     postgres_url_file: Option<PathBuf>,
+    /// Seconds between devnet blocks; 0: a block per transaction (devnet's default).
+    block_secs: u32,
+    /// Calls per coordinator multicall (1: a transaction per assignment and payment).
+    batch: usize,
 }
 
 const HELP: &str = "\
 cargo xtask load [--workers W] [--jobs J] [--rate R] [--hosts H] [--kill-host] [--lease-secs S]
-                 [--heartbeat-secs S] [--postgres-url-file FILE] [--json]
+                 [--heartbeat-secs S] [--block-secs S] [--batch N]
+                 [--postgres-url-file FILE] [--json]
 
 Defaults: 100 workers, 1000 jobs at 20 per second, 4 hosts, leases of 30 s, heartbeats every
-10 s. Exits non-zero unless lost=0 double_paid=0 uncertified_paid=0.
+10 s, a devnet block every second (--block-secs 0: one block per transaction, devnet's default,
+which copies devnet's whole state for every transaction and slows long runs down), the
+coordinator's assignments and payments sent as multicalls of up to 16 calls (--batch 1: one
+transaction each).
+Exits non-zero unless lost=0 double_paid=0 uncertified_paid=0.
 ";
 
 fn parse_options() -> Result<Option<Options>> {
@@ -92,6 +102,8 @@ fn parse_options() -> Result<Option<Options>> {
         lease_secs: 30,
         heartbeat_secs: 10,
         postgres_url_file: None,
+        block_secs: 1,
+        batch: sage_coordinator::settings::DEFAULT_BATCH_CALLS,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -108,14 +120,16 @@ fn parse_options() -> Result<Option<Options>> {
             "--hosts" => o.hosts = value("--hosts")?.parse()?,
             "--lease-secs" => o.lease_secs = value("--lease-secs")?.parse()?,
             "--heartbeat-secs" => o.heartbeat_secs = value("--heartbeat-secs")?.parse()?,
+            "--batch" => o.batch = value("--batch")?.parse()?,
+            "--block-secs" => o.block_secs = value("--block-secs")?.parse()?,
             "--postgres-url-file" => o.postgres_url_file = Some(value("--postgres-url-file")?.into()),
             "--kill-host" => o.kill_host = true,
             "--json" => o.json = true,
             other => bail!("unexpected argument {other:?}\n\n{HELP}"),
         }
     }
-    if o.workers == 0 || o.jobs == 0 || o.hosts == 0 || o.rate <= 0.0 {
-        bail!("--workers, --jobs, --hosts and --rate must be positive");
+    if o.workers == 0 || o.jobs == 0 || o.hosts == 0 || o.batch == 0 || o.rate <= 0.0 {
+        bail!("--workers, --jobs, --hosts, --batch and --rate must be positive");
     }
     if o.kill_host && o.hosts < 2 {
         bail!("--kill-host needs at least two hosts (the others finish the killed one's jobs)");
@@ -388,17 +402,21 @@ fn dir_size(path: &Path) -> u64 {
 async fn orchestrate(o: Options) -> Result<()> {
     let t0 = Instant::now();
     eprintln!("==> devnet, contracts, four validators staked and installed as the set");
-    let n = net_with(0, sage_coordinator::testing::VALIDATORS).await;
+    let devnet =
+        DevnetOptions { block_interval_secs: (o.block_secs > 0).then_some(o.block_secs), ..Default::default() };
+    let n = Net { net: Network::start_on(devnet, sage_coordinator::testing::VALIDATORS).await, workers: Vec::new() };
     eprintln!("==> registering {} workers on-chain (deploy, fund, stake, register)", o.workers);
     let reg_started = Instant::now();
     register_fleet(&n, o.workers, 24).await?;
     let registration_s = reg_started.elapsed().as_secs_f64();
 
     let dir = tempfile::tempdir()?;
-    let (lease, window_ms, pg) = (o.lease_secs, 3 * o.heartbeat_secs * 1000, o.postgres_url_file.clone());
+    let (lease, window_ms, pg, batch) =
+        (o.lease_secs, 3 * o.heartbeat_secs * 1000, o.postgres_url_file.clone(), o.batch);
     let (running, api_key) = coordinator_with(&n, dir.path(), lease, |s| {
         s.scheduler.heartbeat_window_ms = window_ms;
         s.postgres_url_file = pg;
+        s.batch_calls = batch;
     })
     .await;
     let api = Api::new(&running, api_key);
@@ -644,7 +662,7 @@ async fn orchestrate(o: Options) -> Result<()> {
     let hosts_cpu: f64 = host_usage.iter().map(|u| u.0).sum();
     let hosts_rss: f64 = host_usage.iter().map(|u| u.1).fold(0.0, f64::max);
     let summary = serde_json::json!({
-        "workers": o.workers, "jobs": o.jobs, "rate": o.rate, "hosts": o.hosts,
+        "workers": o.workers, "jobs": o.jobs, "rate": o.rate, "hosts": o.hosts, "block_secs": o.block_secs, "batch": o.batch,
         "host_killed": killed.is_some(), "reassigned": reassigned,
         "registration_s": registration_s, "submit_s": submit_s, "run_s": run_s,
         "completed": completed, "jobs_per_sec": per_sec,
@@ -661,7 +679,7 @@ async fn orchestrate(o: Options) -> Result<()> {
         println!("{summary}");
     } else {
         println!(
-            "workers={} jobs={} rate={}/s hosts={}{}\n\
+            "workers={} jobs={} rate={}/s hosts={}{} devnet_block={} batch={}\n\
              registration {registration_s:.1} s; submission {submit_s:.1} s; run {run_s:.1} s\n\
              completed {completed} ({per_sec:.2} jobs/s, first submission to last payment); reassigned {reassigned}\n\
              submit->assigned p50 {} ms p99 {} ms; submit->certified p50 {} ms p99 {} ms\n\
@@ -673,6 +691,8 @@ async fn orchestrate(o: Options) -> Result<()> {
             o.rate,
             o.hosts,
             if killed.is_some() { " (one SIGKILLed)" } else { "" },
+            if o.block_secs == 0 { "per-transaction".to_owned() } else { format!("{}s", o.block_secs) },
+            o.batch,
             percentile(&to_assign, 50.0),
             percentile(&to_assign, 99.0),
             percentile(&to_certify, 50.0),

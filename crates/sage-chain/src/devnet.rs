@@ -30,11 +30,18 @@ pub struct DevnetOptions {
     pub accounts: u8,
     /// Where devnet's output goes; `None` discards it.
     pub log_file: Option<PathBuf>,
+    /// Close a block every this many seconds, as a sequencer does, instead of one block per
+    /// transaction (`None`, devnet's default). Transactions land in the pre-confirmed block at once
+    /// (their receipts and the state read at `pre_confirmed` show them); events carry a block
+    /// number once their block closes. Under load this matters: devnet copies its whole state for
+    /// every block it closes, so one block per transaction makes each transaction cost more as the
+    /// state grows.
+    pub block_interval_secs: Option<u32>,
 }
 
 impl Default for DevnetOptions {
     fn default() -> Self {
-        Self { port: None, seed: 0, accounts: 3, log_file: None }
+        Self { port: None, seed: 0, accounts: 3, log_file: None, block_interval_secs: None }
     }
 }
 
@@ -92,9 +99,17 @@ impl Devnet {
             }
             None => (Stdio::null(), Stdio::null()),
         };
-        let child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--seed", &options.seed.to_string(), "--accounts", &options.accounts.to_string()])
+        let mut command = Command::new(binary);
+        command.args(["--host", "127.0.0.1", "--port", &port.to_string()]).args([
+            "--seed",
+            &options.seed.to_string(),
+            "--accounts",
+            &options.accounts.to_string(),
+        ]);
+        if let Some(secs) = options.block_interval_secs {
+            command.args(["--block-generation-on", &secs.max(1).to_string()]);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

@@ -39,7 +39,17 @@ impl TestNet {
     /// Starts a devnet with `accounts` predeployed accounts (at least 1), deploys Sage with
     /// `params` from the first, and sends `fund` SAGE base units to each of the others.
     pub async fn start(accounts: u8, params: &DeployParams, fund: u128) -> Result<Self, ChainError> {
-        let devnet = Devnet::start(DevnetOptions { accounts: accounts.max(1), ..DevnetOptions::default() }).await?;
+        Self::start_on(DevnetOptions::default(), accounts, params, fund).await
+    }
+
+    /// [`TestNet::start`] on a devnet started with `options` (their `accounts` is replaced).
+    pub async fn start_on(
+        options: DevnetOptions,
+        accounts: u8,
+        params: &DeployParams,
+        fund: u128,
+    ) -> Result<Self, ChainError> {
+        let devnet = Devnet::start(DevnetOptions { accounts: accounts.max(1), ..options }).await?;
         let client = ChainClient::connect(ChainConfig::new(devnet.rpc_url())).await?;
         let accounts = predeployed_signers(&client).await?;
         let owner = &accounts[0];

@@ -99,8 +99,14 @@ fn print_manifest(manifest: &Manifest, path: &std::path::Path) {
 pub async fn devnet_foreground(port: u16, seed: u32) -> Result<()> {
     let log = cache_dir().join("logs").join(format!("devnet-{port}.log"));
     std::fs::create_dir_all(log.parent().unwrap_or(&cache_dir())).ok();
-    let devnet =
-        Devnet::start(DevnetOptions { port: Some(port), seed, accounts: 3, log_file: Some(log.clone()) }).await?;
+    let devnet = Devnet::start(DevnetOptions {
+        port: Some(port),
+        seed,
+        accounts: 3,
+        log_file: Some(log.clone()),
+        ..DevnetOptions::default()
+    })
+    .await?;
     println!(
         "devnet {} running at {} (pid {:?}, log {})",
         sage_chain::devnet::DEVNET_VERSION,
