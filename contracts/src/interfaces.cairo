@@ -17,18 +17,138 @@ const STAKE_VALID: u8 = 0;
 const STAKE_INSUFFICIENT: u8 = 1;
 const STAKE_UNLOCKED: u8 = 2;
 
-/// Job states.
-const JOB_NONE: u8 = 0;
-const JOB_OPEN: u8 = 1;
-const JOB_ASSIGNED: u8 = 2;
-const JOB_SUBMITTED: u8 = 3;
-const JOB_COMPLETED: u8 = 4;
-const JOB_REFUNDED: u8 = 5;
+/// Where a job stands (serialised as its variant index: None 0, Open 1, Assigned 2, Submitted 3,
+/// Completed 4, Refunded 5; an unwritten job reads as `None`).
+#[derive(Copy, Drop, Serde, PartialEq)]
+enum JobStatus {
+    None,
+    Open,
+    Assigned,
+    Submitted,
+    Completed,
+    Refunded,
+}
 
-/// Recorded verdicts (ProofVerifier).
-const VERDICT_NONE: u8 = 0;
-const VERDICT_VALID: u8 = 1;
-const VERDICT_INVALID: u8 = 2;
+/// A proof's verdict, one encoding in and out (serialised as its variant index): `None` (0) is what
+/// `verdict` returns before a QC and is refused as input; `Valid` (1) and `Invalid` (2) are what
+/// validators sign (the vote hash carries the same code), `submit_qc` and `report_equivocation`
+/// take and `verdict` returns.
+#[derive(Copy, Drop, Serde, PartialEq)]
+enum Verdict {
+    None,
+    Valid,
+    Invalid,
+}
+
+/// The code a verdict carries in a vote hash, in storage and on the wire (its variant index).
+fn verdict_code(verdict: Verdict) -> felt252 {
+    match verdict {
+        Verdict::None => 0,
+        Verdict::Valid => 1,
+        Verdict::Invalid => 2,
+    }
+}
+
+// Storage: each enum is kept as its variant index, so that a slot never written reads as the
+// first variant (`None`). The compiler's derived `Store` for enums numbers variants from 1 and
+// refuses to read an unwritten slot; these codes are the ones the contracts stored as `u8` before.
+
+fn job_status_code(status: JobStatus) -> u8 {
+    match status {
+        JobStatus::None => 0,
+        JobStatus::Open => 1,
+        JobStatus::Assigned => 2,
+        JobStatus::Submitted => 3,
+        JobStatus::Completed => 4,
+        JobStatus::Refunded => 5,
+    }
+}
+
+fn job_status_from_code(code: u8) -> JobStatus {
+    if code == 0 {
+        JobStatus::None
+    } else if code == 1 {
+        JobStatus::Open
+    } else if code == 2 {
+        JobStatus::Assigned
+    } else if code == 3 {
+        JobStatus::Submitted
+    } else if code == 4 {
+        JobStatus::Completed
+    } else {
+        assert(code == 5, 'JOB: bad stored status');
+        JobStatus::Refunded
+    }
+}
+
+fn verdict_from_code(code: u8) -> Verdict {
+    if code == 0 {
+        Verdict::None
+    } else if code == 1 {
+        Verdict::Valid
+    } else {
+        assert(code == 2, 'PV: bad stored verdict');
+        Verdict::Invalid
+    }
+}
+
+impl JobStatusStore of starknet::Store<JobStatus> {
+    fn read(
+        address_domain: u32, base: starknet::StorageBaseAddress
+    ) -> starknet::SyscallResult<JobStatus> {
+        let code = starknet::Store::<u8>::read(address_domain, base)?;
+        starknet::SyscallResult::Ok(job_status_from_code(code))
+    }
+    fn write(
+        address_domain: u32, base: starknet::StorageBaseAddress, value: JobStatus
+    ) -> starknet::SyscallResult<()> {
+        starknet::Store::<u8>::write(address_domain, base, job_status_code(value))
+    }
+    fn read_at_offset(
+        address_domain: u32, base: starknet::StorageBaseAddress, offset: u8
+    ) -> starknet::SyscallResult<JobStatus> {
+        let code = starknet::Store::<u8>::read_at_offset(address_domain, base, offset)?;
+        starknet::SyscallResult::Ok(job_status_from_code(code))
+    }
+    fn write_at_offset(
+        address_domain: u32, base: starknet::StorageBaseAddress, offset: u8, value: JobStatus
+    ) -> starknet::SyscallResult<()> {
+        starknet::Store::<u8>::write_at_offset(address_domain, base, offset, job_status_code(value))
+    }
+    fn size() -> u8 {
+        1
+    }
+}
+
+impl VerdictStore of starknet::Store<Verdict> {
+    fn read(
+        address_domain: u32, base: starknet::StorageBaseAddress
+    ) -> starknet::SyscallResult<Verdict> {
+        let code = starknet::Store::<u8>::read(address_domain, base)?;
+        starknet::SyscallResult::Ok(verdict_from_code(code))
+    }
+    fn write(
+        address_domain: u32, base: starknet::StorageBaseAddress, value: Verdict
+    ) -> starknet::SyscallResult<()> {
+        let code: felt252 = verdict_code(value);
+        starknet::Store::<felt252>::write(address_domain, base, code)
+    }
+    fn read_at_offset(
+        address_domain: u32, base: starknet::StorageBaseAddress, offset: u8
+    ) -> starknet::SyscallResult<Verdict> {
+        let code = starknet::Store::<u8>::read_at_offset(address_domain, base, offset)?;
+        starknet::SyscallResult::Ok(verdict_from_code(code))
+    }
+    fn write_at_offset(
+        address_domain: u32, base: starknet::StorageBaseAddress, offset: u8, value: Verdict
+    ) -> starknet::SyscallResult<()> {
+        let code: felt252 = verdict_code(value);
+        starknet::Store::<felt252>::write_at_offset(address_domain, base, offset, code)
+    }
+    fn size() -> u8 {
+        1
+    }
+}
 
 /// A staker's position.
 #[derive(Copy, Drop, Serde, starknet::Store)]
@@ -90,7 +210,7 @@ struct Job {
     payment: u256,
     deadline: u64,
     worker: ContractAddress,
-    status: u8,
+    status: JobStatus,
     output_commitment: felt252,
     proof_hash: felt252,
 }
@@ -219,7 +339,7 @@ trait IProofVerifier<TState> {
         ref self: TState,
         job_id: felt252,
         proof_hash: felt252,
-        verdict: u8,
+        verdict: Verdict,
         set_version: u64,
         signatures: Array<(u32, felt252, felt252)>
     );
@@ -229,16 +349,15 @@ trait IProofVerifier<TState> {
         validator_index: u32,
         job_id: felt252,
         proof_hash: felt252,
-        first: (u8, felt252, felt252),
-        second: (u8, felt252, felt252)
+        first: (Verdict, felt252, felt252),
+        second: (Verdict, felt252, felt252)
     );
     /// (version, size, threshold).
     fn validator_set(self: @TState) -> (u64, u32, u32);
     fn validator(self: @TState, index: u32) -> (felt252, ContractAddress);
-    /// 0 none, 1 valid, 2 invalid.
-    fn verdict(self: @TState, job_id: felt252) -> u8;
+    fn verdict(self: @TState, job_id: felt252) -> Verdict;
     fn verdict_proof(self: @TState, job_id: felt252) -> felt252;
-    fn vote_hash(self: @TState, job_id: felt252, proof_hash: felt252, verdict: u8) -> felt252;
+    fn vote_hash(self: @TState, job_id: felt252, proof_hash: felt252, verdict: Verdict) -> felt252;
     /// (invalid-proof slash bps, equivocation slash bps).
     fn slash_rates(self: @TState) -> (u16, u16);
 }

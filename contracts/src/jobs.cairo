@@ -29,8 +29,7 @@ mod JobManager {
         IERC20Dispatcher, IERC20DispatcherTrait, IStakingManagerDispatcher,
         IStakingManagerDispatcherTrait, IReputationManagerDispatcher,
         IReputationManagerDispatcherTrait, IPrivacyRouterDispatcher, IPrivacyRouterDispatcherTrait,
-        Job, ROLE_COORDINATOR, ROLE_VERIFIER, STAKE_VALID, STAKE_INSUFFICIENT, JOB_NONE, JOB_OPEN,
-        JOB_ASSIGNED, JOB_SUBMITTED, JOB_COMPLETED, JOB_REFUNDED
+        Job, ROLE_COORDINATOR, ROLE_VERIFIER, STAKE_VALID, STAKE_INSUFFICIENT, JobStatus
     };
     use sage::admin::{AdminComponent, AdminErrors, ConfigChanged};
 
@@ -182,7 +181,7 @@ mod JobManager {
             self.admin.assert_not_paused();
             let client = get_caller_address();
             let job_id = self.job_id_of(client, client_job_id);
-            assert(self.jobs.read(job_id).status == JOB_NONE, 'JOB: exists');
+            assert(self.jobs.read(job_id).status == JobStatus::None, 'JOB: exists');
             assert(payment != 0, 'JOB: zero payment');
             assert(deadline > get_block_timestamp(), 'JOB: deadline passed');
             self
@@ -195,7 +194,7 @@ mod JobManager {
                         payment,
                         deadline,
                         worker: contract_address_const::<0>(),
-                        status: JOB_OPEN,
+                        status: JobStatus::Open,
                         output_commitment: 0,
                         proof_hash: 0,
                     }
@@ -217,7 +216,7 @@ mod JobManager {
         fn cancel(ref self: ContractState, job_id: felt252) {
             // An exit: never paused (only an unassigned job, only by its client).
             let job = self.jobs.read(job_id);
-            assert(job.status == JOB_OPEN, 'JOB: not open');
+            assert(job.status == JobStatus::Open, 'JOB: not open');
             assert(get_caller_address() == job.client, 'JOB: not client');
             self._refund(job_id, job, 'cancelled');
         }
@@ -228,11 +227,11 @@ mod JobManager {
             self.admin.assert_not_paused();
             self._assert_coordinator();
             let mut job = self.jobs.read(job_id);
-            assert(job.status == JOB_OPEN, 'JOB: not open');
+            assert(job.status == JobStatus::Open, 'JOB: not open');
             self._check_worker(@job, worker);
             let lease_until = self._lease(job_id, lease_seconds);
             job.worker = worker;
-            job.status = JOB_ASSIGNED;
+            job.status = JobStatus::Assigned;
             self.jobs.write(job_id, job);
             self.emit(JobAssigned { job_id, worker, lease_until });
         }
@@ -243,7 +242,7 @@ mod JobManager {
             self.admin.assert_not_paused();
             self._assert_coordinator();
             let mut job = self.jobs.read(job_id);
-            assert(job.status == JOB_ASSIGNED, 'JOB: not assigned');
+            assert(job.status == JobStatus::Assigned, 'JOB: not assigned');
             assert(get_block_timestamp() > self.leases.read(job_id), 'JOB: lease active');
             let previous = job.worker;
             assert(previous != worker, 'JOB: same worker');
@@ -266,12 +265,12 @@ mod JobManager {
             self.admin.assert_not_paused();
             let mut job = self.jobs.read(job_id);
             let worker = get_caller_address();
-            assert(job.status == JOB_ASSIGNED, 'JOB: not assigned');
+            assert(job.status == JobStatus::Assigned, 'JOB: not assigned');
             assert(worker == job.worker, 'JOB: not assigned worker');
             assert(get_block_timestamp() <= job.deadline, 'JOB: deadline passed');
             job.output_commitment = output_commitment;
             job.proof_hash = proof_hash;
-            job.status = JOB_SUBMITTED;
+            job.status = JobStatus::Submitted;
             self.jobs.write(job_id, job);
             self.emit(ResultSubmitted { job_id, worker, output_commitment, proof_hash });
         }
@@ -279,13 +278,13 @@ mod JobManager {
         fn on_verdict(ref self: ContractState, job_id: felt252, proof_hash: felt252, valid: bool) {
             assert(self.admin.caller_has(ROLE_VERIFIER), 'JOB: not verifier');
             let mut job = self.jobs.read(job_id);
-            assert(job.status == JOB_SUBMITTED, 'JOB: not submitted');
+            assert(job.status == JobStatus::Submitted, 'JOB: not submitted');
             assert(job.proof_hash == proof_hash, 'JOB: proof mismatch');
             let reputation = IReputationManagerDispatcher {
                 contract_address: self.reputation.read()
             };
             if valid {
-                job.status = JOB_COMPLETED;
+                job.status = JobStatus::Completed;
                 self.jobs.write(job_id, job);
                 let payout = self.payout.read();
                 let payout_felt: felt252 = payout.into();
@@ -312,15 +311,15 @@ mod JobManager {
             let job = self.jobs.read(job_id);
             let now = get_block_timestamp();
             assert(
-                job.status == JOB_OPEN || job.status == JOB_ASSIGNED || job.status == JOB_SUBMITTED,
+                job.status == JobStatus::Open || job.status == JobStatus::Assigned || job.status == JobStatus::Submitted,
                 'JOB: finished'
             );
             let mut limit = job.deadline;
-            if job.status == JOB_SUBMITTED {
+            if job.status == JobStatus::Submitted {
                 limit += self.verdict_grace.read();
             }
             assert(now > limit, 'JOB: not expired');
-            let was_assigned = job.status == JOB_ASSIGNED;
+            let was_assigned = job.status == JobStatus::Assigned;
             let worker = job.worker;
             self._refund(job_id, job, 'expired');
             if was_assigned {
@@ -376,7 +375,7 @@ mod JobManager {
         }
 
         fn _refund(ref self: ContractState, job_id: felt252, mut job: Job, reason: felt252) {
-            job.status = JOB_REFUNDED;
+            job.status = JobStatus::Refunded;
             self.jobs.write(job_id, job);
             let token = IERC20Dispatcher { contract_address: self.token.read() };
             assert(token.transfer(job.client, job.payment), 'JOB: transfer failed');

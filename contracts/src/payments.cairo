@@ -12,7 +12,7 @@ mod PaymentRouter {
     use sage::interfaces::{
         IProofVerifierDispatcher, IProofVerifierDispatcherTrait, IJobManagerDispatcher,
         IJobManagerDispatcherTrait, IPrivacyRouterDispatcher, IPrivacyRouterDispatcherTrait,
-        ROLE_COORDINATOR, VERDICT_NONE, VERDICT_VALID
+        ROLE_COORDINATOR, Verdict
     };
     use sage::admin::{AdminComponent, AdminErrors};
 
@@ -108,8 +108,8 @@ mod PaymentRouter {
             assert(!self.nonces.read(nonce), 'PAY: nonce used');
             let verifier = IProofVerifierDispatcher { contract_address: self.verifier.read() };
             let verdict = verifier.verdict(job_id);
-            assert(verdict != VERDICT_NONE, 'PAY: no verdict');
-            assert(verdict == VERDICT_VALID, 'PAY: verdict invalid');
+            assert(verdict != Verdict::None, 'PAY: no verdict');
+            assert(verdict == Verdict::Valid, 'PAY: verdict invalid');
             assert(verifier.verdict_proof(job_id) == proof_commitment, 'PAY: wrong commitment');
             let job = IJobManagerDispatcher { contract_address: self.jobs.read() }.get_job(job_id);
             assert(job.worker == worker, 'PAY: not the job worker');

@@ -1,8 +1,9 @@
 /// The validator set (owner-managed, versioned) and its quorum certificates.
 ///
 /// A vote is a Stark ECDSA signature over
-/// `Poseidon('SAGE_VOTE_V1', chain_id, this contract, job_id, proof_hash, verdict)` (verdict 1
-/// valid, 0 invalid), exactly `sage_consensus::vote::vote_hash`. A QC needs ⌊2n/3⌋ + 1 distinct
+/// `Poseidon('SAGE_VOTE_V1', chain_id, this contract, job_id, proof_hash, verdict)` (verdict: the
+/// `Verdict` enum's code, 1 valid, 2 invalid, the one encoding `submit_qc` takes and `verdict`
+/// returns), exactly `sage_consensus::vote::vote_hash`. A QC needs ⌊2n/3⌋ + 1 distinct
 /// members of the current set (indices strictly increasing); the verdict is then final and is
 /// handed to the JobManager. An invalid verdict slashes the worker; two validly signed votes by
 /// one member for the same (job, proof) with different verdicts slash that member.
@@ -19,7 +20,7 @@ mod ProofVerifier {
     use sage::interfaces::{
         IStakingManagerDispatcher, IStakingManagerDispatcherTrait, IJobManagerDispatcher,
         IJobManagerDispatcherTrait, IReputationManagerDispatcher,
-        IReputationManagerDispatcherTrait, VERDICT_NONE, VERDICT_VALID, VERDICT_INVALID
+        IReputationManagerDispatcherTrait, Verdict, verdict_code
     };
     use sage::admin::{AdminComponent, AdminErrors};
 
@@ -73,7 +74,7 @@ mod ProofVerifier {
         // Per set version: keys and accounts already listed (each must be unique).
         key_listed: LegacyMap<(u64, felt252), bool>,
         account_listed: LegacyMap<(u64, ContractAddress), bool>,
-        verdicts: LegacyMap<felt252, u8>,
+        verdicts: LegacyMap<felt252, Verdict>,
         verdict_proofs: LegacyMap<felt252, felt252>,
         invalid_slash_bps: u16,
         equivocation_slash_bps: u16,
@@ -103,7 +104,7 @@ mod ProofVerifier {
         #[key]
         job_id: felt252,
         proof_hash: felt252,
-        verdict: u8,
+        verdict: Verdict,
         signers: u32,
         set_version: u64,
     }
@@ -198,13 +199,13 @@ mod ProofVerifier {
             ref self: ContractState,
             job_id: felt252,
             proof_hash: felt252,
-            verdict: u8,
+            verdict: Verdict,
             set_version: u64,
             signatures: Array<(u32, felt252, felt252)>
         ) {
             self.admin.assert_not_paused();
-            assert(self.verdicts.read(job_id) == VERDICT_NONE, 'PV: verdict final');
-            assert(verdict == 0 || verdict == 1, 'PV: bad verdict');
+            assert(self.verdicts.read(job_id) == Verdict::None, 'PV: verdict final');
+            assert(verdict != Verdict::None, 'PV: bad verdict');
             let version = self.set_version.read();
             assert(set_version == version, 'PV: wrong set version');
             let size = self.set_size.read();
@@ -230,12 +231,8 @@ mod ProofVerifier {
                 };
             };
             assert(count >= threshold(size), 'PV: below threshold');
-            let valid = verdict == 1;
-            self.verdicts.write(job_id, if valid {
-                VERDICT_VALID
-            } else {
-                VERDICT_INVALID
-            });
+            let valid = verdict == Verdict::Valid;
+            self.verdicts.write(job_id, verdict);
             self.verdict_proofs.write(job_id, proof_hash);
             self.emit(VerdictRecorded { job_id, proof_hash, verdict, signers: count, set_version });
             let jobs = IJobManagerDispatcher { contract_address: self.jobs.read() };
@@ -257,8 +254,8 @@ mod ProofVerifier {
             validator_index: u32,
             job_id: felt252,
             proof_hash: felt252,
-            first: (u8, felt252, felt252),
-            second: (u8, felt252, felt252)
+            first: (Verdict, felt252, felt252),
+            second: (Verdict, felt252, felt252)
         ) {
             self.admin.assert_not_paused();
             // Any set version ever installed: a rotation must not erase equivocation evidence.
@@ -267,7 +264,7 @@ mod ProofVerifier {
             assert(validator_index < self.set_sizes.read(version), 'PV: unknown validator');
             let (v1, r1, s1) = first;
             let (v2, r2, s2) = second;
-            assert((v1 == 0 || v1 == 1) && (v2 == 0 || v2 == 1), 'PV: bad verdict');
+            assert(v1 != Verdict::None && v2 != Verdict::None, 'PV: bad verdict');
             assert(v1 != v2, 'PV: votes do not conflict');
             let key = self.member_keys.read((version, validator_index));
             let h1 = self._vote_hash(job_id, proof_hash, v1);
@@ -304,7 +301,7 @@ mod ProofVerifier {
             (self.member_keys.read((version, index)), self.member_accounts.read((version, index)))
         }
 
-        fn verdict(self: @ContractState, job_id: felt252) -> u8 {
+        fn verdict(self: @ContractState, job_id: felt252) -> Verdict {
             self.verdicts.read(job_id)
         }
 
@@ -312,7 +309,9 @@ mod ProofVerifier {
             self.verdict_proofs.read(job_id)
         }
 
-        fn vote_hash(self: @ContractState, job_id: felt252, proof_hash: felt252, verdict: u8) -> felt252 {
+        fn vote_hash(
+            self: @ContractState, job_id: felt252, proof_hash: felt252, verdict: Verdict
+        ) -> felt252 {
             self._vote_hash(job_id, proof_hash, verdict)
         }
 
@@ -328,9 +327,11 @@ mod ProofVerifier {
 
     #[generate_trait]
     impl InternalImpl of InternalTrait {
-        fn _vote_hash(self: @ContractState, job_id: felt252, proof_hash: felt252, verdict: u8) -> felt252 {
+        fn _vote_hash(
+            self: @ContractState, job_id: felt252, proof_hash: felt252, verdict: Verdict
+        ) -> felt252 {
             let this: felt252 = get_contract_address().into();
-            let verdict_felt: felt252 = verdict.into();
+            let verdict_felt = verdict_code(verdict);
             poseidon_hash_span(
                 array![
                     VOTE_DOMAIN_TAG,

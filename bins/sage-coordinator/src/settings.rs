@@ -448,5 +448,12 @@ key_file = "coordinator.key"
         let file: FileConfig = toml::from_str(&MINIMAL.replace("0x123", "abc-not-hex")).unwrap();
         let err = Settings::resolve(file, Path::new("c.toml")).unwrap_err();
         assert!(err.to_string().contains("chain.account"), "{err}");
+        for bad in ["0", "257"] {
+            let with = MINIMAL.replace("key_file", &format!("batch_calls = {bad}\nkey_file"));
+            let err = Settings::resolve(toml::from_str(&with).unwrap(), Path::new("c.toml")).unwrap_err();
+            assert!(err.to_string().contains("chain.batch_calls"), "{err}");
+        }
+        let with = MINIMAL.replace("key_file", "batch_calls = 1\nkey_file");
+        assert_eq!(Settings::resolve(toml::from_str(&with).unwrap(), Path::new("c.toml")).unwrap().batch_calls, 1);
     }
 }

@@ -5,8 +5,9 @@
 //! vote_hash = Poseidon(VOTE_DOMAIN_TAG, chain_id, verifier, job_id, proof_hash, verdict)
 //! ```
 //!
-//! `VOTE_DOMAIN_TAG` is the Cairo short string `SAGE_VOTE_V1`; `verdict` is 1 (valid) or 0
-//! (invalid); `verifier` is the `ProofVerifier` contract address, so a vote for one deployment or
+//! `VOTE_DOMAIN_TAG` is the Cairo short string `SAGE_VOTE_V1`; `verdict` is 1 (valid) or 2
+//! (invalid), the code of the contract's `Verdict` enum that `submit_qc` takes and `verdict`
+//! returns (one encoding in and out); `verifier` is the `ProofVerifier` contract address, so a vote for one deployment or
 //! chain is worthless on another. The hash is signed with Stark ECDSA, `k` from RFC 6979, and
 //! checked on-chain with `check_ecdsa_signature(vote_hash, public_key, r, s)`.
 
@@ -36,11 +37,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// 1 for valid, 0 for invalid.
+    /// Its code in the vote hash and on-chain: 1 for valid, 2 for invalid (the contract's
+    /// `Verdict` enum, whose 0 means "no verdict yet").
     pub fn to_felt(self) -> Felt {
         match self {
             Self::Valid => Felt::ONE,
-            Self::Invalid => Felt::ZERO,
+            Self::Invalid => Felt::TWO,
         }
     }
 }

@@ -142,11 +142,13 @@ async fn a_sage_consensus_qc_is_accepted_settles_the_job_and_is_final() {
     let n = net(4).await;
     let (job, proof, payment) = (Felt::from(7u8), Felt::from(0x9e00f_u32), 50 * SAGE);
     let job = submitted_job(&n, job, proof, payment).await;
-    // The contract hashes exactly what sage-consensus signs.
-    assert_eq!(
-        n.verifier.vote_hash(&n.client, job, proof, true).await.unwrap(),
-        vote_hash(&domain(&n), job, proof, Verdict::Valid)
-    );
+    // The contract hashes exactly what sage-consensus signs, for either verdict.
+    for (valid, verdict) in [(true, Verdict::Valid), (false, Verdict::Invalid)] {
+        assert_eq!(
+            n.verifier.vote_hash(&n.client, job, proof, valid).await.unwrap(),
+            vote_hash(&domain(&n), job, proof, verdict)
+        );
+    }
     assert_eq!(n.verifier.validator_set(&n.client).await.unwrap(), (1, 4, 3));
 
     // The QC comes out of sage-consensus's own engine: validators 0, 2 and 3 verify the proof and
@@ -179,7 +181,7 @@ async fn a_sage_consensus_qc_is_accepted_settles_the_job_and_is_final() {
     assert!(events_in(&out, n.verifier.address, VerifierEvent::decode).contains(&VerifierEvent::VerdictRecorded {
         job_id: job,
         proof_hash: proof,
-        verdict: 1,
+        verdict: RecordedVerdict::Valid,
         signers: 3
     }));
     assert_eq!(n.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Valid);
@@ -225,6 +227,14 @@ async fn malformed_qcs_are_refused() {
     assert_eq!(reason(&submit(sigs(&n, &[0, 1, 2], job, proof + Felt::ONE, v), 1).await), "PV: bad signature");
     assert_eq!(reason(&submit(sigs(&n, &[0, 1, 2], job, proof, Verdict::Invalid), 1).await), "PV: bad signature");
     assert_eq!(reason(&submit(sigs(&n, &[0, 1, 2], job, proof, v), 2).await), "PV: wrong set version");
+    // One verdict encoding in and out (the contract's `Verdict` enum): 0, "no verdict yet", is
+    // refused as an input, and a code outside the enum does not decode.
+    for (code, why) in [(Felt::ZERO, "PV: bad verdict"), (Felt::THREE, "deserialize")] {
+        let mut call = n.verifier.submit_qc_call(job, proof, true, 1, &sigs(&n, &[0, 1, 2], job, proof, v)).unwrap();
+        call.calldata[2] = code;
+        let err = n.other.execute(vec![call]).await.unwrap_err();
+        assert!(format!("{err}").contains(why), "code {code}: {err}");
+    }
     // A valid QC for a job with no submitted result.
     let err = n
         .verifier
@@ -247,7 +257,14 @@ async fn an_invalid_verdict_refunds_the_client_and_slashes_the_worker() {
     let job = submitted_job(&n, job, proof, payment).await;
     let reporter_before = n.token.balance_of(&n.client, n.other.address()).await.unwrap();
     let signatures = sigs(&n, &[0, 1, 2], job, proof, Verdict::Invalid);
-    n.verifier.submit_qc(&n.other, job, proof, false, 1, &signatures).await.unwrap();
+    let out = n.verifier.submit_qc(&n.other, job, proof, false, 1, &signatures).await.unwrap();
+    // The code signed (2, invalid) is the code recorded, emitted and returned.
+    assert!(events_in(&out, n.verifier.address, VerifierEvent::decode).contains(&VerifierEvent::VerdictRecorded {
+        job_id: job,
+        proof_hash: proof,
+        verdict: RecordedVerdict::Invalid,
+        signers: 3
+    }));
     assert_eq!(n.verifier.verdict(&n.client, job).await.unwrap(), RecordedVerdict::Invalid);
     assert_eq!(n.jobs.get_job(&n.client, job).await.unwrap().status, JobStatus::Refunded);
     assert_eq!(n.token.balance_of(&n.client, n.client_acc.address()).await.unwrap(), client_before);

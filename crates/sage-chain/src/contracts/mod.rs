@@ -18,7 +18,7 @@ pub use staking::{
     StakingManager, StakingParams, TeeType, WorkerInfo, WorkerRegistration, events_in,
 };
 pub use token::{SageToken, TransferEvent};
-pub use verifier::{ProofVerifier, RecordedVerdict, SignedVerdict, VerifierEvent};
+pub use verifier::{ProofVerifier, RecordedVerdict, SignedVerdict, VerifierEvent, verdict_code};
 
 /// Every Sage contract of one deployment, typed: what a coordinator, a validator or a test holds
 /// instead of looking contracts up by name.

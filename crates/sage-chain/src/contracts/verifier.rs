@@ -20,7 +20,25 @@ pub enum RecordedVerdict {
     Invalid,
 }
 
-/// One vote for `report_equivocation`: (verdict 1/0, r, s).
+impl RecordedVerdict {
+    /// The contract's `Verdict` enum from its code (0 none, 1 valid, 2 invalid).
+    pub fn from_code(code: u8) -> Result<Self, ChainError> {
+        match code {
+            0 => Ok(Self::None),
+            1 => Ok(Self::Valid),
+            2 => Ok(Self::Invalid),
+            other => Err(ChainError::Decode { what: "verdict", reason: format!("unknown code {other}") }),
+        }
+    }
+}
+
+/// The code of a judged verdict, the one encoding the contract takes, returns and hashes into a
+/// vote: 1 valid, 2 invalid (its `Verdict` enum; 0 is "none yet" and never an input).
+pub fn verdict_code(valid: bool) -> Felt {
+    if valid { Felt::ONE } else { Felt::TWO }
+}
+
+/// One vote for `report_equivocation`: (valid, r, s).
 pub type SignedVerdict = (bool, Felt, Felt);
 
 /// A decoded `ProofVerifier` event.
@@ -42,8 +60,8 @@ pub enum VerifierEvent {
         job_id: Felt,
         /// Proof hash.
         proof_hash: Felt,
-        /// 1 valid, 0 invalid.
-        verdict: u8,
+        /// The verdict.
+        verdict: RecordedVerdict,
         /// Distinct signers.
         signers: u32,
     },
@@ -69,7 +87,7 @@ impl VerifierEvent {
             Self::VerdictRecorded {
                 job_id: *k.get(1)?,
                 proof_hash: d.felt().ok()?,
-                verdict: d.u8().ok()?,
+                verdict: RecordedVerdict::from_code(d.u8().ok()?).ok()?,
                 signers: d.u32().ok()?,
             }
         } else if is_event(event, "EquivocationSlashed") {
@@ -134,7 +152,7 @@ impl ProofVerifier {
         set_version: u64,
         signatures: &[(u32, Felt, Felt)],
     ) -> Result<Call, ChainError> {
-        let mut c = vec![job_id, proof_hash, Felt::from(u8::from(valid)), Felt::from(set_version)];
+        let mut c = vec![job_id, proof_hash, verdict_code(valid), Felt::from(set_version)];
         c.push(Felt::from(signatures.len()));
         for (i, r, s) in signatures {
             c.extend([Felt::from(*i), *r, *s]);
@@ -166,16 +184,15 @@ impl ProofVerifier {
         first: SignedVerdict,
         second: SignedVerdict,
     ) -> Result<TxOutcome, ChainError> {
-        let v = |b: bool| Felt::from(u8::from(b));
         let c = vec![
             Felt::from(set_version),
             Felt::from(validator_index),
             job_id,
             proof_hash,
-            v(first.0),
+            verdict_code(first.0),
             first.1,
             first.2,
-            v(second.0),
+            verdict_code(second.0),
             second.1,
             second.2,
         ];
@@ -208,12 +225,9 @@ impl ProofVerifier {
 
     /// The recorded verdict of `job_id`.
     pub async fn verdict(&self, client: &ChainClient, job_id: Felt) -> Result<RecordedVerdict, ChainError> {
-        match Reader::new(&client.call(self.address, "verdict", vec![job_id]).await?, "verdict").u8()? {
-            0 => Ok(RecordedVerdict::None),
-            1 => Ok(RecordedVerdict::Valid),
-            2 => Ok(RecordedVerdict::Invalid),
-            other => Err(ChainError::Decode { what: "verdict", reason: format!("unknown code {other}") }),
-        }
+        RecordedVerdict::from_code(
+            Reader::new(&client.call(self.address, "verdict", vec![job_id]).await?, "verdict").u8()?,
+        )
     }
 
     /// The proof hash the verdict of `job_id` was recorded for.
@@ -229,7 +243,7 @@ impl ProofVerifier {
         proof_hash: Felt,
         valid: bool,
     ) -> Result<Felt, ChainError> {
-        let out = client.call(self.address, "vote_hash", vec![job_id, proof_hash, Felt::from(u8::from(valid))]).await?;
+        let out = client.call(self.address, "vote_hash", vec![job_id, proof_hash, verdict_code(valid)]).await?;
         Reader::new(&out, "vote_hash").felt()
     }
 
