@@ -151,7 +151,8 @@ impl ChainPort {
     /// jobs). Reassignments and refunds, and entries that failed to send before, go alone: they
     /// are the ones likely to revert ("lease active", "not expired"), and a multicall that reverts
     /// takes every call in it down. When a multicall is refused at estimation nothing of it is
-    /// recorded, and `execute` sends each of its entries alone.
+    /// recorded for it: each of its entries is then dispatched alone (still without waiting, so
+    /// the good ones stay pipelined), and `execute` classifies the one the node refuses.
     pub async fn dispatch_all(
         &self,
         store: &dyn Store,
@@ -186,7 +187,12 @@ impl ChainPort {
                         store.outbox_update(&entry.key, OutboxStatus::Sent, Some(tx), None, now_ms).await?;
                     }
                 }
-                Err(e) => tracing::debug!(calls = chunk.len(), error = %e, "multicall refused; its entries go alone"),
+                Err(e) => {
+                    tracing::debug!(calls = chunk.len(), error = %e, "multicall refused; its entries go alone");
+                    for (entry, _) in chunk {
+                        self.dispatch(store, entry, now_ms).await?;
+                    }
+                }
             }
         }
         Ok(())

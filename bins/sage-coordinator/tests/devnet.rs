@@ -809,19 +809,27 @@ async fn outbox_entries_share_a_multicall_and_a_bad_one_does_not_hold_up_the_oth
         assert_eq!((on_chain.status, on_chain.worker), (JobStatus::Assigned, worker));
     }
 
-    // A bad entry beside a good one: the good one lands alone, the bad one fails with the reason.
+    // A bad entry beside a good one: the multicall of the two is refused at estimation, so the
+    // good one is sent alone at once (the bad one's own send is refused too and left for
+    // `execute`), then the good one lands and the bad one fails with the contract's reason.
     put(jobs[3], stranger).await;
     put(jobs[4], w1).await;
+    let open = store.outbox_open().await.unwrap();
+    port.dispatch_all(&store, &open, 16, sage_jobs::now_ms()).await.unwrap();
+    let bad = store.outbox_for(jobs[3]).await.unwrap().remove(0);
+    let good = store.outbox_for(jobs[4]).await.unwrap().remove(0);
+    assert_eq!((bad.status, bad.tx), (OutboxStatus::Pending, None), "nothing recorded for the refused multicall");
+    assert_eq!(good.status, OutboxStatus::Sent, "the good entry went alone without waiting");
     let done = settle(16).await;
     assert_eq!(done.len(), 2, "{done:?}");
     for (job, outcome) in &done {
         if *job == jobs[4] {
-            assert!(matches!(outcome, Sent::Landed(Some(_))), "{outcome:?}");
+            assert_eq!(outcome, &Sent::Landed(good.tx));
         } else {
-            assert!(matches!(outcome, Sent::Refused(why) if why.starts_with("JOB:")), "{outcome:?}");
+            assert_eq!(outcome, &Sent::Refused("JOB: worker not registered".into()));
         }
     }
     assert_eq!(n.contracts.jobs.get_job(&n.client, jobs[4]).await.unwrap().worker, w1);
     assert_eq!(n.contracts.jobs.get_job(&n.client, jobs[3]).await.unwrap().status, JobStatus::Open);
-    assert_ne!(tx_of(jobs[4]).await, Some(tx));
+    assert_eq!(store.outbox_for(jobs[3]).await.unwrap()[0].status, OutboxStatus::Failed);
 }

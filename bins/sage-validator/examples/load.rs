@@ -131,6 +131,9 @@ fn parse_options() -> Result<Option<Options>> {
     if o.workers == 0 || o.jobs == 0 || o.hosts == 0 || o.batch == 0 || o.rate <= 0.0 {
         bail!("--workers, --jobs, --hosts, --batch and --rate must be positive");
     }
+    if o.batch > 256 {
+        bail!("--batch is at most 256 (the coordinator's chain.batch_calls range)");
+    }
     if o.kill_host && o.hosts < 2 {
         bail!("--kill-host needs at least two hosts (the others finish the killed one's jobs)");
     }
