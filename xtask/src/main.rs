@@ -58,7 +58,8 @@ Other commands:
   bench <suite> [-- criterion args]
                            prover | gpu | crypto | wallet | consensus | net | coordinator |
                            sdk | contracts | validators
-  load [--workers W] [--jobs J] [--rate R] [--hosts H] [--kill-host] [--json]
+  load [--workers W] [--jobs J] [--rate R] [--hosts H] [--kill-host] [--block-secs S]
+       [--batch N] [--json]
                            the network under load on a local devnet: W real registered workers
                            on H host processes, J jobs through the API at R/s; fails unless
                            lost=0 double_paid=0 uncertified_paid=0 (`load --help`)
