@@ -125,34 +125,16 @@ impl ChainPort {
         })
     }
 
-    /// Sends `entry`'s transaction without waiting for it and records it as sent: the first half
-    /// of [`ChainPort::execute`], so that a pass sends every open entry's transaction at once (the
+    /// Sends the open `entries`' transactions without waiting for them and records each as sent:
+    /// the first half of [`ChainPort::execute`], so that a pass sends everything at once (the
     /// account numbers nonces locally) and then waits for all the receipts, instead of one round
-    /// trip per transaction. Entries already on-chain, and sends the node refuses (a revert at
-    /// estimation), are left for `execute`, which classifies them.
-    pub async fn dispatch(&self, store: &dyn Store, entry: &OutboxEntry, now_ms: u64) -> Result<()> {
-        if entry.status != OutboxStatus::Pending {
-            return Ok(());
-        }
-        let what: Send = serde_json::from_str(&entry.payload)
-            .with_context(|| format!("outbox entry {} has an unreadable payload", entry.key))?;
-        if self.landed(entry, &what).await?.is_some() {
-            return Ok(());
-        }
-        let call = self.call(entry.job_id, &what)?;
-        if let Ok(tx) = self.account.submit(vec![call]).await {
-            store.outbox_update(&entry.key, OutboxStatus::Sent, Some(tx), None, now_ms).await?;
-        }
-        Ok(())
-    }
-
-    /// [`ChainPort::dispatch`] for a pass's open entries, with first assignments and payments
-    /// sent as multicalls of up to `batch` calls (one nonce, one fee, one block slot for many
-    /// jobs). Reassignments and refunds, and entries that failed to send before, go alone: they
-    /// are the ones likely to revert ("lease active", "not expired"), and a multicall that reverts
-    /// takes every call in it down. When a multicall is refused at estimation nothing of it is
-    /// recorded for it: each of its entries is then dispatched alone (still without waiting, so
-    /// the good ones stay pipelined), and `execute` classifies the one the node refuses.
+    /// trip per transaction. First assignments and payments go as multicalls of up to `batch`
+    /// calls (one nonce, one fee, one block slot for many jobs). Reassignments and refunds, and
+    /// entries that failed to send before, go alone: they are the ones likely to revert ("lease
+    /// active", "not expired"), and a multicall that reverts takes every call in it down. Entries
+    /// already on-chain, and sends the node refuses (a revert at estimation), are left for
+    /// `execute`, which classifies them; when a multicall is refused nothing is recorded for it
+    /// and each of its entries is sent alone at once, so the good ones stay pipelined.
     pub async fn dispatch_all(
         &self,
         store: &dyn Store,
@@ -161,23 +143,21 @@ impl ChainPort {
         now_ms: u64,
     ) -> Result<()> {
         let mut batched: Vec<(&OutboxEntry, starknet_rust::core::types::Call)> = Vec::new();
-        for entry in entries {
-            if entry.status != OutboxStatus::Pending {
-                continue;
-            }
+        for entry in entries.iter().filter(|e| e.status == OutboxStatus::Pending) {
             let what: Send = serde_json::from_str(&entry.payload)
                 .with_context(|| format!("outbox entry {} has an unreadable payload", entry.key))?;
+            if self.landed(entry, &what).await?.is_some() {
+                continue;
+            }
+            let call = self.call(entry.job_id, &what)?;
             let alone = batch <= 1
                 || entry.error.is_some()
                 || matches!(what, Send::Refund | Send::Assign { reassign: true, .. });
             if alone {
-                self.dispatch(store, entry, now_ms).await?;
-                continue;
+                self.send_unawaited(store, entry, call, now_ms).await?;
+            } else {
+                batched.push((entry, call));
             }
-            if self.landed(entry, &what).await?.is_some() {
-                continue;
-            }
-            batched.push((entry, self.call(entry.job_id, &what)?));
         }
         for chunk in batched.chunks(batch.max(1)) {
             let calls = chunk.iter().map(|(_, call)| call.clone()).collect();
@@ -189,11 +169,26 @@ impl ChainPort {
                 }
                 Err(e) => {
                     tracing::debug!(calls = chunk.len(), error = %e, "multicall refused; its entries go alone");
-                    for (entry, _) in chunk {
-                        self.dispatch(store, entry, now_ms).await?;
+                    for (entry, call) in chunk {
+                        self.send_unawaited(store, entry, call.clone(), now_ms).await?;
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Submits `call` for `entry` without waiting and records it as sent; a send the node
+    /// refuses is left pending for `execute`.
+    async fn send_unawaited(
+        &self,
+        store: &dyn Store,
+        entry: &OutboxEntry,
+        call: starknet_rust::core::types::Call,
+        now_ms: u64,
+    ) -> Result<()> {
+        if let Ok(tx) = self.account.submit(vec![call]).await {
+            store.outbox_update(&entry.key, OutboxStatus::Sent, Some(tx), None, now_ms).await?;
         }
         Ok(())
     }

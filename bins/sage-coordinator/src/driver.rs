@@ -80,6 +80,15 @@ const REGISTRATION_TTL: Duration = Duration::from_secs(60);
 /// Most registrations read from the chain in one pass.
 const REFRESH_PER_PASS: usize = 64;
 
+/// Runs one driver step; a failure is logged and retried next tick. Returns its time in ms.
+async fn step(name: &str, run: impl std::future::Future<Output = Result<()>>) -> u128 {
+    let started = std::time::Instant::now();
+    if let Err(e) = run.await {
+        tracing::warn!(step = name, error = %format!("{e:#}"), "driver step failed; retrying next tick");
+    }
+    started.elapsed().as_millis()
+}
+
 fn outbox_entry(job: Felt, key: String, what: &Send) -> Result<OutboxEntry> {
     Ok(OutboxEntry {
         key,
@@ -192,24 +201,11 @@ impl Driver {
         }
         // Each step's time goes to the debug log (`RUST_LOG=sage_coordinator::driver=debug`): the
         // first place to look when a loaded coordinator slows down.
-        let mut took = [0u128; 5];
-        for (i, step) in
-            ["escrows", "chain events", "deadlines and leases", "assignment", "outbox"].into_iter().enumerate()
-        {
-            let started = std::time::Instant::now();
-            let result = match i {
-                0 => self.check_escrows().await,
-                1 => self.watch_chain().await,
-                2 => self.tick_jobs().await,
-                3 => self.schedule().await,
-                _ => self.drain_outbox().await,
-            };
-            took[i] = started.elapsed().as_millis();
-            if let Err(e) = result {
-                tracing::warn!(step, error = %format!("{e:#}"), "driver step failed; retrying next tick");
-            }
-        }
-        let [escrows, events, ticks, assign, outbox] = took;
+        let escrows = step("escrows", self.check_escrows()).await;
+        let events = step("chain events", self.watch_chain()).await;
+        let ticks = step("deadlines and leases", self.tick_jobs()).await;
+        let assign = step("assignment", self.schedule()).await;
+        let outbox = step("outbox", self.drain_outbox()).await;
         tracing::debug!(escrows, events, ticks, assign, outbox, "pass (ms per step)");
     }
 

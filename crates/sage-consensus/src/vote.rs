@@ -40,10 +40,7 @@ impl Verdict {
     /// Its code in the vote hash and on-chain: 1 for valid, 2 for invalid (the contract's
     /// `Verdict` enum, whose 0 means "no verdict yet").
     pub fn to_felt(self) -> Felt {
-        match self {
-            Self::Valid => Felt::ONE,
-            Self::Invalid => Felt::TWO,
-        }
+        sage_protocol::verdict_code(self == Self::Valid)
     }
 }
 

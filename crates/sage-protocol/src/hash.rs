@@ -19,6 +19,13 @@ pub fn job_id(client: Felt, client_job_id: Felt) -> Felt {
     poseidon_hash_many(&[client, client_job_id])
 }
 
+/// The code of a judged verdict: 1 valid, 2 invalid. It is the `ProofVerifier`'s `Verdict` enum,
+/// the one encoding `submit_qc` and `report_equivocation` take, `verdict` returns and a vote hash
+/// carries (0 there means "no verdict yet" and is never an input).
+pub fn verdict_code(valid: bool) -> Felt {
+    if valid { Felt::ONE } else { Felt::TWO }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

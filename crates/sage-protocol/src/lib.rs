@@ -35,6 +35,6 @@ pub mod hex32;
 pub mod prover;
 pub mod spec;
 
-pub use hash::{hash32_to_felt, job_id};
+pub use hash::{hash32_to_felt, job_id, verdict_code};
 pub use spec::{JobSpec, SpecError, VmProgram};
 pub use starknet_types_core::felt::Felt;

@@ -32,11 +32,7 @@ impl RecordedVerdict {
     }
 }
 
-/// The code of a judged verdict, the one encoding the contract takes, returns and hashes into a
-/// vote: 1 valid, 2 invalid (its `Verdict` enum; 0 is "none yet" and never an input).
-pub fn verdict_code(valid: bool) -> Felt {
-    if valid { Felt::ONE } else { Felt::TWO }
-}
+pub use sage_protocol::verdict_code;
 
 /// One vote for `report_equivocation`: (valid, r, s).
 pub type SignedVerdict = (bool, Felt, Felt);
