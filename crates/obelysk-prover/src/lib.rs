@@ -223,10 +223,10 @@ pub fn prove(job: &Job, config: &ProveConfig) -> Result<Envelope, ProveError> {
 
 /// Runs and proves `job`; the compressed envelope must fit in [`MAX_ENVELOPE_BYTES`].
 pub fn prove_with_output(job: &Job, config: &ProveConfig) -> Result<Proved, ProveError> {
-    prove_inner(job, config, matmul::Cheat::None)
+    prove_inner(job, config, Cheat::None)
 }
 
-pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat) -> Result<Proved, ProveError> {
+pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: Cheat) -> Result<Proved, ProveError> {
     let span = info_span!("prove", job_type = job.job_type().name(), job_id = %job.id);
     let _guard = span.enter();
     let start = std::time::Instant::now();
@@ -259,7 +259,7 @@ pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat)
                 // of the output the CPU computed (a stale or sparse device buffer could make a
                 // proof that verifies for another output); a proof that fails either is redone
                 // on the CPU.
-                Ok(proved) if cheat == matmul::Cheat::None => {
+                Ok(proved) if cheat == Cheat::None => {
                     match verify(&proved.envelope, job, &VerifyPolicy { min_security_bits: 0 })
                         .and_then(|verified| verified.check_output(&proved.output))
                     {
@@ -287,10 +287,9 @@ pub(crate) fn prove_inner(job: &Job, config: &ProveConfig, cheat: matmul::Cheat)
     Ok(proved)
 }
 
-fn prove_on<B: stark::StarkBackend>(job: &Job, config: &ProveConfig, cheat: matmul::Cheat) -> Result<Proved, ProveError>
+fn prove_on<B: stark::StarkBackend>(job: &Job, config: &ProveConfig, cheat: Cheat) -> Result<Proved, ProveError>
 where
     stwo_constraint_framework::FrameworkComponent<matmul::MatmulEval>: stwo::prover::ComponentProver<B>,
-    stwo_constraint_framework::FrameworkComponent<vm::VmEval>: stwo::prover::ComponentProver<B>,
     stwo_constraint_framework::FrameworkComponent<vm_jump::VmJumpEval>: stwo::prover::ComponentProver<B>,
 {
     let proof_config = config.proof_for(job.job_type());
@@ -301,11 +300,11 @@ where
             (s, p, JobOutput::Matmul(c), Vec::new())
         }
         JobSpec::Vm(v) => {
-            let (s, p, out) = vm::prove::<B>(v, job.id, job.worker, &proof_config, ENVELOPE_VERSION)?;
+            let (s, p, out) = vm::prove::<B>(v, job.id, job.worker, &proof_config, ENVELOPE_VERSION, cheat)?;
             (s, p, JobOutput::Vm(out), out.to_vec())
         }
         JobSpec::VmJump(v) => {
-            let (s, p, out) = vm_jump::prove::<B>(v, job.id, job.worker, &proof_config, ENVELOPE_VERSION)?;
+            let (s, p, out) = vm_jump::prove::<B>(v, job.id, job.worker, &proof_config, ENVELOPE_VERSION, cheat)?;
             (s, p, JobOutput::Vm(out), out.to_vec())
         }
     };
@@ -315,6 +314,28 @@ where
         other => other.map_err(ProveError::from),
     })?;
     Ok(Proved { envelope, encoded, output, backend: B::REPORTED })
+}
+
+/// How a test prover misbehaves (honest in production): the soundness tests' cheating provers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(not(test), allow(dead_code, reason = "the cheating variants are built by the soundness tests"))]
+pub(crate) enum Cheat {
+    /// Honest.
+    #[default]
+    None,
+    /// Matmul: puts `C` with one wrong entry in the trace, claims the honest Freivalds value.
+    WrongOutputInTrace,
+    /// Matmul: puts a wrong `C` in the trace and claims the value its own trace satisfies.
+    WrongOutputSelfConsistent,
+    /// VM: one row's program counter is off by one.
+    ForgedPc,
+    /// VM: a program row's multiplicity is one more than the steps that executed it.
+    WrongMultiplicity,
+    /// VM: the run leaves out one executed step (multiplicities recounted to match).
+    SkippedRow,
+    /// VM: runs another program (one instruction changed) and builds a self-consistent trace and
+    /// table for it, claiming it is the job's program.
+    ForgedTable,
 }
 
 /// A successfully verified proof.

@@ -489,10 +489,10 @@ fn vm_program_whose_commitment_differs_rejected() {
         verify(&env, &other, &policy()),
         Err(VerifyError::StatementMismatch { field: "input_commitment" })
     ));
-    // Statement rewritten to the other program: the pinned circuit differs.
+    // Statement rewritten to the other program: the verifier's program table differs.
     let mut e = env.clone();
     e.statement.input_commitment = other.input_commitment().unwrap();
-    assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::CircuitMismatch)));
+    assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::Stark(_))));
     // Other input registers, statement rewritten: the boundary constraints fail.
     let mut other = job.clone();
     if let JobSpec::Vm(v) = &mut other.spec {
@@ -630,7 +630,14 @@ fn vm_jump_tampering_rejected() {
     ));
     let mut e = env.clone();
     e.statement.input_commitment = other.input_commitment().unwrap();
-    assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::CircuitMismatch)));
+    assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::Stark(_))));
+    // A bigger budget (statement rewritten): the verifier's trace is larger than the proof's.
+    let JobSpec::VmJump(v) = &job.spec else { unreachable!() };
+    let bigger = Job::vm_jump(job.id, job.worker, VmJumpJob { max_steps: 100, ..v.clone() });
+    let mut e = env.clone();
+    e.statement.input_commitment = bigger.input_commitment().unwrap();
+    e.statement.sizes = bigger.sizes();
+    assert!(verify(&e, &bigger, &policy()).is_err());
     // Flipped bytes.
     let raw = env.to_postcard().unwrap();
     for i in 0..24 {
@@ -737,4 +744,58 @@ fn programs_parse_from_their_text_form() {
         let err = Program::parse(bad).unwrap_err().to_string();
         assert!(err.contains(mention), "{bad:?}: {err}");
     }
+}
+
+/// The cheating provers of issue 14 item 11, against both VM job types: each breaks one rule of
+/// the machine, and is refused by the constraints (Stwo's prover finds the composition is not a
+/// polynomial, as a verifier's out-of-domain check would) or, when its trace is self-consistent,
+/// by the verifier.
+#[test]
+fn vm_cheating_provers_are_caught() {
+    // A straight-line program as long as its trace (32 rows): it ends on its own last
+    // instruction, with no `Halt` appended.
+    let exact = Job::vm(
+        JobId::from_u128(3),
+        WorkerAddress::from_u128(0x1234),
+        VmJob { program: Program::new(vm_program().instructions.repeat(4)), inputs: [3, 4, 0, 0] },
+    );
+    for job in [vm_job(), exact, factorial_job(5, 40)] {
+        let honest = prove_inner(&job, &cfg(), Cheat::None).unwrap();
+        verify(&honest.envelope, &job, &policy()).unwrap();
+        let native = match &job.spec {
+            JobSpec::Vm(v) => v.execute().unwrap(),
+            JobSpec::VmJump(v) => v.execute().unwrap().0,
+            JobSpec::Matmul(_) => unreachable!(),
+        };
+        assert_eq!(honest.output, JobOutput::Vm(native));
+        for cheat in [Cheat::ForgedPc, Cheat::WrongMultiplicity, Cheat::SkippedRow] {
+            let r = prove_inner(&job, &cfg(), cheat);
+            assert!(matches!(r, Err(ProveError::ConstraintsNotSatisfied(_))), "{:?} {cheat:?}: {r:?}", job.job_type());
+        }
+        // Another program's run with a table of that program: every constraint holds, so a
+        // proof is made; the verifier's table, computed from the job's program, refuses it.
+        let forged = prove_inner(&job, &cfg(), Cheat::ForgedTable).unwrap();
+        assert_ne!(forged.output, honest.output, "the forged program computes something else");
+        let r = verify(&forged.envelope, &job, &policy());
+        assert!(matches!(r, Err(VerifyError::Stark(_))), "{:?}: {r:?}", job.job_type());
+    }
+}
+
+/// The statement promises a halt within the trace: `2^k − 1` steps, `2^k` the smallest power of
+/// two above the budget. A run that needs more steps than the budget has no proof, and the
+/// verifier's trace size follows the budget in the job, never the prover's.
+#[test]
+fn vm_jump_budget_bounds_the_trace() {
+    // 17 steps: a budget of 16 is too small even though its trace (32 rows) would hold them.
+    assert!(matches!(prove(&factorial_job(5, 16), &cfg()), Err(ProveError::Job(JobError::DidNotHalt { .. }))));
+    let job = factorial_job(5, 17);
+    let env = prove(&job, &cfg()).unwrap();
+    verify(&env, &job, &policy()).unwrap();
+    // The same proof checked against a smaller budget with a smaller trace (statement rewritten).
+    let JobSpec::VmJump(v) = &job.spec else { unreachable!() };
+    let smaller = Job::vm_jump(job.id, job.worker, VmJumpJob { max_steps: 8, ..v.clone() });
+    let mut e = env.clone();
+    e.statement.input_commitment = smaller.input_commitment().unwrap();
+    e.statement.sizes = smaller.sizes();
+    assert!(verify(&e, &smaller, &policy()).is_err());
 }

@@ -21,43 +21,29 @@
 //! as bytes then `imm` as `u32` LE; the commitment is blake3 (derive-key
 //! `"sage obelysk-prover vm program v1"`) of the length (`u32` LE) and the encoded instructions.
 //!
-//! # AIR (one component; row `t` executes instruction `t`; `2^k ≥ len` rows, at least the config's
-//! minimum, padded with `Nop`)
-//! - preprocessed (the program, pinned per program and config): one-hot opcode selectors
-//!   `add, sub, mul, addi, mov, loadi`, `imm`, `is_first`, `is_last`, one-hot `dst_k`, `a_k`, `b_k`;
-//! - main: registers `r_k` before the instruction, `src1`, `src2`, `res`.
-//!
-//! Constraints: `src1 = Σ a_k r_k`, `src2 = Σ b_k r_k`,
-//! `res = add(src1+src2) + sub(src1−src2) + mul·src1·src2 + addi(src1+imm) + mov·src1 + loadi·imm`,
-//! `(1 − is_last)(r_k' − r_k − dst_k(res − r_k)) = 0` (next row), `is_first(r_k − in_k) = 0` and
-//! `is_last(r_k + dst_k(res − r_k) − out_k) = 0` with the public inputs and outputs.
+//! # Proof
+//! A straight-line program is proven on the machine of [`crate::vm_jump`]: each instruction runs
+//! once, in order, and the last row runs the program's last instruction (a program shorter than
+//! the trace gets a `Halt` appended, which fills the rows left). The verifier's work therefore does not grow with the trace beyond Stwo's logarithmic
+//! part: it hashes the program and sums one lookup fraction per instruction (see
+//! [`crate::vm_jump`]), and commits to nothing the size of the program.
 //!
 //! Input commitment: blake3 (derive-key `"sage obelysk-prover vm input v1"`) of the program
 //! commitment and the input registers; output commitment: blake3 (derive-key
 //! `"sage obelysk-prover vm output v1"`) of the output registers, which travel in the envelope.
 
-use num_traits::{One, Zero};
+use num_traits::Zero;
 use serde::{Deserialize, Serialize};
-use stwo::core::air::Component;
 use stwo::core::fields::m31::{BaseField, P};
-use stwo::core::fields::qm31::SecureField;
-use stwo::core::pcs::CommitmentSchemeVerifier;
-use stwo::core::verifier::verify as stark_verify;
 use stwo::prover::ComponentProver;
-use stwo::prover::prove as stark_prove;
-use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
-use stwo_constraint_framework::{
-    EvalAtRow, FrameworkComponent, FrameworkEval, ORIGINAL_TRACE_IDX, TraceLocationAllocator,
-};
-use tracing::info_span;
+use stwo_constraint_framework::FrameworkComponent;
 
+use crate::Cheat;
 use crate::config::ProofConfig;
 use crate::error::{JobError, ProveError, VerifyError};
-use crate::stark::{
-    Chan, Eval, MC, PinKey, Proof, StarkBackend, base_eval, guarded, min_log_rows, on_backend, pinned_root,
-    prepared_circuit, tree_root,
-};
+use crate::stark::{Proof, StarkBackend, min_log_rows};
 use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
+use crate::vm_jump::{End, Run, VmJumpEval, prove_run, verify_run};
 
 /// Number of registers.
 pub const N_REGISTERS: usize = 4;
@@ -332,11 +318,6 @@ impl Program {
         Commitment(*h.finalize().as_bytes())
     }
 
-    /// log2 of the trace rows under `config`.
-    fn log_rows(&self, config: &ProofConfig) -> u32 {
-        self.instructions.len().next_power_of_two().ilog2().max(min_log_rows(config))
-    }
-
     /// Runs the program natively as a straight-line program (control flow acts as `Nop`).
     pub fn run(&self, inputs: [u32; N_REGISTERS]) -> [u32; N_REGISTERS] {
         let mut r = inputs.map(BaseField::from_u32_unchecked);
@@ -420,148 +401,22 @@ pub fn output_commitment(outputs: &[u32]) -> Commitment {
     Commitment(*h.finalize().as_bytes())
 }
 
-const SELECTORS: usize = 6;
-/// Preprocessed column names, in tree order.
-fn pp_names() -> Vec<String> {
-    let mut v: Vec<String> = ["add", "sub", "mul", "addi", "mov", "loadi", "imm", "is_first", "is_last"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for prefix in ["dst", "a", "b"] {
-        for k in 0..N_REGISTERS {
-            v.push(format!("{prefix}{k}"));
-        }
+/// How a straight-line program runs on the machine of [`crate::vm_jump`]: every instruction once,
+/// in order, ending on the table's last instruction. A program shorter than the trace gets a
+/// `Halt` appended, which fills the remaining rows; one whose length is the trace's own needs none.
+fn machine_program(program: &Program, config: &ProofConfig) -> Program {
+    let len = program.instructions.len();
+    let rows = 1usize << len.next_power_of_two().ilog2().max(min_log_rows(config));
+    let mut instructions = Vec::with_capacity(len + 1);
+    instructions.extend_from_slice(&program.instructions);
+    if len < rows {
+        instructions.push(Instruction::HALT);
     }
-    v
+    Program { instructions }
 }
 
-/// The program's instructions followed by `Nop`s, `rows` in all.
-fn padded(program: &Program, rows: usize) -> impl Iterator<Item = Instruction> + '_ {
-    program.instructions.iter().copied().chain(std::iter::repeat(Instruction::NOP)).take(rows)
-}
-
-fn preprocessed(program: &Program, log_size: u32) -> Vec<Eval> {
-    let rows = 1usize << log_size;
-    let n_cols = SELECTORS + 3 + 3 * N_REGISTERS;
-    let mut cols = vec![vec![BaseField::zero(); rows]; n_cols];
-    let one = BaseField::one();
-    for (t, ins) in padded(program, rows).enumerate() {
-        if let Some(sel) = ins.op.selector() {
-            cols[sel][t] = one;
-            cols[SELECTORS + 3 + usize::from(ins.dst)][t] = one;
-        }
-        cols[SELECTORS][t] = BaseField::from_u32_unchecked(ins.imm);
-        cols[SELECTORS + 3 + N_REGISTERS + usize::from(ins.src1)][t] = one;
-        cols[SELECTORS + 3 + 2 * N_REGISTERS + usize::from(ins.src2)][t] = one;
-    }
-    cols[SELECTORS + 1][0] = one;
-    cols[SELECTORS + 2][rows - 1] = one;
-    cols.into_iter().map(|c| base_eval(log_size, c)).collect()
-}
-
-/// Main trace and final registers.
-fn main_trace(program: &Program, log_size: u32, inputs: [u32; N_REGISTERS]) -> (Vec<Eval>, [u32; N_REGISTERS]) {
-    let rows = 1usize << log_size;
-    let mut cols: Vec<Vec<BaseField>> = (0..N_REGISTERS + 3).map(|_| Vec::with_capacity(rows)).collect();
-    let mut r = inputs.map(BaseField::from_u32_unchecked);
-    for ins in padded(program, rows) {
-        for (k, col) in cols.iter_mut().take(N_REGISTERS).enumerate() {
-            col.push(r[k]);
-        }
-        let (x, y, res) = step(&r, &ins);
-        cols[N_REGISTERS].push(x);
-        cols[N_REGISTERS + 1].push(y);
-        cols[N_REGISTERS + 2].push(res);
-        if ins.op != Opcode::Nop {
-            r[usize::from(ins.dst)] = res;
-        }
-    }
-    (cols.into_iter().map(|c| base_eval(log_size, c)).collect(), r.map(|v| v.0))
-}
-
-/// The VM AIR (see the module docs).
-#[derive(Debug, Clone)]
-pub(crate) struct VmEval {
-    log_size: u32,
-    inputs: [u32; N_REGISTERS],
-    outputs: [u32; N_REGISTERS],
-}
-
-impl FrameworkEval for VmEval {
-    fn log_size(&self) -> u32 {
-        self.log_size
-    }
-
-    fn max_constraint_log_degree_bound(&self) -> u32 {
-        self.log_size + 1
-    }
-
-    fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
-        let pp: Vec<E::F> = pp_names()
-            .into_iter()
-            .map(|name| {
-                eval.get_preprocessed_column(PreProcessedColumnId {
-                    id: format!("obelysk_vm_{name}_{}", self.log_size),
-                })
-            })
-            .collect();
-        let sel = &pp[..SELECTORS];
-        let imm = pp[SELECTORS].clone();
-        let is_first = pp[SELECTORS + 1].clone();
-        let is_last = pp[SELECTORS + 2].clone();
-        let dst = &pp[SELECTORS + 3..SELECTORS + 3 + N_REGISTERS];
-        let sa = &pp[SELECTORS + 3 + N_REGISTERS..SELECTORS + 3 + 2 * N_REGISTERS];
-        let sb = &pp[SELECTORS + 3 + 2 * N_REGISTERS..];
-
-        let regs: Vec<[E::F; 2]> =
-            (0..N_REGISTERS).map(|_| eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1])).collect();
-        let src1 = eval.next_trace_mask();
-        let src2 = eval.next_trace_mask();
-        let res = eval.next_trace_mask();
-
-        let dot = |onehot: &[E::F]| {
-            let mut acc = E::F::zero();
-            for (s, r) in onehot.iter().zip(&regs) {
-                acc += s.clone() * r[0].clone();
-            }
-            acc
-        };
-        eval.add_constraint(src1.clone() - dot(sa));
-        eval.add_constraint(src2.clone() - dot(sb));
-        let computed = sel[0].clone() * (src1.clone() + src2.clone())
-            + sel[1].clone() * (src1.clone() - src2.clone())
-            + sel[2].clone() * src1.clone() * src2.clone()
-            + sel[3].clone() * (src1.clone() + imm.clone())
-            + sel[4].clone() * src1.clone()
-            + sel[5].clone() * imm;
-        eval.add_constraint(res.clone() - computed);
-
-        let one = E::F::from(BaseField::one());
-        for k in 0..N_REGISTERS {
-            let [cur, next] = regs[k].clone();
-            let after = cur.clone() + dst[k].clone() * (res.clone() - cur.clone());
-            eval.add_constraint((one.clone() - is_last.clone()) * (next - after.clone()));
-            eval.add_constraint(is_first.clone() * (cur - E::F::from(BaseField::from_u32_unchecked(self.inputs[k]))));
-            eval.add_constraint(is_last.clone() * (after - E::F::from(BaseField::from_u32_unchecked(self.outputs[k]))));
-        }
-        eval
-    }
-}
-
-fn pin_key(program: &Program, config: &ProofConfig) -> PinKey {
-    PinKey { job_type: JobType::Vm, circuit: program.commitment().0.to_vec(), config: *config }
-}
-
-pub(crate) fn component(
-    log_size: u32,
-    inputs: [u32; N_REGISTERS],
-    outputs: [u32; N_REGISTERS],
-) -> FrameworkComponent<VmEval> {
-    FrameworkComponent::new(
-        &mut TraceLocationAllocator::default(),
-        VmEval { log_size, inputs, outputs },
-        SecureField::zero(),
-    )
+fn run<'a>(job: &VmJob, program: &'a Program) -> Run<'a> {
+    Run { program, inputs: job.inputs, max_steps: job.program.instructions.len() as u32, end: End::LastInstruction }
 }
 
 /// Proves a VM job; returns the statement, the proof and the output registers.
@@ -571,42 +426,23 @@ pub(crate) fn prove<B: StarkBackend>(
     worker: WorkerAddress,
     config: &ProofConfig,
     version: u16,
+    cheat: Cheat,
 ) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError>
 where
-    FrameworkComponent<VmEval>: ComponentProver<B>,
+    FrameworkComponent<VmJumpEval>: ComponentProver<B>,
 {
-    let pcs = config.to_pcs()?;
     let input_commitment = job.input_commitment()?;
-    let log_size = job.program.log_rows(config);
-    let circuit = info_span!("prepare_program", log_rows = log_size).in_scope(|| {
-        prepared_circuit::<B>(pin_key(&job.program, config), log_size, pcs, || preprocessed(&job.program, log_size))
-    });
-    let channel = &mut Chan::default();
-    pcs.mix_into(channel);
-    let mut cs = circuit.scheme(pcs, channel);
-    let (trace, outputs) =
-        info_span!("execute", log_rows = log_size).in_scope(|| main_trace(&job.program, log_size, job.inputs));
-    info_span!("commit_main").in_scope(|| {
-        let mut tb = cs.tree_builder();
-        tb.extend_evals(on_backend::<B>(trace));
-        tb.commit(channel);
-    });
-    let statement = Statement {
+    let program = machine_program(&job.program, config);
+    let run = run(job, &program);
+    let statement = |outputs: &[u32; N_REGISTERS]| Statement {
         job_type: JobType::Vm,
         job_id,
         worker,
         sizes: job.sizes(),
         input_commitment,
-        output_commitment: output_commitment(&outputs),
+        output_commitment: output_commitment(outputs),
     };
-    statement.mix_into(version, channel);
-    let comp = component(log_size, job.inputs, outputs);
-    let proof = info_span!("stark_prove", log_rows = log_size).in_scope(|| {
-        guarded(|| stark_prove::<B, MC>(&[&comp], channel, cs))
-            .map_err(ProveError::Panicked)?
-            .map_err(|e| ProveError::ConstraintsNotSatisfied(e.to_string()))
-    })?;
-    Ok((statement, proof, outputs))
+    prove_run::<B>(&run, statement, config, version, cheat)
 }
 
 /// Verifies a VM proof; the caller compared the statement's identity fields with the job.
@@ -618,34 +454,6 @@ pub(crate) fn verify(
     config: &ProofConfig,
     version: u16,
 ) -> Result<(), VerifyError> {
-    let pcs = config.to_pcs()?;
-    let outputs: [u32; N_REGISTERS] = public_output
-        .try_into()
-        .map_err(|_| VerifyError::Malformed(format!("{} output registers", public_output.len())))?;
-    if outputs.iter().any(|&v| v >= P) {
-        return Err(VerifyError::Malformed("non-canonical output register".into()));
-    }
-    if output_commitment(&outputs) != statement.output_commitment {
-        return Err(VerifyError::OutputMismatch);
-    }
-    if proof.commitments.len() != 3 {
-        return Err(VerifyError::Malformed(format!("{} commitments, expected 3", proof.commitments.len())));
-    }
-    let log_size = job.program.log_rows(config);
-    let pinned =
-        pinned_root(pin_key(&job.program, config), || tree_root(log_size, pcs, preprocessed(&job.program, log_size)));
-    if proof.commitments[0] != pinned {
-        return Err(VerifyError::CircuitMismatch);
-    }
-    let comp = component(log_size, job.inputs, outputs);
-    let sizes = comp.trace_log_degree_bounds();
-    let channel = &mut Chan::default();
-    pcs.mix_into(channel);
-    let mut vcs = CommitmentSchemeVerifier::<MC>::new(pcs);
-    vcs.commit(proof.commitments[0], &sizes[0], channel);
-    vcs.commit(proof.commitments[1], &sizes[1], channel);
-    statement.mix_into(version, channel);
-    guarded(move || stark_verify::<MC>(&[&comp], channel, &mut vcs, proof))
-        .map_err(|p| VerifyError::Malformed(format!("verifier panicked: {p}")))?
-        .map_err(|e| VerifyError::Stark(e.to_string()))
+    let program = machine_program(&job.program, config);
+    verify_run(&run(job, &program), statement, public_output, proof, config, version)
 }

@@ -6,25 +6,47 @@
 //! job's step budget; the trace has `2^k ≥ max(budget, program length)` rows and repeats the
 //! `Halt` row until the end.
 //!
-//! # AIR (one component)
-//! - preprocessed (the program table, pinned per program, budget and config): `idx`, one-hot
-//!   selectors `add, sub, mul, addi, mov, loadi, jnz, jmp, halt`, `imm`, one-hot `dst_k, a_k, b_k`,
-//!   and `is_first`, `is_last`;
-//! - main (the execution): registers `r_k`, `pc`, a copy of the instruction fields executed on
-//!   this row, `src1, src2, res`, `inv, nz` (is-zero gadget on `src1`), `taken = jnz·nz`, and the
-//!   multiplicity `m` of program row `t` (how many steps executed it);
-//! - interaction: `S` (QM31), the LogUp running sum of `1/(z − e_t) − m_t/(z − p_t)` where `e_t` and
-//!   `p_t` compress the executed and the program tuples `(pc/idx, fields…)` with powers of `α`;
-//!   `z, α` are drawn after the main trace and the statement are committed.
+//! # AIR (one component, no preprocessed columns)
+//! Every column is the prover's; nothing the verifier checks is the size of the trace or the
+//! budget, so a validator's cost is Stwo's (logarithmic in the rows) plus one pass over the
+//! program. Both VM job types are proven on this machine ([`crate::vm`] as its program followed
+//! by `Halt`).
+//! - main, the execution: registers `r_k`, `pc`, a copy of the fields of the instruction executed on
+//!   this row (one-hot selectors `add, sub, mul, addi, mov, loadi, jnz, jmp, halt`, `imm`, one-hot
+//!   `dst_k, a_k, b_k`), `src1, src2, res`, `inv, nz` (is-zero gadget on `src1`),
+//!   `taken = jnz·nz`, and `first`, which marks the row where the run starts;
+//! - main, the program table: `idx`, the fields of instruction `idx`, and its multiplicity `m`
+//!   (how many steps executed it); rows past the program are padding with `idx = −1`, all fields
+//!   zero, an index no run reaches;
+//! - interaction: `S` (QM31), the running sum of `1/(z − e_t) + (β − m_t)/(z − p_t) + γ·first_t`
+//!   where `e_t` and `p_t` compress the executed tuple `(pc, fields…)` and the table tuple
+//!   `(idx, fields…)` with powers of `α`; `z, α, β, γ` are drawn after the main trace and the
+//!   statement are committed.
 //!
 //! Constraints: the arithmetic of [`crate::vm`]; `nz = src1·inv`, `src1·(1 − nz) = 0`,
-//! `taken = jnz·nz`; on every row but the last `pc' = pc + 1 + (taken + jmp)(imm − pc − 1) − halt`
-//! and `r_k' = r_k + dst_k(res − r_k)`; `(S_t − S_{t−1})(z − e_t)(z − p_t) = (z − p_t) − m_t(z − e_t)`
-//! on every row, cyclically, so the fractions sum to zero (the executed tuples are a
-//! sub-multiset of the program); `pc = 0` and `r = inputs` on the first row; `halt = 1` and
-//! `r = outputs` on the last row.
+//! `taken = jnz·nz`; `first` is boolean; on every row whose successor is not a `first` row
+//! `pc' = pc + 1 + (taken + jmp)(imm − pc − 1) − halt` and `r_k' = r_k + dst_k(res − r_k)`;
+//! on a `first` row `pc = 0` and `r = inputs`; on the row before it (the run's last) `halt = 1`
+//! and `r = outputs`; and `(S_t − S_{t−1} − γ·first_t + c)(z − e_t)(z − p_t) = (z − p_t) +
+//! (β − m_t)(z − e_t)` on every row, cyclically, with `c = (β·T + γ)/rows` and `T = Σ 1/(z − p)`
+//! over the program table **computed by the verifier from the job's program** (the program's
+//! instructions at their indices plus the padding rows: linear in the program, nothing of the
+//! trace's size). The column closes only if the fractions sum to `β·T + γ`, which (the
+//! challenges being drawn after the commitment) means, except with negligible probability:
+//! the table rows are exactly the program's, the executed tuples are a sub-multiset of them
+//! with multiplicities `m` (so every step runs a real instruction at its real index), and
+//! exactly one row is `first`.
+//!
+//! # What the statement promises
+//! With `2^k` rows, `2^k` the smallest power of two above the budget (and at least the program
+//! length and the config's minimum): starting at `pc = 0` with the input registers, the program
+//! reaches `Halt` within `2^k − 1` steps and the registers then are the outputs. The honest prover
+//! also refuses a run longer than the budget itself ([`JobError::DidNotHalt`]); the proof binds the
+//! power-of-two bound, and the budget travels in the input commitment. The verifier takes `k`
+//! from the job, never from the proof.
 
 use num_traits::{One, Zero};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use stwo::core::air::Component;
 use stwo::core::channel::Channel;
@@ -34,18 +56,20 @@ use stwo::core::fields::qm31::SecureField;
 use stwo::core::pcs::CommitmentSchemeVerifier;
 use stwo::core::verifier::verify as stark_verify;
 use stwo::prover::ComponentProver;
+use stwo::prover::backend::simd::m31::N_LANES;
+use stwo::prover::backend::simd::qm31::PackedSecureField;
 use stwo::prover::prove as stark_prove;
-use stwo_constraint_framework::preprocessed_columns::PreProcessedColumnId;
 use stwo_constraint_framework::{
     EvalAtRow, FrameworkComponent, FrameworkEval, INTERACTION_TRACE_IDX, ORIGINAL_TRACE_IDX, TraceLocationAllocator,
 };
 use tracing::info_span;
 
+use crate::Cheat;
 use crate::config::ProofConfig;
 use crate::error::{JobError, ProveError, VerifyError};
 use crate::stark::{
-    Chan, Eval, MC, PinKey, Proof, StarkBackend, base_eval, guarded, min_log_rows, on_backend, pinned_root,
-    prepared_circuit, secure_evals, tree_root,
+    Chan, MC, PinKey, Proof, StarkBackend, base_eval, guarded, min_log_rows, on_backend, pinned_root, prepared_circuit,
+    secure_evals, tree_root,
 };
 use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
 use crate::vm::{Instruction, N_REGISTERS, Opcode, Program, output_commitment, step};
@@ -133,7 +157,7 @@ impl VmJumpJob {
         self.validate()?;
         let mut r = self.inputs.map(BaseField::from_u32_unchecked);
         let mut pc = 0usize;
-        for steps in 0..self.max_steps {
+        for steps in 0..=self.max_steps {
             let ins = self.program.instructions[pc];
             if ins.op == Opcode::Halt {
                 return Ok((r.map(|v| v.0), steps));
@@ -153,11 +177,6 @@ impl VmJumpJob {
     pub(crate) fn sizes(&self) -> Vec<u32> {
         vec![N_REGISTERS as u32, self.program.instructions.len() as u32, self.max_steps]
     }
-
-    fn log_rows(&self, config: &ProofConfig) -> u32 {
-        let rows = (self.max_steps as usize + 1).max(self.program.instructions.len());
-        rows.next_power_of_two().ilog2().max(min_log_rows(config))
-    }
 }
 
 fn next_pc(pc: usize, ins: &Instruction, src1: BaseField) -> usize {
@@ -169,91 +188,127 @@ fn next_pc(pc: usize, ins: &Instruction, src1: BaseField) -> usize {
     }
 }
 
-fn pp_names() -> Vec<String> {
-    let mut v: Vec<String> = vec!["idx".into()];
-    for s in ["add", "sub", "mul", "addi", "mov", "loadi", "jnz", "jmp", "halt", "imm"] {
-        v.push(s.into());
-    }
-    for prefix in ["dst", "a", "b"] {
-        for k in 0..N_REGISTERS {
-            v.push(format!("{prefix}{k}"));
-        }
-    }
-    v.push("is_first".into());
-    v.push("is_last".into());
-    v
+/// Main-trace columns. The execution: registers, `pc`, the executed instruction's fields,
+/// `src1, src2, res, inv, nz, taken`, `first`. The program table: `idx`, the fields, `m`.
+const PC: usize = N_REGISTERS;
+const EXEC_FIELDS: usize = PC + 1;
+const FIRST: usize = EXEC_FIELDS + N_FIELDS + 6;
+const IDX: usize = FIRST + 1;
+const TABLE_FIELDS: usize = IDX + 1;
+const MULT: usize = TABLE_FIELDS + N_FIELDS;
+const N_MAIN: usize = MULT + 1;
+/// `idx` of the table's padding rows: `−1`, an index no execution reaches (it starts at 0 and
+/// moves only to `pc + 1 ≤ len`, to a jump target `< len`, or stays).
+const PAD_IDX: u32 = P - 1;
+
+/// How a run ends on the trace's last row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// At `Halt`, where the machine then stays (branching programs).
+    Halt,
+    /// At the table's last instruction (straight-line programs: every instruction once, in
+    /// order; a `Halt` appended to fill the rows is that last instruction).
+    LastInstruction,
 }
 
-fn preprocessed(program: &Program, log_size: u32) -> Vec<Eval> {
-    let rows = 1usize << log_size;
-    let mut cols = vec![vec![BaseField::zero(); rows]; 1 + N_FIELDS + 2];
-    let padded = program.instructions.iter().copied().chain(std::iter::repeat(Instruction::NOP));
-    for (t, ins) in padded.take(rows).enumerate() {
-        cols[0][t] = BaseField::from_u32_unchecked(t as u32);
-        for (k, v) in fields(&ins).into_iter().enumerate() {
-            cols[1 + k][t] = v;
-        }
-    }
-    cols[1 + N_FIELDS][0] = BaseField::one();
-    cols[2 + N_FIELDS][rows - 1] = BaseField::one();
-    cols.into_iter().map(|c| base_eval(log_size, c)).collect()
+/// A machine run to prove: the program, the input registers, the step budget and how the run
+/// ends. Both VM job types are proven as one.
+pub(crate) struct Run<'a> {
+    pub program: &'a Program,
+    pub inputs: [u32; N_REGISTERS],
+    pub max_steps: u32,
+    pub end: End,
 }
 
-/// Number of main-trace columns: registers, pc, fields, src1, src2, res, inv, nz, taken, m.
-const N_MAIN: usize = N_REGISTERS + 1 + N_FIELDS + 7;
+impl Run<'_> {
+    /// log2 of the trace rows: room for the program table and for the budget's steps plus the
+    /// final `Halt` row (a straight-line run's steps are its table).
+    pub fn log_rows(&self, config: &ProofConfig) -> u32 {
+        let len = self.program.instructions.len();
+        let rows = match self.end {
+            End::Halt => (self.max_steps as usize + 1).max(len),
+            End::LastInstruction => len,
+        };
+        rows.next_power_of_two().ilog2().max(min_log_rows(config))
+    }
 
-/// Main trace in natural order (columns), final registers, and the tuples for the lookup.
+    /// The `pc` the last row must have, if the run ends at a fixed instruction.
+    fn last_pc(&self) -> Option<u32> {
+        match self.end {
+            End::Halt => None,
+            End::LastInstruction => Some(self.program.instructions.len() as u32 - 1),
+        }
+    }
+}
+
+/// Main trace in natural order (columns) and the final registers.
 struct Execution {
     cols: Vec<Vec<BaseField>>,
     outputs: [u32; N_REGISTERS],
 }
 
-fn execute_trace(job: &VmJumpJob, log_size: u32) -> Result<Execution, JobError> {
+fn execute_trace(run: &Run<'_>, log_size: u32) -> Result<Execution, JobError> {
     let rows = 1usize << log_size;
-    let program = &job.program;
+    let program = &run.program.instructions;
     let mut cols: Vec<Vec<BaseField>> = (0..N_MAIN).map(|_| Vec::with_capacity(rows)).collect();
-    let mut mult = vec![0u32; rows];
-    let mut r = job.inputs.map(BaseField::from_u32_unchecked);
+    let mut mult = vec![0u32; program.len()];
+    let mut r = run.inputs.map(BaseField::from_u32_unchecked);
     let mut pc = 0usize;
     let mut halted_at = None;
+    let b = |v: bool| if v { BaseField::one() } else { BaseField::zero() };
     for t in 0..rows {
-        let ins = program.instructions[pc];
+        let ins = program[pc];
         if ins.op == Opcode::Halt && halted_at.is_none() {
             halted_at = Some(t);
         }
         mult[pc] += 1;
         let (x, y, res) = step(&r, &ins);
-        let mut c = 0;
-        for v in r {
-            cols[c].push(v);
-            c += 1;
-        }
-        cols[c].push(BaseField::from_u32_unchecked(pc as u32));
-        c += 1;
-        for v in fields(&ins) {
-            cols[c].push(v);
-            c += 1;
-        }
         let nz = x != BaseField::zero();
         let inv = if nz { x.inverse() } else { BaseField::zero() };
-        let taken = ins.op == Opcode::Jnz && nz;
-        let b = |v: bool| if v { BaseField::one() } else { BaseField::zero() };
-        for v in [x, y, res, inv, b(nz), b(taken)] {
-            cols[c].push(v);
-            c += 1;
+        let row = r.into_iter().chain([BaseField::from_u32_unchecked(pc as u32)]).chain(fields(&ins)).chain([
+            x,
+            y,
+            res,
+            inv,
+            b(nz),
+            b(ins.op == Opcode::Jnz && nz),
+            b(t == 0),
+        ]);
+        for (col, v) in cols.iter_mut().zip(row) {
+            col.push(v);
         }
         if !ins.op.is_control_flow() && ins.op != Opcode::Nop {
             r[usize::from(ins.dst)] = res;
         }
+        if t + 1 == rows {
+            break;
+        }
         pc = next_pc(pc, &ins, x);
-        if pc >= program.instructions.len() {
-            return Err(JobError::DidNotHalt { max_steps: job.max_steps });
+        if pc >= program.len() {
+            return Err(JobError::DidNotHalt { max_steps: run.max_steps });
         }
     }
-    if halted_at.is_none_or(|t| t > job.max_steps as usize) {
-        return Err(JobError::DidNotHalt { max_steps: job.max_steps });
+    let ended = match run.last_pc() {
+        None => halted_at.is_some_and(|t| t <= run.max_steps as usize),
+        Some(last) => pc == last as usize,
+    };
+    if !ended {
+        return Err(JobError::DidNotHalt { max_steps: run.max_steps });
     }
-    cols[N_MAIN - 1] = mult.into_iter().map(BaseField::from_u32_unchecked).collect();
+    let zero = [BaseField::zero(); N_FIELDS];
+    let table = program
+        .iter()
+        .zip(&mult)
+        .enumerate()
+        .map(|(t, (ins, &m))| (t as u32, fields(ins), m))
+        .chain(std::iter::repeat((PAD_IDX, zero, 0)))
+        .take(rows);
+    for (idx, g, m) in table {
+        let row = [BaseField::from_u32_unchecked(idx)].into_iter().chain(g).chain([BaseField::from_u32_unchecked(m)]);
+        for (col, v) in cols[IDX..].iter_mut().zip(row) {
+            col.push(v);
+        }
+    }
     Ok(Execution { cols, outputs: r.map(|v| v.0) })
 }
 
@@ -272,14 +327,90 @@ fn alpha_powers(alpha: SecureField) -> Vec<SecureField> {
     p
 }
 
-/// The branching VM AIR (see the module docs).
+/// The lookup's random challenges, drawn after the main trace and the statement are committed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Challenges {
+    /// LogUp point.
+    z: SecureField,
+    /// Tuple compression.
+    alpha: SecureField,
+    /// Weight of the table's own term (binds the table to the program).
+    beta: SecureField,
+    /// Weight of the `first` count.
+    gamma: SecureField,
+}
+
+impl Challenges {
+    fn draw(channel: &mut Chan) -> Self {
+        let [z, alpha, beta, gamma] = std::array::from_fn(|_| channel.draw_secure_felt());
+        Self { z, alpha, beta, gamma }
+    }
+}
+
+/// The inverses of `values` (none zero), batched, on SIMD lanes and both cores.
+fn inverses(values: &[SecureField]) -> Vec<SecureField> {
+    let packed: Vec<PackedSecureField> = values
+        .chunks(N_LANES)
+        .map(|chunk| {
+            let mut lanes = [SecureField::one(); N_LANES];
+            lanes[..chunk.len()].copy_from_slice(chunk);
+            PackedSecureField::from_array(lanes)
+        })
+        .collect();
+    let mut out: Vec<SecureField> =
+        PackedSecureField::batch_inverse(&packed).iter().flat_map(|p| p.to_array()).collect();
+    out.truncate(values.len());
+    out
+}
+
+/// `Σ_t 1/(z − p_t)` over the `rows` rows of the program table: the program's instructions at
+/// their indices, then padding rows. What the verifier computes from the job: linear in the
+/// program, one batched inversion, nothing of the trace's size (the padding is one term).
+fn table_sum(program: &Program, rows: usize, z: SecureField, alpha_pows: &[SecureField]) -> SecureField {
+    // Only the non-zero fields of an instruction contribute: a selector, imm, dst, a and b.
+    let denominators: Vec<SecureField> = program
+        .instructions
+        .par_iter()
+        .enumerate()
+        .map(|(t, ins)| {
+            let mut p = alpha_pows[0] * BaseField::from_u32_unchecked(t as u32)
+                + alpha_pows[1 + N_SEL] * BaseField::from_u32_unchecked(ins.imm);
+            if let Some(s) = selector(ins.op) {
+                p += alpha_pows[1 + s];
+                if !ins.op.is_control_flow() {
+                    p += alpha_pows[1 + N_SEL + 1 + usize::from(ins.dst)];
+                }
+            }
+            p += alpha_pows[1 + N_SEL + 1 + N_REGISTERS + usize::from(ins.src1)];
+            p += alpha_pows[1 + N_SEL + 1 + 2 * N_REGISTERS + usize::from(ins.src2)];
+            z - p
+        })
+        .collect();
+    let program_part: SecureField = inverses(&denominators).into_iter().sum();
+    let padding = rows - program.instructions.len();
+    let pad = z - BaseField::from_u32_unchecked(PAD_IDX);
+    program_part + pad.inverse() * BaseField::from_u32_unchecked(padding as u32)
+}
+
+/// What the interaction column's fractions must sum to: `β·Σ_table 1/(z − p) + γ` (one `first`
+/// row), spread evenly over the rows so the column closes cyclically.
+fn row_shift(program: &Program, log_size: u32, ch: &Challenges) -> SecureField {
+    let rows = 1usize << log_size;
+    let total = ch.beta * table_sum(program, rows, ch.z, &alpha_powers(ch.alpha)) + ch.gamma;
+    total * BaseField::from_u32_unchecked(rows as u32).inverse()
+}
+
+/// The VM AIR (see the module docs).
 #[derive(Debug, Clone)]
 pub(crate) struct VmJumpEval {
     log_size: u32,
     inputs: [u32; N_REGISTERS],
     outputs: [u32; N_REGISTERS],
-    z: SecureField,
+    /// `None`: the last row halts; `Some(pc)`: the last row runs instruction `pc`.
+    last_pc: Option<u32>,
+    challenges: Challenges,
     alpha_pows: Vec<SecureField>,
+    shift: SecureField,
 }
 
 impl FrameworkEval for VmJumpEval {
@@ -292,17 +423,6 @@ impl FrameworkEval for VmJumpEval {
     }
 
     fn evaluate<E: EvalAtRow>(&self, mut eval: E) -> E {
-        let pp: Vec<E::F> = pp_names()
-            .into_iter()
-            .map(|name| {
-                eval.get_preprocessed_column(PreProcessedColumnId {
-                    id: format!("obelysk_vmjump_{name}_{}", self.log_size),
-                })
-            })
-            .collect();
-        let is_first = pp[1 + N_FIELDS].clone();
-        let is_last = pp[2 + N_FIELDS].clone();
-
         let regs: Vec<[E::F; 2]> =
             (0..N_REGISTERS).map(|_| eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1])).collect();
         let [pc, pc_next] = eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1]);
@@ -313,6 +433,9 @@ impl FrameworkEval for VmJumpEval {
         let inv = eval.next_trace_mask();
         let nz = eval.next_trace_mask();
         let taken = eval.next_trace_mask();
+        let [first, first_next] = eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1]);
+        let idx = eval.next_trace_mask();
+        let g: Vec<E::F> = (0..N_FIELDS).map(|_| eval.next_trace_mask()).collect();
         let m = eval.next_trace_mask();
         let [s_prev, s] = eval.next_extension_interaction_mask(INTERACTION_TRACE_IDX, [-1, 0]);
 
@@ -345,75 +468,141 @@ impl FrameworkEval for VmJumpEval {
         eval.add_constraint(src1 * (one.clone() - nz.clone()));
         eval.add_constraint(taken.clone() - sel[JNZ].clone() * nz);
 
-        let not_last = one.clone() - is_last.clone();
+        // `first` marks where the run starts; the row before it (cyclically) is the last step.
+        eval.add_constraint(first.clone() * (one.clone() - first.clone()));
+        let not_last = one.clone() - first_next.clone();
         let jump = taken + sel[JMP].clone();
         let expected_pc = pc.clone() + one.clone() + jump * (imm - pc.clone() - one.clone()) - sel[HALT].clone();
         eval.add_constraint(not_last.clone() * (pc_next - expected_pc));
         for k in 0..N_REGISTERS {
             let [cur, next] = regs[k].clone();
             let after = cur.clone() + dst[k].clone() * (res.clone() - cur.clone());
-            eval.add_constraint(not_last.clone() * (next - after));
+            eval.add_constraint(not_last.clone() * (next - after.clone()));
+            eval.add_constraint(first.clone() * (cur - E::F::from(BaseField::from_u32_unchecked(self.inputs[k]))));
+            // The registers after the last row's instruction (`Halt` changes none).
             eval.add_constraint(
-                is_first.clone() * (cur.clone() - E::F::from(BaseField::from_u32_unchecked(self.inputs[k]))),
+                first_next.clone() * (after - E::F::from(BaseField::from_u32_unchecked(self.outputs[k]))),
             );
-            eval.add_constraint(is_last.clone() * (cur - E::F::from(BaseField::from_u32_unchecked(self.outputs[k]))));
         }
-        eval.add_constraint(is_first * pc.clone());
-        eval.add_constraint(is_last * (one - sel[HALT].clone()));
+        eval.add_constraint(first.clone() * pc.clone());
+        match self.last_pc {
+            None => eval.add_constraint(first_next * (one - sel[HALT].clone())),
+            Some(last) => {
+                eval.add_constraint(first_next * (pc.clone() - E::F::from(BaseField::from_u32_unchecked(last))))
+            }
+        }
 
-        // LogUp: executed tuple e (pc, fields) against program tuple p (idx, fields).
+        // LogUp: +1/(z − e) for the executed tuple (pc, fields), (β − m)/(z − p) for the table
+        // row (idx, fields), γ·first; the shift makes the column close cyclically exactly when
+        // the sum is β·(the program's table sum) + γ.
         let mut e = E::EF::from(pc);
-        let mut p = E::EF::from(pp[0].clone());
+        let mut p = E::EF::from(idx);
         for k in 0..N_FIELDS {
             e += E::EF::from(f[k].clone()) * self.alpha_pows[k + 1];
-            p += E::EF::from(pp[1 + k].clone()) * self.alpha_pows[k + 1];
+            p += E::EF::from(g[k].clone()) * self.alpha_pows[k + 1];
         }
-        let z = E::EF::from(self.z);
+        let z = E::EF::from(self.challenges.z);
         let ze = z.clone() - e;
         let zp = z - p;
-        eval.add_constraint((s - s_prev) * ze.clone() * zp.clone() - zp + ze * m);
+        let delta = s - s_prev - E::EF::from(first) * self.challenges.gamma + E::EF::from(self.shift);
+        let weight = E::EF::from(self.challenges.beta) - E::EF::from(m);
+        eval.add_constraint(delta * ze.clone() * zp.clone() - zp - weight * ze);
         eval
     }
 }
 
 pub(crate) fn component(
     log_size: u32,
+    last_pc: Option<u32>,
     inputs: [u32; N_REGISTERS],
     outputs: [u32; N_REGISTERS],
-    z: SecureField,
-    alpha: SecureField,
+    challenges: Challenges,
+    shift: SecureField,
 ) -> FrameworkComponent<VmJumpEval> {
     FrameworkComponent::new(
         &mut TraceLocationAllocator::default(),
-        VmJumpEval { log_size, inputs, outputs, z, alpha_pows: alpha_powers(alpha) },
+        VmJumpEval {
+            log_size,
+            last_pc,
+            inputs,
+            outputs,
+            challenges,
+            alpha_pows: alpha_powers(challenges.alpha),
+            shift,
+        },
         SecureField::zero(),
     )
 }
 
-fn pin_key(job: &VmJumpJob, config: &ProofConfig, log_size: u32) -> PinKey {
-    let mut circuit = job.program.commitment().0.to_vec();
+/// Challenges for tests of the component's shape (the GPU kernel compiler).
+#[cfg(all(test, feature = "gpu"))]
+pub(crate) fn test_challenges(seed: u32) -> Challenges {
+    let q = |v: u32| SecureField::from_m31_array(std::array::from_fn(|i| BaseField::from(v + i as u32)));
+    Challenges { z: q(seed), alpha: q(seed + 4), beta: q(seed + 8), gamma: q(seed + 12) }
+}
+
+/// Twiddles and the (empty) preprocessed tree for a trace size: the circuit has no
+/// program-dependent preprocessed columns, so one entry serves every program of that size.
+fn pin_key(config: &ProofConfig, log_size: u32) -> PinKey {
+    let mut circuit = b"obelysk vm machine".to_vec();
     circuit.extend_from_slice(&log_size.to_le_bytes());
     PinKey { job_type: JobType::VmJump, circuit, config: *config }
 }
 
-/// Proves a branching VM job; returns the statement, the proof and the output registers.
-pub(crate) fn prove<B: StarkBackend>(
-    job: &VmJumpJob,
-    job_id: JobId,
-    worker: WorkerAddress,
+/// A cheating prover's change to its trace (tests only).
+fn tamper(exec: &mut Execution, cheat: Cheat) {
+    let cols = &mut exec.cols;
+    match cheat {
+        Cheat::ForgedPc => cols[PC][2] += BaseField::one(),
+        Cheat::WrongMultiplicity => cols[MULT][0] += BaseField::one(),
+        Cheat::SkippedRow => {
+            // Leave out row 1 (an instruction never executed), repeat the final row, and
+            // recount the multiplicities so the lookup alone would still balance.
+            for col in &mut cols[..IDX] {
+                col.remove(1);
+                col.push(*col.last().expect("rows"));
+            }
+            cols[FIRST][0] = BaseField::one();
+            *cols[FIRST].last_mut().expect("rows") = BaseField::zero();
+            for m in &mut cols[MULT] {
+                *m = BaseField::zero();
+            }
+            for t in 0..cols[PC].len() {
+                let pc = cols[PC][t].0 as usize;
+                cols[MULT][pc] += BaseField::one();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Proves `run`; `statement` builds the statement from the outputs. Returns the statement, the
+/// proof and the output registers.
+pub(crate) fn prove_run<B: StarkBackend>(
+    run: &Run<'_>,
+    statement: impl FnOnce(&[u32; N_REGISTERS]) -> Statement,
     config: &ProofConfig,
     version: u16,
+    cheat: Cheat,
 ) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError>
 where
     FrameworkComponent<VmJumpEval>: ComponentProver<B>,
 {
     let pcs = config.to_pcs()?;
-    let input_commitment = job.input_commitment()?;
-    let log_size = job.log_rows(config);
-    let exec = info_span!("execute", log_rows = log_size).in_scope(|| execute_trace(job, log_size))?;
-    let circuit = info_span!("prepare_program", log_rows = log_size).in_scope(|| {
-        prepared_circuit::<B>(pin_key(job, config, log_size), log_size, pcs, || preprocessed(&job.program, log_size))
-    });
+    let log_size = run.log_rows(config);
+    // A cheating prover that proves another program (one instruction changed) as this one.
+    let forged;
+    let run = if cheat == Cheat::ForgedTable {
+        let mut program = run.program.clone();
+        program.instructions[0] = Instruction::loadi(1, 2);
+        forged = program;
+        &Run { program: &forged, ..*run }
+    } else {
+        run
+    };
+    let mut exec = info_span!("execute", log_rows = log_size).in_scope(|| execute_trace(run, log_size))?;
+    tamper(&mut exec, cheat);
+    let circuit = prepared_circuit::<B>(pin_key(config, log_size), log_size, pcs, Vec::new);
     let channel = &mut Chan::default();
     pcs.mix_into(channel);
     let mut cs = circuit.scheme(pcs, channel);
@@ -422,27 +611,27 @@ where
         tb.extend_evals(on_backend::<B>(exec.cols.iter().map(|c| base_eval(log_size, c.clone())).collect()));
         tb.commit(channel);
     });
-    let statement = Statement {
-        job_type: JobType::VmJump,
-        job_id,
-        worker,
-        sizes: job.sizes(),
-        input_commitment,
-        output_commitment: output_commitment(&exec.outputs),
-    };
+    let statement = statement(&exec.outputs);
     statement.mix_into(version, channel);
-    let z = channel.draw_secure_felt();
-    let alpha = channel.draw_secure_felt();
+    let ch = Challenges::draw(channel);
+    let shift = row_shift(run.program, log_size, &ch);
     let s = info_span!("interaction_trace").in_scope(|| {
-        let pows = alpha_powers(alpha);
+        let pows = alpha_powers(ch.alpha);
         let rows = 1usize << log_size;
+        let mut denominators = Vec::with_capacity(2 * rows);
+        for t in 0..rows {
+            let e = compress(&pows, (0..=N_FIELDS).map(|k| exec.cols[PC + k][t]));
+            let p = compress(&pows, (0..=N_FIELDS).map(|k| exec.cols[IDX + k][t]));
+            denominators.push(ch.z - e);
+            denominators.push(ch.z - p);
+        }
+        let inverses = inverses(&denominators);
         let mut acc = SecureField::zero();
         let mut out = Vec::with_capacity(rows);
         for t in 0..rows {
-            let e = compress(&pows, (0..=N_FIELDS).map(|k| exec.cols[N_REGISTERS + k][t]));
-            let ins = job.program.instructions.get(t).copied().unwrap_or(Instruction::NOP);
-            let p = compress(&pows, std::iter::once(BaseField::from_u32_unchecked(t as u32)).chain(fields(&ins)));
-            acc += (z - e).inverse() - (z - p).inverse() * exec.cols[N_MAIN - 1][t];
+            acc +=
+                inverses[2 * t] + inverses[2 * t + 1] * (ch.beta - exec.cols[MULT][t]) + ch.gamma * exec.cols[FIRST][t]
+                    - shift;
             out.push(acc);
         }
         out
@@ -452,7 +641,7 @@ where
         tb.extend_evals(on_backend::<B>(secure_evals(log_size, s)));
         tb.commit(channel);
     });
-    let comp = component(log_size, job.inputs, exec.outputs, z, alpha);
+    let comp = component(log_size, run.last_pc(), run.inputs, exec.outputs, ch, shift);
     let proof = info_span!("stark_prove", log_rows = log_size).in_scope(|| {
         guarded(|| stark_prove::<B, MC>(&[&comp], channel, cs))
             .map_err(ProveError::Panicked)?
@@ -461,9 +650,9 @@ where
     Ok((statement, proof, exec.outputs))
 }
 
-/// Verifies a branching VM proof; the caller compared the statement's identity fields.
-pub(crate) fn verify(
-    job: &VmJumpJob,
+/// Verifies a proof of `run`; the caller compared the statement's identity fields with the job.
+pub(crate) fn verify_run(
+    run: &Run<'_>,
     statement: &Statement,
     public_output: &[u32],
     proof: Proof,
@@ -483,25 +672,70 @@ pub(crate) fn verify(
     if proof.commitments.len() != 4 {
         return Err(VerifyError::Malformed(format!("{} commitments, expected 4", proof.commitments.len())));
     }
-    let log_size = job.log_rows(config);
-    let pinned =
-        pinned_root(pin_key(job, config, log_size), || tree_root(log_size, pcs, preprocessed(&job.program, log_size)));
-    if proof.commitments[0] != pinned {
+    // No preprocessed columns: the first tree is the empty one.
+    let log_size = run.log_rows(config);
+    let empty = pinned_root(pin_key(config, min_log_rows(config)), || tree_root(min_log_rows(config), pcs, Vec::new()));
+    if proof.commitments[0] != empty {
         return Err(VerifyError::CircuitMismatch);
     }
     let channel = &mut Chan::default();
     pcs.mix_into(channel);
     let mut vcs = CommitmentSchemeVerifier::<MC>::new(pcs);
-    let probe = component(log_size, job.inputs, outputs, SecureField::zero(), SecureField::zero());
-    let sizes = probe.trace_log_degree_bounds();
+    let zero = Challenges {
+        z: SecureField::zero(),
+        alpha: SecureField::zero(),
+        beta: SecureField::zero(),
+        gamma: SecureField::zero(),
+    };
+    let sizes =
+        component(log_size, run.last_pc(), run.inputs, outputs, zero, SecureField::zero()).trace_log_degree_bounds();
     vcs.commit(proof.commitments[0], &sizes[0], channel);
     vcs.commit(proof.commitments[1], &sizes[1], channel);
     statement.mix_into(version, channel);
-    let z = channel.draw_secure_felt();
-    let alpha = channel.draw_secure_felt();
-    let comp = component(log_size, job.inputs, outputs, z, alpha);
+    let ch = Challenges::draw(channel);
+    let shift = info_span!("table_sum", len = run.program.instructions.len())
+        .in_scope(|| row_shift(run.program, log_size, &ch));
+    let comp = component(log_size, run.last_pc(), run.inputs, outputs, ch, shift);
     vcs.commit(proof.commitments[2], &sizes[2], channel);
     guarded(move || stark_verify::<MC>(&[&comp], channel, &mut vcs, proof))
         .map_err(|p| VerifyError::Malformed(format!("verifier panicked: {p}")))?
         .map_err(|e| VerifyError::Stark(e.to_string()))
+}
+
+/// Proves a branching VM job; returns the statement, the proof and the output registers.
+pub(crate) fn prove<B: StarkBackend>(
+    job: &VmJumpJob,
+    job_id: JobId,
+    worker: WorkerAddress,
+    config: &ProofConfig,
+    version: u16,
+    cheat: Cheat,
+) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError>
+where
+    FrameworkComponent<VmJumpEval>: ComponentProver<B>,
+{
+    let input_commitment = job.input_commitment()?;
+    let run = Run { program: &job.program, inputs: job.inputs, max_steps: job.max_steps, end: End::Halt };
+    let statement = |outputs: &[u32; N_REGISTERS]| Statement {
+        job_type: JobType::VmJump,
+        job_id,
+        worker,
+        sizes: job.sizes(),
+        input_commitment,
+        output_commitment: output_commitment(outputs),
+    };
+    prove_run::<B>(&run, statement, config, version, cheat)
+}
+
+/// Verifies a branching VM proof; the caller compared the statement's identity fields.
+pub(crate) fn verify(
+    job: &VmJumpJob,
+    statement: &Statement,
+    public_output: &[u32],
+    proof: Proof,
+    config: &ProofConfig,
+    version: u16,
+) -> Result<(), VerifyError> {
+    let run = Run { program: &job.program, inputs: job.inputs, max_steps: job.max_steps, end: End::Halt };
+    verify_run(&run, statement, public_output, proof, config, version)
 }

@@ -400,18 +400,7 @@ pub(crate) fn component(log_size: u32, delta: SecureField, expected: SecureField
     )
 }
 
-/// How a test prover misbehaves (honest in production).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(not(test), allow(dead_code, reason = "the cheating variants are built by the soundness tests"))]
-pub(crate) enum Cheat {
-    /// Honest.
-    #[default]
-    None,
-    /// Puts `C` with one wrong entry in the trace, claims the honest Freivalds value.
-    WrongOutputInTrace,
-    /// Puts a wrong `C` in the trace and claims the value its own trace satisfies.
-    WrongOutputSelfConsistent,
-}
+pub(crate) use crate::Cheat;
 
 /// Proves a matmul job with `protocol`; returns the statement, the proof and `C`.
 #[allow(clippy::too_many_arguments, reason = "the job, its identity, the config and a test hook")]
