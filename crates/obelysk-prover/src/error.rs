@@ -208,7 +208,8 @@ pub enum VerifyError {
         /// Which statement field differs.
         field: &'static str,
     },
-    /// The preprocessed (circuit) commitment is not the pinned one for this job type, size and config.
+    /// The preprocessed (circuit) commitment is not the pinned one for this job type, size and
+    /// config (the VM proofs have no preprocessed columns: theirs must be the empty tree's root).
     #[error("preprocessed commitment is not the pinned circuit for this job")]
     CircuitMismatch,
     /// The output commitment does not match the proof or the output.

@@ -4,7 +4,8 @@
 //! [`N_REGISTERS`] registers `r0..r3` holding M31 values (`p = 2^31 − 1`; all arithmetic is mod `p`).
 //! A program is a list of [`Instruction`]s executed once each, in order (straight-line: loops are
 //! unrolled by the compiler of the program; `Jnz`/`Jmp`/`Halt` are rejected here and proven by
-//! [`crate::vm_jump`] instead, whose circuit costs about twice as much per step). The job's inputs
+//! [`crate::vm_jump`] instead, whose trace also carries the program table: 58 columns a row
+//! against 34). The job's inputs
 //! are the initial register values, its output the final register values.
 //!
 //! | opcode | effect |
@@ -24,9 +25,11 @@
 //! # Proof
 //! A straight-line program is proven on the machine of [`crate::vm_jump`]: each instruction runs
 //! once, in order, and the last row runs the program's last instruction (a program shorter than
-//! the trace gets a `Halt` appended, which fills the rows left). The verifier's work therefore does not grow with the trace beyond Stwo's logarithmic
-//! part: it hashes the program and sums one lookup fraction per instruction (see
-//! [`crate::vm_jump`]), and commits to nothing the size of the program.
+//! the trace gets a `Halt` appended, which fills the rows left). Such a run is its own program
+//! table: its executed tuples must be exactly the program's (the last one repeated to fill the
+//! rows), so the trace needs no table columns. The verifier's work does not grow with the trace
+//! beyond Stwo's logarithmic part: it hashes the program and sums one lookup fraction per
+//! instruction (see [`crate::vm_jump`]), and commits to nothing the size of the program.
 //!
 //! Input commitment: blake3 (derive-key `"sage obelysk-prover vm input v1"`) of the program
 //! commitment and the input registers; output commitment: blake3 (derive-key
@@ -77,7 +80,7 @@ pub enum Opcode {
 }
 
 impl Opcode {
-    const fn code(self) -> u8 {
+    pub(crate) const fn code(self) -> u8 {
         match self {
             Opcode::Nop => 0,
             Opcode::Add => 1,

@@ -3,14 +3,14 @@
 //!
 //! Same registers and arithmetic as [`crate::vm`], plus `Jnz` (`if r[src1] != 0 { pc = imm }`),
 //! `Jmp` (`pc = imm`) and `Halt`. Execution starts at `pc = 0` and must reach `Halt` within the
-//! job's step budget; the trace has `2^k ≥ max(budget, program length)` rows and repeats the
-//! `Halt` row until the end.
+//! job's step budget; the trace has `2^k > budget` (and `≥` the program length) rows and repeats
+//! the `Halt` row until the end.
 //!
 //! # AIR (one component, no preprocessed columns)
 //! Every column is the prover's; nothing the verifier checks is the size of the trace or the
 //! budget, so a validator's cost is Stwo's (logarithmic in the rows) plus one pass over the
-//! program. Both VM job types are proven on this machine ([`crate::vm`] as its program followed
-//! by `Halt`).
+//! program. Both VM job types are proven on this machine (a [`crate::vm`] run is its own program
+//! table and carries no table columns; it ends on the program's last instruction, not at `Halt`).
 //! - main, the execution: registers `r_k`, `pc`, a copy of the fields of the instruction executed on
 //!   this row (one-hot selectors `add, sub, mul, addi, mov, loadi, jnz, jmp, halt`, `imm`, one-hot
 //!   `dst_k, a_k, b_k`), `src1, src2, res`, `inv, nz` (is-zero gadget on `src1`),
@@ -27,15 +27,20 @@
 //! `taken = jnz·nz`; `first` is boolean; on every row whose successor is not a `first` row
 //! `pc' = pc + 1 + (taken + jmp)(imm − pc − 1) − halt` and `r_k' = r_k + dst_k(res − r_k)`;
 //! on a `first` row `pc = 0` and `r = inputs`; on the row before it (the run's last) `halt = 1`
-//! and `r = outputs`; and `(S_t − S_{t−1} − γ·first_t + c)(z − e_t)(z − p_t) = (z − p_t) +
-//! (β − m_t)(z − e_t)` on every row, cyclically, with `c = (β·T + γ)/rows` and `T = Σ 1/(z − p)`
-//! over the program table **computed by the verifier from the job's program** (the program's
-//! instructions at their indices plus the padding rows: linear in the program, nothing of the
-//! trace's size). The column closes only if the fractions sum to `β·T + γ`, which (the
-//! challenges being drawn after the commitment) means, except with negligible probability:
-//! the table rows are exactly the program's, the executed tuples are a sub-multiset of them
-//! with multiplicities `m` (so every step runs a real instruction at its real index), and
-//! exactly one row is `first`.
+//! (a straight-line run: `pc = len − 1`) and the registers after its instruction are the
+//! outputs; and `(S_t − S_{t−1} − γ·first_t + c)(z − e_t)(z − p_t) = (z − p_t) + (β − m_t)(z − e_t)`
+//! on every row, cyclically, with `c = (β·T + γ)/rows` and `T = Σ 1/(z − p)` over the program
+//! table **computed by the verifier from the job's program** (the program's instructions at their
+//! indices plus the padding rows as one term: linear in the program, nothing of the trace's size).
+//! The column closes only if the fractions sum to `β·T + γ`, which (the challenges being drawn
+//! after the commitment) means, except with negligible probability: the table rows are exactly
+//! the program's, the executed tuples are a sub-multiset of them with multiplicities `m` (so every
+//! step runs a real instruction at its real index), and exactly one row is `first`.
+//!
+//! A straight-line run (34 columns: 4 + 1 + 22 + 6 + 1) has no table columns and the constraint
+//! `(S_t − S_{t−1} − γ·first_t + c)(z − e_t) = 1` with `c = (T + pad/(z − p_last) + γ)/rows`: its
+//! executed tuples must be exactly the program's, the last one repeated over the `pad` rows left.
+//! A branching run has 58 columns.
 //!
 //! # What the statement promises
 //! With `2^k` rows, `2^k` the smallest power of two above the budget (and at least the program
@@ -232,6 +237,15 @@ impl Run<'_> {
         rows.next_power_of_two().ilog2().max(min_log_rows(config))
     }
 
+    /// Main-trace columns: a straight-line run is its own program table (every instruction once,
+    /// in order), so only a branching run carries the table columns.
+    fn n_main(&self) -> usize {
+        match self.end {
+            End::Halt => N_MAIN,
+            End::LastInstruction => IDX,
+        }
+    }
+
     /// The `pc` the last row must have, if the run ends at a fixed instruction.
     fn last_pc(&self) -> Option<u32> {
         match self.end {
@@ -250,7 +264,7 @@ struct Execution {
 fn execute_trace(run: &Run<'_>, log_size: u32) -> Result<Execution, JobError> {
     let rows = 1usize << log_size;
     let program = &run.program.instructions;
-    let mut cols: Vec<Vec<BaseField>> = (0..N_MAIN).map(|_| Vec::with_capacity(rows)).collect();
+    let mut cols: Vec<Vec<BaseField>> = (0..run.n_main()).map(|_| Vec::with_capacity(rows)).collect();
     let mut mult = vec![0u32; program.len()];
     let mut r = run.inputs.map(BaseField::from_u32_unchecked);
     let mut pc = 0usize;
@@ -294,6 +308,9 @@ fn execute_trace(run: &Run<'_>, log_size: u32) -> Result<Execution, JobError> {
     };
     if !ended {
         return Err(JobError::DidNotHalt { max_steps: run.max_steps });
+    }
+    if run.end == End::LastInstruction {
+        return Ok(Execution { cols, outputs: r.map(|v| v.0) });
     }
     let zero = [BaseField::zero(); N_FIELDS];
     let table = program
@@ -363,40 +380,68 @@ fn inverses(values: &[SecureField]) -> Vec<SecureField> {
     out
 }
 
-/// `Σ_t 1/(z − p_t)` over the `rows` rows of the program table: the program's instructions at
-/// their indices, then padding rows. What the verifier computes from the job: linear in the
-/// program, one batched inversion, nothing of the trace's size (the padding is one term).
-fn table_sum(program: &Program, rows: usize, z: SecureField, alpha_pows: &[SecureField]) -> SecureField {
-    // Only the non-zero fields of an instruction contribute: a selector, imm, dst, a and b.
-    let denominators: Vec<SecureField> = program
-        .instructions
-        .par_iter()
-        .enumerate()
-        .map(|(t, ins)| {
-            let mut p = alpha_pows[0] * BaseField::from_u32_unchecked(t as u32)
-                + alpha_pows[1 + N_SEL] * BaseField::from_u32_unchecked(ins.imm);
-            if let Some(s) = selector(ins.op) {
-                p += alpha_pows[1 + s];
-                if !ins.op.is_control_flow() {
-                    p += alpha_pows[1 + N_SEL + 1 + usize::from(ins.dst)];
-                }
-            }
-            p += alpha_pows[1 + N_SEL + 1 + N_REGISTERS + usize::from(ins.src1)];
-            p += alpha_pows[1 + N_SEL + 1 + 2 * N_REGISTERS + usize::from(ins.src2)];
-            z - p
+/// `Σ_t 1/(z − p_t)` over each instruction's tuple `(t, fields…)`, and the last term on its own:
+/// what the verifier computes from the job, linear in the program (one batched inversion on
+/// SIMD lanes and both cores), nothing of the trace's size.
+fn program_sum(program: &Program, z: SecureField, alpha_pows: &[SecureField]) -> (SecureField, SecureField) {
+    // An instruction's one-hot fields (selector, dst, a, b) contribute the sum of their powers of
+    // α, which depends only on (opcode, dst, src1, src2): 640 sums, computed once.
+    let onehot: Vec<SecureField> = (0..10 * 64u16)
+        .map(|key| {
+            let [op, dst, src1, src2] = [key / 64, (key / 16) % 4, (key / 4) % 4, key % 4].map(|v| v as u8);
+            let op = Opcode::from_code(op).expect("ten opcodes");
+            fields(&Instruction::new(op, dst, src1, src2, 0))
+                .iter()
+                .zip(&alpha_pows[1..])
+                .filter(|(v, _)| !v.is_zero())
+                .map(|(_, a)| *a)
+                .sum()
         })
         .collect();
-    let program_part: SecureField = inverses(&denominators).into_iter().sum();
-    let padding = rows - program.instructions.len();
-    let pad = z - BaseField::from_u32_unchecked(PAD_IDX);
-    program_part + pad.inverse() * BaseField::from_u32_unchecked(padding as u32)
+    let denominator = |t: usize, ins: &Instruction| {
+        let key = usize::from(ins.op.code()) * 64
+            + usize::from(ins.dst) * 16
+            + usize::from(ins.src1) * 4
+            + usize::from(ins.src2);
+        z - alpha_pows[0] * BaseField::from_u32_unchecked(t as u32)
+            - alpha_pows[1 + N_SEL] * BaseField::from_u32_unchecked(ins.imm)
+            - onehot[key]
+    };
+    // Lanes past the program hold 1, whose inverse 1 is taken off the sum.
+    let packed: Vec<PackedSecureField> = program
+        .instructions
+        .par_chunks(N_LANES)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut lanes = [SecureField::one(); N_LANES];
+            for (i, ins) in chunk.iter().enumerate() {
+                lanes[i] = denominator(c * N_LANES + i, ins);
+            }
+            PackedSecureField::from_array(lanes)
+        })
+        .collect();
+    let inverses = PackedSecureField::batch_inverse(&packed);
+    let filler = (packed.len() * N_LANES - program.instructions.len()) as u32;
+    let sum = inverses.par_iter().copied().sum::<PackedSecureField>().to_array().into_iter().sum::<SecureField>()
+        - BaseField::from_u32_unchecked(filler);
+    let last =
+        inverses.last().expect("a program has an instruction").to_array()[(program.instructions.len() - 1) % N_LANES];
+    (sum, last)
 }
 
-/// What the interaction column's fractions must sum to: `β·Σ_table 1/(z − p) + γ` (one `first`
-/// row), spread evenly over the rows so the column closes cyclically.
-fn row_shift(program: &Program, log_size: u32, ch: &Challenges) -> SecureField {
+/// What the interaction column's fractions must sum to, spread evenly over the rows so the
+/// column closes cyclically. With `T = Σ_t 1/(z − p_t)` over the program: a branching run's table
+/// (the program, then padding rows) gives `β·(T + pad/(z − p_pad)) + γ`; a straight-line run,
+/// whose executed tuples are exactly the program's with the last one repeating to fill the rows,
+/// gives `T + pad/(z − p_last) + γ`. The `γ` is the one `first` row.
+fn row_shift(run: &Run<'_>, log_size: u32, ch: &Challenges) -> SecureField {
     let rows = 1usize << log_size;
-    let total = ch.beta * table_sum(program, rows, ch.z, &alpha_powers(ch.alpha)) + ch.gamma;
+    let (program, last) = program_sum(run.program, ch.z, &alpha_powers(ch.alpha));
+    let padding = BaseField::from_u32_unchecked((rows - run.program.instructions.len()) as u32);
+    let total = match run.end {
+        End::Halt => ch.beta * (program + (ch.z - BaseField::from_u32_unchecked(PAD_IDX)).inverse() * padding),
+        End::LastInstruction => program + last * padding,
+    } + ch.gamma;
     total * BaseField::from_u32_unchecked(rows as u32).inverse()
 }
 
@@ -434,9 +479,12 @@ impl FrameworkEval for VmJumpEval {
         let nz = eval.next_trace_mask();
         let taken = eval.next_trace_mask();
         let [first, first_next] = eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1]);
-        let idx = eval.next_trace_mask();
-        let g: Vec<E::F> = (0..N_FIELDS).map(|_| eval.next_trace_mask()).collect();
-        let m = eval.next_trace_mask();
+        // A straight-line run is its own table; a branching one carries it.
+        let table = self.last_pc.is_none().then(|| {
+            let idx = eval.next_trace_mask();
+            let g: Vec<E::F> = (0..N_FIELDS).map(|_| eval.next_trace_mask()).collect();
+            (idx, g, eval.next_trace_mask())
+        });
         let [s_prev, s] = eval.next_extension_interaction_mask(INTERACTION_TRACE_IDX, [-1, 0]);
 
         let sel = &f[..N_SEL];
@@ -493,20 +541,27 @@ impl FrameworkEval for VmJumpEval {
         }
 
         // LogUp: +1/(z − e) for the executed tuple (pc, fields), (β − m)/(z − p) for the table
-        // row (idx, fields), γ·first; the shift makes the column close cyclically exactly when
-        // the sum is β·(the program's table sum) + γ.
+        // row (idx, fields) if there is one, γ·first; the shift makes the column close cyclically
+        // exactly when the fractions sum to what the verifier computed from the program.
         let mut e = E::EF::from(pc);
-        let mut p = E::EF::from(idx);
-        for k in 0..N_FIELDS {
-            e += E::EF::from(f[k].clone()) * self.alpha_pows[k + 1];
-            p += E::EF::from(g[k].clone()) * self.alpha_pows[k + 1];
+        for (k, v) in f.iter().enumerate() {
+            e += E::EF::from(v.clone()) * self.alpha_pows[k + 1];
         }
         let z = E::EF::from(self.challenges.z);
         let ze = z.clone() - e;
-        let zp = z - p;
         let delta = s - s_prev - E::EF::from(first) * self.challenges.gamma + E::EF::from(self.shift);
-        let weight = E::EF::from(self.challenges.beta) - E::EF::from(m);
-        eval.add_constraint(delta * ze.clone() * zp.clone() - zp - weight * ze);
+        match table {
+            Some((idx, g, m)) => {
+                let mut p = E::EF::from(idx);
+                for (k, v) in g.into_iter().enumerate() {
+                    p += E::EF::from(v) * self.alpha_pows[k + 1];
+                }
+                let zp = z - p;
+                let weight = E::EF::from(self.challenges.beta) - E::EF::from(m);
+                eval.add_constraint(delta * ze.clone() * zp.clone() - zp - weight * ze);
+            }
+            None => eval.add_constraint(delta * ze - E::EF::from(SecureField::one())),
+        }
         eval
     }
 }
@@ -552,9 +607,17 @@ fn pin_key(config: &ProofConfig, log_size: u32) -> PinKey {
 /// A cheating prover's change to its trace (tests only).
 fn tamper(exec: &mut Execution, cheat: Cheat) {
     let cols = &mut exec.cols;
+    let has_table = cols.len() > IDX;
     match cheat {
         Cheat::ForgedPc => cols[PC][2] += BaseField::one(),
-        Cheat::WrongMultiplicity => cols[MULT][0] += BaseField::one(),
+        // A table row claims one more execution than happened.
+        Cheat::WrongMultiplicity if has_table => cols[MULT][0] += BaseField::one(),
+        // A straight-line run is its own table: instruction 1 runs twice and instruction 2 never.
+        Cheat::WrongMultiplicity => {
+            for col in &mut cols[..FIRST] {
+                col[2] = col[1];
+            }
+        }
         Cheat::SkippedRow => {
             // Leave out row 1 (an instruction never executed), repeat the final row, and
             // recount the multiplicities so the lookup alone would still balance.
@@ -562,14 +625,12 @@ fn tamper(exec: &mut Execution, cheat: Cheat) {
                 col.remove(1);
                 col.push(*col.last().expect("rows"));
             }
-            cols[FIRST][0] = BaseField::one();
-            *cols[FIRST].last_mut().expect("rows") = BaseField::zero();
-            for m in &mut cols[MULT] {
-                *m = BaseField::zero();
-            }
-            for t in 0..cols[PC].len() {
-                let pc = cols[PC][t].0 as usize;
-                cols[MULT][pc] += BaseField::one();
+            if has_table {
+                let mut mult = vec![BaseField::zero(); cols[MULT].len()];
+                for pc in &cols[PC] {
+                    mult[pc.0 as usize] += BaseField::one();
+                }
+                cols[MULT] = mult;
             }
         }
         _ => {}
@@ -614,24 +675,26 @@ where
     let statement = statement(&exec.outputs);
     statement.mix_into(version, channel);
     let ch = Challenges::draw(channel);
-    let shift = row_shift(run.program, log_size, &ch);
+    let shift = row_shift(run, log_size, &ch);
     let s = info_span!("interaction_trace").in_scope(|| {
         let pows = alpha_powers(ch.alpha);
         let rows = 1usize << log_size;
-        let mut denominators = Vec::with_capacity(2 * rows);
+        // One fraction per row for the executed tuple, and one for the table row if any.
+        let tuples = if exec.cols.len() > IDX { [PC, IDX].as_slice() } else { [PC].as_slice() };
+        let mut denominators = Vec::with_capacity(tuples.len() * rows);
         for t in 0..rows {
-            let e = compress(&pows, (0..=N_FIELDS).map(|k| exec.cols[PC + k][t]));
-            let p = compress(&pows, (0..=N_FIELDS).map(|k| exec.cols[IDX + k][t]));
-            denominators.push(ch.z - e);
-            denominators.push(ch.z - p);
+            for &start in tuples {
+                denominators.push(ch.z - compress(&pows, (0..=N_FIELDS).map(|k| exec.cols[start + k][t])));
+            }
         }
         let inverses = inverses(&denominators);
         let mut acc = SecureField::zero();
         let mut out = Vec::with_capacity(rows);
-        for t in 0..rows {
-            acc +=
-                inverses[2 * t] + inverses[2 * t + 1] * (ch.beta - exec.cols[MULT][t]) + ch.gamma * exec.cols[FIRST][t]
-                    - shift;
+        for (t, inv) in inverses.chunks_exact(tuples.len()).enumerate() {
+            acc += inv[0] + ch.gamma * exec.cols[FIRST][t] - shift;
+            if let Some(table) = inv.get(1) {
+                acc += *table * (ch.beta - exec.cols[MULT][t]);
+            }
             out.push(acc);
         }
         out
@@ -693,8 +756,8 @@ pub(crate) fn verify_run(
     vcs.commit(proof.commitments[1], &sizes[1], channel);
     statement.mix_into(version, channel);
     let ch = Challenges::draw(channel);
-    let shift = info_span!("table_sum", len = run.program.instructions.len())
-        .in_scope(|| row_shift(run.program, log_size, &ch));
+    let shift =
+        info_span!("table_sum", len = run.program.instructions.len()).in_scope(|| row_shift(run, log_size, &ch));
     let comp = component(log_size, run.last_pc(), run.inputs, outputs, ch, shift);
     vcs.commit(proof.commitments[2], &sizes[2], channel);
     guarded(move || stark_verify::<MC>(&[&comp], channel, &mut vcs, proof))
