@@ -336,6 +336,12 @@ pub(crate) enum Cheat {
     /// VM: runs another program (one instruction changed) and builds a self-consistent trace and
     /// table for it, claiming it is the job's program.
     ForgedTable,
+    /// VM-jump: runs past the step budget (the trace has room) with the real budget's counter.
+    OverBudget,
+    /// VM-jump: proves an honest run on a trace half the size the job's budget sets.
+    ShortTrace,
+    /// VM-jump: no `first` row; every row is `Halt` with registers of the prover's choosing.
+    NoFirst,
 }
 
 /// A successfully verified proof.

@@ -489,7 +489,8 @@ fn vm_program_whose_commitment_differs_rejected() {
         verify(&env, &other, &policy()),
         Err(VerifyError::StatementMismatch { field: "input_commitment" })
     ));
-    // Statement rewritten to the other program: the verifier's program table differs.
+    // Statement rewritten to the other program: refused (the statement is in the transcript;
+    // the binding of the table to the program is `vm_cheating_provers_are_caught`'s ForgedTable).
     let mut e = env.clone();
     e.statement.input_commitment = other.input_commitment().unwrap();
     assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::Stark(_))));
@@ -631,13 +632,6 @@ fn vm_jump_tampering_rejected() {
     let mut e = env.clone();
     e.statement.input_commitment = other.input_commitment().unwrap();
     assert!(matches!(verify(&e, &other, &policy()), Err(VerifyError::Stark(_))));
-    // A bigger budget (statement rewritten): the verifier's trace is larger than the proof's.
-    let JobSpec::VmJump(v) = &job.spec else { unreachable!() };
-    let bigger = Job::vm_jump(job.id, job.worker, VmJumpJob { max_steps: 100, ..v.clone() });
-    let mut e = env.clone();
-    e.statement.input_commitment = bigger.input_commitment().unwrap();
-    e.statement.sizes = bigger.sizes();
-    assert!(verify(&e, &bigger, &policy()).is_err());
     // Flipped bytes.
     let raw = env.to_postcard().unwrap();
     for i in 0..24 {
@@ -779,23 +773,30 @@ fn vm_cheating_provers_are_caught() {
         let r = verify(&forged.envelope, &job, &policy());
         assert!(matches!(r, Err(VerifyError::Stark(_))), "{:?}: {r:?}", job.job_type());
     }
+    // No `first` row: a cycle of Halt rows claiming registers the program never computes (the
+    // boundary constraints then bind nothing; the lookup's count of `first` rows and the step
+    // counter refuse it).
+    let r = prove_inner(&factorial_job(5, 40), &cfg(), Cheat::NoFirst);
+    assert!(matches!(r, Err(ProveError::ConstraintsNotSatisfied(_))), "{r:?}");
 }
 
-/// The statement promises a halt within the trace: `2^k − 1` steps, `2^k` the smallest power of
-/// two above the budget. A run that needs more steps than the budget has no proof, and the
-/// verifier's trace size follows the budget in the job, never the prover's.
+/// The step budget is a constraint: a run that needs one step more than the budget has no
+/// proof, even where the trace (a power of two) has room for it.
 #[test]
-fn vm_jump_budget_bounds_the_trace() {
-    // 17 steps: a budget of 16 is too small even though its trace (32 rows) would hold them.
-    assert!(matches!(prove(&factorial_job(5, 16), &cfg()), Err(ProveError::Job(JobError::DidNotHalt { .. }))));
+fn vm_jump_step_budget_is_a_constraint() {
+    // 17 steps: a budget of 16 is too small although its trace (32 rows) would hold them.
+    let tight = factorial_job(5, 16);
+    assert!(matches!(prove(&tight, &cfg()), Err(ProveError::Job(JobError::DidNotHalt { .. }))));
+    // A cheating prover runs past it anyway: on the row 16 steps in the machine is not at Halt.
+    let r = prove_inner(&tight, &cfg(), Cheat::OverBudget);
+    assert!(matches!(r, Err(ProveError::ConstraintsNotSatisfied(_))), "{r:?}");
+    // The exact budget proves.
     let job = factorial_job(5, 17);
-    let env = prove(&job, &cfg()).unwrap();
-    verify(&env, &job, &policy()).unwrap();
-    // The same proof checked against a smaller budget with a smaller trace (statement rewritten).
-    let JobSpec::VmJump(v) = &job.spec else { unreachable!() };
-    let smaller = Job::vm_jump(job.id, job.worker, VmJumpJob { max_steps: 8, ..v.clone() });
-    let mut e = env.clone();
-    e.statement.input_commitment = smaller.input_commitment().unwrap();
-    e.statement.sizes = smaller.sizes();
-    assert!(verify(&e, &smaller, &policy()).is_err());
+    verify(&prove(&job, &cfg()).unwrap(), &job, &policy()).unwrap();
+    // An honest run proven on a trace half the size the budget sets, with the honest statement:
+    // the verifier takes the trace size from the job and refuses it.
+    let job = factorial_job(5, 40);
+    let short = prove_inner(&job, &cfg(), Cheat::ShortTrace).unwrap();
+    assert_eq!(short.output, prove_with_output(&job, &cfg()).unwrap().output);
+    assert!(verify(&short.envelope, &job, &policy()).is_err());
 }

@@ -4,7 +4,7 @@
 //! [`N_REGISTERS`] registers `r0..r3` holding M31 values (`p = 2^31 − 1`; all arithmetic is mod `p`).
 //! A program is a list of [`Instruction`]s executed once each, in order (straight-line: loops are
 //! unrolled by the compiler of the program; `Jnz`/`Jmp`/`Halt` are rejected here and proven by
-//! [`crate::vm_jump`] instead, whose trace also carries the program table: 58 columns a row
+//! [`crate::vm_jump`] instead, whose trace also carries the program table: 60 columns a row
 //! against 34). The job's inputs
 //! are the initial register values, its output the final register values.
 //!

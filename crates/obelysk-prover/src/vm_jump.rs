@@ -17,7 +17,7 @@
 //!   `taken = jnz·nz`, and `first`, which marks the row where the run starts;
 //! - main, the program table: `idx`, the fields of instruction `idx`, and its multiplicity `m`
 //!   (how many steps executed it); rows past the program are padding with `idx = −1`, all fields
-//!   zero, an index no run reaches;
+//!   zero, an index no run reaches; then the step counter `c` and `d` (see below);
 //! - interaction: `S` (QM31), the running sum of `1/(z − e_t) + (β − m_t)/(z − p_t) + γ·first_t`
 //!   where `e_t` and `p_t` compress the executed tuple `(pc, fields…)` and the table tuple
 //!   `(idx, fields…)` with powers of `α`; `z, α, β, γ` are drawn after the main trace and the
@@ -40,15 +40,16 @@
 //! A straight-line run (34 columns: 4 + 1 + 22 + 6 + 1) has no table columns and the constraint
 //! `(S_t − S_{t−1} − γ·first_t + c)(z − e_t) = 1` with `c = (T + pad/(z − p_last) + γ)/rows`: its
 //! executed tuples must be exactly the program's, the last one repeated over the `pad` rows left.
-//! A branching run has 58 columns.
+//! A branching run has 60 columns.
 //!
 //! # What the statement promises
-//! With `2^k` rows, `2^k` the smallest power of two above the budget (and at least the program
-//! length and the config's minimum): starting at `pc = 0` with the input registers, the program
-//! reaches `Halt` within `2^k − 1` steps and the registers then are the outputs. The honest prover
-//! also refuses a run longer than the budget itself ([`JobError::DidNotHalt`]); the proof binds the
-//! power-of-two bound, and the budget travels in the input commitment. The verifier takes `k`
-//! from the job, never from the proof.
+//! Starting at `pc = 0` with the input registers, the program reaches `Halt` within the job's
+//! step budget, and the registers then are the outputs. The budget is a constraint, not only the
+//! honest prover's check: a branching run carries a step counter `c` (`c = 0` on the `first` row,
+//! `c' = c + 1` on every other transition) and `d`, and `(1 − (c − budget)·d)(1 − halt) = 0`
+//! forces `Halt` on the one row where `c = budget` (the budget is below the row count, and `Halt`
+//! is absorbing). The trace has `2^k` rows, `k` from the job's budget and program length and the
+//! config's minimum, never from the proof.
 
 use num_traits::{One, Zero};
 use rayon::prelude::*;
@@ -201,7 +202,11 @@ const FIRST: usize = EXEC_FIELDS + N_FIELDS + 6;
 const IDX: usize = FIRST + 1;
 const TABLE_FIELDS: usize = IDX + 1;
 const MULT: usize = TABLE_FIELDS + N_FIELDS;
-const N_MAIN: usize = MULT + 1;
+/// A branching run also counts its steps: `c` (0 on the `first` row, +1 a row) and `d` with
+/// `d·(c − budget) = 1` except on the row `budget` steps in, which must halt.
+const STEP: usize = MULT + 1;
+const STEP_INV: usize = STEP + 1;
+const N_MAIN: usize = STEP_INV + 1;
 /// `idx` of the table's padding rows: `−1`, an index no execution reaches (it starts at 0 and
 /// moves only to `pc + 1 ≤ len`, to a jump target `< len`, or stays).
 const PAD_IDX: u32 = P - 1;
@@ -246,13 +251,37 @@ impl Run<'_> {
         }
     }
 
-    /// The `pc` the last row must have, if the run ends at a fixed instruction.
-    fn last_pc(&self) -> Option<u32> {
+    /// What the AIR checks of the run's end.
+    fn ending(&self) -> Ending {
         match self.end {
-            End::Halt => None,
-            End::LastInstruction => Some(self.program.instructions.len() as u32 - 1),
+            End::Halt => Ending::HaltBy(self.max_steps),
+            End::LastInstruction => Ending::LastPc(self.program.instructions.len() as u32 - 1),
         }
     }
+}
+
+/// What the AIR checks of a run's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The run is at `Halt` on the row this many steps after `first` (and, `Halt` being
+    /// absorbing, on every later row, the last included).
+    HaltBy(u32),
+    /// The last row runs this instruction (a straight-line run).
+    LastPc(u32),
+}
+
+/// `1/(c − budget)` for the step counts `c = 0..rows`, and 0 where `c = budget`.
+fn step_inverses(rows: usize, budget: u32) -> Vec<BaseField> {
+    let budget = BaseField::from_u32_unchecked(budget);
+    let differences: Vec<BaseField> = (0..rows)
+        .map(|c| BaseField::from_u32_unchecked(c as u32) - budget)
+        .map(|d| if d.is_zero() { BaseField::one() } else { d })
+        .collect();
+    let mut inverses = BaseField::batch_inverse(&differences);
+    if let Some(at) = inverses.get_mut(budget.0 as usize) {
+        *at = BaseField::zero();
+    }
+    inverses
 }
 
 /// Main trace in natural order (columns) and the final registers.
@@ -302,9 +331,9 @@ fn execute_trace(run: &Run<'_>, log_size: u32) -> Result<Execution, JobError> {
             return Err(JobError::DidNotHalt { max_steps: run.max_steps });
         }
     }
-    let ended = match run.last_pc() {
-        None => halted_at.is_some_and(|t| t <= run.max_steps as usize),
-        Some(last) => pc == last as usize,
+    let ended = match run.ending() {
+        Ending::HaltBy(budget) => halted_at.is_some_and(|t| t <= budget as usize),
+        Ending::LastPc(last) => pc == last as usize,
     };
     if !ended {
         return Err(JobError::DidNotHalt { max_steps: run.max_steps });
@@ -326,6 +355,8 @@ fn execute_trace(run: &Run<'_>, log_size: u32) -> Result<Execution, JobError> {
             col.push(v);
         }
     }
+    cols[STEP] = (0..rows as u32).map(BaseField::from_u32_unchecked).collect();
+    cols[STEP_INV] = step_inverses(rows, run.max_steps);
     Ok(Execution { cols, outputs: r.map(|v| v.0) })
 }
 
@@ -451,8 +482,7 @@ pub(crate) struct VmJumpEval {
     log_size: u32,
     inputs: [u32; N_REGISTERS],
     outputs: [u32; N_REGISTERS],
-    /// `None`: the last row halts; `Some(pc)`: the last row runs instruction `pc`.
-    last_pc: Option<u32>,
+    ending: Ending,
     challenges: Challenges,
     alpha_pows: Vec<SecureField>,
     shift: SecureField,
@@ -480,10 +510,18 @@ impl FrameworkEval for VmJumpEval {
         let taken = eval.next_trace_mask();
         let [first, first_next] = eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1]);
         // A straight-line run is its own table; a branching one carries it.
-        let table = self.last_pc.is_none().then(|| {
+        let branching = match self.ending {
+            Ending::HaltBy(budget) => Some(budget),
+            Ending::LastPc(_) => None,
+        };
+        let table = branching.map(|_| {
             let idx = eval.next_trace_mask();
             let g: Vec<E::F> = (0..N_FIELDS).map(|_| eval.next_trace_mask()).collect();
             (idx, g, eval.next_trace_mask())
+        });
+        let steps = branching.map(|budget| {
+            let [c, c_next] = eval.next_interaction_mask(ORIGINAL_TRACE_IDX, [0, 1]);
+            (c, c_next, eval.next_trace_mask(), budget)
         });
         let [s_prev, s] = eval.next_extension_interaction_mask(INTERACTION_TRACE_IDX, [-1, 0]);
 
@@ -533,11 +571,19 @@ impl FrameworkEval for VmJumpEval {
             );
         }
         eval.add_constraint(first.clone() * pc.clone());
-        match self.last_pc {
-            None => eval.add_constraint(first_next * (one - sel[HALT].clone())),
-            Some(last) => {
+        match self.ending {
+            Ending::HaltBy(_) => eval.add_constraint(first_next * (one.clone() - sel[HALT].clone())),
+            Ending::LastPc(last) => {
                 eval.add_constraint(first_next * (pc.clone() - E::F::from(BaseField::from_u32_unchecked(last))))
             }
+        }
+        // The step budget: `c` counts the steps from `first`; on the row where `c = budget` (the
+        // only one: `c` runs through 0..rows and the budget is below `rows`) the run is at `Halt`.
+        if let Some((c, c_next, d, budget)) = steps {
+            eval.add_constraint(first.clone() * c.clone());
+            eval.add_constraint(not_last.clone() * (c_next - c.clone() - one.clone()));
+            let at_budget = one.clone() - (c - E::F::from(BaseField::from_u32_unchecked(budget))) * d;
+            eval.add_constraint(at_budget * (one - sel[HALT].clone()));
         }
 
         // LogUp: +1/(z − e) for the executed tuple (pc, fields), (β − m)/(z − p) for the table
@@ -568,7 +614,7 @@ impl FrameworkEval for VmJumpEval {
 
 pub(crate) fn component(
     log_size: u32,
-    last_pc: Option<u32>,
+    ending: Ending,
     inputs: [u32; N_REGISTERS],
     outputs: [u32; N_REGISTERS],
     challenges: Challenges,
@@ -576,15 +622,7 @@ pub(crate) fn component(
 ) -> FrameworkComponent<VmJumpEval> {
     FrameworkComponent::new(
         &mut TraceLocationAllocator::default(),
-        VmJumpEval {
-            log_size,
-            last_pc,
-            inputs,
-            outputs,
-            challenges,
-            alpha_pows: alpha_powers(challenges.alpha),
-            shift,
-        },
+        VmJumpEval { log_size, ending, inputs, outputs, challenges, alpha_pows: alpha_powers(challenges.alpha), shift },
         SecureField::zero(),
     )
 }
@@ -605,10 +643,33 @@ fn pin_key(config: &ProofConfig, log_size: u32) -> PinKey {
 }
 
 /// A cheating prover's change to its trace (tests only).
-fn tamper(exec: &mut Execution, cheat: Cheat) {
+fn tamper(exec: &mut Execution, cheat: Cheat, budget: u32) {
     let cols = &mut exec.cols;
     let has_table = cols.len() > IDX;
+    let rows = cols[PC].len();
     match cheat {
+        // The step counter's inverses for the real budget, after a run past it.
+        Cheat::OverBudget if has_table => cols[STEP_INV] = step_inverses(rows, budget),
+        // No `first` row: a cycle of `Halt` rows with registers of the prover's choosing.
+        Cheat::NoFirst => {
+            let halt_pc = cols[PC][rows - 1];
+            let claimed = [BaseField::from_u32_unchecked(7); N_REGISTERS];
+            let (x, y, res) = step(&claimed, &Instruction::HALT);
+            let nz = if x.is_zero() { BaseField::zero() } else { BaseField::one() };
+            let inv = if x.is_zero() { BaseField::zero() } else { x.inverse() };
+            let row: Vec<BaseField> = claimed
+                .into_iter()
+                .chain([halt_pc])
+                .chain(fields(&Instruction::HALT))
+                .chain([x, y, res, inv, nz, BaseField::zero(), BaseField::zero()])
+                .collect();
+            for (col, v) in cols.iter_mut().zip(row) {
+                col.fill(v);
+            }
+            cols[MULT].fill(BaseField::zero());
+            cols[MULT][halt_pc.0 as usize] = BaseField::from_u32_unchecked(rows as u32);
+            exec.outputs = claimed.map(|v| v.0);
+        }
         Cheat::ForgedPc => cols[PC][2] += BaseField::one(),
         // A table row claims one more execution than happened.
         Cheat::WrongMultiplicity if has_table => cols[MULT][0] += BaseField::one(),
@@ -619,8 +680,8 @@ fn tamper(exec: &mut Execution, cheat: Cheat) {
             }
         }
         Cheat::SkippedRow => {
-            // Leave out row 1 (an instruction never executed), repeat the final row, and
-            // recount the multiplicities so the lookup alone would still balance.
+            // Leave out row 1 (an instruction never executed) and repeat the final row; a
+            // branching run's multiplicities are recounted so its lookup would still balance.
             for col in &mut cols[..IDX] {
                 col.remove(1);
                 col.push(*col.last().expect("rows"));
@@ -650,19 +711,28 @@ where
     FrameworkComponent<VmJumpEval>: ComponentProver<B>,
 {
     let pcs = config.to_pcs()?;
-    let log_size = run.log_rows(config);
-    // A cheating prover that proves another program (one instruction changed) as this one.
+    let mut log_size = run.log_rows(config);
+    // Cheating provers: one proves another program (one instruction changed) as this one; one
+    // runs past the budget (as far as the trace holds); one proves on a trace half the size.
     let forged;
-    let run = if cheat == Cheat::ForgedTable {
-        let mut program = run.program.clone();
-        program.instructions[0] = Instruction::loadi(1, 2);
-        forged = program;
-        &Run { program: &forged, ..*run }
-    } else {
-        run
+    let run = match cheat {
+        Cheat::ForgedTable => {
+            let mut program = run.program.clone();
+            program.instructions[0] = Instruction::loadi(1, 2);
+            forged = program;
+            &Run { program: &forged, ..*run }
+        }
+        Cheat::ShortTrace => {
+            log_size -= 1;
+            run
+        }
+        _ => run,
     };
-    let mut exec = info_span!("execute", log_rows = log_size).in_scope(|| execute_trace(run, log_size))?;
-    tamper(&mut exec, cheat);
+    let mut exec = info_span!("execute", log_rows = log_size).in_scope(|| {
+        let unbounded = Run { max_steps: (1 << log_size) - 1, ..*run };
+        execute_trace(if cheat == Cheat::OverBudget { &unbounded } else { run }, log_size)
+    })?;
+    tamper(&mut exec, cheat, run.max_steps);
     let circuit = prepared_circuit::<B>(pin_key(config, log_size), log_size, pcs, Vec::new);
     let channel = &mut Chan::default();
     pcs.mix_into(channel);
@@ -704,7 +774,7 @@ where
         tb.extend_evals(on_backend::<B>(secure_evals(log_size, s)));
         tb.commit(channel);
     });
-    let comp = component(log_size, run.last_pc(), run.inputs, exec.outputs, ch, shift);
+    let comp = component(log_size, run.ending(), run.inputs, exec.outputs, ch, shift);
     let proof = info_span!("stark_prove", log_rows = log_size).in_scope(|| {
         guarded(|| stark_prove::<B, MC>(&[&comp], channel, cs))
             .map_err(ProveError::Panicked)?
@@ -751,14 +821,14 @@ pub(crate) fn verify_run(
         gamma: SecureField::zero(),
     };
     let sizes =
-        component(log_size, run.last_pc(), run.inputs, outputs, zero, SecureField::zero()).trace_log_degree_bounds();
+        component(log_size, run.ending(), run.inputs, outputs, zero, SecureField::zero()).trace_log_degree_bounds();
     vcs.commit(proof.commitments[0], &sizes[0], channel);
     vcs.commit(proof.commitments[1], &sizes[1], channel);
     statement.mix_into(version, channel);
     let ch = Challenges::draw(channel);
     let shift =
         info_span!("table_sum", len = run.program.instructions.len()).in_scope(|| row_shift(run, log_size, &ch));
-    let comp = component(log_size, run.last_pc(), run.inputs, outputs, ch, shift);
+    let comp = component(log_size, run.ending(), run.inputs, outputs, ch, shift);
     vcs.commit(proof.commitments[2], &sizes[2], channel);
     guarded(move || stark_verify::<MC>(&[&comp], channel, &mut vcs, proof))
         .map_err(|p| VerifyError::Malformed(format!("verifier panicked: {p}")))?

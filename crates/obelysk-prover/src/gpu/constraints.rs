@@ -459,13 +459,14 @@ mod tests {
         assert_eq!(same.body, matmul.body);
 
         // Both VM job types prove on one machine AIR.
-        let vm = |last_pc: Option<u32>, s: u32| {
+        use crate::vm_jump::Ending;
+        let vm = |ending: Ending, s: u32| {
             let challenges = crate::vm_jump::test_challenges(s);
-            crate::vm_jump::component(6, last_pc, [s; 4], [s + 1; 4], challenges, qm31(s + 20))
+            crate::vm_jump::component(6, ending, [s; 4], [s + 1; 4], challenges, qm31(s + 20))
         };
-        // A run that ends at `Halt` (vm-jump) and one that ends at a fixed instruction (vm).
-        check(&vm(Some(9), 1), &vm(Some(12), 2));
-        let machine = check(&vm(None, 1), &vm(None, 2));
+        // A run that ends at a fixed instruction (vm) and one that halts within a budget (vm-jump).
+        check(&vm(Ending::LastPc(9), 1), &vm(Ending::LastPc(12), 2));
+        let machine = check(&vm(Ending::HaltBy(40), 1), &vm(Ending::HaltBy(41), 2));
         assert!(machine.body.contains("offset_row(r, 1i)"), "{}", machine.body);
         assert!(machine.body.contains("offset_row(r, -1i)"), "{}", machine.body);
         // Shared subexpressions are computed once: `after` (used twice per register) appears once.
@@ -517,7 +518,14 @@ mod tests {
         assert!(unsupported(compile(&RelationEval, &powers(1, 1))).contains("logup"));
         // The coefficient count must match the constraint count.
         assert!(unsupported(compile(&RelationEval, &powers(3, 1))).contains("logup"));
-        let vm = crate::vm_jump::component(5, None, [0; 4], [0; 4], crate::vm_jump::test_challenges(0), qm31(0));
+        let vm = crate::vm_jump::component(
+            5,
+            crate::vm_jump::Ending::HaltBy(9),
+            [0; 4],
+            [0; 4],
+            crate::vm_jump::test_challenges(0),
+            qm31(0),
+        );
         assert!(unsupported(compile(&*vm, &powers(2, 1))).contains("coefficients"));
         // A column outside the component is refused, not read.
         assert!(slot_columns(&[(1, 99)], &[], vm.trace_locations()).is_err());
