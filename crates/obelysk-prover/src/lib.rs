@@ -135,6 +135,22 @@ pub enum JobSpec {
     VmJump(vm_jump::VmJumpJob),
 }
 
+/// A job as the provers take it: a matmul, or either VM job on the one machine AIR.
+enum Circuit<'a> {
+    Matmul(&'a matmul::MatmulJob),
+    Vm(vm_jump::VmSpec<'a>),
+}
+
+impl JobSpec {
+    fn circuit(&self) -> Circuit<'_> {
+        match self {
+            JobSpec::Matmul(m) => Circuit::Matmul(m),
+            JobSpec::Vm(v) => Circuit::Vm(vm_jump::VmSpec::Straight(v)),
+            JobSpec::VmJump(v) => Circuit::Vm(vm_jump::VmSpec::Branching(v)),
+        }
+    }
+}
+
 /// The output of a job (what the client receives besides the proof).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -293,18 +309,14 @@ where
     stwo_constraint_framework::FrameworkComponent<vm_jump::VmJumpEval>: stwo::prover::ComponentProver<B>,
 {
     let proof_config = config.proof_for(job.job_type());
-    let (statement, proof, output, public_output) = match &job.spec {
-        JobSpec::Matmul(m) => {
+    let (statement, proof, output, public_output) = match job.spec.circuit() {
+        Circuit::Matmul(m) => {
             let (s, p, c) =
                 matmul::prove::<B>(m, job.id, job.worker, &proof_config, config.matmul, ENVELOPE_VERSION, cheat)?;
             (s, p, JobOutput::Matmul(c), Vec::new())
         }
-        JobSpec::Vm(v) => {
-            let (s, p, out) = vm::prove::<B>(v, job.id, job.worker, &proof_config, ENVELOPE_VERSION, cheat)?;
-            (s, p, JobOutput::Vm(out), out.to_vec())
-        }
-        JobSpec::VmJump(v) => {
-            let (s, p, out) = vm_jump::prove::<B>(v, job.id, job.worker, &proof_config, ENVELOPE_VERSION, cheat)?;
+        Circuit::Vm(spec) => {
+            let (s, p, out) = vm_jump::prove::<B>(spec, job.id, job.worker, &proof_config, ENVELOPE_VERSION, cheat)?;
             (s, p, JobOutput::Vm(out), out.to_vec())
         }
     };
@@ -414,15 +426,14 @@ pub fn verify(envelope: &Envelope, job: &Job, policy: &VerifyPolicy) -> Result<V
         return mismatch("input_commitment");
     }
     let proof = envelope.proof.clone();
-    info_span!("stark_verify").in_scope(|| match &job.spec {
-        JobSpec::Matmul(m) => {
+    info_span!("stark_verify").in_scope(|| match job.spec.circuit() {
+        Circuit::Matmul(m) => {
             if !envelope.public_output.is_empty() {
                 return Err(VerifyError::Malformed("matmul carries no public output".into()));
             }
             matmul::verify(m, st, proof, &config, envelope.version)
         }
-        JobSpec::Vm(v) => vm::verify(v, st, &envelope.public_output, proof, &config, envelope.version),
-        JobSpec::VmJump(v) => vm_jump::verify(v, st, &envelope.public_output, proof, &config, envelope.version),
+        Circuit::Vm(spec) => vm_jump::verify(spec, st, &envelope.public_output, proof, &config, envelope.version),
     })?;
     Ok(Verified { statement: st.clone(), config, security_bits: bits, public_output: envelope.public_output.clone() })
 }

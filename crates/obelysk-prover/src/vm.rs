@@ -38,15 +38,11 @@
 use num_traits::Zero;
 use serde::{Deserialize, Serialize};
 use stwo::core::fields::m31::{BaseField, P};
-use stwo::prover::ComponentProver;
-use stwo_constraint_framework::FrameworkComponent;
 
-use crate::Cheat;
 use crate::config::ProofConfig;
-use crate::error::{JobError, ProveError, VerifyError};
-use crate::stark::{Proof, StarkBackend, min_log_rows};
-use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
-use crate::vm_jump::{End, Run, VmJumpEval, prove_run, verify_run};
+use crate::error::JobError;
+use crate::stark::min_log_rows;
+use crate::statement::Commitment;
 
 /// Number of registers.
 pub const N_REGISTERS: usize = 4;
@@ -407,7 +403,7 @@ pub fn output_commitment(outputs: &[u32]) -> Commitment {
 /// How a straight-line program runs on the machine of [`crate::vm_jump`]: every instruction once,
 /// in order, ending on the table's last instruction. A program shorter than the trace gets a
 /// `Halt` appended, which fills the remaining rows; one whose length is the trace's own needs none.
-fn machine_program(program: &Program, config: &ProofConfig) -> Program {
+pub(crate) fn machine_program(program: &Program, config: &ProofConfig) -> Program {
     let len = program.instructions.len();
     let rows = 1usize << len.next_power_of_two().ilog2().max(min_log_rows(config));
     let mut instructions = Vec::with_capacity(len + 1);
@@ -416,47 +412,4 @@ fn machine_program(program: &Program, config: &ProofConfig) -> Program {
         instructions.push(Instruction::HALT);
     }
     Program { instructions }
-}
-
-fn run<'a>(job: &VmJob, program: &'a Program) -> Run<'a> {
-    Run { program, inputs: job.inputs, max_steps: job.program.instructions.len() as u32, end: End::LastInstruction }
-}
-
-/// Proves a VM job; returns the statement, the proof and the output registers.
-pub(crate) fn prove<B: StarkBackend>(
-    job: &VmJob,
-    job_id: JobId,
-    worker: WorkerAddress,
-    config: &ProofConfig,
-    version: u16,
-    cheat: Cheat,
-) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError>
-where
-    FrameworkComponent<VmJumpEval>: ComponentProver<B>,
-{
-    let input_commitment = job.input_commitment()?;
-    let program = machine_program(&job.program, config);
-    let run = run(job, &program);
-    let statement = |outputs: &[u32; N_REGISTERS]| Statement {
-        job_type: JobType::Vm,
-        job_id,
-        worker,
-        sizes: job.sizes(),
-        input_commitment,
-        output_commitment: output_commitment(outputs),
-    };
-    prove_run::<B>(&run, statement, config, version, cheat)
-}
-
-/// Verifies a VM proof; the caller compared the statement's identity fields with the job.
-pub(crate) fn verify(
-    job: &VmJob,
-    statement: &Statement,
-    public_output: &[u32],
-    proof: Proof,
-    config: &ProofConfig,
-    version: u16,
-) -> Result<(), VerifyError> {
-    let program = machine_program(&job.program, config);
-    verify_run(&run(job, &program), statement, public_output, proof, config, version)
 }

@@ -51,6 +51,8 @@
 //! is absorbing). The trace has `2^k` rows, `k` from the job's budget and program length and the
 //! config's minimum, never from the proof.
 
+use std::borrow::Cow;
+
 use num_traits::{One, Zero};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -78,7 +80,7 @@ use crate::stark::{
     secure_evals, tree_root,
 };
 use crate::statement::{Commitment, JobId, JobType, Statement, WorkerAddress};
-use crate::vm::{Instruction, N_REGISTERS, Opcode, Program, output_commitment, step};
+use crate::vm::{Instruction, N_REGISTERS, Opcode, Program, VmJob, output_commitment, step};
 
 /// Largest step budget.
 pub const MAX_STEPS: u32 = 1 << 22;
@@ -698,11 +700,57 @@ fn tamper(exec: &mut Execution, cheat: Cheat, budget: u32) {
     }
 }
 
-/// Proves `run`; `statement` builds the statement from the outputs. Returns the statement, the
-/// proof and the output registers.
-pub(crate) fn prove_run<B: StarkBackend>(
-    run: &Run<'_>,
-    statement: impl FnOnce(&[u32; N_REGISTERS]) -> Statement,
+/// A VM job of either type, as the machine proves it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum VmSpec<'a> {
+    /// A straight-line job ([`crate::vm`]).
+    Straight(&'a VmJob),
+    /// A branching job.
+    Branching(&'a VmJumpJob),
+}
+
+impl<'a> VmSpec<'a> {
+    fn job_type(self) -> JobType {
+        match self {
+            VmSpec::Straight(_) => JobType::Vm,
+            VmSpec::Branching(_) => JobType::VmJump,
+        }
+    }
+
+    fn sizes(self) -> Vec<u32> {
+        match self {
+            VmSpec::Straight(job) => job.sizes(),
+            VmSpec::Branching(job) => job.sizes(),
+        }
+    }
+
+    fn input_commitment(self) -> Result<Commitment, JobError> {
+        match self {
+            VmSpec::Straight(job) => job.input_commitment(),
+            VmSpec::Branching(job) => job.input_commitment(),
+        }
+    }
+
+    /// The program the machine runs (a straight-line one may get a `Halt` appended), the inputs,
+    /// the budget and how the run ends.
+    fn machine(self, config: &ProofConfig) -> (Cow<'a, Program>, [u32; N_REGISTERS], u32, End) {
+        match self {
+            VmSpec::Straight(job) => (
+                Cow::Owned(crate::vm::machine_program(&job.program, config)),
+                job.inputs,
+                job.program.instructions.len() as u32,
+                End::LastInstruction,
+            ),
+            VmSpec::Branching(job) => (Cow::Borrowed(&job.program), job.inputs, job.max_steps, End::Halt),
+        }
+    }
+}
+
+/// Proves a VM job; returns the statement, the proof and the output registers.
+pub(crate) fn prove<B: StarkBackend>(
+    spec: VmSpec<'_>,
+    job_id: JobId,
+    worker: WorkerAddress,
     config: &ProofConfig,
     version: u16,
     cheat: Cheat,
@@ -711,6 +759,9 @@ where
     FrameworkComponent<VmJumpEval>: ComponentProver<B>,
 {
     let pcs = config.to_pcs()?;
+    let input_commitment = spec.input_commitment()?;
+    let (program, inputs, max_steps, end) = spec.machine(config);
+    let run = &Run { program: &program, inputs, max_steps, end };
     let mut log_size = run.log_rows(config);
     // Cheating provers: one proves another program (one instruction changed) as this one; one
     // runs past the budget (as far as the trace holds); one proves on a trace half the size.
@@ -742,7 +793,14 @@ where
         tb.extend_evals(on_backend::<B>(exec.cols.iter().map(|c| base_eval(log_size, c.clone())).collect()));
         tb.commit(channel);
     });
-    let statement = statement(&exec.outputs);
+    let statement = Statement {
+        job_type: spec.job_type(),
+        job_id,
+        worker,
+        sizes: spec.sizes(),
+        input_commitment,
+        output_commitment: output_commitment(&exec.outputs),
+    };
     statement.mix_into(version, channel);
     let ch = Challenges::draw(channel);
     let shift = row_shift(run, log_size, &ch);
@@ -784,8 +842,8 @@ where
 }
 
 /// Verifies a proof of `run`; the caller compared the statement's identity fields with the job.
-pub(crate) fn verify_run(
-    run: &Run<'_>,
+pub(crate) fn verify(
+    spec: VmSpec<'_>,
     statement: &Statement,
     public_output: &[u32],
     proof: Proof,
@@ -793,6 +851,8 @@ pub(crate) fn verify_run(
     version: u16,
 ) -> Result<(), VerifyError> {
     let pcs = config.to_pcs()?;
+    let (program, inputs, max_steps, end) = spec.machine(config);
+    let run = &Run { program: &program, inputs, max_steps, end };
     let outputs: [u32; N_REGISTERS] = public_output
         .try_into()
         .map_err(|_| VerifyError::Malformed(format!("{} output registers", public_output.len())))?;
@@ -833,42 +893,4 @@ pub(crate) fn verify_run(
     guarded(move || stark_verify::<MC>(&[&comp], channel, &mut vcs, proof))
         .map_err(|p| VerifyError::Malformed(format!("verifier panicked: {p}")))?
         .map_err(|e| VerifyError::Stark(e.to_string()))
-}
-
-/// Proves a branching VM job; returns the statement, the proof and the output registers.
-pub(crate) fn prove<B: StarkBackend>(
-    job: &VmJumpJob,
-    job_id: JobId,
-    worker: WorkerAddress,
-    config: &ProofConfig,
-    version: u16,
-    cheat: Cheat,
-) -> Result<(Statement, Proof, [u32; N_REGISTERS]), ProveError>
-where
-    FrameworkComponent<VmJumpEval>: ComponentProver<B>,
-{
-    let input_commitment = job.input_commitment()?;
-    let run = Run { program: &job.program, inputs: job.inputs, max_steps: job.max_steps, end: End::Halt };
-    let statement = |outputs: &[u32; N_REGISTERS]| Statement {
-        job_type: JobType::VmJump,
-        job_id,
-        worker,
-        sizes: job.sizes(),
-        input_commitment,
-        output_commitment: output_commitment(outputs),
-    };
-    prove_run::<B>(&run, statement, config, version, cheat)
-}
-
-/// Verifies a branching VM proof; the caller compared the statement's identity fields.
-pub(crate) fn verify(
-    job: &VmJumpJob,
-    statement: &Statement,
-    public_output: &[u32],
-    proof: Proof,
-    config: &ProofConfig,
-    version: u16,
-) -> Result<(), VerifyError> {
-    let run = Run { program: &job.program, inputs: job.inputs, max_steps: job.max_steps, end: End::Halt };
-    verify_run(&run, statement, public_output, proof, config, version)
 }
