@@ -440,25 +440,11 @@ fn program_sum(program: &Program, z: SecureField, alpha_pows: &[SecureField]) ->
             - alpha_pows[1 + N_SEL] * BaseField::from_u32_unchecked(ins.imm)
             - onehot[key]
     };
-    // Lanes past the program hold 1, whose inverse 1 is taken off the sum.
-    let packed: Vec<PackedSecureField> = program
-        .instructions
-        .par_chunks(N_LANES)
-        .enumerate()
-        .map(|(c, chunk)| {
-            let mut lanes = [SecureField::one(); N_LANES];
-            for (i, ins) in chunk.iter().enumerate() {
-                lanes[i] = denominator(c * N_LANES + i, ins);
-            }
-            PackedSecureField::from_array(lanes)
-        })
-        .collect();
-    let inverses = PackedSecureField::batch_inverse(&packed);
-    let filler = (packed.len() * N_LANES - program.instructions.len()) as u32;
-    let sum = inverses.par_iter().copied().sum::<PackedSecureField>().to_array().into_iter().sum::<SecureField>()
-        - BaseField::from_u32_unchecked(filler);
-    let last =
-        inverses.last().expect("a program has an instruction").to_array()[(program.instructions.len() - 1) % N_LANES];
+    let denominators: Vec<SecureField> =
+        program.instructions.par_iter().enumerate().map(|(t, ins)| denominator(t, ins)).collect();
+    let inverses = inverses(&denominators);
+    let sum = inverses.par_iter().copied().sum::<SecureField>();
+    let last = *inverses.last().expect("a program has an instruction");
     (sum, last)
 }
 
